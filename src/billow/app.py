@@ -1,0 +1,172 @@
+"""The FastAPI application: routers, Lago's error shape, health, OpenAPI."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from billow import __version__
+from billow.config import Settings, get_settings
+from billow.db import make_engine, make_sessionmaker
+from billow.errors import BillowError, PayloadTooLarge
+
+log = logging.getLogger("billow")
+
+API_PREFIX = "/api/v1"
+
+#: Pydantic error types that mean "no usable value was given".
+_MISSING_TYPES = {"missing"}
+_RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_LENGTH_TYPES = {"string_too_long", "too_long"}
+
+
+def _api_routers() -> list[APIRouter]:
+    from billow.add_ons.endpoints import router as add_ons
+    from billow.billable_metrics.endpoints import router as billable_metrics
+    from billow.coupons.endpoints import router as coupons
+    from billow.customers.endpoints import router as customers
+    from billow.organizations.endpoints import router as organizations
+    from billow.plans.endpoints import router as plans
+    from billow.taxes.endpoints import router as taxes
+    from billow.webhook_endpoints.endpoints import router as webhook_endpoints
+
+    return [organizations, taxes, billable_metrics, plans, customers, add_ons, coupons, webhook_endpoints]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Billow",
+        version=__version__,
+        summary="Usage-based billing API compatible with Lago's v1 REST API.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    engine = make_engine(settings.resolved_database_url)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    for router in _api_routers():
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/health", tags=["health"])
+    def health() -> Response:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError:
+            return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    _install_body_limit(app, settings.max_body_bytes)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_body_limit(app: FastAPI, limit: int) -> None:
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse(PayloadTooLarge(code="payload_too_large").body(), status_code=413)
+        return await call_next(request)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(BillowError)
+    async def billow_error(_request: Request, exc: BillowError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _validation_response(exc.errors())
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_error(_request: Request, exc: IntegrityError) -> JSONResponse:
+        field = _unique_violation_field(exc)
+        if field is None:
+            log.exception("integrity error", exc_info=exc)
+            body = {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
+                    "error_details": {"base": ["value_is_invalid"]}}
+        else:
+            body = {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
+                    "error_details": {field: ["value_already_exist"]}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            body: dict[str, Any] = {"status": 404, "error": "Not Found", "code": "resource_not_found"}
+        elif exc.status_code == 405:
+            body = {"status": 405, "error": "Method Not Allowed", "code": "method_not_allowed"}
+        else:
+            body = {"status": exc.status_code, "error": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _validation_response(errors: Any) -> JSONResponse:
+    """Map pydantic errors to Lago's 400 (malformed body, missing root key) and 422 shapes."""
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        loc = [part for part in error.get("loc", ()) if not isinstance(part, int)]
+        kind = error.get("type", "")
+        if kind == "json_invalid":
+            return _bad_request("malformed JSON body")
+        if loc and loc[0] == "body" and len(loc) <= 2:
+            # No body, a body that is not an object, or a root key missing / not an object.
+            root = loc[1] if len(loc) == 2 else "body"
+            return _bad_request(f"param is missing or the value is empty or invalid: {root}")
+        field = str(loc[2]) if loc and loc[0] == "body" else str(loc[-1]) if loc else "base"
+        if kind in _MISSING_TYPES:
+            code = "value_is_mandatory"
+        elif kind in _RANGE_TYPES:
+            code = "value_is_out_of_range"
+        elif kind in _LENGTH_TYPES:
+            code = "value_is_too_long"
+        else:
+            code = "value_is_invalid"
+        codes = details.setdefault(field, [])
+        if code not in codes:
+            codes.append(code)
+    return JSONResponse(
+        {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors", "error_details": details},
+        status_code=422,
+    )
+
+
+def _bad_request(message: str) -> JSONResponse:
+    return JSONResponse({"status": 400, "error": f"BadRequest: {message}"}, status_code=400)
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
+
+
+def _unique_violation_field(exc: IntegrityError) -> str | None:
+    """The last column of the violated unique constraint (``code`` for ``(organization_id, code)``)."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    constraint = getattr(diag, "constraint_name", None)
+    if constraint and constraint.startswith("uq_"):
+        from billow.db import Base
+
+        for table in Base.metadata.tables.values():
+            for index in [*table.indexes, *table.constraints]:
+                if getattr(index, "name", None) == constraint:
+                    columns = [c.name for c in index.columns]  # type: ignore[attr-defined]
+                    return columns[-1] if columns else None
+        return constraint.rsplit("_", 1)[-1]
+    match = _SQLITE_UNIQUE.search(str(orig))
+    if match:
+        return match.group("cols").split(",")[-1].strip().split(".")[-1]
+    return None

@@ -1,0 +1,91 @@
+"""The ``billow`` command."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from billow.config import get_settings
+
+app = typer.Typer(help="Billow: usage-based billing with Lago's v1 API.", no_args_is_help=True)
+organizations_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
+app.add_typer(organizations_app, name="organizations")
+
+
+def _prepare_database() -> str:
+    settings = get_settings()
+    if settings.is_embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.resolved_database_url
+    from billow.migrate import upgrade
+
+    upgrade(url)
+    return url
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    workers: Annotated[int, typer.Option(help="Server processes (PostgreSQL only).")] = 1,
+) -> None:
+    """Migrate the database and run the API."""
+    import uvicorn
+
+    settings = get_settings()
+    url = _prepare_database()
+    if settings.api_key:
+        _bootstrap_key(settings.api_key, settings.organization_name)
+    if settings.is_embedded and workers > 1:
+        typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
+        workers = 1
+    where = "embedded SQLite at " + str(settings.data_dir) if settings.is_embedded else _redact(url)
+    typer.echo(f"Billow listening on http://{host}:{port} (database: {where})", err=True)
+    uvicorn.run("billow.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations to BILLOW_DATABASE_URL (or the embedded database)."""
+    url = _prepare_database()
+    typer.echo(f"migrated {_redact(url)}")
+
+
+@organizations_app.command("create")
+def create_organization(name: Annotated[str, typer.Option(help="Organization name.")]) -> None:
+    """Create an organization and print its API key (shown once)."""
+    from billow.db import make_engine, make_sessionmaker
+    from billow.organizations.service import organization_service
+
+    url = _prepare_database()
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as session:
+        organization, key = organization_service.create(session, name=name)
+        typer.echo(f"organization: {organization.id}")
+        typer.echo(f"api key (shown once, store it now): {key}")
+    engine.dispose()
+
+
+def _bootstrap_key(raw_key: str, name: str) -> None:
+    from billow.db import make_engine, make_sessionmaker
+    from billow.organizations.service import organization_service
+
+    engine = make_engine(get_settings().resolved_database_url)
+    with make_sessionmaker(engine).begin() as session:
+        _, created = organization_service.ensure_for_key(session, raw_key=raw_key, name=name)
+    engine.dispose()
+    if created:
+        typer.echo(f"created organization {name!r} for BILLOW_API_KEY", err=True)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,46 @@
+"""Settings, read from the environment (prefix ``BILLOW_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BILLOW_", extra="ignore")
+
+    #: Any SQLAlchemy URL. Empty means the embedded SQLite database in ``data_dir``.
+    database_url: str | None = None
+    #: Where the embedded database lives when ``database_url`` is not set.
+    data_dir: Path = Path(".billow")
+    #: At ``serve`` time, make sure an organization owning this key exists (first-run bootstrap, tests).
+    api_key: str | None = None
+    #: Name given to the organization created for ``api_key``.
+    organization_name: str = "Default"
+    #: Largest request body accepted, in bytes (413 beyond).
+    max_body_bytes: int = 5 * 1024 * 1024
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return normalize_database_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'billow.db').resolve()}"
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the usual ``postgres://`` / ``postgresql://`` spellings and use psycopg 3 for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

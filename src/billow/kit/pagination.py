@@ -1,0 +1,58 @@
+"""Lago's page/per_page pagination and its ``meta`` block."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+DEFAULT_PER_PAGE = 100
+MAX_PER_PAGE = 1000
+
+
+class PageMeta(BaseModel):
+    current_page: int
+    next_page: int | None
+    prev_page: int | None
+    total_pages: int
+    total_count: int
+
+
+@dataclass(frozen=True)
+class PageParams:
+    page: int
+    per_page: int
+
+    def meta(self, total_count: int) -> PageMeta:
+        if total_count == 0:
+            return PageMeta(current_page=0, next_page=None, prev_page=None, total_pages=0, total_count=0)
+        total_pages = math.ceil(total_count / self.per_page)
+        return PageMeta(
+            current_page=self.page,
+            next_page=self.page + 1 if self.page < total_pages else None,
+            prev_page=self.page - 1 if self.page > 1 else None,
+            total_pages=total_pages,
+            total_count=total_count,
+        )
+
+
+def page_params(
+    page: Annotated[int, Query(ge=1)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = DEFAULT_PER_PAGE,
+) -> PageParams:
+    return PageParams(page=page, per_page=per_page)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+def paginate(session: Session, stmt: Select[Any], params: PageParams) -> tuple[list[Any], PageMeta]:
+    """Run ``stmt`` for one page. ``stmt`` must carry a deterministic ORDER BY."""
+    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = list(session.scalars(stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)))
+    return rows, params.meta(total)

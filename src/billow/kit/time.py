@@ -1,0 +1,16 @@
+"""Time zones and instants."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import available_timezones
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_timezone(name: object) -> bool:
+    """An IANA zone name known to this machine's tz database (``Europe/Paris``, ``UTC``)."""
+    return isinstance(name, str) and name in _zones()

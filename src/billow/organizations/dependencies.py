@@ -1,0 +1,26 @@
+"""Authentication: ``Authorization: Bearer <api key>`` binds the request to one organization."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from billow.db import DbSession
+from billow.errors import Unauthorized
+from billow.organizations.models import Organization
+from billow.organizations.service import organization_service
+
+
+def current_organization(request: Request, session: DbSession) -> Organization:
+    header = request.headers.get("authorization", "")
+    parts = header.split(" ", 1)
+    if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].strip():
+        raise Unauthorized()
+    organization = organization_service.authenticate(session, parts[1].strip())
+    if organization is None:
+        raise Unauthorized()
+    return organization
+
+
+CurrentOrganization = Annotated[Organization, Depends(current_organization)]

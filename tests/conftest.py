@@ -1,0 +1,161 @@
+"""Test fixtures. Every storage test runs on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``BILLOW_TEST_DATABASE_URL`` (default: the local server at 127.0.0.1:5432,
+user postgres); each run creates a throwaway database and drops it at the end. Set
+``BILLOW_TEST_BACKENDS=sqlite`` (or ``postgresql``) to run one backend only.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
+
+from billow.app import create_app
+from billow.config import Settings, normalize_database_url
+from billow.db import make_engine, make_sessionmaker
+from billow.models import metadata
+from billow.organizations.models import Organization
+from billow.organizations.service import organization_service
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _backends() -> list[str]:
+    wanted = os.environ.get("BILLOW_TEST_BACKENDS", "sqlite,postgresql")
+    return [b.strip() for b in wanted.split(",") if b.strip()]
+
+
+def _admin_pg_url() -> str:
+    return normalize_database_url(os.environ.get("BILLOW_TEST_DATABASE_URL", DEFAULT_PG_URL))
+
+
+@dataclass
+class ThrowawayDatabase:
+    backend: str
+    url: str
+
+
+def create_throwaway_database(backend: str, tmp_dir: Path) -> tuple[ThrowawayDatabase, Any]:
+    """A new, empty database; returns it and a function that drops it."""
+    if backend == "sqlite":
+        path = tmp_dir / f"billow-{uuid.uuid4().hex[:8]}.db"
+        return ThrowawayDatabase("sqlite", f"sqlite:///{path}"), lambda: None
+    admin_url = _admin_pg_url()
+    name = f"billow_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return ThrowawayDatabase("postgresql", url), drop
+
+
+@pytest.fixture(scope="session", params=_backends())
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayDatabase]:
+    db, drop = create_throwaway_database(request.param, tmp_path_factory.mktemp("db"))
+    engine = make_engine(db.url)
+    metadata.create_all(engine)
+    engine.dispose()
+    yield db
+    drop()
+
+
+@pytest.fixture(scope="session")
+def engine(database: ThrowawayDatabase) -> Iterator[Engine]:
+    engine = make_engine(database.url)
+    yield engine
+    engine.dispose()
+
+
+def _wipe(engine: Engine) -> None:
+    tables = list(reversed(metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session on a clean database; wiped after the test."""
+    factory = make_sessionmaker(engine)
+    with factory() as session:
+        yield session
+    _wipe(engine)
+
+
+@pytest.fixture(scope="session")
+def app(database: ThrowawayDatabase) -> Iterator[FastAPI]:
+    app = create_app(Settings(database_url=database.url))
+    yield app
+    app.state.engine.dispose()
+
+
+class Api:
+    """A TestClient bound to one organization's API key, with helpers for Lago-shaped calls."""
+
+    def __init__(self, client: TestClient, key: str, organization: Organization):
+        self.client = client
+        self.key = key
+        self.organization = organization
+        self.headers = {"Authorization": f"Bearer {key}"}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(f"/api/v1{path}", headers=self.headers, **kwargs)
+
+    def post(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.post(f"/api/v1{path}", json=json, headers=self.headers, **kwargs)
+
+    def put(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.put(f"/api/v1{path}", json=json, headers=self.headers, **kwargs)
+
+    def patch(self, path: str, json: Any = None, **kwargs: Any) -> Any:
+        return self.client.patch(f"/api/v1{path}", json=json, headers=self.headers, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.client.delete(f"/api/v1{path}", headers=self.headers, **kwargs)
+
+
+def make_organization(app: FastAPI, name: str) -> tuple[Organization, str]:
+    with app.state.sessionmaker.begin() as session:
+        return organization_service.create(session, name=name)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+    _wipe(app.state.engine)
+
+
+@pytest.fixture
+def api(app: FastAPI, client: TestClient) -> Api:
+    """The API as seen by organization "Acme"."""
+    organization, key = make_organization(app, "Acme")
+    return Api(client, key, organization)
+
+
+@pytest.fixture
+def other_api(app: FastAPI, client: TestClient) -> Api:
+    """A second organization, to prove tenants cannot see each other."""
+    organization, key = make_organization(app, "Globex")
+    return Api(client, key, organization)

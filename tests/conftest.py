@@ -67,7 +67,9 @@ def create_throwaway_database(backend: str, tmp_dir: Path) -> tuple[ThrowawayDat
 
 
 @pytest.fixture(scope="session", params=_backends())
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThrowawayDatabase]:
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThrowawayDatabase]:
     db, drop = create_throwaway_database(request.param, tmp_path_factory.mktemp("db"))
     engine = make_engine(db.url)
     metadata.create_all(engine)

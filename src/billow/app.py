@@ -97,11 +97,19 @@ def _install_error_handlers(app: FastAPI) -> None:
         field = _unique_violation_field(exc)
         if field is None:
             log.exception("integrity error", exc_info=exc)
-            body = {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
-                    "error_details": {"base": ["value_is_invalid"]}}
+            body = {
+                "status": 422,
+                "error": "Unprocessable Entity",
+                "code": "validation_errors",
+                "error_details": {"base": ["value_is_invalid"]},
+            }
         else:
-            body = {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors",
-                    "error_details": {field: ["value_already_exist"]}}
+            body = {
+                "status": 422,
+                "error": "Unprocessable Entity",
+                "code": "validation_errors",
+                "error_details": {field: ["value_already_exist"]},
+            }
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
@@ -140,7 +148,12 @@ def _validation_response(errors: Any) -> JSONResponse:
         if code not in codes:
             codes.append(code)
     return JSONResponse(
-        {"status": 422, "error": "Unprocessable Entity", "code": "validation_errors", "error_details": details},
+        {
+            "status": 422,
+            "error": "Unprocessable Entity",
+            "code": "validation_errors",
+            "error_details": details,
+        },
         status_code=422,
     )
 

@@ -43,8 +43,14 @@ def serve(
         workers = 1
     where = "embedded SQLite at " + str(settings.data_dir) if settings.is_embedded else _redact(url)
     typer.echo(f"Billow listening on http://{host}:{port} (database: {where})", err=True)
-    uvicorn.run("billow.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"))
+    uvicorn.run(
+        "billow.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"),
+    )
 
 
 @app.command()

@@ -76,7 +76,11 @@ class TestReadUpdateDelete:
         assert api.get("/taxes/vat_20").status_code == 404
         deleted = api.delete("/taxes/vat_5")
         assert deleted.status_code == 200
-        assert api.get("/taxes/vat_5").json() == {"status": 404, "error": "Not Found", "code": "tax_not_found"}
+        assert api.get("/taxes/vat_5").json() == {
+            "status": 404,
+            "error": "Not Found",
+            "code": "tax_not_found",
+        }
 
     def test_update_to_taken_code(self, api: Api) -> None:
         create_tax(api)
@@ -91,7 +95,11 @@ class TestReadUpdateDelete:
         body = api.get("/taxes", params={"per_page": 2}).json()
         assert [t["code"] for t in body["taxes"]] == ["t2", "t1"]
         assert body["meta"] == {
-            "current_page": 1, "next_page": 2, "prev_page": None, "total_pages": 2, "total_count": 3,
+            "current_page": 1,
+            "next_page": 2,
+            "prev_page": None,
+            "total_pages": 2,
+            "total_count": 3,
         }
         page2 = api.get("/taxes", params={"per_page": 2, "page": 2}).json()
         assert [t["code"] for t in page2["taxes"]] == ["t0"]
@@ -99,7 +107,11 @@ class TestReadUpdateDelete:
 
     def test_empty_list_meta(self, api: Api) -> None:
         assert api.get("/taxes").json()["meta"] == {
-            "current_page": 0, "next_page": None, "prev_page": None, "total_pages": 0, "total_count": 0,
+            "current_page": 0,
+            "next_page": None,
+            "prev_page": None,
+            "total_pages": 0,
+            "total_count": 0,
         }
 
 

@@ -1,3 +1,63 @@
-from fastapi import APIRouter
+from __future__ import annotations
 
-router = APIRouter()
+from collections.abc import Sequence
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from billow.billable_metrics.models import BillableMetric
+from billow.billable_metrics.repository import billable_metric_repository as repository
+from billow.billable_metrics.schemas import (
+    BillableMetricEnvelope,
+    BillableMetricList,
+    BillableMetricOut,
+    BillableMetricRequest,
+    billable_metric_out,
+)
+from billow.billable_metrics.service import billable_metric_service as service
+from billow.db import DbSession
+from billow.kit.pagination import Pagination, paginate
+from billow.organizations.dependencies import CurrentOrganization
+
+router = APIRouter(tags=["billable_metrics"])
+
+
+def _present(session: Session, metrics: Sequence[BillableMetric]) -> list[BillableMetricOut]:
+    ids = [m.id for m in metrics]
+    filters = repository.filters_of(session, ids)
+    plans_count = repository.plans_count(session, ids)
+    return [billable_metric_out(m, filters[m.id], plans_count[m.id]) for m in metrics]
+
+
+def _envelope(session: Session, metric: BillableMetric) -> BillableMetricEnvelope:
+    return BillableMetricEnvelope(billable_metric=_present(session, [metric])[0])
+
+
+@router.post("/billable_metrics", response_model=BillableMetricEnvelope)
+def create(
+    body: BillableMetricRequest, session: DbSession, organization: CurrentOrganization
+) -> BillableMetricEnvelope:
+    return _envelope(session, service.create(session, organization, body.billable_metric))
+
+
+@router.get("/billable_metrics", response_model=BillableMetricList)
+def index(session: DbSession, organization: CurrentOrganization, pages: Pagination) -> BillableMetricList:
+    metrics, meta = paginate(session, repository.list_stmt(organization.id), pages)
+    return BillableMetricList(billable_metrics=_present(session, metrics), meta=meta)
+
+
+@router.get("/billable_metrics/{code}", response_model=BillableMetricEnvelope)
+def show(code: str, session: DbSession, organization: CurrentOrganization) -> BillableMetricEnvelope:
+    return _envelope(session, service.get(session, organization, code))
+
+
+@router.put("/billable_metrics/{code}", response_model=BillableMetricEnvelope)
+def update(
+    code: str, body: BillableMetricRequest, session: DbSession, organization: CurrentOrganization
+) -> BillableMetricEnvelope:
+    return _envelope(session, service.update(session, organization, code, body.billable_metric))
+
+
+@router.delete("/billable_metrics/{code}", response_model=BillableMetricEnvelope)
+def destroy(code: str, session: DbSession, organization: CurrentOrganization) -> BillableMetricEnvelope:
+    return _envelope(session, service.delete(session, organization, code))

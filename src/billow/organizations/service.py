@@ -62,11 +62,16 @@ class OrganizationService:
         if "default_currency" in values and not is_currency(values["default_currency"]):
             errors.add("default_currency", "value_is_invalid")
         if "timezone" in values and not is_timezone(values["timezone"]):
-            errors.add("timezone", "value_is_invalid")
+            errors.add("timezone", "invalid_timezone")
         if "country" in values and not (len(values["country"]) == 2 and values["country"].isalpha()):
             errors.add("country", "not_a_valid_country_code")
         errors.raise_if_any()
 
+        if values.get("webhook_url"):
+            # Lago's organization-level webhook URL is one of the organization's webhook endpoints.
+            from billow.webhook_endpoints.service import webhook_endpoint_service
+
+            webhook_endpoint_service.ensure_url(session, organization, values["webhook_url"])
         billing = values.pop("billing_configuration", None)
         if "country" in values:
             values["country"] = values["country"].upper()

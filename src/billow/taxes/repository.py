@@ -24,9 +24,7 @@ class TaxRepository:
 
     def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[Tax]]:
         return (
-            select(Tax)
-            .where(Tax.organization_id == organization_id)
-            .order_by(Tax.created_at.desc(), Tax.id)
+            select(Tax).where(Tax.organization_id == organization_id).order_by(Tax.created_at.desc(), Tax.id)
         )
 
 

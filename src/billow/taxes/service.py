@@ -57,7 +57,9 @@ class TaxService:
         session.flush()
         return tax
 
-    def _validate(self, session: Session, organization: Organization, data: TaxInput, existing: Tax | None) -> None:
+    def _validate(
+        self, session: Session, organization: Organization, data: TaxInput, existing: Tax | None
+    ) -> None:
         errors = Errors()
         provided = data.provided()
         creating = existing is None
@@ -68,9 +70,9 @@ class TaxService:
             errors.add("rate", "value_is_mandatory")
         if data.rate is not None and (not data.rate.is_finite() or data.rate < Decimal(0)):
             errors.add("rate", "value_is_out_of_range")
-        if data.code and (existing is None or data.code != existing.code):
-            if repository.by_code(session, organization.id, data.code) is not None:
-                errors.add("code", "value_already_exist")
+        code_changes = data.code and (existing is None or data.code != existing.code)
+        if code_changes and repository.by_code(session, organization.id, data.code) is not None:
+            errors.add("code", "value_already_exist")
         errors.raise_if_any()
 
 

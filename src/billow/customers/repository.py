@@ -1,0 +1,182 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from billow.customers.models import Customer, CustomerMetadata, CustomerSequence, CustomerTax
+from billow.taxes.models import Tax
+
+#: Columns ``search_term`` looks into (Lago's searchable customer fields).
+SEARCHABLE_COLUMNS = (
+    Customer.name,
+    Customer.firstname,
+    Customer.lastname,
+    Customer.legal_name,
+    Customer.external_id,
+    Customer.email,
+)
+
+
+def _like_pattern(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class CustomerRepository:
+    def by_external_id(
+        self, session: Session, organization_id: uuid.UUID, external_id: str
+    ) -> Customer | None:
+        """The non-deleted customer with this ``external_id``."""
+        return session.scalars(
+            select(Customer).where(
+                Customer.organization_id == organization_id,
+                Customer.external_id == external_id,
+                Customer.deleted_at.is_(None),
+            )
+        ).first()
+
+    def add(self, session: Session, customer: Customer) -> Customer:
+        session.add(customer)
+        session.flush()
+        return customer
+
+    def next_sequential_id(self, session: Session, organization_id: uuid.UUID) -> int:
+        """Take the organization's next customer number, inside the caller's transaction.
+
+        The counter row is created on first use (seeded from existing customers), then incremented
+        with one ``UPDATE ... RETURNING``: a concurrent transaction waits on the row lock and reads
+        the incremented value once this one commits.
+        """
+        table = CustomerSequence.__table__
+        dialect = session.get_bind().dialect.name
+        dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        seed = (
+            select(func.coalesce(func.max(Customer.sequential_id), 0))
+            .where(Customer.organization_id == organization_id)
+            .scalar_subquery()
+        )
+        session.execute(
+            dialect_insert(table)
+            .values(organization_id=organization_id, last_value=seed)
+            .on_conflict_do_nothing(index_elements=[table.c.organization_id])
+        )
+        return session.execute(
+            update(table)
+            .where(table.c.organization_id == organization_id)
+            .values(last_value=table.c.last_value + 1)
+            .returning(table.c.last_value)
+        ).scalar_one()
+
+    def list_stmt(
+        self,
+        organization_id: uuid.UUID,
+        *,
+        search_term: str | None = None,
+        external_id: str | None = None,
+        currencies: Sequence[str] = (),
+        countries: Sequence[str] = (),
+        states: Sequence[str] = (),
+        zipcodes: Sequence[str] = (),
+        account_types: Sequence[str] = (),
+        customer_type: str | None = None,
+        has_customer_type: bool | None = None,
+        has_tax_identification_number: bool | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> Select[tuple[Customer]]:
+        stmt = select(Customer).where(
+            Customer.organization_id == organization_id, Customer.deleted_at.is_(None)
+        )
+        if external_id:
+            stmt = stmt.where(Customer.external_id == external_id)
+        elif search_term:
+            pattern = _like_pattern(search_term)
+            stmt = stmt.where(or_(*(column.ilike(pattern, escape="\\") for column in SEARCHABLE_COLUMNS)))
+        if currencies:
+            stmt = stmt.where(Customer.currency.in_(currencies))
+        if countries:
+            stmt = stmt.where(Customer.country.in_(countries))
+        if states:
+            stmt = stmt.where(Customer.state.in_(states))
+        if zipcodes:
+            stmt = stmt.where(Customer.zipcode.in_(zipcodes))
+        if account_types:
+            stmt = stmt.where(Customer.account_type.in_(account_types))
+        if customer_type:
+            stmt = stmt.where(Customer.customer_type == customer_type)
+        elif has_customer_type is not None:
+            column = Customer.customer_type
+            stmt = stmt.where(column.is_not(None) if has_customer_type else column.is_(None))
+        if has_tax_identification_number is not None:
+            column = Customer.tax_identification_number
+            stmt = stmt.where(column.is_not(None) if has_tax_identification_number else column.is_(None))
+        for key, value in (metadata or {}).items():
+            matches = [CustomerMetadata.customer_id == Customer.id, CustomerMetadata.key == key]
+            if value:
+                stmt = stmt.where(exists().where(and_(*matches, CustomerMetadata.value == value)))
+            else:
+                stmt = stmt.where(~exists().where(and_(*matches)))
+        return stmt.order_by(Customer.created_at.desc(), Customer.id)
+
+    # Metadata
+
+    def metadata_of(self, session: Session, customer_id: uuid.UUID) -> list[CustomerMetadata]:
+        return list(
+            session.scalars(
+                select(CustomerMetadata)
+                .where(CustomerMetadata.customer_id == customer_id)
+                .order_by(CustomerMetadata.created_at, CustomerMetadata.key)
+            )
+        )
+
+    def metadata_by_customer(
+        self, session: Session, customer_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[CustomerMetadata]]:
+        ids = list(customer_ids)
+        found: dict[uuid.UUID, list[CustomerMetadata]] = {customer_id: [] for customer_id in ids}
+        if ids:
+            rows = session.scalars(
+                select(CustomerMetadata)
+                .where(CustomerMetadata.customer_id.in_(ids))
+                .order_by(CustomerMetadata.created_at, CustomerMetadata.key)
+            )
+            for row in rows:
+                found[row.customer_id].append(row)
+        return found
+
+    # Taxes
+
+    def taxes_by_customer(
+        self, session: Session, customer_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Tax]]:
+        ids = list(customer_ids)
+        found: dict[uuid.UUID, list[Tax]] = {customer_id: [] for customer_id in ids}
+        if ids:
+            rows = session.execute(
+                select(CustomerTax.customer_id, Tax)
+                .join(Tax, Tax.id == CustomerTax.tax_id)
+                .where(CustomerTax.customer_id.in_(ids))
+                .order_by(CustomerTax.created_at, Tax.code)
+            )
+            for customer_id, tax in rows:
+                found[customer_id].append(tax)
+        return found
+
+    def replace_taxes(self, session: Session, customer: Customer, taxes: Sequence[Tax]) -> None:
+        """Make ``taxes`` the customer's taxes: links to other taxes go, existing links stay."""
+        wanted = [tax.id for tax in taxes]
+        mine = CustomerTax.customer_id == customer.id
+        session.execute(delete(CustomerTax).where(mine, CustomerTax.tax_id.not_in(wanted)))
+        present = set(session.scalars(select(CustomerTax.tax_id).where(mine)))
+        session.add_all(
+            CustomerTax(organization_id=customer.organization_id, customer_id=customer.id, tax_id=tax_id)
+            for tax_id in wanted
+            if tax_id not in present
+        )
+        session.flush()
+
+
+customer_repository = CustomerRepository()

@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import field_validator
+
+from billow.customers.models import Customer, CustomerMetadata
+from billow.kit.pagination import PageMeta
+from billow.kit.schemas import Input, Output, Timestamp
+from billow.organizations.models import Organization
+from billow.taxes.models import Tax
+from billow.taxes.schemas import TaxOut, tax_out
+
+
+def _strip_nul(value: Any) -> Any:
+    """Remove NUL characters, which PostgreSQL cannot store in text (Lago strips them too)."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_strip_nul(item) for item in value]
+    return value
+
+
+class _CustomerInputBase(Input):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        return _strip_nul(value)
+
+
+class AddressInput(_CustomerInputBase):
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    zipcode: str | None = None
+    state: str | None = None
+    country: str | None = None
+
+
+class BillingConfigurationInput(_CustomerInputBase):
+    invoice_grace_period: int | None = None
+    payment_provider: str | None = None
+    payment_provider_code: str | None = None
+    provider_customer_id: str | None = None
+    sync: bool | None = None
+    sync_with_provider: bool | None = None
+    document_locale: str | None = None
+    provider_payment_methods: list[str] | None = None
+    subscription_invoice_issuing_date_anchor: str | None = None
+    subscription_invoice_issuing_date_adjustment: str | None = None
+
+
+class MetadataInput(_CustomerInputBase):
+    #: ``lago_id`` of an existing entry to update; unknown ids create a new entry (as Lago).
+    id: str | None = None
+    key: str | None = None
+    value: str | None = None
+    display_in_invoice: bool | None = None
+
+
+class IntegrationCustomerInput(Input):
+    """Accepted and ignored until integrations exist."""
+
+    id: str | None = None
+    external_customer_id: str | None = None
+    integration_type: str | None = None
+    integration_code: str | None = None
+    subsidiary_id: str | None = None
+    sync_with_provider: bool | None = None
+
+
+class CustomerInput(_CustomerInputBase):
+    external_id: str | None = None
+    name: str | None = None
+    firstname: str | None = None
+    lastname: str | None = None
+    customer_type: str | None = None
+    account_type: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    url: str | None = None
+    logo_url: str | None = None
+    legal_name: str | None = None
+    legal_number: str | None = None
+    tax_identification_number: str | None = None
+    external_salesforce_id: str | None = None
+    currency: str | None = None
+    timezone: str | None = None
+    net_payment_term: int | None = None
+    address_line1: str | None = None
+    address_line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    zipcode: str | None = None
+    country: str | None = None
+    shipping_address: AddressInput | None = None
+    billing_configuration: BillingConfigurationInput | None = None
+    metadata: list[MetadataInput] | None = None
+    tax_codes: list[str] | None = None
+    finalize_zero_amount_invoice: str | None = None
+    skip_invoice_custom_sections: bool | None = None
+    invoice_custom_section_codes: list[str] | None = None
+    integration_customers: list[IntegrationCustomerInput] | None = None
+    billing_entity_code: str | None = None
+
+
+class CustomerRequest(Input):
+    customer: CustomerInput
+
+
+@dataclass
+class CustomerFilters:
+    """``GET /customers`` query filters, as sent (validated by the service)."""
+
+    search_term: str | None = None
+    external_id: str | None = None
+    currencies: list[str] = field(default_factory=list)
+    countries: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+    zipcodes: list[str] = field(default_factory=list)
+    account_types: list[str] = field(default_factory=list)
+    customer_type: str | None = None
+    has_customer_type: str | None = None
+    has_tax_identification_number: str | None = None
+    #: ``metadata[key]=value``: customers having that pair; an empty value: customers without the key.
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class AddressOut(Output):
+    address_line1: str | None
+    address_line2: str | None
+    city: str | None
+    zipcode: str | None
+    state: str | None
+    country: str | None
+
+
+class BillingConfigurationOut(Output):
+    invoice_grace_period: int | None
+    payment_provider: str | None
+    payment_provider_code: str | None
+    provider_customer_id: str | None
+    sync: bool | None
+    sync_with_provider: bool | None
+    document_locale: str | None
+    provider_payment_methods: list[str] | None
+    subscription_invoice_issuing_date_anchor: str | None
+    subscription_invoice_issuing_date_adjustment: str | None
+
+
+class CustomerMetadataOut(Output):
+    lago_id: uuid.UUID
+    key: str
+    value: str
+    display_in_invoice: bool
+    created_at: Timestamp
+
+
+class CustomerOut(Output):
+    """A customer as listed (Lago's ``V1::CustomerSerializer`` with taxes and integration customers)."""
+
+    lago_id: uuid.UUID
+    billing_entity_code: str | None
+    external_id: str
+    account_type: str
+    name: str | None
+    firstname: str | None
+    lastname: str | None
+    customer_type: str | None
+    sequential_id: int
+    slug: str
+    created_at: Timestamp
+    updated_at: Timestamp
+    country: str | None
+    address_line1: str | None
+    address_line2: str | None
+    state: str | None
+    zipcode: str | None
+    email: str | None
+    city: str | None
+    url: str | None
+    phone: str | None
+    logo_url: str | None
+    legal_name: str | None
+    legal_number: str | None
+    currency: str | None
+    tax_identification_number: str | None
+    timezone: str | None
+    applicable_timezone: str
+    net_payment_term: int | None
+    external_salesforce_id: str | None
+    finalize_zero_amount_invoice: str
+    billing_configuration: BillingConfigurationOut
+    shipping_address: AddressOut
+    skip_invoice_custom_sections: bool
+    metadata: list[CustomerMetadataOut]
+    taxes: list[TaxOut]
+    integration_customers: list[dict[str, Any]]
+
+
+class CustomerDetailOut(CustomerOut):
+    """A single customer (create, show, delete) adds the applicable invoice custom sections and errors."""
+
+    applicable_invoice_custom_sections: list[dict[str, Any]]
+    error_details: list[dict[str, Any]]
+
+
+class CustomerEnvelope(Output):
+    customer: CustomerDetailOut
+
+
+class CustomerList(Output):
+    customers: list[CustomerOut]
+    meta: PageMeta
+
+
+def customer_out(
+    customer: Customer,
+    organization: Organization,
+    metadata: Sequence[CustomerMetadata],
+    taxes: Sequence[Tax],
+    *,
+    detail: bool = False,
+) -> CustomerOut:
+    values: dict[str, Any] = {
+        name: getattr(customer, name)
+        for name in CustomerOut.model_fields
+        if hasattr(customer, name) and name not in {"metadata", "billing_configuration", "shipping_address"}
+    }
+    values.update(
+        lago_id=customer.id,
+        billing_entity_code=None,
+        applicable_timezone=customer.timezone or organization.timezone or "UTC",
+        billing_configuration=BillingConfigurationOut(
+            invoice_grace_period=customer.invoice_grace_period,
+            payment_provider=customer.payment_provider,
+            payment_provider_code=customer.payment_provider_code,
+            provider_customer_id=customer.provider_customer_id,
+            sync=customer.sync,
+            sync_with_provider=customer.sync_with_provider,
+            document_locale=customer.document_locale,
+            provider_payment_methods=customer.provider_payment_methods,
+            subscription_invoice_issuing_date_anchor=customer.subscription_invoice_issuing_date_anchor,
+            subscription_invoice_issuing_date_adjustment=customer.subscription_invoice_issuing_date_adjustment,
+        ),
+        shipping_address=AddressOut(
+            address_line1=customer.shipping_address_line1,
+            address_line2=customer.shipping_address_line2,
+            city=customer.shipping_city,
+            zipcode=customer.shipping_zipcode,
+            state=customer.shipping_state,
+            country=customer.shipping_country,
+        ),
+        metadata=[
+            CustomerMetadataOut(
+                lago_id=m.id,
+                key=m.key,
+                value=m.value,
+                display_in_invoice=m.display_in_invoice,
+                created_at=m.created_at,
+            )
+            for m in metadata
+        ],
+        taxes=[tax_out(tax) for tax in taxes],
+        integration_customers=[],
+    )
+    if detail:
+        return CustomerDetailOut(**values, applicable_invoice_custom_sections=[], error_details=[])
+    return CustomerOut(**values)

@@ -897,3 +897,29 @@ class TestTenancy:
             "/plans/starter", json={"plan": {"charges": [{"id": ours["charges"][0]["lago_id"]}]}}
         )
         not_found(response, "charge_not_found")
+
+
+class TestMetadata:
+    def test_replace_merge_delete(self, api: Api) -> None:
+        create_plan(api)
+        assert api.post("/plans/starter/metadata", json={"metadata": {"a": "1"}}).json() == {
+            "metadata": {"a": "1"}
+        }
+        merged = api.patch("/plans/starter/metadata", json={"metadata": {"b": None}})
+        assert merged.json() == {"metadata": {"a": "1", "b": None}}
+        assert api.delete("/plans/starter/metadata/a").json() == {"metadata": {"b": None}}
+        assert api.get("/plans/starter").json()["plan"]["metadata"] == {"b": None}
+        assert api.delete("/plans/starter/metadata").json() == {"metadata": {}}
+
+    def test_non_string_value_refused_and_nothing_changes(self, api: Api) -> None:
+        create_plan(api)
+        api.post("/plans/starter/metadata", json={"metadata": {"a": "1"}})
+        response = api.patch("/plans/starter/metadata", json={"metadata": {"b": 2}})
+        assert response.status_code == 422
+        assert errors_of(response) == {"metadata": ["value_is_invalid"]}
+        assert api.get("/plans/starter").json()["plan"]["metadata"] == {"a": "1"}
+
+    def test_missing_root_and_unknown_plan(self, api: Api) -> None:
+        create_plan(api)
+        assert api.post("/plans/starter/metadata", json={"a": "1"}).status_code == 400
+        not_found(api.post("/plans/nope/metadata", json={"metadata": {}}), "plan_not_found")

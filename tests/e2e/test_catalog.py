@@ -43,105 +43,211 @@ def test_whole_catalog(lago: Client, other_lago: Client, suffix: str) -> None:
     assert tax.rate == 20.0
 
     calls = lago.billable_metrics.create(
-        BillableMetric(name="API calls", code=f"calls_{suffix}", aggregation_type="count_agg",
-                       filters=BillableMetricFilters(__root__=[
-                           BillableMetricFilter(key="region", values=["us", "eu"])]))
+        BillableMetric(
+            name="API calls",
+            code=f"calls_{suffix}",
+            aggregation_type="count_agg",
+            filters=BillableMetricFilters(__root__=[BillableMetricFilter(key="region", values=["us", "eu"])]),
+        )
     )
     storage = lago.billable_metrics.create(
-        BillableMetric(name="Storage", code=f"gb_{suffix}", aggregation_type="sum_agg", field_name="gb",
-                       recurring=True, rounding_function="ceil", rounding_precision=2)
+        BillableMetric(
+            name="Storage",
+            code=f"gb_{suffix}",
+            aggregation_type="sum_agg",
+            field_name="gb",
+            recurring=True,
+            rounding_function="ceil",
+            rounding_precision=2,
+        )
     )
     users = lago.billable_metrics.create(
-        BillableMetric(name="Users", code=f"users_{suffix}", aggregation_type="unique_count_agg",
-                       field_name="user_id")
+        BillableMetric(
+            name="Users", code=f"users_{suffix}", aggregation_type="unique_count_agg", field_name="user_id"
+        )
     )
     seats = lago.billable_metrics.create(
-        BillableMetric(name="Seats", code=f"seats_{suffix}", aggregation_type="weighted_sum_agg",
-                       field_name="seats", weighted_interval="seconds")
+        BillableMetric(
+            name="Seats",
+            code=f"seats_{suffix}",
+            aggregation_type="weighted_sum_agg",
+            field_name="seats",
+            weighted_interval="seconds",
+        )
     )
     payments = lago.billable_metrics.create(
         BillableMetric(name="Payments", code=f"pay_{suffix}", aggregation_type="sum_agg", field_name="amount")
     )
     for kind in ("max_agg", "latest_agg"):
         created = lago.billable_metrics.create(
-            BillableMetric(name=kind, code=f"{kind}_{suffix}", aggregation_type=kind, field_name="v"))
+            BillableMetric(name=kind, code=f"{kind}_{suffix}", aggregation_type=kind, field_name="v")
+        )
         assert created.aggregation_type == kind
     assert calls.filters.__root__[0].values == ["us", "eu"]
     assert storage.recurring is True and storage.rounding_function == "ceil"
 
     charges = [
-        Charge(billable_metric_id=calls.lago_id, charge_model="standard", properties={"amount": "0.01"},
-               filters=ChargeFilters(__root__=[ChargeFilter(invoice_display_name="EU calls",
-                                                            properties={"amount": "0.02"},
-                                                            values={"region": ["eu"]})])),
-        Charge(billable_metric_id=storage.lago_id, charge_model="graduated", properties={"graduated_ranges": [
-            {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
-            {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "1"},
-        ]}, tax_codes=[tax.code]),
-        Charge(billable_metric_id=users.lago_id, charge_model="package",
-               properties={"amount": "10", "package_size": 5, "free_units": 2}),
-        Charge(billable_metric_id=seats.lago_id, charge_model="volume", properties={"volume_ranges": [
-            {"from_value": 0, "to_value": 100, "per_unit_amount": "2", "flat_amount": "10"},
-            {"from_value": 101, "to_value": None, "per_unit_amount": "1", "flat_amount": "0"},
-        ]}),
-        Charge(billable_metric_id=payments.lago_id, charge_model="percentage",
-               properties={"rate": "1.5", "fixed_amount": "0.1", "free_units_per_events": 3}),
-        Charge(billable_metric_id=payments.lago_id, charge_model="graduated_percentage",
-               properties={"graduated_percentage_ranges": [
-                   {"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}]}),
+        Charge(
+            billable_metric_id=calls.lago_id,
+            charge_model="standard",
+            properties={"amount": "0.01"},
+            filters=ChargeFilters(
+                __root__=[
+                    ChargeFilter(
+                        invoice_display_name="EU calls",
+                        properties={"amount": "0.02"},
+                        values={"region": ["eu"]},
+                    )
+                ]
+            ),
+        ),
+        Charge(
+            billable_metric_id=storage.lago_id,
+            charge_model="graduated",
+            properties={
+                "graduated_ranges": [
+                    {"from_value": 0, "to_value": 10, "per_unit_amount": "0", "flat_amount": "0"},
+                    {"from_value": 11, "to_value": None, "per_unit_amount": "0.5", "flat_amount": "1"},
+                ]
+            },
+            tax_codes=[tax.code],
+        ),
+        Charge(
+            billable_metric_id=users.lago_id,
+            charge_model="package",
+            properties={"amount": "10", "package_size": 5, "free_units": 2},
+        ),
+        Charge(
+            billable_metric_id=seats.lago_id,
+            charge_model="volume",
+            properties={
+                "volume_ranges": [
+                    {"from_value": 0, "to_value": 100, "per_unit_amount": "2", "flat_amount": "10"},
+                    {"from_value": 101, "to_value": None, "per_unit_amount": "1", "flat_amount": "0"},
+                ]
+            },
+        ),
+        Charge(
+            billable_metric_id=payments.lago_id,
+            charge_model="percentage",
+            properties={"rate": "1.5", "fixed_amount": "0.1", "free_units_per_events": 3},
+        ),
+        Charge(
+            billable_metric_id=payments.lago_id,
+            charge_model="graduated_percentage",
+            properties={
+                "graduated_percentage_ranges": [
+                    {"from_value": 0, "to_value": None, "rate": "1", "flat_amount": "0"}
+                ]
+            },
+        ),
         Charge(billable_metric_id=payments.lago_id, charge_model="dynamic"),
     ]
     plan = lago.plans.create(
-        Plan(name="Pro", code=f"pro_{suffix}", interval="monthly", amount_cents=4900, amount_currency="EUR",
-             trial_period=7.0, pay_in_advance=True, tax_codes=[tax.code], charges=Charges(__root__=charges),
-             minimum_commitment=MinimumCommitment(amount_cents=10000, invoice_display_name="Minimum"),
-             usage_thresholds=UsageThresholds(__root__=[
-                 UsageThreshold(amount_cents=20000, threshold_display_name="20 EUR")]))
+        Plan(
+            name="Pro",
+            code=f"pro_{suffix}",
+            interval="monthly",
+            amount_cents=4900,
+            amount_currency="EUR",
+            trial_period=7.0,
+            pay_in_advance=True,
+            tax_codes=[tax.code],
+            charges=Charges(__root__=charges),
+            minimum_commitment=MinimumCommitment(amount_cents=10000, invoice_display_name="Minimum"),
+            usage_thresholds=UsageThresholds(
+                __root__=[UsageThreshold(amount_cents=20000, threshold_display_name="20 EUR")]
+            ),
+        )
     )
     assert plan.amount_cents == 4900 and plan.trial_period == 7.0
     assert [c.charge_model for c in plan.charges.__root__] == [
-        "standard", "graduated", "package", "volume", "percentage", "graduated_percentage", "dynamic"]
+        "standard",
+        "graduated",
+        "package",
+        "volume",
+        "percentage",
+        "graduated_percentage",
+        "dynamic",
+    ]
     assert plan.charges.__root__[0].filters.__root__[0].values == {"region": ["eu"]}
     assert plan.minimum_commitment.amount_cents == 10000 and plan.minimum_commitment.interval == "monthly"
     assert plan.usage_thresholds.__root__[0].amount_cents == 20000
     assert plan.taxes.__root__[0].code == tax.code
     # Pay-in-advance rules are enforced as Lago does.
-    bad = _error(lambda: lago.plans.create(Plan(
-        name="Bad", code=f"bad_{suffix}", interval="monthly", amount_cents=0, amount_currency="EUR",
-        charges=Charges(__root__=[Charge(billable_metric_id=seats.lago_id, charge_model="volume",
-                                         pay_in_advance=True)]))))
+    bad = _error(
+        lambda: lago.plans.create(
+            Plan(
+                name="Bad",
+                code=f"bad_{suffix}",
+                interval="monthly",
+                amount_cents=0,
+                amount_currency="EUR",
+                charges=Charges(
+                    __root__=[
+                        Charge(billable_metric_id=seats.lago_id, charge_model="volume", pay_in_advance=True)
+                    ]
+                ),
+            )
+        )
+    )
     assert bad.status_code == 422
 
-    daily = lago.plans.create(Plan(name="Daily", code=f"daily_{suffix}", interval="daily", amount_cents=100,
-                                   amount_currency="USD"))
+    daily = lago.plans.create(
+        Plan(name="Daily", code=f"daily_{suffix}", interval="daily", amount_cents=100, amount_currency="USD")
+    )
     assert daily.interval == "daily"
     updated = lago.plans.update(Plan(name="Pro 2", amount_cents=5900), plan.code)
     assert updated.name == "Pro 2" and len(updated.charges.__root__) == 7
     assert lago.plans.find(plan.code).amount_cents == 5900
     assert plan.code in [p.code for p in lago.plans.find_all({"per_page": 100})["plans"]]
 
-    customer = lago.customers.create(Customer(
-        external_id=f"cus_{suffix}", name="Acme", currency="EUR", timezone="Europe/Paris", country="FR",
-        email="billing@acme.test", net_payment_term=15, tax_codes=[tax.code],
-        billing_configuration=CustomerBillingConfiguration(invoice_grace_period=3, document_locale="fr"),
-        metadata=MetadataList(__root__=[Metadata(key="crm", value="42", display_in_invoice=True)]),
-    ))
+    customer = lago.customers.create(
+        Customer(
+            external_id=f"cus_{suffix}",
+            name="Acme",
+            currency="EUR",
+            timezone="Europe/Paris",
+            country="FR",
+            email="billing@acme.test",
+            net_payment_term=15,
+            tax_codes=[tax.code],
+            billing_configuration=CustomerBillingConfiguration(invoice_grace_period=3, document_locale="fr"),
+            metadata=MetadataList(__root__=[Metadata(key="crm", value="42", display_in_invoice=True)]),
+        )
+    )
     assert customer.applicable_timezone == "Europe/Paris"
     assert customer.billing_configuration.invoice_grace_period == 3
     again = lago.customers.create(Customer(external_id=f"cus_{suffix}", name="Acme Inc"))
     assert again.lago_id == customer.lago_id and again.name == "Acme Inc" and again.currency == "EUR"
     assert lago.customers.find(customer.external_id).metadata.__root__[0].key == "crm"
 
-    add_on = lago.add_ons.create(AddOn(name="Setup", code=f"setup_{suffix}", amount_cents=50000,
-                                       amount_currency="EUR", tax_codes=[tax.code]))
+    add_on = lago.add_ons.create(
+        AddOn(
+            name="Setup",
+            code=f"setup_{suffix}",
+            amount_cents=50000,
+            amount_currency="EUR",
+            tax_codes=[tax.code],
+        )
+    )
     assert add_on.taxes.__root__[0].code == tax.code
-    coupon = lago.coupons.create(Coupon(
-        name="Launch", code=f"launch_{suffix}", coupon_type="percentage", percentage_rate=12.5,
-        frequency="recurring", frequency_duration=3, expiration="no_expiration",
-        applies_to=LimitationConfiguration(plan_codes=[plan.code])))
+    coupon = lago.coupons.create(
+        Coupon(
+            name="Launch",
+            code=f"launch_{suffix}",
+            coupon_type="percentage",
+            percentage_rate=12.5,
+            frequency="recurring",
+            frequency_duration=3,
+            expiration="no_expiration",
+            applies_to=LimitationConfiguration(plan_codes=[plan.code]),
+        )
+    )
     assert coupon.percentage_rate == 12.5 and coupon.plan_codes == [plan.code] and coupon.limited_plans
-    endpoint = lago.webhook_endpoints.create(WebhookEndpoint(
-        webhook_url=f"https://hooks.example.com/{suffix}", signature_algo="hmac"))
+    endpoint = lago.webhook_endpoints.create(
+        WebhookEndpoint(webhook_url=f"https://hooks.example.com/{suffix}", signature_algo="hmac")
+    )
     assert endpoint.signature_algo == "hmac"
     assert lago.webhook_endpoints.find(endpoint.lago_id).webhook_url == endpoint.webhook_url
 
@@ -173,10 +279,35 @@ def test_whole_catalog(lago: Client, other_lago: Client, suffix: str) -> None:
 
 
 def test_validation_errors_reach_the_client(lago: Client, suffix: str) -> None:
-    error = _error(lambda: lago.billable_metrics.create(
-        BillableMetric(name="x", code=f"m_{suffix}", aggregation_type="count_agg", recurring=True)))
+    error = _error(
+        lambda: lago.billable_metrics.create(
+            BillableMetric(name="x", code=f"m_{suffix}", aggregation_type="count_agg", recurring=True)
+        )
+    )
     assert error.status_code == 422
     assert error.response["error_details"] == {"recurring": ["not_compatible_with_aggregation_type"]}
-    error = _error(lambda: lago.customers.create(Customer(external_id=f"c_{suffix}", timezone="Nowhere/Land")))
+    error = _error(
+        lambda: lago.customers.create(Customer(external_id=f"c_{suffix}", timezone="Nowhere/Land"))
+    )
     assert error.response["error_details"] == {"timezone": ["invalid_timezone"]}
     assert _error(lambda: lago.customers.find(f"c_{suffix}")).status_code == 404
+
+
+def test_plan_metadata(lago: Client, other_lago: Client, suffix: str) -> None:
+    code = f"meta_{suffix}"
+    lago.plans.create(
+        Plan(
+            name="M",
+            code=code,
+            interval="monthly",
+            amount_cents=0,
+            amount_currency="USD",
+            metadata={"team": "growth"},
+        )
+    )
+    assert lago.plans.replace_metadata(code, {"a": "1", "b": None}) == {"a": "1", "b": None}
+    assert lago.plans.merge_metadata(code, {"c": "3"}) == {"a": "1", "b": None, "c": "3"}
+    assert lago.plans.delete_metadata_key(code, "a") == {"b": None, "c": "3"}
+    assert lago.plans.find(code).metadata == {"b": None, "c": "3"}
+    assert lago.plans.delete_all_metadata(code) == {}
+    assert _error(lambda: other_lago.plans.merge_metadata(code, {"x": "1"})).status_code == 404

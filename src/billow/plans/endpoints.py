@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.schemas import Input, Output
 from billow.organizations.dependencies import CurrentOrganization
 from billow.plans.models import Charge, ChargeFilter, Plan
 from billow.plans.repository import plan_repository as repository
@@ -24,7 +27,7 @@ from billow.plans.schemas import (
     charge_out,
     plan_out,
 )
-from billow.plans.service import charge_filter_service, charge_service, plan_service
+from billow.plans.service import charge_filter_service, charge_service, plan_metadata_service, plan_service
 
 router = APIRouter(tags=["plans"])
 
@@ -70,6 +73,45 @@ def update(
 @router.delete("/plans/{code}", response_model=PlanEnvelope)
 def destroy(code: str, session: DbSession, organization: CurrentOrganization) -> PlanEnvelope:
     return _plan(session, plan_service.delete(session, organization, code))
+
+
+# ---------------------------------------------------------------------------------------- metadata
+
+
+class MetadataRequest(Input):
+    metadata: dict[str, Any]
+
+
+class MetadataEnvelope(Output):
+    metadata: dict[str, str | None]
+
+
+@router.post("/plans/{code}/metadata", response_model=MetadataEnvelope)
+def replace_metadata(
+    code: str, body: MetadataRequest, session: DbSession, organization: CurrentOrganization
+) -> MetadataEnvelope:
+    return MetadataEnvelope(
+        metadata=plan_metadata_service.replace(session, organization, code, body.metadata)
+    )
+
+
+@router.patch("/plans/{code}/metadata", response_model=MetadataEnvelope)
+def merge_metadata(
+    code: str, body: MetadataRequest, session: DbSession, organization: CurrentOrganization
+) -> MetadataEnvelope:
+    return MetadataEnvelope(metadata=plan_metadata_service.merge(session, organization, code, body.metadata))
+
+
+@router.delete("/plans/{code}/metadata", response_model=MetadataEnvelope)
+def delete_metadata(code: str, session: DbSession, organization: CurrentOrganization) -> MetadataEnvelope:
+    return MetadataEnvelope(metadata=plan_metadata_service.delete(session, organization, code))
+
+
+@router.delete("/plans/{code}/metadata/{key}", response_model=MetadataEnvelope)
+def delete_metadata_key(
+    code: str, key: str, session: DbSession, organization: CurrentOrganization
+) -> MetadataEnvelope:
+    return MetadataEnvelope(metadata=plan_metadata_service.delete(session, organization, code, key))
 
 
 # ----------------------------------------------------------------------------------------- charges

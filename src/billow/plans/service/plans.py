@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
-from billow.errors import Errors, NotFound
+from billow.errors import Errors, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.organizations.models import Organization
 from billow.plans.models import Commitment, Plan, UsageThreshold, commitment_taxes, plan_taxes
@@ -313,3 +313,38 @@ def _replace_thresholds(session: Session, plan: Plan, items: list[UsageThreshold
 
 
 plan_service = PlanService()
+
+
+class PlanMetadataService:
+    """``/plans/{code}/metadata``: a flat map of string keys to string (or null) values."""
+
+    def replace(
+        self, session: Session, organization: Organization, code: str, values: dict[str, Any]
+    ) -> dict:
+        plan = plan_service.get(session, organization, code)
+        plan.metadata_ = _checked_metadata(values)
+        session.flush()
+        return dict(plan.metadata_)
+
+    def merge(self, session: Session, organization: Organization, code: str, values: dict[str, Any]) -> dict:
+        plan = plan_service.get(session, organization, code)
+        plan.metadata_ = {**(plan.metadata_ or {}), **_checked_metadata(values)}
+        session.flush()
+        return dict(plan.metadata_)
+
+    def delete(self, session: Session, organization: Organization, code: str, key: str | None = None) -> dict:
+        plan = plan_service.get(session, organization, code)
+        remaining = {} if key is None else {k: v for k, v in (plan.metadata_ or {}).items() if k != key}
+        plan.metadata_ = remaining or None
+        session.flush()
+        return remaining
+
+
+def _checked_metadata(values: dict[str, Any]) -> dict[str, str | None]:
+    bad = [key for key, value in values.items() if value is not None and not isinstance(value, str)]
+    if bad:
+        raise ValidationFailed({"metadata": ["value_is_invalid"]})
+    return dict(values)
+
+
+plan_metadata_service = PlanMetadataService()

@@ -102,6 +102,12 @@ class Errors:
         if code not in codes:
             codes.append(code)
 
+    def require(self, provided: dict[str, Any], fields: tuple[str, ...], *, creating: bool) -> None:
+        """``value_is_mandatory`` for each field that a create lacks or that an update empties."""
+        for field in fields:
+            if (creating and not provided.get(field)) or (field in provided and not provided[field]):
+                self.add(field, "value_is_mandatory")
+
     def __bool__(self) -> bool:
         return bool(self.details)
 

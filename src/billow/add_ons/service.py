@@ -73,9 +73,7 @@ class AddOnService:
         errors = Errors()
         provided = data.provided()
         creating = existing is None
-        for field in ("name", "code"):
-            if (creating and not provided.get(field)) or (field in provided and not provided[field]):
-                errors.add(field, "value_is_mandatory")
+        errors.require(provided, ("name", "code"), creating=creating)
         if creating and "amount_cents" not in provided:
             errors.add("amount_cents", "value_is_mandatory")
         if data.amount_cents is not None and not 0 < data.amount_cents <= MAX_AMOUNT_CENTS:

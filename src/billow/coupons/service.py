@@ -135,9 +135,7 @@ class CouponService:
                 return provided[field]
             return getattr(existing, field) if existing is not None else None
 
-        for field in ("name", "code"):
-            if (creating and not provided.get(field)) or (field in provided and not provided[field]):
-                errors.add(field, "value_is_mandatory")
+        errors.require(provided, ("name", "code"), creating=creating)
         code_changes = data.code and (existing is None or data.code != existing.code)
         if code_changes and repository.by_code(session, organization.id, data.code) is not None:
             errors.add("code", "value_already_exist")

@@ -63,9 +63,7 @@ class TaxService:
         errors = Errors()
         provided = data.provided()
         creating = existing is None
-        for field in ("name", "code"):
-            if (creating and not provided.get(field)) or (field in provided and not provided[field]):
-                errors.add(field, "value_is_mandatory")
+        errors.require(provided, ("name", "code"), creating=creating)
         if creating and "rate" not in provided:
             errors.add("rate", "value_is_mandatory")
         if data.rate is not None and (not data.rate.is_finite() or data.rate < Decimal(0)):

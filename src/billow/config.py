@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     organization_name: str = "Default"
     #: Largest request body accepted, in bytes (413 beyond).
     max_body_bytes: int = 5 * 1024 * 1024
+    #: Most events accepted by one ``POST /events/batch`` (Lago: 100; 422 ``too_many_events`` beyond).
+    max_batch_events: int = 1000
 
     @property
     def resolved_database_url(self) -> str:

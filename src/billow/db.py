@@ -60,6 +60,8 @@ class SoftDeleteMixin:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        from billow.metering.sqlite_functions import register as register_metering_functions
+
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -70,6 +72,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # Exact decimal JSON/aggregate functions for metering (billow.metering.sqlite_functions).
+            register_metering_functions(dbapi_connection)
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)

@@ -7,8 +7,10 @@ from billow.billable_metrics import models as _billable_metrics  # noqa: F401
 from billow.coupons import models as _coupons  # noqa: F401
 from billow.customers import models as _customers  # noqa: F401
 from billow.db import Base
+from billow.events import models as _events  # noqa: F401
 from billow.organizations import models as _organizations  # noqa: F401
 from billow.plans import models as _plans  # noqa: F401
+from billow.subscriptions import models as _subscriptions  # noqa: F401
 from billow.taxes import models as _taxes  # noqa: F401
 from billow.webhook_endpoints import models as _webhook_endpoints  # noqa: F401
 

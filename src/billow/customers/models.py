@@ -9,12 +9,15 @@ feeds per-customer invoice numbers; it comes from :class:`CustomerSequence`.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, SoftDeleteMixin, TenantMixin
+
+if TYPE_CHECKING:
+    from billow.organizations.models import Organization
 
 
 class Customer(TenantMixin, SoftDeleteMixin, Base):
@@ -75,6 +78,10 @@ class Customer(TenantMixin, SoftDeleteMixin, Base):
     #: ``inherit`` (the organization's choice), ``skip`` or ``finalize``.
     finalize_zero_amount_invoice: Mapped[str] = mapped_column(String(16), default="inherit")
     skip_invoice_custom_sections: Mapped[bool] = mapped_column(default=False)
+
+    def applicable_timezone(self, organization: Organization) -> str:
+        """The zone of the customer's billing periods and dates (Lago's ``applicable_timezone``)."""
+        return self.timezone or organization.timezone or "UTC"
 
 
 Index(

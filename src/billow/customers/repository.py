@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billow.customers.models import Customer, CustomerMetadata, CustomerSequence, CustomerTax
+from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.taxes.models import Tax
 
 #: Columns ``search_term`` looks into (Lago's searchable customer fields).
@@ -38,6 +39,14 @@ class CustomerRepository:
                 Customer.deleted_at.is_(None),
             )
         ).first()
+
+    def has_live_subscriptions(self, session: Session, customer_id: uuid.UUID) -> bool:
+        """Whether the customer has an active or pending subscription."""
+        live = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+        stmt = select(Subscription.id).where(
+            Subscription.customer_id == customer_id, Subscription.status.in_(live)
+        )
+        return session.scalars(stmt.limit(1)).first() is not None
 
     def add(self, session: Session, customer: Customer) -> Customer:
         session.add(customer)

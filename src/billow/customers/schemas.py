@@ -233,7 +233,7 @@ def customer_out(
     values.update(
         lago_id=customer.id,
         billing_entity_code=None,
-        applicable_timezone=customer.timezone or organization.timezone or "UTC",
+        applicable_timezone=customer.applicable_timezone(organization),
         billing_configuration=BillingConfigurationOut(
             invoice_grace_period=customer.invoice_grace_period,
             payment_provider=customer.payment_provider,

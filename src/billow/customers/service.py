@@ -20,7 +20,7 @@ from billow.customers.models import Customer, CustomerMetadata
 from billow.customers.repository import customer_repository as repository
 from billow.customers.schemas import CustomerFilters, CustomerInput, MetadataInput
 from billow.db import utcnow
-from billow.errors import Errors, NotFound, ValidationFailed
+from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.kit.time import is_timezone
 from billow.organizations.models import Organization
@@ -176,8 +176,10 @@ class CustomerService:
     def delete(self, session: Session, organization: Organization, external_id: str) -> Customer:
         """Soft-delete the customer; its ``external_id`` becomes free for a new customer."""
         customer = self.get(session, organization, external_id)
-        # Later, as Lago: terminate the customer's active subscriptions, cancel pending ones, finalize
-        # its draft invoices, terminate its applied coupons and wallets.
+        # Lago terminates the customer's subscriptions (and invoices them) on deletion; Billow asks
+        # the caller to terminate them first, so nothing is billed or lost by accident.
+        if repository.has_live_subscriptions(session, customer.id):
+            raise NotAllowed(code="customer_has_active_subscriptions")
         customer.deleted_at = utcnow()
         session.flush()
         return customer

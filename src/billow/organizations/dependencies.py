@@ -12,12 +12,17 @@ from billow.organizations.models import Organization
 from billow.organizations.service import organization_service
 
 
-def current_organization(request: Request, session: DbSession) -> Organization:
+def bearer_key(request: Request) -> str:
+    """The API key of ``Authorization: Bearer <key>``; 401 when there is none."""
     header = request.headers.get("authorization", "")
     parts = header.split(" ", 1)
     if len(parts) != 2 or parts[0].lower() != "bearer" or not parts[1].strip():
         raise Unauthorized()
-    organization = organization_service.authenticate(session, parts[1].strip())
+    return parts[1].strip()
+
+
+def current_organization(request: Request, session: DbSession) -> Organization:
+    organization = organization_service.authenticate(session, bearer_key(request))
     if organization is None:
         raise Unauthorized()
     return organization

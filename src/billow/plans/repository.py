@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, or_, select
+from sqlalchemy import Select, Table, delete, distinct, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from billow.billable_metrics.models import BillableMetric
@@ -31,6 +31,7 @@ from billow.plans.models import (
     commitment_taxes,
     plan_taxes,
 )
+from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.taxes.models import Tax
 
 
@@ -57,6 +58,8 @@ class PlanGraph:
     thresholds: list[UsageThreshold]
     commitment: Commitment | None
     commitment_taxes: list[Tax]
+    active_subscriptions_count: int = 0
+    customers_count: int = 0
 
 
 def _together_with(
@@ -256,6 +259,7 @@ class PlanRepository:
         thresholds = self.thresholds_of(session, plan_ids)
         commitments = self.commitments_of(session, plan_ids)
         commitment_tax_map = self.taxes_of(session, commitment_taxes, [c.id for c in commitments.values()])
+        counts = self.subscription_counts(session, plan_ids)
         return [
             PlanGraph(
                 plan=plan,
@@ -266,9 +270,34 @@ class PlanRepository:
                 commitment_taxes=commitment_tax_map[commitments[plan.id].id]
                 if plan.id in commitments
                 else [],
+                active_subscriptions_count=counts.get(plan.id, (0, 0))[0],
+                customers_count=counts.get(plan.id, (0, 0))[1],
             )
             for plan in plans
         ]
+
+    def subscription_counts(
+        self, session: Session, plan_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, tuple[int, int]]:
+        """Per plan: (active subscriptions, distinct customers with an active subscription)."""
+        if not plan_ids:
+            return {}
+        rows = session.execute(
+            select(
+                Subscription.plan_id,
+                func.count(),
+                func.count(distinct(Subscription.customer_id)),
+            )
+            .where(Subscription.plan_id.in_(list(plan_ids)), Subscription.status == SubscriptionStatus.ACTIVE)
+            .group_by(Subscription.plan_id)
+        )
+        return {plan_id: (active, customers) for plan_id, active, customers in rows}
+
+    def has_live_subscriptions(self, session: Session, plan: Plan) -> bool:
+        """Whether an active or pending subscription is on this plan."""
+        live = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+        stmt = select(Subscription.id).where(Subscription.plan_id == plan.id, Subscription.status.in_(live))
+        return session.scalars(stmt.limit(1)).first() is not None
 
     def load_charges(self, session: Session, charges: Sequence[Charge]) -> list[ChargeGraph]:
         metric_ids = list({charge.billable_metric_id for charge in charges})

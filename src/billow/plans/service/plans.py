@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
-from billow.errors import Errors, NotFound, ValidationFailed
+from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.organizations.models import Organization
 from billow.plans.models import Commitment, Plan, UsageThreshold, commitment_taxes, plan_taxes
@@ -153,12 +153,14 @@ class PlanService:
         return plan
 
     def delete(self, session: Session, organization: Organization, code: str) -> Plan:
-        """Soft-delete the plan and its charges.
+        """Soft-delete the plan and its charges; refused while subscriptions are on it.
 
-        Hook: once subscriptions exist, deleting a plan must terminate (or refuse while there are)
-        its active subscriptions; that goes here, before anything is marked deleted.
+        Lago terminates (and invoices) the plan's subscriptions in the background instead; Billow
+        asks the caller to terminate them first, so that no one loses a subscription by accident.
         """
         plan = self.get(session, organization, code)
+        if repository.has_live_subscriptions(session, plan):
+            raise NotAllowed(code="plan_has_active_subscriptions")
         now = utcnow()
         for charge in repository.charges_of(session, plan):
             delete_charge(session, charge, now)

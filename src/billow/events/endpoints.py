@@ -1,0 +1,281 @@
+"""Events API: ``POST /events``, ``POST /events/batch``, ``GET /events``, ``GET /events/{transaction_id}``,
+and ``POST /billable_metrics/evaluate_expression`` (it evaluates against an event).
+
+The two ingestion endpoints read their body by hand (see :mod:`billow.events.schemas`) and answer
+with pre-serialized JSON: per event, a Pydantic round trip would cost more than the database insert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from billow.db import DbSession, utcnow
+from billow.errors import BillowError, Unauthorized, ValidationFailed
+from billow.events.repository import IngestionPool, ingestion_store
+from billow.events.repository import event_repository as repository
+from billow.events.schemas import (
+    EvaluateExpressionRequest,
+    EventBatchOut,
+    EventBatchRequest,
+    EventEnvelope,
+    EventList,
+    EventRequest,
+    ExpressionResultEnvelope,
+    NewEvent,
+    TimestampError,
+    load_json,
+    parse_event,
+    parse_iso_datetime,
+    request_body_doc,
+    root_object,
+)
+from billow.events.service import event_service as service
+from billow.kit.pagination import Pagination, paginate
+from billow.organizations.dependencies import CurrentOrganization, bearer_key
+from billow.organizations.service import digest_key
+
+router = APIRouter(tags=["events"])
+
+
+def _json_response(payload: Any) -> Response:
+    return Response(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(),
+        media_type="application/json",
+    )
+
+
+class JsonBody:
+    """The parsed JSON body, and whether its raw text has ``\\u`` escapes (the only way JSON can carry
+    characters the database refuses, so properties are scanned for them only then)."""
+
+    __slots__ = ("data", "has_escapes")
+
+    def __init__(self, body: bytes) -> None:
+        self.data = load_json(body)
+        self.has_escapes = b"\\u" in body
+
+
+async def json_body(request: Request) -> JsonBody:
+    return JsonBody(await request.body())
+
+
+Body = Annotated[JsonBody, Depends(json_body)]
+
+
+# Ingestion. The body is parsed before authenticating because the authentication query also fetches
+# the billable metrics of the events' codes; a bad body is reported only once the key is known to be
+# valid (401 comes first, as in Lago). On PostgreSQL everything runs on the event loop with an
+# asynchronous connection (see billow.events.repository.IngestionPool); elsewhere one hop to a worker
+# thread runs it on a bare SQLAlchemy connection. Neither uses FastAPI dependencies: each sync
+# dependency is a thread hop, which on a busy server costs more than the work itself.
+
+Parser = Callable[[JsonBody], list[NewEvent]]
+
+
+def _parse(parser: Parser, body: bytes) -> tuple[list[NewEvent], BillowError | None]:
+    try:
+        return parser(JsonBody(body)), None
+    except BillowError as exc:
+        return [], exc
+
+
+def _codes(events: list[NewEvent]) -> set[str]:
+    return {event.code for event in events}
+
+
+async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
+    key = bearer_key(request)
+    body = await request.body()
+    engine: Engine = request.app.state.engine
+    if engine.dialect.name != "postgresql":
+        return await run_in_threadpool(_ingest_in_thread, engine, key, body, parser, batch)
+    events, failure = _parse(parser, body)
+    digest = digest_key(key)
+    async with _ingestion_pool(request).store(atomic=batch) as store:
+        if failure is not None:
+            organization_id, _ = await store.authenticate(digest, ())
+            raise Unauthorized() if organization_id is None else failure
+        # Usually one round trip; a second one when a metric of these codes has an expression.
+        created_at = service.prepare(events)
+        organization_id, inserted = await store.authenticate_and_insert(digest, events, created_at)
+        if organization_id is None:
+            raise Unauthorized()
+        if inserted is None:
+            _, metrics = await store.authenticate(digest, _codes(events))
+            service.apply_expressions(events, metrics)
+            inserted = await store.insert(organization_id, events, created_at)
+        created = service.conclude(events, inserted, batch=batch)
+    return _json_response({"events": created} if batch else {"event": created[0]})
+
+
+def _ingest_in_thread(engine: Engine, key: str, body: bytes, parser: Parser, batch: bool) -> Response:
+    events, failure = _parse(parser, body)
+    with ingestion_store(engine) as store:
+        organization_id, metrics = store.authenticate(digest_key(key), _codes(events))
+        if organization_id is None:
+            raise Unauthorized()
+        if failure is not None:
+            raise failure
+        created_at = service.prepare(events, metrics)
+        inserted = store.insert(organization_id, events, created_at)
+        created = service.conclude(events, inserted, batch=batch)
+    return _json_response({"events": created} if batch else {"event": created[0]})
+
+
+def _ingestion_pool(request: Request) -> IngestionPool:
+    """The pool of this server process. It belongs to the event loop that created it; a request
+    running on another loop (test clients run the app on loops of their own) replaces it if that
+    loop is gone, or else gets a one-off connection."""
+    state = request.app.state
+    pool: IngestionPool | None = getattr(state, "ingestion_pool", None)
+    if pool is not None and pool.loop is asyncio.get_running_loop():
+        return pool
+    if pool is None or pool.loop.is_closed():
+        if pool is not None:
+            pool.discard()
+        pool = state.ingestion_pool = IngestionPool.for_engine(state.engine)
+        return pool
+    return IngestionPool.for_engine(state.engine, reuse=False)
+
+
+async def close_ingestion_pool(app: Any) -> None:
+    """Close the pooled connections (application shutdown), unless they belong to another event
+    loop that still runs (test clients on other threads)."""
+    pool: IngestionPool | None = getattr(app.state, "ingestion_pool", None)
+    if pool is None:
+        return
+    if pool.loop is asyncio.get_running_loop():
+        app.state.ingestion_pool = None
+        await pool.close()
+    elif pool.loop.is_closed():
+        app.state.ingestion_pool = None
+        pool.discard()
+
+
+def _parse_one(body: JsonBody) -> list[NewEvent]:
+    parsed = parse_event(root_object(body.data, "event"), utcnow(), body.has_escapes)
+    if isinstance(parsed, dict):
+        raise ValidationFailed(parsed)
+    return [parsed]
+
+
+def _batch_parser(max_events: int) -> Parser:
+    def parse(body: JsonBody) -> list[NewEvent]:
+        data = body.data
+        items = data.get("events") if isinstance(data, dict) else None
+        if items is None or items == []:
+            raise ValidationFailed.one("events", "no_events")
+        if not isinstance(items, list):
+            raise ValidationFailed.one("events", "value_is_invalid")
+        if len(items) > max_events:
+            raise ValidationFailed.one("events", "too_many_events")
+        now = utcnow()
+        check_strings = body.has_escapes
+        events = []
+        errors: dict[str, Any] = {}
+        for index, raw in enumerate(items):
+            parsed = parse_event(raw, now, check_strings)
+            if isinstance(parsed, dict):
+                errors[str(index)] = parsed
+            else:
+                events.append(parsed)
+        if errors:
+            raise ValidationFailed(errors)
+        return events
+
+    return parse
+
+
+@router.post(
+    "/events",
+    response_model=EventEnvelope,
+    openapi_extra=request_body_doc(EventRequest),
+    summary="Ingest one event",
+)
+async def create(request: Request) -> Response:
+    return await _ingest(request, _parse_one, batch=False)
+
+
+@router.post(
+    "/events/batch",
+    response_model=EventBatchOut,
+    openapi_extra=request_body_doc(EventBatchRequest),
+    summary="Ingest events, all or none",
+)
+async def batch(request: Request) -> Response:
+    parser = _batch_parser(request.app.state.settings.max_batch_events)
+    return await _ingest(request, parser, batch=True)
+
+
+def _datetime_filter(value: str | None, field: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        return parse_iso_datetime(value.strip())
+    except TimestampError as exc:
+        raise ValidationFailed.one(field, "invalid_date") from exc
+
+
+@router.get("/events", response_model=EventList, summary="List events, newest first")
+def index(
+    session: DbSession,
+    organization: CurrentOrganization,
+    pages: Pagination,
+    code: str | None = None,
+    external_subscription_id: str | None = None,
+    timestamp_from: str | None = None,
+    timestamp_to: str | None = None,
+    timestamp_from_started_at: Annotated[bool, Query()] = False,
+) -> Response:
+    start = _datetime_filter(timestamp_from, "timestamp_from")
+    end = _datetime_filter(timestamp_to, "timestamp_to")
+    if timestamp_from_started_at:
+        if start is not None:
+            raise ValidationFailed.one("timestamp_from", "cannot_be_used_with_timestamp_from_started_at")
+        if not external_subscription_id:
+            raise ValidationFailed.one("external_subscription_id", "value_is_mandatory")
+        start = repository.subscription_started_at(session, organization.id, external_subscription_id)
+    stmt = repository.list_stmt(
+        organization.id,
+        code=code,
+        external_subscription_id=external_subscription_id,
+        timestamp_from=start,
+        timestamp_to=end,
+    )
+    events, meta = paginate(session, stmt, pages)
+    return _json_response(
+        {"events": service.present(session, organization.id, events), "meta": meta.model_dump()}
+    )
+
+
+@router.get("/events/{transaction_id}", response_model=EventEnvelope, summary="Find an event")
+def show(
+    transaction_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    external_subscription_id: str | None = None,
+) -> Response:
+    event = service.get(session, organization.id, transaction_id, external_subscription_id or None)
+    return _json_response({"event": service.present(session, organization.id, [event])[0]})
+
+
+@router.post(
+    "/billable_metrics/evaluate_expression",
+    response_model=ExpressionResultEnvelope,
+    openapi_extra=request_body_doc(EvaluateExpressionRequest),
+    tags=["billable_metrics"],
+    summary="Evaluate an expression against a sample event",
+)
+def evaluate_expression(organization: CurrentOrganization, body: Body) -> Response:
+    data = body.data if isinstance(body.data, dict) else {}
+    value = service.evaluate_expression(data.get("expression"), data.get("event"), utcnow())
+    return _json_response({"expression_result": {"value": value}})

@@ -1,0 +1,52 @@
+"""``GET /customers/{external_customer_id}/current_usage``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from billow.db import DbSession
+from billow.metering.schemas import CustomerUsageEnvelope, customer_usage_out
+from billow.metering.usage import UsageFilters, usage_service
+from billow.organizations.dependencies import CurrentOrganization
+from billow.subscriptions.endpoints import Now
+
+router = APIRouter(tags=["customers"])
+
+#: Rails' ``ActiveModel::Type::Boolean`` false values (any other non-empty value is true).
+_FALSE_VALUES = {"0", "f", "false", "off", ""}
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() not in _FALSE_VALUES
+
+
+@router.get("/customers/{external_customer_id}/current_usage", response_model=CustomerUsageEnvelope)
+def current_usage(
+    external_customer_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    now: Now,
+    external_subscription_id: str | None = None,
+    apply_taxes: str | None = None,
+    charge_id: str | None = None,
+    charge_code: str | None = None,
+    billable_metric_code: str | None = None,
+    filter_by_charge_id: str | None = None,
+    filter_by_charge_code: str | None = None,
+) -> CustomerUsageEnvelope:
+    usage = usage_service.current_usage(
+        session,
+        organization,
+        external_customer_id=external_customer_id,
+        external_subscription_id=external_subscription_id,
+        now=now,
+        apply_taxes=_flag(apply_taxes, True),
+        filters=UsageFilters(
+            charge_id=charge_id or filter_by_charge_id,
+            charge_code=charge_code or filter_by_charge_code,
+            billable_metric_code=billable_metric_code,
+        ),
+    )
+    return customer_usage_out(usage)

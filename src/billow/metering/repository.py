@@ -1,0 +1,66 @@
+"""Catalog reads of the usage computations (the events themselves are read by
+:mod:`billow.metering.aggregation`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billow.billable_metrics.models import BillableMetricFilter
+from billow.customers.models import Customer
+from billow.plans.models import Plan
+from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.taxes.models import Tax
+
+
+class UsageRepository:
+    def active_subscription(
+        self, session: Session, customer: Customer, external_id: str
+    ) -> Subscription | None:
+        """The customer's active subscription with this external id."""
+        return session.scalars(
+            select(Subscription).where(
+                Subscription.organization_id == customer.organization_id,
+                Subscription.customer_id == customer.id,
+                Subscription.external_id == external_id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            )
+        ).first()
+
+    def plan(self, session: Session, organization_id: uuid.UUID, plan_id: uuid.UUID) -> Plan | None:
+        return session.scalars(
+            select(Plan).where(Plan.organization_id == organization_id, Plan.id == plan_id)
+        ).first()
+
+    def metric_filters(
+        self, session: Session, organization_id: uuid.UUID, metric_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, list[Any]]]:
+        """Each metric's filters: values by key."""
+        found: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(dict)
+        if metric_ids:
+            rows = session.scalars(
+                select(BillableMetricFilter).where(
+                    BillableMetricFilter.organization_id == organization_id,
+                    BillableMetricFilter.billable_metric_id.in_(list(metric_ids)),
+                )
+            )
+            for row in rows:
+                found[row.billable_metric_id][row.key] = list(row.values)
+        return found
+
+    def organization_default_taxes(self, session: Session, organization_id: uuid.UUID) -> list[Tax]:
+        return list(
+            session.scalars(
+                select(Tax)
+                .where(Tax.organization_id == organization_id, Tax.applied_to_organization.is_(True))
+                .order_by(Tax.code)
+            )
+        )
+
+
+usage_repository = UsageRepository()

@@ -1,0 +1,276 @@
+"""All SQL of subscriptions."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, and_, case, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from billow.customers.models import Customer
+from billow.plans.models import Plan
+from billow.subscriptions.models import Subscription, SubscriptionStatus
+
+_LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+#: What a pay-in-advance subscription does with its unused days when terminated, unless told otherwise.
+DEFAULT_CREDIT_NOTE = "credit"
+
+#: ``status=None`` lookups prefer the active subscription, then the pending one, then ended ones.
+_RELEVANCE = case(
+    (Subscription.status == SubscriptionStatus.ACTIVE, 0),
+    (Subscription.status == SubscriptionStatus.PENDING, 1),
+    (Subscription.status == SubscriptionStatus.TERMINATED, 2),
+    else_=3,
+)
+
+
+class SubscriptionRepository:
+    # ------------------------------------------------------------------------------------- lookups
+
+    def active_by_external_id(
+        self, session: Session, organization_id: uuid.UUID, external_id: str
+    ) -> Subscription | None:
+        """The active subscription with this external id (there is at most one)."""
+        return session.scalars(
+            select(Subscription).where(
+                Subscription.organization_id == organization_id,
+                Subscription.external_id == external_id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            )
+        ).first()
+
+    def by_external_id(
+        self,
+        session: Session,
+        organization_id: uuid.UUID,
+        external_id: str,
+        status: str | None = None,
+    ) -> Subscription | None:
+        """The subscription with this external id and status, the most recent one first.
+
+        Most recent: not terminated before terminated, then the latest ``terminated_at``, then the
+        latest ``started_at`` (Lago's order). Without ``status``, the most relevant one: the active
+        subscription, else the pending one, else the last terminated, else the last canceled.
+        """
+        stmt = select(Subscription).where(
+            Subscription.organization_id == organization_id, Subscription.external_id == external_id
+        )
+        stmt = stmt.where(Subscription.status == status) if status is not None else stmt.order_by(_RELEVANCE)
+        stmt = stmt.order_by(
+            Subscription.terminated_at.desc().nulls_first(),
+            Subscription.canceled_at.desc().nulls_first(),
+            Subscription.started_at.desc().nulls_first(),
+            Subscription.created_at.desc(),
+            Subscription.id,
+        )
+        return session.scalars(stmt.limit(1)).first()
+
+    def count_by_external_id(self, session: Session, organization_id: uuid.UUID, external_id: str) -> int:
+        return len(
+            session.scalars(
+                select(Subscription.id)
+                .where(
+                    Subscription.organization_id == organization_id, Subscription.external_id == external_id
+                )
+                .limit(2)
+            ).all()
+        )
+
+    def live_of_customer(
+        self, session: Session, customer_id: uuid.UUID, external_id: str
+    ) -> Subscription | None:
+        """The customer's active subscription with this external id, else its pending (not a plan change)."""
+        return session.scalars(
+            select(Subscription)
+            .where(
+                Subscription.customer_id == customer_id,
+                Subscription.external_id == external_id,
+                or_(
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                    and_(
+                        Subscription.status == SubscriptionStatus.PENDING,
+                        Subscription.previous_subscription_id.is_(None),
+                    ),
+                ),
+            )
+            .order_by(_RELEVANCE, Subscription.created_at.desc(), Subscription.id)
+        ).first()
+
+    def live_external_id_taken(self, session: Session, organization_id: uuid.UUID, external_id: str) -> bool:
+        """Another active or pending subscription of the organization uses this external id."""
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(
+                        Subscription.organization_id == organization_id,
+                        Subscription.external_id == external_id,
+                        Subscription.status.in_(_LIVE),
+                    )
+                )
+            )
+        )
+
+    # ------------------------------------------------------------------------------------- listing
+
+    def list_stmt(
+        self,
+        organization_id: uuid.UUID,
+        *,
+        customer_id: uuid.UUID | None = None,
+        external_customer_id: str | None = None,
+        plan_code: str | None = None,
+        external_id: str | None = None,
+        currency: str | None = None,
+        statuses: Sequence[str] | None = None,
+    ) -> Select[tuple[Subscription]]:
+        """Newest ``subscription_at`` first (Lago's order). ``statuses=None``: every status."""
+        stmt = select(Subscription).where(Subscription.organization_id == organization_id)
+        if customer_id is not None:
+            stmt = stmt.where(Subscription.customer_id == customer_id)
+        if external_customer_id is not None:
+            customers = select(Customer.id).where(
+                Customer.organization_id == organization_id,
+                Customer.external_id == external_customer_id,
+                Customer.deleted_at.is_(None),
+            )
+            stmt = stmt.where(Subscription.customer_id.in_(customers))
+        if plan_code is not None or currency is not None:
+            plans = select(Plan.id).where(Plan.organization_id == organization_id)
+            if plan_code is not None:
+                plans = plans.where(Plan.code == plan_code)
+            if currency is not None:
+                plans = plans.where(Plan.amount_currency == currency)
+            stmt = stmt.where(Subscription.plan_id.in_(plans))
+        if external_id is not None:
+            stmt = stmt.where(Subscription.external_id == external_id)
+        if statuses is not None:
+            stmt = stmt.where(Subscription.status.in_(list(statuses)))
+        return stmt.order_by(
+            Subscription.subscription_at.desc().nulls_last(), Subscription.created_at.desc(), Subscription.id
+        )
+
+    # ------------------------------------------------------------------------------ related objects
+
+    def customers_by_id(self, session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Customer]:
+        """Customers of subscriptions, deleted ones included."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(wanted)))}
+
+    def plans_by_id(self, session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Plan]:
+        """Plans of subscriptions, deleted ones included."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {p.id: p for p in session.scalars(select(Plan).where(Plan.id.in_(wanted)))}
+
+    # ----------------------------------------------------------------------------- timed transitions
+
+    def has_due_transitions(self, session: Session, now: datetime, organization_id: uuid.UUID | None) -> bool:
+        """Whether a pending subscription's start or an active one's ``ending_at`` has come.
+
+        A cheap read, so that reads which find nothing due never take a write lock.
+        """
+        scope = [] if organization_id is None else [Subscription.organization_id == organization_id]
+        starting = exists().where(
+            *scope,
+            Subscription.status == SubscriptionStatus.PENDING,
+            Subscription.previous_subscription_id.is_(None),
+            Subscription.subscription_at <= now,
+        )
+        ending = exists().where(
+            *scope,
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.ending_at.is_not(None),
+            Subscription.ending_at <= now,
+        )
+        return bool(session.scalar(select(or_(starting, ending))))
+
+    def activate_due(
+        self, session: Session, now: datetime, organization_id: uuid.UUID | None
+    ) -> list[uuid.UUID]:
+        """Activate pending subscriptions whose ``subscription_at`` has come, from ``subscription_at``.
+
+        Pending plan changes (``previous_subscription_id`` set) are left to the plan-change code. Never
+        makes a second active subscription for an external id: a pending one waits while another is
+        active, and of several due pending ones only the earliest is activated.
+        """
+        other = aliased(Subscription)
+        first_due = aliased(Subscription)
+        due = [
+            Subscription.status == SubscriptionStatus.PENDING,
+            Subscription.previous_subscription_id.is_(None),
+            Subscription.subscription_at <= now,
+        ]
+        if organization_id is not None:
+            due.append(Subscription.organization_id == organization_id)
+        earliest_due_id = (
+            select(first_due.id)
+            .where(
+                first_due.organization_id == Subscription.organization_id,
+                first_due.external_id == Subscription.external_id,
+                first_due.status == SubscriptionStatus.PENDING,
+                first_due.previous_subscription_id.is_(None),
+                first_due.subscription_at <= now,
+            )
+            .order_by(first_due.subscription_at, first_due.created_at, first_due.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        result = session.execute(
+            update(Subscription)
+            .where(
+                *due,
+                ~exists().where(
+                    other.organization_id == Subscription.organization_id,
+                    other.external_id == Subscription.external_id,
+                    other.status == SubscriptionStatus.ACTIVE,
+                ),
+                Subscription.id == earliest_due_id,
+            )
+            .values(status=SubscriptionStatus.ACTIVE, started_at=Subscription.subscription_at)
+            .returning(Subscription.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return list(result.scalars())
+
+    def terminate_due(
+        self, session: Session, now: datetime, organization_id: uuid.UUID | None
+    ) -> list[uuid.UUID]:
+        """Terminate active subscriptions whose ``ending_at`` has come: ``terminated_at = ending_at``.
+
+        As a termination on request, a pay-in-advance plan's subscription without a credit-note choice
+        gets the default one (``credit``).
+        """
+        pay_in_advance = select(Plan.pay_in_advance).where(Plan.id == Subscription.plan_id).scalar_subquery()
+        due = [
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.ending_at.is_not(None),
+            Subscription.ending_at <= now,
+        ]
+        if organization_id is not None:
+            due.append(Subscription.organization_id == organization_id)
+        result = session.execute(
+            update(Subscription)
+            .where(*due)
+            .values(
+                status=SubscriptionStatus.TERMINATED,
+                terminated_at=Subscription.ending_at,
+                on_termination_credit_note=case(
+                    (
+                        and_(Subscription.on_termination_credit_note.is_(None), pay_in_advance),
+                        DEFAULT_CREDIT_NOTE,
+                    ),
+                    else_=Subscription.on_termination_credit_note,
+                ),
+            )
+            .returning(Subscription.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return list(result.scalars())
+
+
+subscription_repository = SubscriptionRepository()

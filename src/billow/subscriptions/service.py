@@ -1,0 +1,389 @@
+"""Subscriptions: create (creating the customer if needed), read, list, update, terminate, and the timed
+transitions (pending → active at ``subscription_at``, active → terminated at ``ending_at``).
+
+Not here yet, with invoicing: plan changes (upgrade/downgrade: ``405 plan_change_not_yet_supported``),
+plan overrides (accepted and ignored), trials (``trial_ended_at`` stays null), termination invoices and
+credit notes. Error codes are Lago's: ``invalid_date``, ``currencies_does_not_match``,
+``value_already_exist``, ``invalid_value``, ``subscription_not_found``, ``plan_not_found``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+from billow.billing.periods import BillingTime
+from billow.customers.models import Customer
+from billow.customers.service import customer_service
+from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
+from billow.organizations.models import Organization
+from billow.plans.models import Plan
+from billow.plans.repository import plan_repository
+from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
+from billow.subscriptions.repository import subscription_repository as repository
+from billow.subscriptions.schemas import SubscriptionFilters, SubscriptionInput, SubscriptionUpdateInput
+
+ON_TERMINATION_CREDIT_NOTES = ("credit", "skip", "refund", "offset")
+ON_TERMINATION_INVOICES = ("generate", "skip")
+DEFAULT_TERMINATION_INVOICE = "generate"
+#: Statuses the list filter knows (Lago's; ``incomplete`` never occurs here yet).
+STATUSES = (*(status.value for status in SubscriptionStatus), "incomplete")
+#: Column lengths checked before writing (``value_is_too_long``).
+MAX_LENGTH = 255
+
+
+def parse_instant(value: Any) -> datetime | None:
+    """An ISO-8601 date or datetime as an aware UTC datetime (no offset = UTC); ``None`` if unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _ending_at_valid(ending_at: datetime, subscription_at: datetime, now: datetime) -> bool:
+    """Lago's rule: the end is on a later (UTC) day than today and than the start."""
+    return ending_at.date() > now.date() and ending_at.date() > subscription_at.date()
+
+
+def _purchase_order_number(value: str) -> str | None:
+    return value.strip() or None
+
+
+@dataclass(frozen=True)
+class DueTransitions:
+    activated: list[uuid.UUID]
+    terminated: list[uuid.UUID]
+
+
+class SubscriptionService:
+    # ---------------------------------------------------------------------------------- transitions
+
+    def apply_due_transitions(
+        self, session: Session, now: datetime, organization_id: uuid.UUID | None = None
+    ) -> DueTransitions:
+        """Activate pending subscriptions whose ``subscription_at`` is at or before ``now`` and terminate
+        active ones whose ``ending_at`` is; for one organization, or all of them (the scheduler).
+
+        Idempotent: the result depends only on the stored rows and ``now``. Read endpoints call it with
+        the request time, so answers are right even between two scheduler runs.
+        """
+        if not repository.has_due_transitions(session, now, organization_id):
+            return DueTransitions([], [])
+        activated = repository.activate_due(session, now, organization_id)
+        terminated = repository.terminate_due(session, now, organization_id)
+        # Invoicing issue (subscription invoices and billing runs): the subscriptions ended here get their
+        # termination invoice (when ``on_termination_invoice`` is ``generate``) and pay-in-advance credit
+        # notes, and the ones started here their pay-in-advance invoice. Nothing is billed yet.
+        return DueTransitions(activated, terminated)
+
+    # -------------------------------------------------------------------------------------- create
+
+    def create(
+        self, session: Session, organization: Organization, data: SubscriptionInput, now: datetime
+    ) -> Subscription:
+        """Subscribe a customer (created if unknown) to a plan.
+
+        Re-posting the external id of the customer's live subscription on the same plan returns that
+        subscription unchanged (as Lago); on another plan it is a plan change, not supported yet.
+        ``plan_overrides`` and the other inputs listed in :class:`SubscriptionInput` are ignored.
+        """
+        plan = plan_repository.by_code(session, organization.id, data.plan_code) if data.plan_code else None
+        if plan is None:
+            raise NotFound("plan")
+
+        errors = Errors()
+        external_customer_id = (data.external_customer_id or "").strip()
+        external_id = (data.external_id or "").strip()
+        name = (data.name or "").strip()
+        purchase_order_number = _purchase_order_number(data.purchase_order_number or "")
+        for field, value in (
+            ("external_customer_id", external_customer_id),
+            ("external_id", external_id),
+        ):
+            if not value:
+                errors.add(field, "value_is_mandatory")
+        for field, value in (
+            ("external_customer_id", external_customer_id),
+            ("external_id", external_id),
+            ("name", name),
+            ("purchase_order_number", purchase_order_number),
+        ):
+            if value and len(value) > MAX_LENGTH:
+                errors.add(field, "value_is_too_long")
+        billing_time = data.billing_time or BillingTime.CALENDAR.value
+        if billing_time not in {b.value for b in BillingTime}:
+            errors.add("billing_time", "value_is_invalid")
+        subscription_at = now if data.subscription_at is None else parse_instant(data.subscription_at)
+        if subscription_at is None:
+            errors.add("subscription_at", "invalid_date")
+        ending_at = self._ending_at(data.ending_at, subscription_at, now, errors)
+        errors.raise_if_any()
+        assert subscription_at is not None
+
+        customer = customer_service.get_or_create(session, organization, external_customer_id)
+        self._adopt_currency(customer, plan)
+
+        live = repository.live_of_customer(session, customer.id, external_id)
+        if live is not None:
+            if live.plan_id == plan.id:
+                return live
+            # Upgrades and downgrades terminate, bill and prorate: they come with invoicing.
+            raise NotAllowed(code="plan_change_not_yet_supported")
+        if repository.live_external_id_taken(session, organization.id, external_id):
+            raise ValidationFailed.one("external_id", "value_already_exist")
+
+        subscription = Subscription(
+            organization_id=organization.id,
+            customer_id=customer.id,
+            plan_id=plan.id,
+            external_id=external_id,
+            name=name,
+            billing_time=billing_time,
+            subscription_at=subscription_at,
+            ending_at=ending_at,
+            on_termination_invoice=DEFAULT_TERMINATION_INVOICE,
+            progressive_billing_disabled=bool(data.progressive_billing_disabled),
+            consolidate_invoice=True if data.consolidate_invoice is None else data.consolidate_invoice,
+            purchase_order_number=purchase_order_number,
+        )
+        self._start_if_due(subscription, now)
+        session.add(subscription)
+        session.flush()
+        return subscription
+
+    # ---------------------------------------------------------------------------------------- read
+
+    def get(
+        self, session: Session, organization: Organization, external_id: str, status: str | None
+    ) -> Subscription:
+        """``GET /subscriptions/{external_id}``: the one with ``status`` (default ``active``)."""
+        subscription = repository.by_external_id(
+            session, organization.id, external_id, status or SubscriptionStatus.ACTIVE
+        )
+        if subscription is None:
+            raise NotFound("subscription")
+        return subscription
+
+    def list_stmt(
+        self,
+        organization: Organization,
+        filters: SubscriptionFilters,
+        *,
+        customer: Customer | None = None,
+    ) -> Select[tuple[Subscription]]:
+        """Default status filter ``active``; if any status sent is unknown, no status filter (as Lago)."""
+        statuses: list[str] | None = filters.statuses or [SubscriptionStatus.ACTIVE.value]
+        if not all(status in STATUSES for status in statuses):
+            statuses = None
+        return repository.list_stmt(
+            organization.id,
+            customer_id=customer.id if customer is not None else None,
+            external_customer_id=None if customer is not None else filters.external_customer_id or None,
+            plan_code=filters.plan_code or None,
+            external_id=filters.external_id or None,
+            currency=filters.currency or None,
+            statuses=statuses,
+        )
+
+    # -------------------------------------------------------------------------------------- update
+
+    def update(
+        self,
+        session: Session,
+        organization: Organization,
+        external_id: str,
+        data: SubscriptionUpdateInput,
+        *,
+        status: str | None,
+        now: datetime,
+    ) -> Subscription:
+        """Change what was sent. With several subscriptions under the external id, ``status=pending``
+        picks the pending one, else the active one; with a single one, that one whatever its status."""
+        subscription = self._for_update(session, organization, external_id, status)
+        plan = self._plan_of(session, subscription)
+        provided = data.provided()
+        errors = Errors()
+
+        starts_later = (
+            subscription.status == SubscriptionStatus.PENDING
+            and subscription.previous_subscription_id is None
+        )
+        subscription_at = subscription.subscription_at
+        if "subscription_at" in provided:
+            parsed = parse_instant(data.subscription_at)
+            if parsed is None:
+                errors.add("subscription_at", "invalid_date")
+            elif starts_later:
+                subscription_at = parsed
+        ending_at = subscription.ending_at
+        if "ending_at" in provided:
+            ending_at = self._ending_at(data.ending_at, subscription_at, now, errors)
+        elif (
+            ending_at is not None
+            and subscription_at != subscription.subscription_at
+            and not ending_at.date() > subscription_at.date()
+        ):
+            # Moving the start past the end would make the subscription end before it starts.
+            errors.add("ending_at", "invalid_date")
+        if (
+            data.on_termination_credit_note
+            and data.on_termination_credit_note not in ON_TERMINATION_CREDIT_NOTES
+        ):
+            errors.add("on_termination_credit_note", "invalid_value")
+        if data.on_termination_invoice and data.on_termination_invoice not in ON_TERMINATION_INVOICES:
+            errors.add("on_termination_invoice", "invalid_value")
+        if data.name is not None and len(data.name) > MAX_LENGTH:
+            errors.add("name", "value_is_too_long")
+        purchase_order_number = subscription.purchase_order_number
+        if data.purchase_order_number is not None:
+            purchase_order_number = _purchase_order_number(data.purchase_order_number)
+            if purchase_order_number and len(purchase_order_number) > MAX_LENGTH:
+                errors.add("purchase_order_number", "value_is_too_long")
+        errors.raise_if_any()
+
+        live = subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
+        if purchase_order_number != subscription.purchase_order_number and not live:
+            raise NotAllowed(code="purchase_order_number_not_editable")
+
+        if data.name is not None:
+            subscription.name = data.name
+        subscription.ending_at = ending_at
+        subscription.purchase_order_number = purchase_order_number
+        if data.progressive_billing_disabled is not None:
+            subscription.progressive_billing_disabled = data.progressive_billing_disabled
+        if data.consolidate_invoice is not None:
+            subscription.consolidate_invoice = data.consolidate_invoice
+        if "on_termination_credit_note" in provided and plan.pay_in_advance:
+            # Only pay-in-advance plans have unused days to credit (Lago ignores it for the others).
+            subscription.on_termination_credit_note = data.on_termination_credit_note or None
+        if "on_termination_invoice" in provided:
+            subscription.on_termination_invoice = data.on_termination_invoice or DEFAULT_TERMINATION_INVOICE
+        if starts_later and subscription_at != subscription.subscription_at:
+            subscription.subscription_at = subscription_at
+            self._start_if_due(subscription, now)
+        session.flush()
+        return subscription
+
+    # ----------------------------------------------------------------------------------- terminate
+
+    def terminate(
+        self,
+        session: Session,
+        organization: Organization,
+        external_id: str,
+        *,
+        status: str | None,
+        on_termination_credit_note: str | None,
+        on_termination_invoice: str | None,
+        now: datetime,
+    ) -> Subscription:
+        """``DELETE /subscriptions/{external_id}``: terminate the active subscription now, or with
+        ``status=pending`` cancel the pending one. Anything else (already ended) is not found, as Lago."""
+        if status == SubscriptionStatus.PENDING:
+            subscription = repository.by_external_id(
+                session, organization.id, external_id, SubscriptionStatus.PENDING
+            )
+        else:
+            subscription = repository.active_by_external_id(session, organization.id, external_id)
+        if subscription is None:
+            raise NotFound("subscription")
+
+        if subscription.status == SubscriptionStatus.PENDING:
+            subscription.status = SubscriptionStatus.CANCELED
+            subscription.canceled_at = now
+            session.flush()
+            return subscription
+
+        plan = self._plan_of(session, subscription)
+        errors = Errors()
+        if on_termination_invoice and on_termination_invoice not in ON_TERMINATION_INVOICES:
+            errors.add("on_termination_invoice", "invalid_value")
+        if (
+            plan.pay_in_advance
+            and on_termination_credit_note
+            and on_termination_credit_note not in ON_TERMINATION_CREDIT_NOTES
+        ):
+            errors.add("on_termination_credit_note", "invalid_value")
+        errors.raise_if_any()
+
+        subscription.status = SubscriptionStatus.TERMINATED
+        subscription.terminated_at = now
+        subscription.on_termination_invoice = (
+            on_termination_invoice or subscription.on_termination_invoice or DEFAULT_TERMINATION_INVOICE
+        )
+        if plan.pay_in_advance:
+            subscription.on_termination_credit_note = (
+                on_termination_credit_note or subscription.on_termination_credit_note or DEFAULT_CREDIT_NOTE
+            )
+        # Invoicing issue (subscription invoices and billing runs): the termination invoice is generated
+        # here when ``on_termination_invoice`` is ``generate`` (fees of the period up to ``terminated_at``),
+        # and a pay-in-advance plan's unused days are credited per ``on_termination_credit_note``.
+        # Nothing is billed yet.
+        session.flush()
+        return subscription
+
+    # ------------------------------------------------------------------------------------ internals
+
+    def _ending_at(
+        self, value: Any, subscription_at: datetime | None, now: datetime, errors: Errors
+    ) -> datetime | None:
+        """The parsed ``ending_at``; ``None`` when absent or empty (no end)."""
+        if value is None or value == "":
+            return None
+        ending_at = parse_instant(value)
+        if (
+            ending_at is None
+            or subscription_at is None
+            or not _ending_at_valid(ending_at, subscription_at, now)
+        ):
+            errors.add("ending_at", "invalid_date")
+            return None
+        return ending_at
+
+    def _adopt_currency(self, customer: Customer, plan: Plan) -> None:
+        """A customer bills in one currency: the first plan's, which later plans must share."""
+        if customer.currency is None:
+            customer.currency = plan.amount_currency
+        elif customer.currency != plan.amount_currency:
+            raise ValidationFailed.one("currency", "currencies_does_not_match")
+
+    def _start_if_due(self, subscription: Subscription, now: datetime) -> None:
+        if subscription.subscription_at <= now:
+            subscription.status = SubscriptionStatus.ACTIVE
+            subscription.started_at = subscription.subscription_at
+        else:
+            subscription.status = SubscriptionStatus.PENDING
+            subscription.started_at = None
+
+    def _for_update(
+        self, session: Session, organization: Organization, external_id: str, status: str | None
+    ) -> Subscription:
+        if repository.count_by_external_id(session, organization.id, external_id) > 1:
+            wanted = (
+                SubscriptionStatus.PENDING
+                if status == SubscriptionStatus.PENDING
+                else SubscriptionStatus.ACTIVE
+            )
+            subscription = repository.by_external_id(session, organization.id, external_id, wanted)
+        else:
+            subscription = repository.by_external_id(session, organization.id, external_id)
+        if subscription is None:
+            raise NotFound("subscription")
+        return subscription
+
+    def _plan_of(self, session: Session, subscription: Subscription) -> Plan:
+        return repository.plans_by_id(session, [subscription.plan_id])[subscription.plan_id]
+
+
+subscription_service = SubscriptionService()

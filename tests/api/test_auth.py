@@ -36,3 +36,14 @@ def test_health(client: TestClient) -> None:
 def test_openapi_published(client: TestClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/taxes" in document["paths"]
+
+
+def test_health_503_when_database_unreachable() -> None:
+    from billow.app import create_app
+    from billow.config import Settings
+
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/nothing"))
+    with TestClient(app) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"

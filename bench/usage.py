@@ -20,8 +20,17 @@ lives in the same ``events`` table (1.11 M rows with the default sizes).
 Timings, per size: ``usage_service.current_usage`` called directly (a fresh session per call, as a
 request), warm-up excluded, p50 / p99 / mean over ``--iterations`` calls; with ``--http``, the same through
 ``GET /api/v1/customers/{id}/current_usage`` on a ``billow serve`` subprocess (one worker, keep-alive
-client). ``--explain`` prints ``EXPLAIN (ANALYZE, BUFFERS)`` of each aggregation query of the largest size.
-The script prints the core count and its exact command.
+client). Then the growth from the smallest to the largest size (p50 ratio).
+
+On PostgreSQL current usage is answered from usage rollups (:mod:`billow.metering.rollups`): the first call
+of a subscription builds them (timed separately: ``first call``); the timed calls refresh them (nothing to
+do when no event arrived). ``--after-ingest N`` then inserts N more events per size (10 % of them late:
+timestamps in hours already rolled up, the rest in the current hour) in 100-event statements, and times
+the next call (which folds them in) and the calls after it. ``--compare-raw`` also times the plain
+aggregation (rollups switched off) and checks that both give the same usage.
+
+``--explain`` prints ``EXPLAIN (ANALYZE, BUFFERS)`` of each query the largest size's usage runs on events
+or rollups. The script prints the core count and its exact command.
 """
 
 from __future__ import annotations
@@ -276,35 +285,90 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  mean {mean:7.1f} ms  (n={len(ordered)})"
 
 
-def _time_service(
-    url: str, catalog: Catalog, name: str, iterations: int, now: datetime
-) -> tuple[list[float], Any]:
-    from billow.db import make_engine, make_sessionmaker
+def _usage_once(factory: Any, catalog: Catalog, name: str, now: datetime) -> tuple[float, str]:
     from billow.metering.usage import usage_service
     from billow.organizations.models import Organization
 
+    with factory() as session:
+        started = time.perf_counter()
+        organization = session.get(Organization, catalog.organization_id)
+        usage = usage_service.current_usage(
+            session,
+            organization,
+            external_customer_id=f"cus_{name}",
+            external_subscription_id=f"sub_{name}",
+            now=now,
+        )
+        session.commit()  # as a request: the rollups' refresh is kept
+        elapsed = time.perf_counter() - started
+        units = {c.metric.code: str(sum(fee.units for fee in c.fees)) for c in usage.charges}
+        return elapsed, f"amount_cents={usage.amount_cents} units={units}"
+
+
+def _time_service(
+    url: str, catalog: Catalog, name: str, iterations: int, now: datetime, *, raw: bool = False
+) -> tuple[float, list[float], Any]:
+    """(first call, timed calls after two warm-ups, usage summary)."""
+    from contextlib import nullcontext
+
+    from billow.db import make_engine, make_sessionmaker
+    from billow.metering import rollups
+
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
-    samples, body = [], None
-    for iteration in range(iterations + 2):
-        with factory() as session:
-            started = time.perf_counter()
-            organization = session.get(Organization, catalog.organization_id)
-            usage = usage_service.current_usage(
-                session,
-                organization,
-                external_customer_id=f"cus_{name}",
-                external_subscription_id=f"sub_{name}",
-                now=now,
-            )
-            elapsed = time.perf_counter() - started
-            units = {c.metric.code: str(sum(fee.units for fee in c.fees)) for c in usage.charges}
-            body = f"amount_cents={usage.amount_cents} units={units}"
-            session.rollback()
-        if iteration >= 2:
-            samples.append(elapsed)
+    samples, body, first = [], None, 0.0
+    with rollups.disabled() if raw else nullcontext():
+        for iteration in range(iterations + 2):
+            elapsed, body = _usage_once(factory, catalog, name, now)
+            if iteration == 0:
+                first = elapsed
+            if iteration >= 2:
+                samples.append(elapsed)
     engine.dispose()
-    return samples, body
+    return first, samples, body
+
+
+def _ingest_more(url: str, catalog: Catalog, name: str, count: int, start: datetime, now: datetime) -> None:
+    """``count`` more events for ``sub_<name>``, a third per charge, in 100-event INSERT statements (as
+    the batch endpoint writes them): 10 % late (anywhere since ``start``), the rest in the last hour."""
+    import psycopg
+
+    rng = random.Random(count + 1)
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    span = (now - start).total_seconds()
+    rows = []
+    for i in range(count):
+        role = ("sum", "unique", "count")[i % 3]
+        if role == "sum":
+            properties: dict[str, Any] = {"gb": str(rng.randint(1, 100_000) / 100), "region": "us"}
+        elif role == "unique":
+            properties = {"user_id": f"u{rng.randint(0, 25_000)}"}
+        else:
+            properties = {"region": rng.choice(["us", "eu"]), "cloud": rng.choice(["aws", "gcp"])}
+        late = rng.random() < 0.1
+        seconds = rng.random() * span if late else span - rng.random() * min(span, 3600)
+        rows.append(
+            (
+                str(uuid.uuid4()),
+                str(catalog.organization_id),
+                f"{name}-more-{uuid.uuid4().hex}",
+                f"sub_{name}",
+                catalog.codes[role],
+                start + timedelta(seconds=seconds),
+                json.dumps(properties),
+            )
+        )
+    with psycopg.connect(conninfo) as connection, connection.cursor() as cursor:
+        for offset in range(0, count, 100):
+            chunk = rows[offset : offset + 100]
+            cursor.execute(
+                "INSERT INTO events (id, organization_id, transaction_id, external_subscription_id, code,"
+                ' "timestamp", properties, created_at) SELECT r.i::uuid, r.o::uuid, r.t, r.s, r.c, r.ts,'
+                " r.p::jsonb, now() FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+                " %s::timestamptz[], %s::text[]) AS r(i, o, t, s, c, ts, p)",
+                [list(column) for column in zip(*chunk, strict=True)],
+            )
+            connection.commit()
 
 
 def _explain(url: str, catalog: Catalog, name: str, now: datetime) -> None:
@@ -319,7 +383,7 @@ def _explain(url: str, catalog: Catalog, name: str, now: datetime) -> None:
     def _capture(
         _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
     ) -> None:
-        if "FROM events" in statement:
+        if "FROM events" in statement or "FROM usage_rollup" in statement:
             captured.append((statement, parameters))
 
     with make_sessionmaker(engine)() as session:
@@ -380,12 +444,27 @@ def _time_http(port: int, name: str, iterations: int) -> list[float]:
     return samples
 
 
+def _print_growth(sizes: list[int], p50s: dict[int, float]) -> None:
+    if len(sizes) < 2:
+        return
+    small, large = sizes[0], sizes[-1]
+    ratio = p50s[large] / p50s[small] if p50s[small] else float("inf")
+    print(
+        f"  growth {small:,} -> {large:,} events ({large / small:,.0f}x the events): p50"
+        f" {p50s[small] * 1000:.1f} ms -> {p50s[large] * 1000:.1f} ms ({ratio:.2f}x)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="events per subscription")
     parser.add_argument("--iterations", type=int, default=30, help="timed calls per size (after 2 warm-ups)")
     parser.add_argument("--http", action="store_true", help="also time GET current_usage on billow serve")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the largest size's queries")
+    parser.add_argument(
+        "--after-ingest", type=int, default=1000, help="then ingest this many events per size and time again"
+    )
+    parser.add_argument("--compare-raw", action="store_true", help="also time the plain aggregation")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 
@@ -420,9 +499,28 @@ def main() -> None:
         engine.dispose()
 
         print("\nusage_service.current_usage (direct call, fresh session per call):")
+        p50s: dict[int, float] = {}
+        summaries: dict[int, str] = {}
         for size in sizes:
-            samples, summary = _time_service(database.url, catalog, f"{size}", args.iterations, now)
-            print(f"  {size:>9,} events: {_percentiles(samples)}  {summary}")
+            first, samples, summary = _time_service(database.url, catalog, f"{size}", args.iterations, now)
+            p50s[size] = statistics.median(samples)
+            summaries[size] = summary
+            print(
+                f"  {size:>9,} events: {_percentiles(samples)}  first call {first * 1000:7.1f} ms  {summary}"
+            )
+        _print_growth(sizes, p50s)
+
+        if args.compare_raw:
+            print("\nthe same, plain aggregation (rollups switched off):")
+            raw_p50s: dict[int, float] = {}
+            for size in sizes:
+                _first, samples, summary = _time_service(
+                    database.url, catalog, f"{size}", args.iterations, now, raw=True
+                )
+                raw_p50s[size] = statistics.median(samples)
+                same = "same usage" if summary == summaries[size] else f"DIFFERENT USAGE: {summary}"
+                print(f"  {size:>9,} events: {_percentiles(samples)}  {same}")
+            _print_growth(sizes, raw_p50s)
 
         if args.http:
             port = _free_port()
@@ -437,13 +535,34 @@ def main() -> None:
             try:
                 _wait_healthy(port, server)
                 print("\nGET /api/v1/customers/{id}/current_usage (billow serve, 1 worker, keep-alive):")
+                http_p50s: dict[int, float] = {}
                 for size in sizes:
-                    print(
-                        f"  {size:>9,} events: {_percentiles(_time_http(port, f'{size}', args.iterations))}"
-                    )
+                    samples = _time_http(port, f"{size}", args.iterations)
+                    http_p50s[size] = statistics.median(samples)
+                    print(f"  {size:>9,} events: {_percentiles(samples)}")
+                _print_growth(sizes, http_p50s)
             finally:
                 server.terminate()
                 server.wait(timeout=30)
+
+        if args.after_ingest:
+            print(
+                f"\nafter inserting {args.after_ingest:,} more events per subscription (10 % late), in"
+                " 100-event statements:"
+            )
+            later = now + timedelta(seconds=1)
+            for size in sizes:
+                _ingest_more(database.url, catalog, f"{size}", args.after_ingest, month_start, now)
+                first, samples, summary = _time_service(
+                    database.url, catalog, f"{size}", args.iterations, later
+                )
+                line = f"  {size:>9,} events: next call {first * 1000:7.1f} ms, then {_percentiles(samples)}"
+                if args.compare_raw:
+                    _f, _s, raw_summary = _time_service(database.url, catalog, f"{size}", 0, later, raw=True)
+                    line += (
+                        "  same usage as plain" if raw_summary == summary else f"  DIFFERENT: {raw_summary}"
+                    )
+                print(f"{line}  {summary}")
 
         if args.explain:
             _explain(database.url, catalog, f"{sizes[-1]}", now)

@@ -37,6 +37,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.coupons.endpoints import router as coupons
     from billow.customers.endpoints import router as customers
     from billow.events.endpoints import router as events
+    from billow.invoices.endpoints import router as invoices
     from billow.metering.endpoints import router as metering
     from billow.organizations.endpoints import router as organizations
     from billow.plans.endpoints import router as plans
@@ -56,6 +57,7 @@ def _api_routers() -> list[APIRouter]:
         metering,  # GET /customers/{id}/current_usage, before the customers' routes
         customers,
         subscriptions,
+        invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
         add_ons,
         coupons,
         webhook_endpoints,

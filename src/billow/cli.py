@@ -83,6 +83,40 @@ def create_organization(name: Annotated[str, typer.Option(help="Organization nam
     engine.dispose()
 
 
+@app.command()
+def bill(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Bill what is due at this ISO-8601 instant (default: now).")
+    ] = None,
+) -> None:
+    """Bill every subscription invoice due (catching up missed periods) and print a summary."""
+    from datetime import UTC, datetime
+
+    from billow.billing.run import bill_due
+    from billow.db import make_engine, make_sessionmaker
+
+    if as_of is None:
+        instant = datetime.now(UTC)
+    else:
+        try:
+            instant = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError as error:
+            raise typer.BadParameter(f"not an ISO-8601 instant: {as_of}", param_hint="--as-of") from error
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+    url = _prepare_database()
+    engine = make_engine(url)
+    try:
+        summary = bill_due(make_sessionmaker(engine), instant)
+    finally:
+        engine.dispose()
+    typer.echo(str(summary))
+    for failure in summary.failed:
+        typer.echo(f"failed: {failure}", err=True)
+    if summary.failed:
+        raise typer.Exit(code=1)
+
+
 def _listening_socket(host: str, port: int) -> socket.socket:
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP

@@ -8,6 +8,9 @@ from billow.coupons import models as _coupons  # noqa: F401
 from billow.customers import models as _customers  # noqa: F401
 from billow.db import Base
 from billow.events import models as _events  # noqa: F401
+from billow.invoices import models as _invoices  # noqa: F401
+from billow.metering import models as _metering  # noqa: F401
+from billow.metering import rollups as _rollups  # noqa: F401  (installs the events trigger with create_all)
 from billow.organizations import models as _organizations  # noqa: F401
 from billow.plans import models as _plans  # noqa: F401
 from billow.subscriptions import models as _subscriptions  # noqa: F401

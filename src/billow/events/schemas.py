@@ -390,6 +390,21 @@ class EventList(BaseModel):
     meta: PageMeta
 
 
+class EstimateEventInput(BaseModel):
+    transaction_id: str | None = Field(default=None, description="Echoed as event_transaction_id.")
+    external_subscription_id: str = Field(description="An active subscription's external id.")
+    code: str = Field(description="The billable metric code.")
+    timestamp: int | str | None = Field(
+        default=None, description="Validated only: the event is estimated at the request time, as Lago."
+    )
+    properties: dict[str, Any] | None = None
+    precise_total_amount_cents: str | None = None
+
+
+class EstimateFeesRequest(BaseModel):
+    event: EstimateEventInput
+
+
 class ExpressionEventInput(BaseModel):
     code: str | None = None
     timestamp: int | str | None = None

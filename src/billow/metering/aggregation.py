@@ -30,6 +30,10 @@ Per type (Lago §2):
   (``period_duration_days``), ceiled to 20 decimals. Streamed in time order and integrated in Python.
   ``total_aggregated_units`` is the sum of the period's events (plus the initial value if recurring).
 
+Prorated charges (``proration=``, :mod:`billow.metering.proration`): sums and unique counts are also
+weighted by the days each unit was live in the period; ``units`` are then the prorated units and
+``full_units`` the units without proration.
+
 Units are then rounded with the metric's ``rounding_function`` (``round`` half-up, ``ceil``, ``floor``) at
 ``rounding_precision`` decimals.
 
@@ -51,7 +55,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Integer, and_, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
@@ -61,6 +65,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from billow.billable_metrics.models import BillableMetric
 from billow.events.models import Event
 from billow.metering.filters import ChargeFilterSpec, ranked
+from billow.metering.proration import PRORATED_AGGREGATIONS, Proration, SumProration, UniqueCountProration
 from billow.metering.sql import MeteringDialect, metering_dialect, to_decimal
 
 ZERO = Decimal(0)
@@ -110,6 +115,11 @@ class BucketAggregation:
     total_aggregated_units: Decimal
     event_values: tuple[Decimal, ...] = ()
     precise_total_amount_cents: Decimal = ZERO
+    #: Prorated charges (``proration=``): ``units`` are then the prorated units and ``full_units`` the units
+    #: without proration (what ``units`` would be otherwise); ``None`` when not prorated.
+    full_units: Decimal | None = None
+    #: Prorated charges: per event in time order, (full value, prorated value) (prorated graduated model).
+    prorated_values: tuple[tuple[Decimal, Decimal], ...] = ()
 
 
 @dataclass
@@ -122,6 +132,8 @@ class _Partial:
     in_advance_units: Decimal | None = None
     event_values: list[Decimal] = field(default_factory=list)
     precise_total_amount_cents: Decimal = ZERO
+    prorated_units: Decimal | None = None
+    prorated_values: list[tuple[Decimal, Decimal]] = field(default_factory=list)
 
 
 def apply_rounding(units: Decimal, function: str | None, precision: int | None) -> Decimal:
@@ -281,12 +293,15 @@ def aggregate(
     with_event_values: bool = False,
     pay_in_advance: bool = False,
     period_duration_days: int | None = None,
+    proration: Proration | None = None,
 ) -> list[BucketAggregation]:
     """The usage of ``metric`` by one subscription over ``[from_datetime, to_datetime)``, per bucket and
     group (see the module documentation).
 
     ``period_duration_days``: the full charges period's length, the denominator of weighted sums (default:
     the window's length in days, rounded up).
+    ``proration``: for a ``prorated`` charge, the charges window in local days; sums and unique counts are
+    then prorated (:mod:`billow.metering.proration`), other types ignore it.
     """
     kind = metric.aggregation_type
     if kind not in AGGREGATION_TYPES:
@@ -305,8 +320,14 @@ def aggregate(
     if metric.recurring and kind in RECURRING_WITHOUT_LOWER_BOUND:
         lower = None
 
-    partials: dict[tuple[int, GroupValues], _Partial]
-    if kind == "count_agg":
+    partials: dict[tuple[int, GroupValues], _Partial] | None = None
+    if not pay_in_advance and not with_event_values:
+        from billow.metering import rollups  # imports this module
+
+        partials = rollups.partials(session, query, lower, to_datetime)  # None: not answered by a rollup
+    if partials is not None:
+        pass  # the same results as the queries below, from pre-aggregated rows (PostgreSQL)
+    elif kind == "count_agg":
         partials = _count(session, query, lower, to_datetime)
     elif kind == "sum_agg":
         partials = _sum(session, query, lower, to_datetime)
@@ -326,6 +347,17 @@ def aggregate(
         _in_advance_unique_count(session, query, partials, lower, from_datetime, to_datetime)
     if with_event_values:
         _event_values(session, query, partials, lower, to_datetime)
+    if proration is not None and kind in PRORATED_AGGREGATIONS:
+        _prorate(
+            session,
+            query,
+            partials,
+            lower,
+            from_datetime,
+            to_datetime,
+            proration,
+            pay_in_advance=pay_in_advance,
+        )
 
     return _results(metric, layout, partials, pay_in_advance=pay_in_advance)
 
@@ -654,6 +686,62 @@ def _event_values(
             partial.event_values.append(to_decimal(raw) or ZERO)
 
 
+# ------------------------------------------------------------------------------------------- proration
+
+
+def _prorate(
+    session: Session,
+    query: _Query,
+    partials: dict[tuple[int, GroupValues], _Partial],
+    lower: datetime | None,
+    from_datetime: datetime,
+    to_datetime: datetime,
+    proration: Proration,
+    *,
+    pay_in_advance: bool,
+) -> None:
+    """Prorated units of a sum or unique count (:mod:`billow.metering.proration`). A sum reads the totals
+    carried from before the window with one query and streams the window's events; a unique count streams
+    every event (a value's activity needs its whole history)."""
+    dialect = query.dialect
+    accumulator: SumProration | UniqueCountProration
+    if query.metric.aggregation_type == "sum_agg":
+        accumulator = SumProration(proration)
+        if lower is None:
+            for key, carried in _sum(session, query, None, from_datetime).items():
+                accumulator.carried(key, carried.units)
+        rows = query.stream(session, [dialect.number(query.field).label("v")], from_datetime, to_datetime)
+        for bucket, values, (raw, timestamp) in rows:
+            accumulator.event((bucket, values), to_decimal(raw) or ZERO, timestamp)
+    else:
+        accumulator = UniqueCountProration(proration)
+        value = dialect.text(query.field)
+        rows = query.stream(
+            session,
+            [value.label("v"), _operation(dialect).label("op")],
+            lower,
+            to_datetime,
+            [value.is_not(None)],
+        )
+        for bucket, values, (item, operation, timestamp) in rows:
+            accumulator.event((bucket, values), item, operation == "add", timestamp)
+        accumulator.finish()
+    for raw_key, state in accumulator.keys.items():
+        key = cast(tuple[int, GroupValues], raw_key)
+        partial = partials.get(key)
+        if partial is None:
+            partial = partials[key] = _Partial()
+        if pay_in_advance:
+            carried_units = _EXACT.subtract(partial.units, state.running)
+            partial.prorated_units = _EXACT.add(carried_units, state.billed)
+        else:
+            partial.prorated_units = proration.units(state.day_weighted)
+        partial.prorated_values = state.values
+    for partial in partials.values():
+        if partial.prorated_units is None:
+            partial.prorated_units = ZERO
+
+
 # -------------------------------------------------------------------------------------------- results
 
 
@@ -700,6 +788,15 @@ def _finish(
         priced = partial.in_advance_units if partial.in_advance_units is not None else partial.units
         units = max(rounded(priced), ZERO)
         current = max(current, ZERO)
+    events_count = partial.events_count
+    full_units: Decimal | None = None
+    if partial.prorated_units is not None:
+        # Lago clamps both at 0; a unique count's events_count is its (prorated) units, truncated.
+        current = max(current, ZERO)
+        full_units = max(units, ZERO)
+        units = max(rounded(partial.prorated_units), ZERO)
+        if metric.aggregation_type == "unique_count_agg":
+            events_count = int(units)
     total_aggregated = (
         partial.total_aggregated_units if partial.total_aggregated_units is not None else current
     )
@@ -707,9 +804,11 @@ def _finish(
         filter_id=layout.filter_id(bucket),
         grouped_by=layout.grouped_by(bucket, values),
         units=units,
-        events_count=partial.events_count,
+        events_count=events_count,
         current_usage_units=current,
         total_aggregated_units=total_aggregated,
         event_values=tuple(partial.event_values),
         precise_total_amount_cents=partial.precise_total_amount_cents,
+        full_units=full_units,
+        prorated_values=tuple(partial.prorated_values),
     )

@@ -1,11 +1,12 @@
 """Catalog reads of the usage computations (the events themselves are read by
-:mod:`billow.metering.aggregation`)."""
+:mod:`billow.metering.aggregation`, except one unique-count value's history for fee estimates)."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session
 
 from billow.billable_metrics.models import BillableMetricFilter
 from billow.customers.models import Customer
+from billow.events.models import Event
+from billow.metering.sql import metering_dialect
 from billow.plans.models import Plan
 from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.taxes.models import Tax
@@ -52,6 +55,35 @@ class UsageRepository:
             for row in rows:
                 found[row.billable_metric_id][row.key] = list(row.values)
         return found
+
+    def events_with_value(
+        self,
+        session: Session,
+        *,
+        organization_id: uuid.UUID,
+        external_subscription_id: str,
+        code: str,
+        field_name: str,
+        value: str,
+        from_datetime: datetime | None,
+        to_datetime: datetime,
+    ) -> list[tuple[dict[str, Any], datetime]]:
+        """``(properties, timestamp)`` of the events whose ``properties[field_name]`` is ``value`` (as text),
+        latest first (timestamp, then reception, then id): a unique count's history of one value."""
+        dialect = metering_dialect(session.get_bind().dialect.name)
+        stmt = select(Event.properties, Event.timestamp).where(
+            Event.organization_id == organization_id,
+            Event.external_subscription_id == external_subscription_id,
+            Event.code == code,
+            Event.timestamp < to_datetime,
+            dialect.text(field_name) == value,
+        )
+        if from_datetime is not None:
+            stmt = stmt.where(Event.timestamp >= from_datetime)
+        rows = session.execute(
+            stmt.order_by(Event.timestamp.desc(), Event.created_at.desc(), Event.id.desc())
+        )
+        return [(row.properties or {}, row.timestamp) for row in rows]
 
     def organization_default_taxes(self, session: Session, organization_id: uuid.UUID) -> list[Tax]:
         return list(

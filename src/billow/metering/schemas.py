@@ -1,16 +1,21 @@
 """The ``customer_usage`` response (Lago's ``V1::Customers::UsageSerializer`` and
-``ChargeUsageSerializer``)."""
+``ChargeUsageSerializer``) and the fees of ``POST /events/estimate_fees`` (``V1::FeeSerializer``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 
-from billow.kit.schemas import Date, Output, Timestamp, decimal_str
+from billow.kit.currency import exponent
+from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp, decimal_str
+from billow.metering.estimate import EstimatedFee
+from billow.metering.filters import ALL_FILTER_VALUES
 from billow.metering.usage import ChargeUsage, CurrentUsage, FeeUsage
+from billow.plans.repository import FilterGraph
 
 
 class UsageChargeOut(Output):
@@ -157,4 +162,173 @@ def customer_usage_out(usage: CurrentUsage) -> CustomerUsageEnvelope:
             taxes_amount_cents=usage.taxes_amount_cents,
             charges_usage=[charge_usage_out(charge, usage.currency) for charge in usage.charges],
         )
+    )
+
+
+# ----------------------------------------------------------------------------------------- fee estimates
+# Lago's ``V1::FeeSerializer`` (with ``applied_taxes``), for the unsaved fees of
+# ``POST /events/estimate_fees``.
+
+
+def iso_offset(value: datetime) -> str:
+    """Lago's fee dates: ``Time#iso8601`` of a UTC instant, ``2025-09-01T00:00:00+00:00``."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class FeeItemOut(Output):
+    type: str
+    code: str
+    name: str
+    description: str | None
+    invoice_display_name: str
+    filters: dict[str, list[Any]] | None
+    filter_invoice_display_name: str | None
+    lago_item_id: str
+    item_type: str
+    grouped_by: dict[str, str | None]
+
+
+class FeeAppliedTaxOut(Output):
+    lago_id: None = None
+    lago_fee_id: None = None
+    lago_tax_id: str
+    tax_name: str
+    tax_code: str
+    tax_rate: JsonNumber
+    tax_description: str | None
+    amount_cents: int
+    amount_currency: str
+    created_at: None = None
+
+
+class FeeOut(Output):
+    lago_id: None = None
+    lago_charge_id: str
+    lago_charge_filter_id: str | None
+    lago_fixed_charge_id: None = None
+    lago_invoice_id: None = None
+    lago_true_up_fee_id: None = None
+    lago_true_up_parent_fee_id: None = None
+    lago_original_fee_id: None = None
+    lago_subscription_id: str
+    external_subscription_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    item: FeeItemOut
+    pay_in_advance: bool
+    invoiceable: bool
+    amount_cents: int
+    amount_currency: str
+    precise_amount: JsonNumber
+    precise_total_amount: JsonNumber
+    taxes_amount_cents: int
+    taxes_precise_amount: JsonNumber
+    taxes_rate: JsonNumber
+    total_aggregated_units: DecimalString
+    total_amount_cents: int
+    total_amount_currency: str
+    units: DecimalString
+    description: None = None
+    precise_unit_amount: DecimalString
+    precise_coupons_amount_cents: DecimalString
+    sub_total_excluding_taxes_amount_cents: int
+    sub_total_excluding_taxes_precise_amount_cents: DecimalString
+    events_count: int
+    payment_status: str
+    created_at: None = None
+    succeeded_at: None = None
+    failed_at: None = None
+    refunded_at: None = None
+    amount_details: dict[str, Any]
+    self_billed: bool = False
+    pricing_unit_details: None = None
+    presentation_breakdowns: list[Any] = []
+    from_date: str
+    to_date: str
+    event_transaction_id: str
+    applied_taxes: list[FeeAppliedTaxOut]
+
+
+class FeesEnvelope(BaseModel):
+    fees: list[FeeOut]
+
+
+def _display_name(graph: FilterGraph) -> str:
+    """Lago's ``ChargeFilter#display_name``: its invoice display name, else its values (a key for
+    ``__ALL_FILTER_VALUES__``) joined with ``", "``."""
+    if graph.filter.invoice_display_name:
+        return graph.filter.invoice_display_name
+    parts: list[str] = []
+    for key, values in graph.values.items():
+        parts.extend([key] if list(values) == [ALL_FILTER_VALUES] else [str(value) for value in values])
+    return ", ".join(parts)
+
+
+def _fee_dates(fee: EstimatedFee) -> tuple[str, str]:
+    if fee.invoiceable:
+        return iso_offset(fee.from_datetime), iso_offset(fee.to_datetime)
+    # Lago: the UTC dates of the charges period, from midnight to the end of the last day.
+    from_day = fee.from_datetime.astimezone(UTC).date()
+    to_day = fee.to_datetime.astimezone(UTC).date()
+    return f"{from_day.isoformat()}T00:00:00+00:00", f"{to_day.isoformat()}T23:59:59+00:00"
+
+
+def estimated_fee_out(fee: EstimatedFee) -> FeeOut:
+    charge, metric, graph = fee.charge, fee.metric, fee.filter
+    subunit = Decimal(10) ** exponent(fee.currency)
+    from_date, to_date = _fee_dates(fee)
+    return FeeOut(
+        lago_charge_id=str(charge.id),
+        lago_charge_filter_id=str(graph.filter.id) if graph else None,
+        lago_subscription_id=str(fee.subscription.id),
+        external_subscription_id=fee.subscription.external_id,
+        lago_customer_id=str(fee.customer.id),
+        external_customer_id=fee.customer.external_id,
+        item=FeeItemOut(
+            type="charge",
+            code=metric.code,
+            name=metric.name,
+            description=metric.description,
+            invoice_display_name=charge.invoice_display_name or metric.name,
+            filters=graph.values if graph else None,
+            filter_invoice_display_name=_display_name(graph) if graph else None,
+            lago_item_id=str(metric.id),
+            item_type="BillableMetric",
+            grouped_by=fee.grouped_by,
+        ),
+        pay_in_advance=True,
+        invoiceable=fee.invoiceable,
+        amount_cents=fee.amount_cents,
+        amount_currency=fee.currency,
+        precise_amount=fee.precise_amount_cents / subunit,
+        precise_total_amount=(fee.precise_amount_cents + fee.taxes_precise_amount_cents) / subunit,
+        taxes_amount_cents=fee.taxes_amount_cents,
+        taxes_precise_amount=fee.taxes_precise_amount_cents / subunit,
+        taxes_rate=fee.taxes_rate,
+        total_aggregated_units=fee.units,
+        total_amount_cents=fee.amount_cents + fee.taxes_amount_cents,
+        total_amount_currency=fee.currency,
+        units=fee.units,
+        precise_unit_amount=fee.unit_amount,
+        precise_coupons_amount_cents=Decimal(0),
+        sub_total_excluding_taxes_amount_cents=fee.amount_cents,
+        sub_total_excluding_taxes_precise_amount_cents=fee.precise_amount_cents,
+        events_count=fee.events_count,
+        payment_status="pending",
+        amount_details=fee.amount_details,
+        from_date=from_date,
+        to_date=to_date,
+        event_transaction_id=fee.transaction_id,
+        applied_taxes=[
+            FeeAppliedTaxOut(
+                lago_tax_id=str(applied.tax.id),
+                tax_name=applied.tax.name,
+                tax_code=applied.tax.code,
+                tax_rate=applied.tax.rate,
+                tax_description=applied.tax.description,
+                amount_cents=applied.amount_cents,
+                amount_currency=fee.currency,
+            )
+            for applied in fee.applied_taxes
+        ],
     )

@@ -15,9 +15,10 @@ Nothing is stored. For each live charge of the subscription's plan (or the one a
    else organization default taxes).
 
 Pay-in-advance sum and unique-count charges are priced on the largest total the period reached (what was
-billed event by event) while ``units`` shows the current total, as Lago. Charges are listed by billable
-metric name (case-insensitive), as Lago sorts its fees. Not computed: ``custom_agg`` charges (Billow runs
-no aggregation scripts: they are left out), proration of ``prorated`` charges (priced on full units),
+billed event by event) while ``units`` shows the current total, as Lago. ``prorated`` charges are priced on
+their prorated units (:mod:`billow.metering.proration`) while ``units`` and ``total_aggregated_units`` show
+the full units, as Lago. Charges are listed by billable metric name (case-insensitive), as Lago sorts its
+fees. Not computed: ``custom_agg`` charges (Billow runs no aggregation scripts: they are left out),
 pricing units and presentation breakdowns (always ``null`` / ``[]``).
 """
 
@@ -40,6 +41,7 @@ from billow.errors import NotAllowed, NotFound
 from billow.kit.money import to_minor_units
 from billow.metering.aggregation import AGGREGATION_TYPES, BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, resolve_values
+from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.organizations.models import Organization
 from billow.plans.models import Charge, Plan, plan_taxes
@@ -177,6 +179,7 @@ class UsageService:
             session, organization.id, list({g.metric.id for g in charges})
         )
         tax_sources = _TaxSources(session, organization, customer, plan) if apply_taxes else None
+        proration = Proration.of_window(window, customer.applicable_timezone(organization))
 
         usages = []
         for graph in charges:
@@ -189,6 +192,7 @@ class UsageService:
                 from_datetime=window.from_datetime,
                 to_datetime=window.to_datetime,
                 period_days=window.period.days,
+                proration=proration if graph.charge.prorated else None,
             )
             taxes = tax_sources.for_charge(graph) if tax_sources else ()
             usages.append(ChargeUsage(graph.charge, graph.metric, bool(graph.filters), fees, taxes))
@@ -249,6 +253,7 @@ class UsageService:
         from_datetime: datetime,
         to_datetime: datetime,
         period_days: int,
+        proration: Proration | None = None,
     ) -> list[FeeUsage]:
         charge, metric = graph.charge, graph.metric
         specs = [
@@ -281,6 +286,7 @@ class UsageService:
             with_event_values=with_event_values,
             pay_in_advance=charge.pay_in_advance,
             period_duration_days=period_days,
+            proration=proration,
         )
 
         fees: list[FeeUsage] = []
@@ -342,10 +348,13 @@ def _price(
             running_totals=_running_totals(metric, properties, bucket),
             event_values=bucket.event_values,
             precise_total_amount_cents=bucket.precise_total_amount_cents,
+            full_units=bucket.full_units,
+            prorated_values=bucket.prorated_values,
         ),
         currency=currency,
     )
-    units = bucket.current_usage_units if charge.pay_in_advance else result.units
+    prorated = bucket.full_units is not None
+    units = bucket.current_usage_units if charge.pay_in_advance or prorated else result.units
     total_aggregated = (
         bucket.total_aggregated_units if metric.aggregation_type == "weighted_sum_agg" else units
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from billow.pricing import prorated_graduated
 from billow.pricing._common import (
     ZERO,
     adjacent_layout,
@@ -28,7 +29,10 @@ def compute(
     properties: Mapping[str, Any], aggregation: Aggregation, *, currency: str, exclude_event: bool = False
 ) -> ChargeAmount:
     """``exclude_event`` (pay-in-advance): at 0 units the amount is 0, so the first range's flat amount
-    is charged by the first event only."""
+    is charged by the first event only. A prorated aggregation (``full_units`` set) is priced by
+    :mod:`billow.pricing.prorated_graduated`."""
+    if aggregation.full_units is not None:
+        return prorated_graduated.compute(properties, aggregation, currency=currency)
     units = dec(aggregation.units, "units")
     ranges = parse_ranges(properties, "graduated_ranges", "per_unit_amount")
     details = []

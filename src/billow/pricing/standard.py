@@ -14,5 +14,7 @@ def compute(
 ) -> ChargeAmount:
     units = dec(aggregation.units, "units")
     amount = units * dec(properties.get("amount"), "amount")
+    # A prorated charge's unit amount is per full unit (Lago's full_units_number).
+    full = units if aggregation.full_units is None else dec(aggregation.full_units, "full_units")
     # Lago has no amount_details for standard charges.
-    return ChargeAmount(amount=amount, units=units, unit_amount=per_unit(amount, units), amount_details={})
+    return ChargeAmount(amount=amount, units=units, unit_amount=per_unit(amount, full), amount_details={})

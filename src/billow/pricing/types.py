@@ -19,6 +19,11 @@ class Aggregation:
 
     ``event_values`` are the per-event values in time order (percentage with a per-transaction minimum or
     maximum prices each event on its own).
+
+    Prorated charges (``prorated: true``): ``units`` are the prorated units and ``full_units`` the units
+    without proration (``None`` when the charge is not prorated): standard divides its unit amount by them,
+    volume picks its range with them, and graduated then prices ``prorated_values``, the (full, prorated)
+    value of each event in time order (:mod:`billow.pricing.prorated_graduated`).
     """
 
     units: Decimal
@@ -26,6 +31,8 @@ class Aggregation:
     running_totals: tuple[Decimal, ...] = ()
     event_values: tuple[Decimal, ...] = ()
     precise_total_amount_cents: Decimal = Decimal(0)
+    full_units: Decimal | None = None
+    prorated_values: tuple[tuple[Decimal, Decimal], ...] = ()
 
 
 @dataclass(frozen=True)

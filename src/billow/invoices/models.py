@@ -1,0 +1,173 @@
+"""Invoices, their fees, the subscription periods they bill, and their applied taxes.
+
+A subscription invoice is written in one transaction together with its ``invoice_subscriptions`` rows.
+``invoice_subscriptions`` is unique on ``(subscription_id, invoicing_reason, period_start)`` (the key of
+:class:`billow.billing.schedule.DueInvoice`): a second worker billing the same period fails on that key
+and rolls back, so a period is billed once whatever runs concurrently.
+
+Numbers come from :class:`InvoiceSequence` rows incremented with ``UPDATE ... RETURNING`` in the
+invoice's transaction (concurrent billing runs queue on the row lock; a rollback gives the number back).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from billow.db import Base, TenantMixin
+from billow.kit.db_types import ExactDecimal, UTCDateTime
+
+#: Lago's current invoice ``version_number`` (fees and taxes computed per fee).
+INVOICE_VERSION = 4
+
+
+class InvoiceStatus(StrEnum):
+    DRAFT = "draft"
+    FINALIZED = "finalized"
+    VOIDED = "voided"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class Invoice(TenantMixin, Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        Index("ix_invoices_organization_id_issuing_date", "organization_id", "issuing_date"),
+        Index("ix_invoices_customer_id", "customer_id"),
+    )
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    number: Mapped[str] = mapped_column(String(255))
+    #: The customer's invoice counter (``per_customer`` numbering).
+    sequential_id: Mapped[int] = mapped_column(BigInteger)
+    #: The organization's invoice counter (``per_organization`` numbering).
+    organization_sequential_id: Mapped[int] = mapped_column(BigInteger)
+    invoice_type: Mapped[str] = mapped_column(String(32), default="subscription")
+    status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.FINALIZED)
+    payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
+    payment_overdue: Mapped[bool] = mapped_column(default=False)
+    currency: Mapped[str] = mapped_column(String(3))
+    issuing_date: Mapped[date] = mapped_column(Date)
+    payment_due_date: Mapped[date] = mapped_column(Date)
+    net_payment_term: Mapped[int] = mapped_column(default=0)
+    fees_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    coupons_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_notes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    prepaid_credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    progressive_billing_credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    sub_total_excluding_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    sub_total_including_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_paid_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    version_number: Mapped[int] = mapped_column(default=INVOICE_VERSION)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InvoiceSubscription(TenantMixin, Base):
+    """One subscription period billed by an invoice (Lago's ``invoice_subscriptions``)."""
+
+    __tablename__ = "invoice_subscriptions"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "invoicing_reason", "period_start", name="uq_invoice_subscriptions_period"
+        ),
+        Index("ix_invoice_subscriptions_invoice_id", "invoice_id"),
+    )
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    subscription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subscriptions.id"))
+    #: ``subscription_starting`` | ``subscription_periodic`` | ``subscription_terminating``.
+    invoicing_reason: Mapped[str] = mapped_column(String(32))
+    #: Start of the charges period the invoice closes (the first plan period for ``subscription_starting``).
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: When the invoice became due (the period boundary, the start, or the termination).
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    from_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    to_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    charges_from_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    charges_to_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FeeType(StrEnum):
+    SUBSCRIPTION = "subscription"
+    CHARGE = "charge"
+
+
+class Fee(TenantMixin, Base):
+    __tablename__ = "fees"
+    __table_args__ = (
+        Index("ix_fees_invoice_id", "invoice_id"),
+        Index("ix_fees_subscription_id", "subscription_id"),
+    )
+
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    charge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charges.id"))
+    charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charge_filters.id"))
+    fee_type: Mapped[str] = mapped_column(String(16))
+    grouped_by: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    units: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    total_aggregated_units: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    events_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    precise_amount_cents: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    #: Price of one unit in currency units (Lago's ``precise_unit_amount``).
+    unit_amount: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    taxes_precise_amount_cents: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    #: Sum of the applied taxes' rates, in percent.
+    taxes_rate: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    amount_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    invoiceable: Mapped[bool] = mapped_column(default=True)
+    payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
+    from_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    to_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AppliedTax(TenantMixin, Base):
+    """A tax applied to an invoice, with the amount owed (Lago's ``invoices_taxes``)."""
+
+    __tablename__ = "applied_taxes"
+    __table_args__ = (Index("ix_applied_taxes_invoice_id", "invoice_id"),)
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    tax_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("taxes.id", ondelete="SET NULL"))
+    tax_code: Mapped[str] = mapped_column(String(255))
+    tax_name: Mapped[str] = mapped_column(String(255))
+    tax_description: Mapped[str | None] = mapped_column(String(2048))
+    tax_rate: Mapped[Decimal] = mapped_column(ExactDecimal())
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_currency: Mapped[str] = mapped_column(String(3))
+    #: The taxable base: the fees this tax applies to.
+    fees_amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class InvoiceSequence(Base):
+    """The last invoice number of a scope: a customer (``per_customer``) or the organization.
+
+    ``scope`` is ``"organization"`` or ``"customer:<uuid>"``.
+    """
+
+    __tablename__ = "invoice_sequences"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
 
 from billow.db import DbSession
+from billow.kit.pagination import Pagination
+from billow.metering.past_usage import past_usage_service
 from billow.metering.schemas import CustomerUsageEnvelope, customer_usage_out
 from billow.metering.usage import UsageFilters, usage_service
 from billow.organizations.dependencies import CurrentOrganization
@@ -50,3 +54,25 @@ def current_usage(
         ),
     )
     return customer_usage_out(usage)
+
+
+@router.get("/customers/{external_customer_id}/past_usage")
+def past_usage(
+    external_customer_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    pages: Pagination,
+    external_subscription_id: str,
+    billable_metric_code: str | None = None,
+    periods_count: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    periods, meta = past_usage_service.periods(
+        session,
+        organization,
+        external_customer_id=external_customer_id,
+        external_subscription_id=external_subscription_id,
+        billable_metric_code=billable_metric_code,
+        periods_count=periods_count,
+        pages=pages,
+    )
+    return {"usage_periods": periods, "meta": meta.model_dump()}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billing import run
+from billow.billing import assembly
 from billow.billing.run import bill_due
 from billow.db import make_sessionmaker
 from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
@@ -159,14 +159,14 @@ class TestBackdatedMonthly:
         org, _, crashing = setup_catalog(session, external_id="sub_a")
         setup_catalog(session, external_id="sub_b", org=org)
         session.commit()
-        original = run._charge_fees
+        original = assembly.charge_fees
 
         def explode(session, organization, customer, subscription, *args, **kwargs):
             if subscription.id == crashing.id:
                 raise RuntimeError("boom")
             return original(session, organization, customer, subscription, *args, **kwargs)
 
-        monkeypatch.setattr(run, "_charge_fees", explode)
+        monkeypatch.setattr(assembly, "charge_fees", explode)
         summary = bill_due(factory, at("2024-04-10T00:00:00"))
         assert summary.invoices_created == 3 and len(summary.failed) == 1
         with factory() as s:
@@ -177,7 +177,7 @@ class TestBackdatedMonthly:
                 == []
             )
             assert len(s.scalars(select(Fee)).all()) == 5
-        monkeypatch.setattr(run, "_charge_fees", original)
+        monkeypatch.setattr(assembly, "charge_fees", original)
         summary = bill_due(factory, at("2024-04-10T00:00:00"))
         assert (summary.invoices_created, summary.failed) == (3, [])
         assert len(invoices(factory)) == 6

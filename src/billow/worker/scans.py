@@ -38,3 +38,16 @@ def scan(name: str, *, every: timedelta) -> Callable[[ScanFunction], ScanFunctio
         return function
 
     return register
+
+
+#: Modules that register scans (imported by :func:`load_all`). Add yours here.
+SCAN_MODULES: list[str] = []
+
+
+def load_all() -> dict[str, Scan]:
+    """Import every module of :data:`SCAN_MODULES` and return the registered scans."""
+    import importlib
+
+    for module in SCAN_MODULES:
+        importlib.import_module(module)
+    return SCANS

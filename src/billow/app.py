@@ -34,7 +34,9 @@ _LENGTH_TYPES = {"string_too_long", "too_long"}
 def _api_routers() -> list[APIRouter]:
     from billow.add_ons.endpoints import router as add_ons
     from billow.billable_metrics.endpoints import router as billable_metrics
+    from billow.billing.endpoints import router as lifetime_usage
     from billow.coupons.endpoints import router as coupons
+    from billow.credit_notes.endpoints import router as credit_notes
     from billow.customers.endpoints import router as customers
     from billow.events.endpoints import router as events
     from billow.invoices.endpoints import router as invoices
@@ -57,9 +59,11 @@ def _api_routers() -> list[APIRouter]:
         metering,  # GET /customers/{id}/current_usage, before the customers' routes
         customers,
         subscriptions,
+        lifetime_usage,  # /subscriptions/{id}/lifetime_usage
         invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
         add_ons,
         coupons,
+        credit_notes,
         webhook_endpoints,
     ]
 

@@ -23,6 +23,12 @@ def _prepare_database() -> str:
     from billow.migrate import upgrade
 
     upgrade(url)
+    if not url.startswith("sqlite"):
+        # The job engine's tables (procrastinate, in their own schema; not Alembic's: see
+        # docs/decisions/0003-job-engine.md).
+        from billow.worker.engine import ensure_schema
+
+        ensure_schema(url)
     return url
 
 
@@ -44,6 +50,18 @@ def serve(
         workers = 1
     where = "embedded SQLite at " + str(settings.data_dir) if settings.is_embedded else _redact(url)
     typer.echo(f"Billow listening on http://{host}:{port} (database: {where})", err=True)
+    from billow.worker.inprocess import scheduler_mode
+
+    try:
+        in_process = scheduler_mode(settings.is_embedded)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="BILLOW_SCHEDULER") from error
+    if in_process:
+        typer.echo("background scans (billing, ...) run inside this server (BILLOW_SCHEDULER)", err=True)
+    elif not settings.is_embedded:
+        typer.echo("background scans (billing, ...) are not run here: run `billow worker`", err=True)
+    else:
+        typer.echo("background scans are off (BILLOW_SCHEDULER=off): run `billow bill`", err=True)
     where_to_listen: dict[str, Any] = {"host": host, "port": port}
     if workers > 1:
         # uvicorn binds the shared socket of its workers without naming the TCP protocol, so asyncio
@@ -53,7 +71,7 @@ def serve(
         listener = _listening_socket(host, port)
         where_to_listen = {"fd": listener.fileno()}
     uvicorn.run(
-        "billow.app:create_app",
+        "billow.worker.inprocess:serve_app",
         factory=True,
         workers=workers,
         log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"),
@@ -115,6 +133,47 @@ def bill(
         typer.echo(f"failed: {failure}", err=True)
     if summary.failed:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Jobs run at the same time by this worker (each in a thread).")
+    ] = 4,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue", "-q", help="Process only this queue (repeatable): scans, items. Default: all."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Worker name, shown in logs.")] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Stop when the queues are empty instead of waiting for jobs.")
+    ] = False,
+) -> None:
+    """Run the job engine (PostgreSQL): periodic scans (billing, rollup journal pruning, ...) and their
+    jobs. Start any number of workers, on any number of machines."""
+    import asyncio
+    import logging
+
+    settings = get_settings()
+    if settings.is_embedded:
+        typer.echo(
+            "billow worker needs PostgreSQL (BILLOW_DATABASE_URL). With the embedded SQLite database, "
+            "`billow serve` runs the background scans itself.",
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    from billow.worker.engine import run_worker
+
+    url = _prepare_database()
+    level = getattr(logging, os.environ.get("BILLOW_LOG_LEVEL", "info").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # procrastinate logs every job at INFO: only from debug on.
+    quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(quiet)
+    typer.echo(f"Billow worker on {_redact(url)} (concurrency {concurrency})", err=True)
+    asyncio.run(run_worker(url, concurrency=concurrency, queues=queue, name=name, wait=not once))
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from billow.add_ons import models as _add_ons  # noqa: F401
 from billow.billable_metrics import models as _billable_metrics  # noqa: F401
+from billow.billing import models as _billing  # noqa: F401
 from billow.coupons import models as _coupons  # noqa: F401
+from billow.credit_notes import models as _credit_notes  # noqa: F401
 from billow.customers import models as _customers  # noqa: F401
 from billow.db import Base
 from billow.events import models as _events  # noqa: F401

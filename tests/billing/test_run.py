@@ -289,3 +289,176 @@ class TestInAdvance:
         assert bill_due(factory, at("2024-03-11T20:59:59")).invoices_created == 0
         assert bill_due(factory, at("2024-03-11T21:00:00")).invoices_created == 1
         assert totals(invoices(factory)) == [("2024-03-11", 2371, 0, 2371, [("subscription", 2371)])]
+
+
+class TestBatches:
+    """The scan of due subscriptions and the batch entry point of workers (bill_subscriptions)."""
+
+    def test_scan_costs_two_queries_whatever_the_number_of_subscriptions(
+        self, engine: Engine, factory, session: Session
+    ) -> None:
+        from sqlalchemy import event
+
+        from billow.billing.run import due_subscription_ids
+
+        org, _, first = setup_catalog(session, external_id="sub_a")
+        others = [setup_catalog(session, external_id=f"sub_{i}", org=org)[2] for i in range(4)]
+        session.commit()
+        statements: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            ids = due_subscription_ids(factory, at("2024-03-10T00:00:00"))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert sorted(ids) == sorted([first.id, *(s.id for s in others)])
+        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+
+    def test_bill_subscriptions_bills_each_due_period_once(self, factory, session: Session) -> None:
+        from billow.billing.run import bill_subscription, bill_subscriptions, due_subscription_ids
+
+        org, _, first = setup_catalog(session, external_id="sub_a")
+        _, _, second = setup_catalog(session, external_id="sub_b", org=org)
+        session.commit()
+        # The first is billed for February by a single job; the batch then bills what is left.
+        assert bill_subscription(factory, first.id, at("2024-02-10T00:00:00")).invoices_created == 1
+        summary = bill_subscriptions(factory, [first.id, second.id, first.id], at("2024-03-10T00:00:00"))
+        assert (summary.invoices_created, summary.failed) == (3, [])
+        assert due_subscription_ids(factory, at("2024-03-10T00:00:00")) == []
+        assert (
+            bill_subscriptions(factory, [first.id, second.id], at("2024-03-10T00:00:00")).invoices_created
+            == 0
+        )
+        by_subscription: dict[object, list] = {}
+        for invoice, fees, link in invoices(factory):
+            by_subscription.setdefault(link.subscription_id, []).append((invoice, fees, link))
+        for rows in by_subscription.values():
+            assert totals(rows) == EXPECTED[:2]
+
+    def test_concurrent_batches_bill_each_period_once(self, factory, session: Session) -> None:
+        from billow.billing.run import bill_subscriptions
+
+        org, _, first = setup_catalog(session, external_id="sub_a")
+        ids = [first.id] + [setup_catalog(session, external_id=f"sub_{i}", org=org)[2].id for i in range(3)]
+        session.commit()
+        created: list[int] = []
+        errors: list[BaseException] = []
+
+        def work(order: list) -> None:
+            try:
+                created.append(bill_subscriptions(factory, order, at("2024-04-10T00:00:00")).invoices_created)
+            except BaseException as error:  # pragma: no cover - reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=work, args=(order,)) for order in (ids, ids[::-1], ids)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        assert sum(created) == 12
+        assert len(invoices(factory)) == 12
+
+
+class TestRunCache:
+    def test_cached_rows_survive_a_rolled_back_invoice(self, factory, session: Session) -> None:
+        from billow.billing.run_cache import cached, run_cache
+        from billow.plans.models import Plan
+
+        _, _, subscription = setup_catalog(session)
+        session.commit()
+        with run_cache():
+            with factory() as first:
+                plan = cached(
+                    first, ("plan", subscription.plan_id), lambda: first.get(Plan, subscription.plan_id)
+                )
+                first.rollback()  # would expire an attached row
+            with factory() as second:
+                again = cached(second, ("plan", subscription.plan_id), lambda: None)
+            assert again is plan and plan.amount_cents == 1000
+        with factory() as third:
+            assert cached(third, ("plan", subscription.plan_id), lambda: "loaded") == "loaded"
+
+    def test_catalog_is_loaded_once_per_run(self, engine: Engine, factory, session: Session) -> None:
+        from sqlalchemy import event
+
+        org, _, _ = setup_catalog(session, external_id="sub_a")
+        for i in range(3):
+            setup_catalog(session, external_id=f"sub_{i}", org=org)
+        session.commit()
+        plans: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if statement.lstrip().startswith("SELECT") and "FROM plans" in statement:
+                plans.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            summary = bill_due(factory, at("2024-03-10T00:00:00"))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert summary.invoices_created == 8
+        # Each of the 4 plans is loaded once for its 2 invoices.
+        assert len(plans) == 4
+
+    def test_customer_taxes_prefetched_for_a_batch(self, factory, session: Session) -> None:
+        org = f.organization(session, document_number_prefix="CTX")
+        metric = f.metric(session, org, "count_agg", code="calls")
+        plan = f.plan(session, org, amount_cents=1000)
+        f.charge(session, org, plan, metric, "standard", {"amount": "1"})
+        taxed = f.customer(session, org, external_id="cus_taxed")
+        f.link_customer_tax(session, taxed, f.tax(session, org, "gst", "10"))
+        untaxed = f.customer(session, org, external_id="cus_free")
+        for customer, external_id in ((taxed, "sub_taxed"), (untaxed, "sub_free")):
+            f.subscription(session, org, customer, plan, external_id=external_id, started_at=at("2024-01-01"))
+            f.event(session, org, "calls", "2024-01-05T00:00:00", external_subscription_id=external_id)
+        session.commit()
+        assert bill_due(factory, at("2024-02-01T00:00:00")).invoices_created == 2
+        by_customer = {invoice.customer_id: invoice for invoice, _, _ in invoices(factory)}
+        # 1000 + 100: 10 % for the taxed customer only.
+        assert (by_customer[taxed.id].taxes_amount_cents, by_customer[untaxed.id].taxes_amount_cents) == (
+            110,
+            0,
+        )
+
+    def test_usage_priced_in_batch(self, engine: Engine, factory, session: Session) -> None:
+        from sqlalchemy import event
+
+        org = f.organization(session, document_number_prefix="BAT")
+        metric = f.metric(session, org, "sum_agg", code="storage")
+        plan = f.plan(session, org, amount_cents=0)
+        f.charge(session, org, plan, metric, "standard", {"amount": "2"})
+        for index in range(4):
+            customer = f.customer(session, org, external_id=f"cus_{index}")
+            external_id = f"sub_{index}"
+            f.subscription(session, org, customer, plan, external_id=external_id, started_at=at("2024-01-01"))
+            f.event(
+                session,
+                org,
+                "storage",
+                "2024-01-05T00:00:00",
+                {"value": index + 1},
+                external_subscription_id=external_id,
+            )
+        session.commit()
+        scans: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            if "FROM events" in statement:
+                scans.append(statement)
+
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert bill_due(factory, at("2024-02-01T00:00:00")).invoices_created == 4
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert len(scans) == 1  # one aggregation query for the 4 subscriptions
+        assert sorted(invoice.fees_amount_cents for invoice, _, _ in invoices(factory)) == [
+            200,
+            400,
+            600,
+            800,
+        ]

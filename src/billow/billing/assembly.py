@@ -13,16 +13,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from billow.billing.charge_fees import charge_fees
+from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.proration import local_date, subscription_fee, trial_end
+from billow.billing.run_cache import cached
 from billow.billing.schedule import DueInvoice
 from billow.billing.taxes import applicable_charge_taxes
 from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
+from billow.credit_notes.service import credit_note_service
 from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
-from billow.invoices import numbering
+from billow.db import utcnow
+from billow.invoices import finalization, numbering
 from billow.invoices.models import (
     AppliedTax,
     Fee,
@@ -38,6 +43,7 @@ from billow.organizations.models import Organization
 from billow.plans.models import Plan, plan_taxes
 from billow.plans.repository import plan_repository
 from billow.subscriptions.models import Subscription
+from billow.subscriptions.service import subscription_service
 from billow.taxes.models import Tax
 
 
@@ -45,6 +51,8 @@ from billow.taxes.models import Tax
 class FeeDraft:
     fee: Fee
     taxes: Sequence[Tax]
+    #: What the period's progressive-billing invoices already billed of this fee (deducted before taxes).
+    progressive_credit_cents: int = 0
 
 
 @dataclass
@@ -63,6 +71,9 @@ class InvoiceContext:
     plan_taxes: Sequence[Tax]
     customer_taxes: Sequence[Tax]
     organization_taxes: Sequence[Tax]
+    #: ``False`` while the invoice is a draft (Lago applies coupons, credit notes and wallets only when
+    #: finalizing).
+    finalizing: bool = True
 
     def taxes_for(self, own_taxes: Sequence[Tax] = ()) -> Sequence[Tax]:
         """A fee's taxes: its own (charge) taxes, else the plan's, the customer's, the organization's."""
@@ -74,10 +85,17 @@ class InvoiceContext:
         )
 
 
-def invoice_context(session: Session, subscription: Subscription, due: DueInvoice) -> InvoiceContext:
-    plan = session.get(Plan, subscription.plan_id)
+def invoice_context(
+    session: Session, subscription: Subscription, due: DueInvoice, *, invoice_id: uuid.UUID | None = None
+) -> InvoiceContext:
+    # Plan, organization and their taxes: once per billing run (billow.billing.run_cache).
+    plan = cached(session, ("plan", subscription.plan_id), lambda: session.get(Plan, subscription.plan_id))
     customer = session.get(Customer, subscription.customer_id)
-    organization = session.get(Organization, subscription.organization_id)
+    organization = cached(
+        session,
+        ("organization", subscription.organization_id),
+        lambda: session.get(Organization, subscription.organization_id),
+    )
     assert plan is not None and customer is not None and organization is not None
     return InvoiceContext(
         session=session,
@@ -86,12 +104,24 @@ def invoice_context(session: Session, subscription: Subscription, due: DueInvoic
         subscription=subscription,
         plan=plan,
         due=due,
-        invoice_id=uuid.uuid4(),
+        invoice_id=invoice_id or uuid.uuid4(),
         timezone=customer.applicable_timezone(organization),
         currency=plan.amount_currency,
-        plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
-        customer_taxes=customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
-        organization_taxes=usage_repository.organization_default_taxes(session, organization.id),
+        plan_taxes=cached(
+            session,
+            ("plan_taxes", plan.id),
+            lambda: plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
+        ),
+        customer_taxes=cached(
+            session,
+            ("customer_taxes", customer.id),
+            lambda: customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
+        ),
+        organization_taxes=cached(
+            session,
+            ("organization_taxes", organization.id),
+            lambda: usage_repository.organization_default_taxes(session, organization.id),
+        ),
     )
 
 
@@ -106,7 +136,8 @@ def subscription_fee_draft(ctx: InvoiceContext) -> tuple[FeeDraft | None, dateti
         period=due.fee_period,
         timezone=ctx.timezone,
         started_at=subscription.started_at,
-        terminated_at=subscription.terminated_at,
+        # A plan change's switch day is paid by the next plan.
+        terminated_at=subscription_service.plan_fee_end(ctx.session, subscription, ctx.timezone),
         trial_ended_at=trial_end(subscription.started_at, plan.trial_period),
     )
     if owed.days <= 0:
@@ -138,7 +169,9 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
     due = ctx.due
     if due.charges_from is None or due.charges_to is None or due.charges_to <= due.charges_from:
         return []
-    return [
+    # Recurring-metric charges the next plan also has are not billed at a plan change (Lago).
+    carried_over = subscription_service.charges_carried_over(ctx.session, ctx.subscription)
+    drafts = [
         FeeDraft(fee, ctx.taxes_for(charge_taxes))
         for fee, charge_taxes in charge_fees(
             ctx.session,
@@ -149,13 +182,30 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
             due,
             invoice_id=ctx.invoice_id,
         )
+        if fee.charge_id not in carried_over
     ]
+    from billow.billing.progressive import apply_period_credits  # progressive builds on this module
+
+    apply_period_credits(ctx.session, ctx.subscription.id, due.charges_from, drafts)
+    return drafts
 
 
-def compute_amounts(drafts: Sequence[FeeDraft]) -> InvoiceAmounts:
+def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents: int = 0) -> InvoiceAmounts:
     """Amounts of the invoice, writing each fee's taxes onto it (deductions: hooks for later issues)."""
-    lines = [FeeLine(key=id(d.fee), amount_cents=d.fee.amount_cents, taxes=d.taxes) for d in drafts]
-    amounts = invoice_amounts(lines)
+    lines = [
+        FeeLine(
+            key=id(d.fee),
+            amount_cents=d.fee.amount_cents,
+            taxes=d.taxes,
+            precise_deductions_cents=Decimal(d.progressive_credit_cents),
+        )
+        for d in drafts
+    ]
+    amounts = invoice_amounts(
+        lines,
+        progressive_billing_credit_amount_cents=sum(d.progressive_credit_cents for d in drafts),
+        credit_notes_available_cents=credit_notes_available_cents,
+    )
     for draft in drafts:
         fee_taxes = amounts.fee_taxes[id(draft.fee)]
         draft.fee.taxes_precise_amount_cents = fee_taxes.taxes_precise_amount_cents
@@ -164,50 +214,83 @@ def compute_amounts(drafts: Sequence[FeeDraft]) -> InvoiceAmounts:
     return amounts
 
 
-def write_subscription_invoice(session: Session, subscription: Subscription, due: DueInvoice) -> Invoice:
-    ctx = invoice_context(session, subscription, due)
-    organization, customer = ctx.organization, ctx.customer
+def credit_notes_available(ctx: InvoiceContext) -> int:
+    """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
+    if not ctx.finalizing:
+        return 0
+    return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 
+
+def build_fee_drafts(ctx: InvoiceContext) -> tuple[list[FeeDraft], datetime | None, datetime | None]:
+    """Every fee of the invoice, and the plan fee's span. Used to write the invoice and to refresh a draft
+    (:func:`rebuild_subscription_invoice`)."""
     drafts: list[FeeDraft] = []
     subscription_draft, fee_from, fee_to = subscription_fee_draft(ctx)
     if subscription_draft is not None:
         drafts.append(subscription_draft)
     drafts.extend(usage_fee_drafts(ctx))
-    amounts = compute_amounts(drafts)
+    # Spending minimums, then the plan's minimum commitment (which counts the true-ups).
+    drafts.extend(FeeDraft(fee, taxes) for fee, taxes in charge_true_up_fees(ctx, drafts))
+    drafts.extend(FeeDraft(fee, taxes) for fee, taxes in commitment_fees(ctx, drafts))
+    return drafts, fee_from, fee_to
 
-    issuing_date = local_date(due.due_at, ctx.timezone)
-    net_payment_term = (
-        customer.net_payment_term if customer.net_payment_term is not None else organization.net_payment_term
-    )
-    number = numbering.allocate(session, organization, customer, issuing_date)
-    total = amounts.total_amount_cents
+
+def set_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
+    invoice.fees_amount_cents = amounts.fees_amount_cents
+    invoice.taxes_amount_cents = amounts.taxes_amount_cents
+    invoice.progressive_billing_credit_amount_cents = amounts.progressive_billing_credit_amount_cents
+    invoice.coupons_amount_cents = amounts.coupons_amount_cents
+    invoice.credit_notes_amount_cents = amounts.credit_notes_amount_cents
+    invoice.prepaid_credit_amount_cents = amounts.prepaid_credit_amount_cents
+    invoice.sub_total_excluding_taxes_amount_cents = amounts.sub_total_excluding_taxes_amount_cents
+    invoice.sub_total_including_taxes_amount_cents = amounts.sub_total_including_taxes_amount_cents
+    invoice.total_amount_cents = amounts.total_amount_cents
+
+
+def write_fees(
+    session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
+) -> None:
+    for draft in drafts:
+        draft.fee.invoice_id = invoice.id
+        draft.fee.payment_status = invoice.payment_status
+        session.add(draft.fee)
+    write_applied_taxes(session, invoice, drafts, amounts)
+
+
+def write_subscription_invoice(session: Session, subscription: Subscription, due: DueInvoice) -> Invoice:
+    """Write the invoice of ``due``: finalized at once, or a ``draft`` when a grace period applies
+    (:mod:`billow.invoices.finalization`; drafts are refreshed and finalized by
+    :mod:`billow.invoices.lifecycle`)."""
+    ctx = invoice_context(session, subscription, due)
+    organization, customer = ctx.organization, ctx.customer
+    grace = finalization.grace_period_days(customer, organization)
+    ctx.finalizing = grace == 0
+
+    drafts, fee_from, fee_to = build_fee_drafts(ctx)
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(ctx))
+
+    due_date = local_date(due.due_at, ctx.timezone)
     invoice = Invoice(
         id=ctx.invoice_id,
         organization_id=organization.id,
         customer_id=customer.id,
-        number=number.number,
-        sequential_id=number.sequential_id,
-        organization_sequential_id=number.organization_sequential_id,
+        number=numbering.draft_number(organization),
         invoice_type="subscription",
-        status=InvoiceStatus.FINALIZED,
-        payment_status=PaymentStatus.PENDING if total > 0 else PaymentStatus.SUCCEEDED,
+        status=InvoiceStatus.DRAFT,
+        payment_status=PaymentStatus.PENDING,
         currency=ctx.currency,
-        issuing_date=issuing_date,
-        payment_due_date=issuing_date + timedelta(days=net_payment_term),
-        net_payment_term=net_payment_term,
-        fees_amount_cents=amounts.fees_amount_cents,
-        taxes_amount_cents=amounts.taxes_amount_cents,
-        progressive_billing_credit_amount_cents=amounts.progressive_billing_credit_amount_cents,
-        coupons_amount_cents=amounts.coupons_amount_cents,
-        credit_notes_amount_cents=amounts.credit_notes_amount_cents,
-        prepaid_credit_amount_cents=amounts.prepaid_credit_amount_cents,
-        sub_total_excluding_taxes_amount_cents=amounts.sub_total_excluding_taxes_amount_cents,
-        sub_total_including_taxes_amount_cents=amounts.sub_total_including_taxes_amount_cents,
-        total_amount_cents=total,
-        finalized_at=due.due_at,
+        expected_finalization_date=due_date + timedelta(days=grace) if grace > 0 else None,
+        refreshed_at=utcnow(),
     )
+    shift = finalization.issuing_date_shift(customer, grace, invoicing_reason=due.reason.value)
+    finalization.set_issuing_date(invoice, due_date + timedelta(days=shift), customer, organization)
+    set_amounts(invoice, amounts)
+    finalizing_now = grace == 0
+    if finalizing_now:
+        # Known before anything is written: the fees are inserted with their final payment status, and
+        # finalizing then only numbers the invoice (the counter's row lock is held for the shortest time).
+        invoice.payment_status = finalization.final_payment_status(invoice)
     session.add(invoice)
-    session.flush()
     session.add(
         InvoiceSubscription(
             organization_id=organization.id,
@@ -224,11 +307,33 @@ def write_subscription_invoice(session: Session, subscription: Subscription, due
         )
     )
     session.flush()  # the unique key: fails here if another worker billed this period
-    for draft in drafts:
-        draft.fee.payment_status = invoice.payment_status
-        session.add(draft.fee)
-    write_applied_taxes(session, invoice, drafts, amounts)
+    write_fees(session, invoice, drafts, amounts)
+    if ctx.finalizing:
+        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
+    if finalizing_now:
+        finalization.apply_final_status(
+            session, invoice, organization, customer, at=due.due_at, fees_follow=False
+        )
     return invoice
+
+
+def rebuild_subscription_invoice(
+    session: Session, invoice: Invoice, subscription: Subscription, due: DueInvoice, *, finalizing: bool
+) -> None:
+    """Rebuild a draft's fees, taxes and amounts from current data (late events included) inside the same
+    invoice: its ``invoice_subscriptions`` row, the period's key, is kept."""
+    session.execute(delete(Fee).where(Fee.invoice_id == invoice.id))
+    session.execute(delete(AppliedTax).where(AppliedTax.invoice_id == invoice.id))
+    ctx = invoice_context(session, subscription, due, invoice_id=invoice.id)
+    ctx.finalizing = finalizing
+    drafts, _, _ = build_fee_drafts(ctx)
+    for draft in drafts:
+        draft.fee.created_at = invoice.created_at  # as Lago: a refresh does not move the fees in time
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(ctx))
+    set_amounts(invoice, amounts)
+    write_fees(session, invoice, drafts, amounts)
+    if finalizing:
+        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
 
 
 def write_applied_taxes(

@@ -1,28 +1,183 @@
 """The usage fees of an invoice's charges window: one fee per charge, filter and group (Lago's
-``Fees::ChargeService``), priced by the metering engine."""
+``Fees::ChargeService``), priced over the closed window by :func:`billow.metering.window.window_fees`.
+
+Each fee stores, as Lago: ``amount_cents`` (the charge model's amount rounded half-up to the currency's
+exponent), ``precise_amount_cents`` (unrounded), ``unit_amount`` (Lago's ``precise_unit_amount``) and the
+model's ``amount_details``. Fees with no units, no amount and no events are not stored.
+
+A billing run prices thousands of subscriptions of a few plans: inside
+:func:`billow.billing.run_cache.run_cache` (the run opens one), a plan's charges and their metrics'
+filters are loaded once per run instead of once per invoice.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import uuid
-from collections.abc import Sequence
-from datetime import timedelta
-from decimal import Decimal
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.billing import run_cache
+from billow.billing.run_cache import active as run_cache_active
+from billow.billing.run_cache import cached
 from billow.billing.schedule import DueInvoice
 from billow.customers.models import Customer
+from billow.customers.repository import customer_repository
 from billow.invoices.models import Fee, FeeType
-from billow.kit.money import from_minor_units
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.metering.usage import usage_service
+from billow.metering.repository import usage_repository
+from billow.metering.window import ChargeWindowFees, window_fees, window_fees_many
 from billow.organizations.models import Organization
 from billow.plans.models import Plan
-from billow.plans.repository import plan_repository
+from billow.plans.repository import ChargeGraph, plan_repository
 from billow.subscriptions.models import Subscription
+from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.taxes.models import Tax
 
 _EPSILON = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class _PlanCharges:
+    graphs: list[ChargeGraph]
+    metric_filters: Mapping[uuid.UUID, Mapping[str, Sequence[Any]]]
+
+
+def _plan_charges(session: Session, plan: Plan) -> _PlanCharges:
+    def load() -> _PlanCharges:
+        graphs = [
+            graph
+            for graph in plan_repository.load_charges(session, plan_repository.charges_of(session, plan))
+            if graph.metric.aggregation_type in AGGREGATION_TYPES and not graph.charge.pay_in_advance
+        ]
+        metric_filters = usage_repository.metric_filters(
+            session, plan.organization_id, list({g.metric.id for g in graphs})
+        )
+        return _PlanCharges(graphs, metric_filters)
+
+    return cached(session, ("billable_charges", plan.id), load)
+
+
+def usage_window(subscription: Subscription, plan: Plan, due: DueInvoice, *, timezone: str) -> UsageWindow:
+    """The invoice's charges window ``[due.charges_from, due.charges_to)`` inside its charges period."""
+    assert due.charges_from is not None and due.charges_to is not None
+    period = charges_window(
+        subscription,
+        plan_interval=plan.interval,
+        bill_charges_monthly=plan.bill_charges_monthly,
+        timezone=timezone,
+        at=max(due.charges_to - _EPSILON, due.charges_from),
+    ).period
+    if not (period.start <= due.charges_from <= due.charges_to <= period.end):
+        raise RuntimeError(
+            f"charges window [{due.charges_from}, {due.charges_to}) is not inside the charges period"
+            f" [{period.start}, {period.end})"
+        )
+    return UsageWindow(period, due.charges_from, due.charges_to)
+
+
+#: Prefetched usage by (subscription, plan, charges from, charges to).
+_prefetched: contextvars.ContextVar[
+    dict[tuple[uuid.UUID, uuid.UUID, datetime, datetime], list[ChargeWindowFees]] | None
+] = contextvars.ContextVar("billow_prefetched_charge_fees", default=None)
+
+
+@contextmanager
+def prefetch_scope() -> Iterator[None]:
+    """Inside, :func:`prefetch` stores usage that :func:`charge_fees` then uses instead of aggregating."""
+    token = _prefetched.set({})
+    try:
+        yield
+    finally:
+        _prefetched.reset(token)
+
+
+def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> int:
+    """Price the charges windows of a batch of invoices about to be written, with one aggregation query
+    per charge for all the subscriptions of a plan that close the same window (a billing run closes the
+    same calendar period for many subscriptions): :func:`billow.metering.window.window_fees_many`.
+    Returns how many invoices were priced.
+
+    The usage is read before each invoice's own transaction, a moment earlier than that transaction would
+    read it: the window is closed (it ended at or before the run's instant), so this is the same as
+    billing a moment earlier. No-op outside :func:`prefetch_scope` and :func:`billow.billing.run_cache`.
+    """
+    store = _prefetched.get()
+    if store is None or not run_cache_active():
+        return 0
+    wanted = {
+        subscription_id: due
+        for subscription_id, due in work
+        if due.charges_from is not None and due.charges_to is not None and due.charges_to > due.charges_from
+    }
+    if not wanted:
+        return 0
+    rows = session.execute(
+        select(Subscription, Plan, Customer, Organization)
+        .join(Plan, Plan.id == Subscription.plan_id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .join(Organization, Organization.id == Subscription.organization_id)
+        .where(Subscription.id.in_(list(wanted)))
+    ).all()
+    # The customers' taxes, for the invoices (billow.billing.assembly.invoice_context).
+    customer_taxes = customer_repository.taxes_by_customer(session, [row[2].id for row in rows])
+    for customer_id, taxes in customer_taxes.items():
+        run_cache.store(session, ("customer_taxes", customer_id), taxes)
+    groups: dict[tuple[Any, ...], list[tuple[Subscription, DueInvoice]]] = defaultdict(list)
+    context: dict[tuple[Any, ...], tuple[Plan, UsageWindow, str]] = {}
+    external_ids: dict[tuple[Any, ...], set[str]] = defaultdict(set)
+    for subscription, plan, customer, organization in rows:
+        due = wanted[subscription.id]
+        timezone = customer.applicable_timezone(organization)
+        window = usage_window(subscription, plan, due, timezone=timezone)
+        key = (
+            plan.id,
+            timezone,
+            window.period.start,
+            window.period.end,
+            window.from_datetime,
+            window.to_datetime,
+        )
+        # One external id per query batch (several subscriptions may share one over time).
+        index = 0
+        while subscription.external_id in external_ids[(*key, index)]:
+            index += 1
+        external_ids[(*key, index)].add(subscription.external_id)
+        groups[(*key, index)].append((subscription, due))
+        context[(*key, index)] = (plan, window, timezone)
+    priced = 0
+    for key, members in groups.items():
+        plan, window, timezone = context[key]
+        plan_charges = _plan_charges(session, plan)
+        if not plan_charges.graphs:
+            continue
+        results = window_fees_many(
+            session,
+            subscriptions=[subscription for subscription, _ in members],
+            charges=plan_charges.graphs,
+            window=window,
+            timezone=timezone,
+            currency=plan.amount_currency,
+            metric_filters=plan_charges.metric_filters,
+        )
+        for subscription, due in members:
+            assert due.charges_from is not None and due.charges_to is not None
+            store[(subscription.id, plan.id, due.charges_from, due.charges_to)] = results[subscription.id]
+            priced += 1
+    return priced
+
+
+def clear_prefetched() -> None:
+    store = _prefetched.get()
+    if store is not None:
+        store.clear()
 
 
 def charge_fees(
@@ -35,46 +190,38 @@ def charge_fees(
     *,
     invoice_id: uuid.UUID,
 ) -> list[tuple[Fee, Sequence[Tax]]]:
-    """The usage fees of the invoice's charges window, through the metering engine.
+    """The usage fees of the invoice's charges window, each with its charge's own taxes.
 
-    ``usage_service.compute`` prices the charges period containing an instant, clipped to the
-    subscription's life; asked at the window's last instant it prices exactly ``[charges_from,
-    charges_to)`` (checked). Pay-in-advance charges are billed when their events arrive, not here.
+    Pay-in-advance charges are billed when their events arrive, not here.
     """
     assert due.charges_from is not None and due.charges_to is not None
-    graphs = [
-        graph
-        for graph in plan_repository.load_charges(session, plan_repository.charges_of(session, plan))
-        if graph.metric.aggregation_type in AGGREGATION_TYPES and not graph.charge.pay_in_advance
-    ]
-    if not graphs:
+    plan_charges = _plan_charges(session, plan)
+    if not plan_charges.graphs:
         return []
-    usage = usage_service.compute(
-        session,
-        organization,
-        customer=customer,
-        subscription=subscription,
-        plan=plan,
-        charges=graphs,
-        now=due.charges_to - _EPSILON,
-        apply_taxes=False,
-    )
-    if usage.from_datetime != due.charges_from:
-        raise RuntimeError(
-            f"usage window {usage.from_datetime} differs from the invoice's {due.charges_from}"
+    timezone = customer.applicable_timezone(organization)
+    currency = plan.amount_currency
+    store = _prefetched.get()
+    key = (subscription.id, plan.id, due.charges_from, due.charges_to)
+    priced = store.pop(key, None) if store is not None else None
+    if priced is None:
+        priced = window_fees(
+            session,
+            subscription=subscription,
+            charges=plan_charges.graphs,
+            window=usage_window(subscription, plan, due, timezone=timezone),
+            timezone=timezone,
+            currency=currency,
+            metric_filters=plan_charges.metric_filters,
         )
-    by_charge = {graph.charge.id: graph for graph in graphs}
     fees: list[tuple[Fee, Sequence[Tax]]] = []
-    for charge_usage in usage.charges:
-        charge = charge_usage.charge
-        graph = by_charge[charge.id]
-        for item in charge_usage.fees:
-            if item.units == 0 and item.amount_cents == 0 and item.events_count == 0:
+    for charge_fees_ in priced:
+        charge = charge_fees_.charge
+        for item in charge_fees_.fees:
+            if item.empty:
                 continue  # Lago does not persist empty fees
             display_name = charge.invoice_display_name
             if item.filter is not None and item.filter.filter.invoice_display_name:
                 display_name = item.filter.filter.invoice_display_name
-            amount = from_minor_units(item.amount_cents, usage.currency)
             fee = Fee(
                 organization_id=subscription.organization_id,
                 invoice_id=invoice_id,
@@ -88,15 +235,15 @@ def charge_fees(
                 total_aggregated_units=item.total_aggregated_units,
                 events_count=item.events_count,
                 amount_cents=item.amount_cents,
-                precise_amount_cents=Decimal(item.amount_cents),
-                amount_currency=usage.currency,
-                unit_amount=amount / item.units if item.units else Decimal(0),
-                amount_details={},
+                precise_amount_cents=item.precise_amount_cents,
+                amount_currency=currency,
+                unit_amount=item.unit_amount,
+                amount_details=item.amount_details,
                 invoice_display_name=display_name,
                 pay_in_advance=False,
                 invoiceable=charge.invoiceable,
                 from_datetime=due.charges_from,
                 to_datetime=due.charges_to,
             )
-            fees.append((fee, graph.taxes))
+            fees.append((fee, charge_fees_.taxes))
     return fees

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Exists, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from billow.billing import charge_fees
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
+from billow.billing.run_cache import run_cache
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
 from billow.customers.models import Customer
 from billow.invoices.models import (
@@ -35,6 +38,11 @@ from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.service import subscription_service
 
 log = logging.getLogger(__name__)
+
+#: Subscriptions per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
+_CHUNK = 1000
+#: Invoices whose usage is priced together (one aggregation query per charge and plan).
+_PREFETCH = 200
 
 
 @dataclass
@@ -78,7 +86,8 @@ def bill_due(
         ),
         key=lambda item: (item[0].due_at, item[1]),
     )
-    _bill_queue(session_factory, [(due, subscription_id) for due, _, subscription_id in queue], summary)
+    with run_cache():
+        _bill_queue(session_factory, [(due, subscription_id) for due, _, subscription_id in queue], summary)
     return summary
 
 
@@ -97,11 +106,28 @@ def bill_subscription(
     concurrently with itself and with :func:`bill_due` (due subscription transitions are not applied)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
+    return bill_subscriptions(session_factory, [subscription_id], as_of)
+
+
+def bill_subscriptions(
+    session_factory: Callable[[], Session], subscription_ids: Sequence[uuid.UUID], as_of: datetime
+) -> BillingSummary:
+    """:func:`bill_subscription` for a batch of subscriptions (one scan query, catalog loaded once):
+    each subscription's invoices oldest first, subscriptions in the given order."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
     summary = BillingSummary(as_of)
+    if not subscription_ids:
+        return summary
     with session_factory() as session:
-        work = _pending_work(session, as_of, None, subscription_id=subscription_id)
-    queue = [(due, sid) for sid, dues in work for due in sorted(dues, key=lambda d: d.due_at)]
-    _bill_queue(session_factory, queue, summary)
+        work = dict(_pending_work(session, as_of, None, subscription_ids=subscription_ids))
+    queue = [
+        (due, sid)
+        for sid in dict.fromkeys(subscription_ids)
+        for due in sorted(work.get(sid, ()), key=lambda d: d.due_at)
+    ]
+    with run_cache():
+        _bill_queue(session_factory, queue, summary)
     return summary
 
 
@@ -110,22 +136,51 @@ def _bill_queue(
     queue: list[tuple[DueInvoice, uuid.UUID]],
     summary: BillingSummary,
 ) -> None:
+    """Bill ``queue`` in order, each invoice in its own transaction. Chunk by chunk, the usage of the
+    chunk's invoices is first priced in batch (:func:`billow.billing.charge_fees.prefetch`)."""
     failed_subscriptions: set[uuid.UUID] = set()
-    for due, subscription_id in queue:
-        if subscription_id in failed_subscriptions:
-            continue  # keep this subscription's periods in order: the rest waits for the next run
-        try:
-            outcome = _bill_one(session_factory, subscription_id, due)
-        except Exception as error:  # one invoice fails; the others go on
-            log.exception("billing %s failed", due.key)
-            summary.failed.append(f"{due.key}: {error!r}")
-            failed_subscriptions.add(subscription_id)
-            continue
-        if outcome is None:
-            summary.already_billed += 1
-        else:
-            summary.invoices_created += 1
-            summary.invoice_ids.append(outcome)
+    with charge_fees.prefetch_scope():
+        for start in range(0, len(queue), _PREFETCH):
+            chunk = queue[start : start + _PREFETCH]
+            _prefetch(session_factory, chunk, failed_subscriptions)
+            for due, subscription_id in chunk:
+                if subscription_id in failed_subscriptions:
+                    continue  # keep this subscription's periods in order: the rest waits for the next run
+                try:
+                    outcome = _bill_one(session_factory, subscription_id, due)
+                except Exception as error:  # one invoice fails; the others go on
+                    log.exception("billing %s failed", due.key)
+                    summary.failed.append(f"{due.key}: {error!r}")
+                    failed_subscriptions.add(subscription_id)
+                    continue
+                if outcome is None:
+                    summary.already_billed += 1
+                else:
+                    summary.invoices_created += 1
+                    summary.invoice_ids.append(outcome)
+            charge_fees.clear_prefetched()
+
+
+def _prefetch(
+    session_factory: Callable[[], Session],
+    chunk: list[tuple[DueInvoice, uuid.UUID]],
+    skipped: set[uuid.UUID],
+) -> None:
+    """Price the usage of the chunk's invoices in batch (each subscription's oldest one); on any failure
+    the invoices price their own usage."""
+    work: dict[uuid.UUID, DueInvoice] = {}
+    for due, subscription_id in chunk:
+        if subscription_id not in skipped:
+            work.setdefault(subscription_id, due)
+    if len(work) < 2:
+        return
+    try:
+        with session_factory() as session, session.begin():
+            charge_fees.prefetch(session, list(work.items()))
+    except Exception:
+        log.warning("pricing the usage of %d invoices in batch failed; pricing them one by one", len(work))
+        log.debug("batch pricing failure", exc_info=True)
+        charge_fees.clear_prefetched()
 
 
 # ------------------------------------------------------------------------------------------ finding work
@@ -151,14 +206,27 @@ def _pending_work(
     as_of: datetime,
     organization_id: uuid.UUID | None,
     *,
-    subscription_id: uuid.UUID | None = None,
+    subscription_ids: Sequence[uuid.UUID] | None = None,
 ) -> list[tuple[uuid.UUID, list[DueInvoice]]]:
-    """Subscriptions that may owe an invoice (active ones; terminated ones not finally billed)."""
+    """Subscriptions that may owe an invoice (active ones; terminated ones not finally billed), each with
+    its invoices due at ``as_of`` that are not billed yet. Two queries whatever the number of
+    subscriptions (the keys already billed are read in chunks of :data:`_CHUNK` subscriptions)."""
     final_billed = select(InvoiceSubscription.subscription_id).where(
         InvoiceSubscription.invoicing_reason == "subscription_terminating"
     )
     query = (
-        select(Subscription, Plan, Customer, Organization)
+        select(
+            Subscription.id,
+            Subscription.started_at,
+            Subscription.billing_time,
+            Subscription.terminated_at,
+            Plan.interval,
+            Plan.pay_in_advance,
+            Plan.bill_charges_monthly,
+            Plan.trial_period,
+            Customer.timezone,
+            Organization.timezone,
+        )
         .join(Plan, Plan.id == Subscription.plan_id)
         .join(Customer, Customer.id == Subscription.customer_id)
         .join(Organization, Organization.id == Subscription.organization_id)
@@ -176,23 +244,54 @@ def _pending_work(
     )
     if organization_id is not None:
         query = query.where(Subscription.organization_id == organization_id)
-    if subscription_id is not None:
-        query = query.where(Subscription.id == subscription_id)
-    work = []
-    for subscription, plan, customer, organization in session.execute(query).all():
-        facts = _facts(subscription, plan, customer.applicable_timezone(organization))
-        billed = {
-            (row.invoicing_reason, row.period_start)
-            for row in session.execute(
-                select(InvoiceSubscription.invoicing_reason, InvoiceSubscription.period_start).where(
-                    InvoiceSubscription.subscription_id == subscription.id
-                )
+    candidates: list[tuple[uuid.UUID, list[DueInvoice]]] = []
+    chunks = (
+        [list(subscription_ids[i : i + _CHUNK]) for i in range(0, len(subscription_ids), _CHUNK)]
+        if subscription_ids is not None
+        else [None]
+    )
+    for chunk in chunks:
+        chunk_query = query if chunk is None else query.where(Subscription.id.in_(chunk))
+        for row in session.execute(chunk_query):
+            facts = SubscriptionFacts(
+                id=row[0],
+                started_at=row.started_at,
+                interval=row.interval,
+                billing_time=row.billing_time,
+                timezone=row[8] or row[9] or "UTC",
+                pay_in_advance=row.pay_in_advance,
+                bill_charges_monthly=row.bill_charges_monthly,
+                terminated_at=row.terminated_at,
+                trial_ended_at=trial_end(row.started_at, row.trial_period),
             )
-        }
-        due = [d for d in due_invoices(facts, as_of) if (d.reason.value, d.period_start) not in billed]
-        if due:
-            work.append((subscription.id, due))
+            due = due_invoices(facts, as_of)
+            if due:
+                candidates.append((row[0], due))
+    billed = _billed_keys(session, [subscription_id for subscription_id, _ in candidates])
+    work = []
+    for subscription_id, due in candidates:
+        keys = billed.get(subscription_id, set())
+        pending = [d for d in due if (d.reason.value, d.period_start) not in keys]
+        if pending:
+            work.append((subscription_id, pending))
     return work
+
+
+def _billed_keys(
+    session: Session, subscription_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, set[tuple[str, datetime]]]:
+    billed: dict[uuid.UUID, set[tuple[str, datetime]]] = defaultdict(set)
+    for start in range(0, len(subscription_ids), _CHUNK):
+        rows = session.execute(
+            select(
+                InvoiceSubscription.subscription_id,
+                InvoiceSubscription.invoicing_reason,
+                InvoiceSubscription.period_start,
+            ).where(InvoiceSubscription.subscription_id.in_(subscription_ids[start : start + _CHUNK]))
+        )
+        for subscription_id, reason, period_start in rows:
+            billed[subscription_id].add((reason, period_start))
+    return billed
 
 
 # ------------------------------------------------------------------------------------------ one invoice
@@ -205,10 +304,13 @@ def _bill_one(
     session = session_factory()
     try:
         with session.begin():
-            subscription = _lock_subscription(session, subscription_id)
-            if _already_billed(session, due):
+            subscription, customer, billed = _lock_subscription(session, subscription_id, due)
+            if billed:
                 return None
+            # ``customer`` stays referenced: the session's identity map is weak, and the invoice's
+            # ``session.get(Customer, ...)`` then finds it without a query.
             invoice = write_subscription_invoice(session, subscription, due)
+            del customer
             session.flush()
             return invoice.id
     except IntegrityError:
@@ -220,28 +322,51 @@ def _bill_one(
         session.close()
 
 
-def _lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription:
+def _lock_subscription(
+    session: Session, subscription_id: uuid.UUID, due: DueInvoice
+) -> tuple[Subscription, Customer | None, bool]:
+    """Lock the subscription's row for this transaction and tell whether ``due`` is billed already.
+
+    PostgreSQL: one statement, which also loads the customer and plans the rest of the transaction's
+    statements for their parameters and the tables' current size (``plan_cache_mode``, as metering does):
+    psycopg prepares a statement after a few executions, and a generic plan made while ``fees`` or
+    ``invoices`` were small (a new installation, the first run after a growth) keeps scanning them whole
+    as they grow (measured: the 10,000th invoice of a run from empty tables cost 3x the first).
+
+    The "billed" answer comes from the statement's snapshot: if the lock had to wait for another worker
+    that has just billed the period, it says "not billed" and the invoice's insert then fails on the
+    period's unique key (handled by :func:`_bill_one`), so the answer is a shortcut, never the guard.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(
-            select(Subscription).where(Subscription.id == subscription_id).with_for_update()
-        ).scalar_one()
+        row = session.execute(
+            select(Subscription, Customer, _billed_clause(due), _CUSTOM_PLANS)
+            .join(Customer, Customer.id == Subscription.customer_id)
+            .where(Subscription.id == subscription_id)
+            .with_for_update(of=Subscription)
+        ).one()
+        return row[0], row[1], bool(row[2])
     # SQLite: take the database write lock now (a no-op write), so concurrent runs queue here.
     table = Subscription.__table__
     session.execute(update(table).where(table.c.id == subscription_id).values(updated_at=table.c.updated_at))
-    return session.execute(select(Subscription).where(Subscription.id == subscription_id)).scalar_one()
+    subscription = session.execute(
+        select(Subscription).where(Subscription.id == subscription_id)
+    ).scalar_one()
+    return subscription, None, _already_billed(session, due)
+
+
+_CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
+
+
+def _billed_clause(due: DueInvoice) -> Exists:
+    return exists().where(
+        InvoiceSubscription.subscription_id == due.subscription_id,
+        InvoiceSubscription.invoicing_reason == due.reason.value,
+        InvoiceSubscription.period_start == due.period_start,
+    )
 
 
 def _already_billed(session: Session, due: DueInvoice) -> bool:
-    return (
-        session.execute(
-            select(InvoiceSubscription.id).where(
-                InvoiceSubscription.subscription_id == due.subscription_id,
-                InvoiceSubscription.invoicing_reason == due.reason.value,
-                InvoiceSubscription.period_start == due.period_start,
-            )
-        ).first()
-        is not None
-    )
+    return bool(session.execute(select(_billed_clause(due))).scalar())
 
 
 def _already_billed_in_new_session(session_factory: Callable[[], Session], due: DueInvoice) -> bool:
@@ -249,4 +374,10 @@ def _already_billed_in_new_session(session_factory: Callable[[], Session], due: 
         return _already_billed(session, due)
 
 
-__all__ = ["BillingSummary", "bill_due", "bill_subscription", "due_subscription_ids"]
+__all__ = [
+    "BillingSummary",
+    "bill_due",
+    "bill_subscription",
+    "bill_subscriptions",
+    "due_subscription_ids",
+]

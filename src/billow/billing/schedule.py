@@ -8,8 +8,10 @@ is always a charges boundary since both are anchored the same way):
   end of a plan period, that plan period's fee;
 * in advance, the invoice at the start of charges period P bills the usage of P-1 and, when P starts a
   plan period, that plan period's fee. The first invoice (``subscription_starting``) is due when the
-  subscription starts (or when its trial ends, if that is inside the first plan period) and bills the
-  prorated fee of the first plan period and no usage;
+  subscription starts and bills the prorated fee of the first plan period and no usage. With a free
+  trial it is due when the trial ends and bills the fee of the plan period containing the trial end
+  (prorated from it, no usage); the periodic invoices until then carry no plan fee (a trial ending
+  exactly on a period boundary leaves the fee to that boundary's periodic invoice);
 * a termination produces a final invoice (``subscription_terminating``) at ``terminated_at``: the usage
   of the last charges period up to ``terminated_at`` and, in arrears, the fee of the used days.
 
@@ -103,24 +105,27 @@ def due_invoices(
         if invoice.due_at <= as_of and (after is None or invoice.due_at >= after):
             result.append(invoice)
 
-    first_plan_period = _period(facts, started, plan_interval)
+    trial = facts.trial_ended_at
+    if trial is not None and trial <= started:
+        trial = None
     if facts.pay_in_advance:
-        due = started
-        trial = facts.trial_ended_at
-        if trial is not None and trial > started:
-            due = trial
-        if due < first_plan_period.end and (ended is None or due < ended):
-            emit(
-                DueInvoice(
-                    facts.id,
-                    InvoicingReason.SUBSCRIPTION_STARTING,
-                    first_plan_period.start,
-                    due,
-                    first_plan_period,
-                    None,
-                    None,
+        # Due at the start, or at the trial end (Lago bills an ended trial's fee then, even when the
+        # trial outlasts the first period: the periodic invoices before it carry no plan fee).
+        due = started if trial is None else trial
+        if ended is None or due < ended:
+            fee_period = _period(facts, due, plan_interval)
+            if trial is None or fee_period.start != due:  # a trial ending on a boundary: periodic
+                emit(
+                    DueInvoice(
+                        facts.id,
+                        InvoicingReason.SUBSCRIPTION_STARTING,
+                        fee_period.start,
+                        due,
+                        fee_period,
+                        None,
+                        None,
+                    )
                 )
-            )
 
     usage_period = _period(facts, started, usage_interval)
     while True:
@@ -129,12 +134,12 @@ def due_invoices(
         if ended is not None and ended <= boundary:
             break
         if boundary > as_of:
-            return result
+            return _by_due(result)
         plan_period = _period(facts, boundary - _EPSILON, plan_interval)
         next_plan_period = _period(facts, boundary, plan_interval)
         fee_period: Period | None = None
         if facts.pay_in_advance:
-            if next_plan_period.start == boundary:
+            if next_plan_period.start == boundary and (trial is None or trial <= boundary):
                 fee_period = next_plan_period
         elif plan_period.end == boundary:
             fee_period = plan_period
@@ -169,4 +174,9 @@ def due_invoices(
                 max(ended, window_from),
             )
         )
-    return result
+    return _by_due(result)
+
+
+def _by_due(invoices: list[DueInvoice]) -> list[DueInvoice]:
+    """Oldest first (a trial-end invoice falls among the periodic ones); stable on ties."""
+    return sorted(invoices, key=lambda invoice: invoice.due_at)

@@ -1,23 +1,28 @@
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Sequence
-from datetime import date
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import DbSession, utcnow
 from billow.invoices.models import Fee, Invoice
-from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
+from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import (
     FeeEnvelope,
     FeeList,
     FeeOut,
+    FeeUpdateRequest,
     InvoiceEnvelope,
     InvoiceList,
     InvoiceOut,
+    InvoiceUpdateRequest,
+    InvoiceVoidInput,
     fee_out,
     invoice_out,
 )
@@ -53,6 +58,7 @@ def _render(session: Session, organization: Organization, invoices: Sequence[Inv
     customer_ids = list(customers)
     metadata = customer_repository.metadata_by_customer(session, customer_ids)
     customer_taxes = customer_repository.taxes_by_customer(session, customer_ids)
+    invoice_metadata = invoice_repository.metadata_by_invoice(session, ids)
     now = utcnow()
     out = []
     for invoice in invoices:
@@ -77,6 +83,7 @@ def _render(session: Session, organization: Organization, invoices: Sequence[Inv
                 purchase_order_number=next(
                     (s.purchase_order_number for s in subscriptions if s.purchase_order_number), None
                 ),
+                metadata=invoice_metadata[invoice.id],
             )
         )
     return out
@@ -89,42 +96,128 @@ def _list(
     return InvoiceList(invoices=_render(session, organization, invoices), meta=meta)
 
 
-@router.get("/invoices", response_model=InvoiceList)
-def index(
-    session: DbSession,
-    organization: CurrentOrganization,
-    pages: Pagination,
+_METADATA_PARAM = re.compile(r"^metadata\[(.+)\]$")
+
+
+def _many(request: Request, name: str) -> list[str]:
+    """A filter sent once, repeated, or as ``name[]`` (Lago accepts a value or an array)."""
+    params = request.query_params
+    return [v for v in (*params.getlist(name), *params.getlist(f"{name}[]")) if v]
+
+
+def _filters(
+    request: Request,
     external_customer_id: str | None = None,
-    status: str | None = None,
-    payment_status: str | None = None,
+    customer_external_id: str | None = None,
     invoice_type: str | None = None,
-    issuing_date_from: date | None = None,
-    issuing_date_to: date | None = None,
-) -> InvoiceList:
-    filters = InvoiceFilters(
-        external_customer_id=external_customer_id,
-        status=status,
-        payment_status=payment_status,
+    issuing_date_from: str | None = None,
+    issuing_date_to: str | None = None,
+    currency: str | None = None,
+    amount_from: str | None = None,
+    amount_to: str | None = None,
+    search_term: str | None = None,
+    payment_overdue: str | None = None,
+    payment_dispute_lost: str | None = None,
+    partially_paid: str | None = None,
+    self_billed: str | None = None,
+) -> InvoiceFilters:
+    """Lago's invoice filters (``InvoiceIndex``); see :meth:`InvoiceService.invoice_filters`."""
+    metadata = [
+        (match.group(1), value)
+        for key, value in request.query_params.multi_items()
+        if (match := _METADATA_PARAM.match(key))
+    ]
+    return invoice_service.invoice_filters(
+        statuses=_many(request, "status") or _many(request, "statuses"),
+        payment_statuses=_many(request, "payment_status") or _many(request, "payment_statuses"),
+        booleans={
+            "payment_overdue": payment_overdue,
+            "payment_dispute_lost": payment_dispute_lost,
+            "partially_paid": partially_paid,
+            "self_billed": self_billed,
+        },
+        metadata=metadata,
+        external_customer_id=external_customer_id or customer_external_id,
         invoice_type=invoice_type,
         issuing_date_from=issuing_date_from,
         issuing_date_to=issuing_date_to,
+        currency=currency,
+        amount_from=amount_from,
+        amount_to=amount_to,
+        search_term=search_term,
     )
+
+
+ListFilters = Annotated[InvoiceFilters, Depends(_filters)]
+
+
+@router.get("/invoices", response_model=InvoiceList)
+def index(
+    session: DbSession, organization: CurrentOrganization, pages: Pagination, filters: ListFilters
+) -> InvoiceList:
     return _list(session, organization, filters, pages)
 
 
 @router.get("/invoices/{lago_id}", response_model=InvoiceEnvelope)
 def show(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
-    invoice = invoice_service.get(session, organization, lago_id)
+    return _one(session, organization, invoice_service.get(session, organization, lago_id))
+
+
+def _one(session: Session, organization: Organization, invoice: Invoice) -> InvoiceEnvelope:
     [out] = _render(session, organization, [invoice])
     return InvoiceEnvelope(invoice=out)
 
 
+@router.put("/invoices/{lago_id}", response_model=InvoiceEnvelope)
+def update(
+    lago_id: str, body: InvoiceUpdateRequest, session: DbSession, organization: CurrentOrganization
+) -> InvoiceEnvelope:
+    invoice = invoice_service.update(session, organization, lago_id, body.invoice)
+    return _one(session, organization, invoice)
+
+
+@router.delete("/invoices/{lago_id}", response_model=InvoiceEnvelope)
+def destroy(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    """Deletes a draft (Lago's ``mark_as_deleted``); the response shows it with status ``deleted``."""
+    invoice = invoice_service.delete(session, organization, lago_id)
+    return _one(session, organization, invoice)
+
+
+@router.put("/invoices/{lago_id}/refresh", response_model=InvoiceEnvelope)
+def refresh(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    invoice = invoice_service.refresh(session, organization, lago_id)
+    return _one(session, organization, invoice)
+
+
+@router.put("/invoices/{lago_id}/finalize", response_model=InvoiceEnvelope)
+def finalize(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    invoice = invoice_service.finalize(session, organization, lago_id)
+    return _one(session, organization, invoice)
+
+
+@router.post("/invoices/{lago_id}/void", response_model=InvoiceEnvelope)
+def void(
+    lago_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    body: InvoiceVoidInput | None = None,
+) -> InvoiceEnvelope:
+    invoice = invoice_service.void(session, organization, lago_id, body or InvoiceVoidInput())
+    return _one(session, organization, invoice)
+
+
 @router.get("/customers/{external_id}/invoices", response_model=InvoiceList)
 def customer_invoices(
-    external_id: str, session: DbSession, organization: CurrentOrganization, pages: Pagination
+    external_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    pages: Pagination,
+    filters: ListFilters,
 ) -> InvoiceList:
+    """The same filters as ``GET /invoices``, on one customer's invoices."""
     customer = invoice_service.customer(session, organization, external_id)
-    return _list(session, organization, InvoiceFilters(customer_id=customer.id), pages)
+    filters = dataclasses.replace(filters, external_customer_id=None, customer_id=customer.id)
+    return _list(session, organization, filters, pages)
 
 
 def _fees_out(session: Session, fees: Sequence[Fee]) -> list[FeeOut]:
@@ -138,16 +231,56 @@ def fees_index(
     organization: CurrentOrganization,
     pages: Pagination,
     fee_type: str | None = None,
+    payment_status: str | None = None,
     external_subscription_id: str | None = None,
     external_customer_id: str | None = None,
+    billable_metric_code: str | None = None,
+    currency: str | None = None,
+    event_transaction_id: str | None = None,
+    created_at_from: str | None = None,
+    created_at_to: str | None = None,
+    succeeded_at_from: str | None = None,
+    succeeded_at_to: str | None = None,
+    failed_at_from: str | None = None,
+    failed_at_to: str | None = None,
+    refunded_at_from: str | None = None,
+    refunded_at_to: str | None = None,
 ) -> FeeList:
-    filters = FeeFilters(
+    filters = invoice_service.fee_filters(
         fee_type=fee_type,
+        payment_status=payment_status,
         external_subscription_id=external_subscription_id,
         external_customer_id=external_customer_id,
+        billable_metric_code=billable_metric_code,
+        currency=currency,
+        event_transaction_id=event_transaction_id,
+        created_at_from=created_at_from,
+        created_at_to=created_at_to,
+        succeeded_at_from=succeeded_at_from,
+        succeeded_at_to=succeeded_at_to,
+        failed_at_from=failed_at_from,
+        failed_at_to=failed_at_to,
+        refunded_at_from=refunded_at_from,
+        refunded_at_to=refunded_at_to,
     )
     fees, meta = paginate(session, invoice_repository.fees_stmt(organization.id, filters), pages)
     return FeeList(fees=_fees_out(session, fees), meta=meta)
+
+
+@router.put("/fees/{lago_id}", response_model=FeeEnvelope)
+def fee_update(
+    lago_id: str, body: FeeUpdateRequest, session: DbSession, organization: CurrentOrganization
+) -> FeeEnvelope:
+    fee = invoice_service.update_fee(session, organization, lago_id, body.fee)
+    [out] = _fees_out(session, [fee])
+    return FeeEnvelope(fee=out)
+
+
+@router.delete("/fees/{lago_id}", response_model=FeeEnvelope)
+def fee_destroy(lago_id: str, session: DbSession, organization: CurrentOrganization) -> FeeEnvelope:
+    fee = invoice_service.delete_fee(session, organization, lago_id)
+    [out] = _fees_out(session, [fee])
+    return FeeEnvelope(fee=out)
 
 
 @router.get("/fees/{lago_id}", response_model=FeeEnvelope)

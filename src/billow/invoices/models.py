@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -31,6 +31,14 @@ class InvoiceStatus(StrEnum):
     DRAFT = "draft"
     FINALIZED = "finalized"
     VOIDED = "voided"
+    #: Invisible: a zero-amount invoice not finalized (``finalize_zero_amount_invoice`` = skip).
+    CLOSED = "closed"
+    #: Invisible: a deleted draft. Its ``invoice_subscriptions`` rows stay, so the period is not billed again.
+    DELETED = "deleted"
+
+
+#: Statuses the API shows (Lago's ``Invoice::VISIBLE_STATUS`` among those Billow uses).
+VISIBLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.VOIDED)
 
 
 class PaymentStatus(StrEnum):
@@ -47,11 +55,12 @@ class Invoice(TenantMixin, Base):
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
+    #: ``<prefix>-DRAFT`` until finalization (drafts and closed invoices consume no number).
     number: Mapped[str] = mapped_column(String(255))
-    #: The customer's invoice counter (``per_customer`` numbering).
-    sequential_id: Mapped[int] = mapped_column(BigInteger)
-    #: The organization's invoice counter (``per_organization`` numbering).
-    organization_sequential_id: Mapped[int] = mapped_column(BigInteger)
+    #: The customer's invoice counter (``per_customer`` numbering); ``None`` until finalized.
+    sequential_id: Mapped[int | None] = mapped_column(BigInteger)
+    #: The organization's invoice counter (``per_organization`` numbering); ``None`` until finalized.
+    organization_sequential_id: Mapped[int | None] = mapped_column(BigInteger)
     invoice_type: Mapped[str] = mapped_column(String(32), default="subscription")
     status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.FINALIZED)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
@@ -73,6 +82,27 @@ class Invoice(TenantMixin, Base):
     version_number: Mapped[int] = mapped_column(default=INVOICE_VERSION)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Drafts: the day the grace period ends and the finalization scan finalizes it.
+    expected_finalization_date: Mapped[date | None] = mapped_column(Date)
+    #: Drafts: when the fees were last rebuilt (the refresh scan looks for events ingested since).
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Progressive billing: the usage thresholds this invoice bills, as Lago's ``applied_usage_thresholds``
+    #: (a snapshot: the plan's thresholds may change later).
+    applied_usage_thresholds: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+
+
+class InvoiceMetadata(TenantMixin, Base):
+    """A key/value pair of an invoice (Lago's ``invoice_metadata``), set by ``PUT /invoices/{id}``."""
+
+    __tablename__ = "invoice_metadata"
+    __table_args__ = (Index("uq_invoice_metadata_invoice_id_key", "invoice_id", "key", unique=True),)
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+_MANY_PER_PERIOD = "invoicing_reason NOT IN ('in_advance_charge', 'progressive_billing')"
 
 
 class InvoiceSubscription(TenantMixin, Base):
@@ -80,8 +110,16 @@ class InvoiceSubscription(TenantMixin, Base):
 
     __tablename__ = "invoice_subscriptions"
     __table_args__ = (
-        UniqueConstraint(
-            "subscription_id", "invoicing_reason", "period_start", name="uq_invoice_subscriptions_period"
+        # One invoice per period; pay-in-advance charge and progressive-billing invoices (several per
+        # period) have their own keys (the fee's event, the subscription's row lock).
+        Index(
+            "uq_invoice_subscriptions_period",
+            "subscription_id",
+            "invoicing_reason",
+            "period_start",
+            unique=True,
+            sqlite_where=text(_MANY_PER_PERIOD),
+            postgresql_where=text(_MANY_PER_PERIOD),
         ),
         Index("ix_invoice_subscriptions_invoice_id", "invoice_id"),
     )
@@ -103,6 +141,7 @@ class InvoiceSubscription(TenantMixin, Base):
 class FeeType(StrEnum):
     SUBSCRIPTION = "subscription"
     CHARGE = "charge"
+    COMMITMENT = "commitment"
 
 
 class Fee(TenantMixin, Base):
@@ -110,6 +149,16 @@ class Fee(TenantMixin, Base):
     __table_args__ = (
         Index("ix_fees_invoice_id", "invoice_id"),
         Index("ix_fees_subscription_id", "subscription_id"),
+        # Pay-in-advance fees: one fee per (subscription, charge, event), whatever runs concurrently.
+        Index(
+            "uq_fees_pay_in_advance_event",
+            "subscription_id",
+            "charge_id",
+            "event_transaction_id",
+            unique=True,
+            sqlite_where=text("event_transaction_id IS NOT NULL"),
+            postgresql_where=text("event_transaction_id IS NOT NULL"),
+        ),
     )
 
     invoice_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
@@ -117,6 +166,10 @@ class Fee(TenantMixin, Base):
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
     charge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charges.id"))
     charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charge_filters.id"))
+    #: A true-up fee (charge spending minimum) points at the charge fee it completes.
+    true_up_parent_fee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("fees.id", ondelete="SET NULL"), index=True
+    )
     fee_type: Mapped[str] = mapped_column(String(16))
     grouped_by: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     units: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
@@ -138,6 +191,14 @@ class Fee(TenantMixin, Base):
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
     from_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
     to_datetime: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set with ``payment_status`` by ``PUT /fees/{id}`` (fees not attached to an invoice).
+    succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``DELETE /fees/{id}`` (only a fee not attached to an invoice): the fee is kept, hidden.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Pay-in-advance fees: the event they bill.
+    event_transaction_id: Mapped[str | None] = mapped_column(String(255))
 
 
 class AppliedTax(TenantMixin, Base):

@@ -1,7 +1,8 @@
 """Invoice numbers (Lago's ``document_numbering``): counters kept in :class:`InvoiceSequence` rows.
 
-A counter is incremented with ``UPDATE ... RETURNING`` inside the invoice's transaction: concurrent billing
-runs queue on the row lock, and a rollback gives the number back, so numbers have no gaps.
+A counter is incremented with one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` inside the
+invoice's transaction: concurrent billing runs queue on the row lock, and a rollback gives the number
+back, so numbers have no gaps.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,16 +23,12 @@ def next_value(session: Session, organization_id: uuid.UUID, scope: str) -> int:
     """Increment and return the invoice counter of ``scope``; concurrent callers queue on the row."""
     table = InvoiceSequence.__table__
     dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        dialect_insert(table)
-        .values(organization_id=organization_id, scope=scope, last_value=0)
-        .on_conflict_do_nothing(index_elements=[table.c.organization_id, table.c.scope])
-    )
+    statement = dialect_insert(table).values(organization_id=organization_id, scope=scope, last_value=1)
     return session.execute(
-        update(table)
-        .where(table.c.organization_id == organization_id, table.c.scope == scope)
-        .values(last_value=table.c.last_value + 1)
-        .returning(table.c.last_value)
+        statement.on_conflict_do_update(
+            index_elements=[table.c.organization_id, table.c.scope],
+            set_={"last_value": table.c.last_value + 1},
+        ).returning(table.c.last_value)
     ).scalar_one()
 
 
@@ -56,3 +52,8 @@ def allocate(
     else:
         number = f"{prefix}-{customer.sequential_id:03d}-{customer_seq:03d}"
     return InvoiceNumber(number, customer_seq, organization_seq)
+
+
+def draft_number(organization: Organization) -> str:
+    """The number of a draft (and of a closed invoice): no counter is consumed."""
+    return f"{organization.document_number_prefix}-DRAFT"

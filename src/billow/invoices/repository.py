@@ -2,39 +2,75 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billow.billable_metrics.models import BillableMetric
 from billow.customers.models import Customer
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
+from billow.events.models import Event
+from billow.invoices.models import (
+    VISIBLE_STATUSES,
+    AppliedTax,
+    Fee,
+    Invoice,
+    InvoiceMetadata,
+    InvoiceStatus,
+    InvoiceSubscription,
+)
 from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan
 from billow.subscriptions.models import Subscription
 
 
 @dataclass(frozen=True)
 class InvoiceFilters:
+    """Lago's ``InvoicesQuery`` filters (validated by the service)."""
+
     external_customer_id: str | None = None
     customer_id: uuid.UUID | None = None
-    status: str | None = None
-    payment_status: str | None = None
+    statuses: tuple[str, ...] = ()
+    payment_statuses: tuple[str, ...] = ()
     invoice_type: str | None = None
     issuing_date_from: date | None = None
     issuing_date_to: date | None = None
+    currency: str | None = None
+    payment_overdue: bool | None = None
+    payment_dispute_lost: bool | None = None
+    partially_paid: bool | None = None
+    self_billed: bool | None = None
+    amount_from: int | None = None
+    amount_to: int | None = None
+    search_term: str | None = None
+    #: ``metadata[key]=value``: every pair must be present; an empty value means "no such key".
+    metadata: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class FeeFilters:
+    """Lago's ``FeesQuery`` filters (validated by the service)."""
+
     fee_type: str | None = None
+    payment_status: str | None = None
     external_subscription_id: str | None = None
     external_customer_id: str | None = None
+    billable_metric_code: str | None = None
+    currency: str | None = None
+    event_transaction_id: str | None = None
+    created_at_from: datetime | None = None
+    created_at_to: datetime | None = None
+    succeeded_at_from: datetime | None = None
+    succeeded_at_to: datetime | None = None
+    failed_at_from: datetime | None = None
+    failed_at_to: datetime | None = None
+    refunded_at_from: datetime | None = None
+    refunded_at_to: datetime | None = None
 
 
 @dataclass
@@ -48,6 +84,8 @@ class FeeContext:
     metrics: dict[uuid.UUID, BillableMetric]
     filters: dict[uuid.UUID, ChargeFilter]
     filter_values: dict[uuid.UUID, dict[str, list[str]]]
+    #: Parent fee id → its true-up fee id (charge spending minimums).
+    true_up_fees: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
@@ -57,31 +95,167 @@ def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
     return {row.id: row for row in session.scalars(select(model).where(model.id.in_(ids)))}
 
 
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 class InvoiceRepository:
-    def get(self, session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice | None:
-        return session.scalar(
-            select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id == invoice_id)
+    def get(
+        self, session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID, *, visible: bool = True
+    ) -> Invoice | None:
+        """An invoice of the organization; invisible ones (closed, deleted) only with ``visible=False``."""
+        stmt = select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id == invoice_id)
+        if visible:
+            stmt = stmt.where(Invoice.status.in_(VISIBLE_STATUSES))
+        return session.scalar(stmt)
+
+    def lock(self, session: Session, invoice: Invoice) -> Invoice:
+        """Lock the invoice row for a status change and reload it (``SELECT ... FOR UPDATE`` on
+        PostgreSQL; on SQLite a no-op write takes the database write lock)."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update()).scalar_one()
+        else:
+            table = Invoice.__table__
+            session.execute(
+                update(table).where(table.c.id == invoice.id).values(updated_at=table.c.updated_at)
+            )
+        session.refresh(invoice)
+        return invoice
+
+    def drafts_to_finalize(self, session: Session, today: date) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(organization_id, invoice_id)`` of the drafts whose grace period is over."""
+        rows = session.execute(
+            select(Invoice.organization_id, Invoice.id)
+            .where(
+                Invoice.status == InvoiceStatus.DRAFT,
+                Invoice.expected_finalization_date.is_not(None),
+                Invoice.expected_finalization_date <= today,
+            )
+            .order_by(Invoice.expected_finalization_date, Invoice.created_at, Invoice.id)
         )
+        return [(row[0], row[1]) for row in rows]
+
+    def drafts_to_refresh(self, session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """Drafts that received events (timestamped in their charges window) since their last refresh."""
+        refreshed_at = func.coalesce(Invoice.refreshed_at, Invoice.created_at)
+        late_events = (
+            select(Event.id)
+            .join(Subscription, Subscription.external_id == Event.external_subscription_id)
+            .where(
+                Event.organization_id == Invoice.organization_id,
+                Subscription.organization_id == Invoice.organization_id,
+                Subscription.id == InvoiceSubscription.subscription_id,
+                Event.created_at > refreshed_at,
+                Event.timestamp >= InvoiceSubscription.charges_from_datetime,
+                Event.timestamp < InvoiceSubscription.charges_to_datetime,
+            )
+            .exists()
+        )
+        rows = session.execute(
+            select(Invoice.organization_id, Invoice.id)
+            .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
+            .where(Invoice.status == InvoiceStatus.DRAFT, late_events)
+            .order_by(Invoice.created_at, Invoice.id)
+        )
+        return list(dict.fromkeys((row[0], row[1]) for row in rows))
 
     def list_stmt(self, organization_id: uuid.UUID, filters: InvoiceFilters) -> Select[Any]:
         stmt = select(Invoice).where(Invoice.organization_id == organization_id)
+        stmt = stmt.where(Invoice.status.in_(filters.statuses or VISIBLE_STATUSES))
         if filters.external_customer_id is not None:
-            stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-                Customer.external_id == filters.external_customer_id
+            stmt = stmt.where(
+                Invoice.customer_id.in_(
+                    select(Customer.id).where(
+                        Customer.organization_id == organization_id,
+                        Customer.external_id == filters.external_customer_id,
+                    )
+                )
             )
         if filters.customer_id is not None:
             stmt = stmt.where(Invoice.customer_id == filters.customer_id)
-        if filters.status:
-            stmt = stmt.where(Invoice.status == filters.status)
-        if filters.payment_status:
-            stmt = stmt.where(Invoice.payment_status == filters.payment_status)
+        if filters.payment_statuses:
+            stmt = stmt.where(Invoice.payment_status.in_(filters.payment_statuses))
         if filters.invoice_type:
             stmt = stmt.where(Invoice.invoice_type == filters.invoice_type)
         if filters.issuing_date_from:
             stmt = stmt.where(Invoice.issuing_date >= filters.issuing_date_from)
         if filters.issuing_date_to:
             stmt = stmt.where(Invoice.issuing_date <= filters.issuing_date_to)
-        return stmt.order_by(Invoice.created_at.desc(), Invoice.id)
+        if filters.currency:
+            stmt = stmt.where(Invoice.currency == filters.currency)
+        if filters.payment_overdue is not None:
+            stmt = stmt.where(Invoice.payment_overdue.is_(filters.payment_overdue))
+        if filters.payment_dispute_lost:
+            stmt = stmt.where(false())  # disputes are not recorded yet: none is lost
+        if filters.self_billed:
+            stmt = stmt.where(false())  # no self-billed invoices
+        if filters.partially_paid is not None:
+            partially = (Invoice.total_amount_cents > Invoice.total_paid_amount_cents) & (
+                Invoice.total_paid_amount_cents > 0
+            )
+            stmt = stmt.where(partially if filters.partially_paid else ~partially)
+        if filters.amount_from is not None:
+            stmt = stmt.where(Invoice.total_amount_cents >= filters.amount_from)
+        if filters.amount_to is not None:
+            stmt = stmt.where(Invoice.total_amount_cents <= filters.amount_to)
+        if filters.search_term:
+            stmt = stmt.where(self._matching(organization_id, filters))
+        for key, value in filters.metadata:
+            has_key = select(InvoiceMetadata.id).where(
+                InvoiceMetadata.invoice_id == Invoice.id, InvoiceMetadata.key == key
+            )
+            if value:
+                stmt = stmt.where(has_key.where(InvoiceMetadata.value == value).exists())
+            else:
+                stmt = stmt.where(~has_key.exists())
+        return stmt.order_by(Invoice.issuing_date.desc(), Invoice.created_at.desc(), Invoice.id)
+
+    def _matching(self, organization_id: uuid.UUID, filters: InvoiceFilters) -> Any:
+        """Lago's ``search_term``: the number, the id, or (without a customer filter) the customer's
+        name, first name, last name, external id or email, case-insensitively."""
+        assert filters.search_term is not None
+        term = _like(filters.search_term)
+        conditions = [Invoice.number.ilike(term, escape="\\")]
+        with contextlib.suppress(ValueError):
+            conditions.append(Invoice.id == uuid.UUID(filters.search_term))
+        if filters.customer_id is None and filters.external_customer_id is None:
+            columns = (
+                Customer.name,
+                Customer.firstname,
+                Customer.lastname,
+                Customer.external_id,
+                Customer.email,
+            )
+            customers = select(Customer.id).where(
+                Customer.organization_id == organization_id,
+                or_(*(column.ilike(term, escape="\\") for column in columns)),
+            )
+            conditions.append(Invoice.customer_id.in_(customers))
+        return or_(*conditions)
+
+    def metadata_by_invoice(
+        self, session: Session, invoice_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[InvoiceMetadata]]:
+        result: dict[uuid.UUID, list[InvoiceMetadata]] = defaultdict(list)
+        if invoice_ids:
+            for row in session.scalars(
+                select(InvoiceMetadata)
+                .where(InvoiceMetadata.invoice_id.in_(invoice_ids))
+                .order_by(InvoiceMetadata.created_at, InvoiceMetadata.id)
+            ):
+                result[row.invoice_id].append(row)
+        return result
+
+    def metadata_of(self, session: Session, invoice: Invoice) -> list[InvoiceMetadata]:
+        return self.metadata_by_invoice(session, [invoice.id])[invoice.id]
+
+    def set_fees_payment_status(self, session: Session, invoice: Invoice) -> None:
+        session.execute(
+            update(Fee)
+            .where(Fee.organization_id == invoice.organization_id, Fee.invoice_id == invoice.id)
+            .values(payment_status=invoice.payment_status)
+        )
 
     def fees_by_invoice(
         self, session: Session, invoice_ids: Sequence[uuid.UUID]
@@ -117,22 +291,70 @@ class InvoiceRepository:
                 result[tax.invoice_id].append(tax)
         return result
 
+    def _visible_fees(self, organization_id: uuid.UUID) -> Select[Any]:
+        """Fees not deleted, outside invoices or on visible ones (not closed or deleted invoices)."""
+        visible_invoices = select(Invoice.id).where(
+            Invoice.organization_id == organization_id, Invoice.status.in_(VISIBLE_STATUSES)
+        )
+        return select(Fee).where(
+            Fee.organization_id == organization_id,
+            Fee.deleted_at.is_(None),
+            Fee.invoice_id.is_(None) | Fee.invoice_id.in_(visible_invoices),
+        )
+
     def get_fee(self, session: Session, organization_id: uuid.UUID, fee_id: uuid.UUID) -> Fee | None:
-        return session.scalar(select(Fee).where(Fee.organization_id == organization_id, Fee.id == fee_id))
+        return session.scalar(self._visible_fees(organization_id).where(Fee.id == fee_id))
 
     def fees_stmt(self, organization_id: uuid.UUID, filters: FeeFilters) -> Select[Any]:
-        stmt = select(Fee).where(Fee.organization_id == organization_id)
+        stmt = self._visible_fees(organization_id)
         if filters.fee_type:
             stmt = stmt.where(Fee.fee_type == filters.fee_type)
+        if filters.payment_status:
+            stmt = stmt.where(Fee.payment_status == filters.payment_status)
         if filters.external_subscription_id is not None:
-            stmt = stmt.join(Subscription, Subscription.id == Fee.subscription_id).where(
-                Subscription.external_id == filters.external_subscription_id
+            stmt = stmt.where(
+                Fee.subscription_id.in_(
+                    select(Subscription.id).where(
+                        Subscription.organization_id == organization_id,
+                        Subscription.external_id == filters.external_subscription_id,
+                    )
+                )
             )
         if filters.external_customer_id is not None:
-            stmt = stmt.join(Customer, Customer.id == Fee.customer_id).where(
-                Customer.external_id == filters.external_customer_id
+            stmt = stmt.where(
+                Fee.customer_id.in_(
+                    select(Customer.id).where(
+                        Customer.organization_id == organization_id,
+                        Customer.external_id == filters.external_customer_id,
+                    )
+                )
             )
-        return stmt.order_by(Fee.created_at.desc(), Fee.id)
+        if filters.billable_metric_code is not None:
+            stmt = stmt.where(
+                Fee.charge_id.in_(
+                    select(Charge.id)
+                    .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+                    .where(
+                        BillableMetric.organization_id == organization_id,
+                        BillableMetric.code == filters.billable_metric_code,
+                    )
+                )
+            )
+        if filters.currency:
+            stmt = stmt.where(Fee.amount_currency == filters.currency.upper())
+        if filters.event_transaction_id is not None:
+            stmt = stmt.where(Fee.event_transaction_id == filters.event_transaction_id)
+        for column, low, high in (
+            (Fee.created_at, filters.created_at_from, filters.created_at_to),
+            (Fee.succeeded_at, filters.succeeded_at_from, filters.succeeded_at_to),
+            (Fee.failed_at, filters.failed_at_from, filters.failed_at_to),
+            (Fee.refunded_at, filters.refunded_at_from, filters.refunded_at_to),
+        ):
+            if low is not None:
+                stmt = stmt.where(column >= low)
+            if high is not None:
+                stmt = stmt.where(column <= high)
+        return stmt.order_by(Fee.created_at, Fee.id)
 
     def fee_context(self, session: Session, fees: Sequence[Fee]) -> FeeContext:
         subscriptions = _by_id(session, Subscription, {f.subscription_id for f in fees})
@@ -147,7 +369,14 @@ class InvoiceRepository:
                 select(ChargeFilterValue).where(ChargeFilterValue.charge_filter_id.in_(list(filters)))
             ):
                 values[row.charge_filter_id][row.key] = list(row.values)
-        return FeeContext(subscriptions, customers, plans, charges, metrics, filters, values)
+        true_ups: dict[uuid.UUID, uuid.UUID] = {}
+        parent_ids = [f.id for f in fees if f.charge_id is not None and f.true_up_parent_fee_id is None]
+        if parent_ids:
+            rows = session.execute(
+                select(Fee.true_up_parent_fee_id, Fee.id).where(Fee.true_up_parent_fee_id.in_(parent_ids))
+            )
+            true_ups = {parent_id: fee_id for parent_id, fee_id in rows}
+        return FeeContext(subscriptions, customers, plans, charges, metrics, filters, values, true_ups)
 
     def subscriptions_by_id(
         self, session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]

@@ -8,11 +8,11 @@ from decimal import Decimal
 from typing import Any
 
 from billow.customers.schemas import CustomerOut
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
+from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
 from billow.invoices.repository import FeeContext
 from billow.kit.money import from_minor_units
 from billow.kit.pagination import PageMeta
-from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp
+from billow.kit.schemas import Date, DecimalString, Input, JsonNumber, Output, Timestamp
 from billow.subscriptions.schemas import SubscriptionOut
 
 _SECOND = timedelta(seconds=1)
@@ -37,8 +37,8 @@ class FeeOut(Output):
     lago_charge_filter_id: uuid.UUID | None
     lago_fixed_charge_id: None = None
     lago_invoice_id: uuid.UUID | None
-    lago_true_up_fee_id: None = None
-    lago_true_up_parent_fee_id: None = None
+    lago_true_up_fee_id: uuid.UUID | None = None
+    lago_true_up_parent_fee_id: uuid.UUID | None = None
     lago_original_fee_id: None = None
     lago_subscription_id: uuid.UUID | None
     external_subscription_id: str | None
@@ -49,10 +49,11 @@ class FeeOut(Output):
     invoiceable: bool
     amount_cents: int
     amount_currency: str
-    precise_amount: DecimalString
-    precise_total_amount: DecimalString
+    # JSON numbers, as Lago's ``fdiv`` (display only: the ``*_cents`` fields are exact).
+    precise_amount: JsonNumber
+    precise_total_amount: JsonNumber
     taxes_amount_cents: int
-    taxes_precise_amount: DecimalString
+    taxes_precise_amount: JsonNumber
     taxes_rate: JsonNumber
     total_aggregated_units: DecimalString
     total_amount_cents: int
@@ -113,10 +114,18 @@ class AppliedTaxOut(Output):
     created_at: Timestamp
 
 
+class InvoiceMetadataOut(Output):
+    lago_id: uuid.UUID
+    key: str
+    value: str
+    created_at: Timestamp
+
+
 class InvoiceOut(Output):
     lago_id: uuid.UUID
     billing_entity_code: str | None = None
-    sequential_id: int
+    #: ``None`` on drafts (no number consumed yet).
+    sequential_id: int | None
     number: str
     purchase_order_number: str | None
     issuing_date: Date
@@ -155,7 +164,7 @@ class InvoiceOut(Output):
     billing_periods: list[BillingPeriodOut]
     fees: list[FeeOut]
     credits: list[Any] = []
-    metadata: list[Any] = []
+    metadata: list[InvoiceMetadataOut] = []
     applied_taxes: list[AppliedTaxOut]
     applied_usage_thresholds: list[Any] = []
     applied_invoice_custom_sections: list[Any] = []
@@ -195,6 +204,21 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
             item_type="BillableMetric",
             grouped_by=dict(fee.grouped_by or {}),
         )
+    elif fee.fee_type == "commitment":
+        assert subscription is not None
+        plan = context.plans[subscription.plan_id]
+        item = FeeItemOut(
+            type="commitment",
+            code=plan.code,
+            name=plan.name,
+            description=plan.description,
+            invoice_display_name=fee.invoice_display_name or "Minimum commitment",
+            filters=None,
+            filter_invoice_display_name=None,
+            lago_item_id=subscription.id,
+            item_type="Subscription",
+            grouped_by={},
+        )
     else:
         assert subscription is not None
         plan = context.plans[subscription.plan_id]
@@ -218,6 +242,8 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
         lago_charge_id=fee.charge_id,
         lago_charge_filter_id=fee.charge_filter_id,
         lago_invoice_id=fee.invoice_id,
+        lago_true_up_fee_id=context.true_up_fees.get(fee.id),
+        lago_true_up_parent_fee_id=fee.true_up_parent_fee_id,
         lago_subscription_id=fee.subscription_id,
         external_subscription_id=subscription.external_id if subscription else None,
         lago_customer_id=customer.id,
@@ -243,9 +269,14 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
         events_count=fee.events_count,
         payment_status=fee.payment_status,
         created_at=fee.created_at,
+        succeeded_at=fee.succeeded_at,
+        failed_at=fee.failed_at,
+        refunded_at=fee.refunded_at,
         amount_details=dict(fee.amount_details or {}),
-        from_date=fee.from_datetime,
-        to_date=_lago_end(fee.to_datetime) if fee.to_datetime else None,
+        # Lago shows no dates on commitment fees.
+        from_date=fee.from_datetime if fee.fee_type != "commitment" else None,
+        to_date=_lago_end(fee.to_datetime) if fee.to_datetime and fee.fee_type != "commitment" else None,
+        event_transaction_id=fee.event_transaction_id,
     )
 
 
@@ -293,6 +324,7 @@ def invoice_out(
     taxes: list[AppliedTax],
     context: FeeContext,
     purchase_order_number: str | None,
+    metadata: list[InvoiceMetadata] | None = None,
 ) -> InvoiceOut:
     total_due = (
         0 if invoice.status == "voided" else invoice.total_amount_cents - invoice.total_paid_amount_cents
@@ -330,4 +362,44 @@ def invoice_out(
         billing_periods=[billing_period_out(link, context) for link in links],
         fees=[fee_out(fee, context) for fee in fees],
         applied_taxes=[applied_tax_out(tax) for tax in taxes],
+        metadata=[
+            InvoiceMetadataOut(lago_id=row.id, key=row.key, value=row.value, created_at=row.created_at)
+            for row in metadata or []
+        ],
+        applied_usage_thresholds=list(invoice.applied_usage_thresholds or []),
     )
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+
+class InvoiceMetadataInput(Input):
+    #: ``lago_id`` of an existing entry to update; unknown ids create a new entry (as Lago).
+    id: str | None = None
+    key: str | None = None
+    value: str | None = None
+
+
+class InvoiceUpdateInput(Input):
+    payment_status: str | None = None
+    metadata: list[InvoiceMetadataInput] | None = None
+
+
+class InvoiceUpdateRequest(Input):
+    invoice: InvoiceUpdateInput
+
+
+class InvoiceVoidInput(Input):
+    """``POST /invoices/{id}/void`` body (no root key); credit notes on void are not supported yet."""
+
+    generate_credit_note: bool | None = None
+    refund_amount: int | None = None
+    credit_amount: int | None = None
+
+
+class FeeUpdateInput(Input):
+    payment_status: str | None = None
+
+
+class FeeUpdateRequest(Input):
+    fee: FeeUpdateInput

@@ -65,7 +65,7 @@ from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.metering.sql import to_decimal
 from billow.organizations.models import Organization
-from billow.plans.models import Charge, plan_taxes
+from billow.plans.models import Charge, Plan, plan_taxes
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.pricing import Aggregation, price_in_advance
 from billow.pricing._common import per_unit
@@ -187,6 +187,39 @@ def _numeric(value: Any) -> Decimal:
     return to_decimal(value if isinstance(value, Decimal) else str(value)) or ZERO
 
 
+def pricing_context(
+    session: Session,
+    organization: Organization,
+    subscription: Subscription,
+    customer: Customer,
+    plan: Plan,
+    *,
+    at: datetime,
+) -> _Context:
+    """What pricing a pay-in-advance event needs: the charges window containing ``at`` (in the customer's
+    zone) and the tax sources."""
+    timezone = customer.applicable_timezone(organization)
+    window = charges_window(
+        subscription,
+        plan_interval=plan.interval,
+        bill_charges_monthly=plan.bill_charges_monthly,
+        timezone=timezone,
+        at=at,
+    )
+    return _Context(
+        session=session,
+        organization=organization,
+        subscription=subscription,
+        customer=customer,
+        currency=plan.amount_currency,
+        window=window,
+        timezone=timezone,
+        plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
+        customer_taxes=customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
+        organization_taxes=usage_repository.organization_default_taxes(session, organization.id),
+    )
+
+
 class EstimateService:
     def estimate_fees(
         self, session: Session, organization: Organization, data: Any, now: datetime
@@ -222,26 +255,7 @@ class EstimateService:
         customer = session.get(Customer, subscription.customer_id)
         if customer is None:  # cannot happen: subscriptions keep their customer
             raise NotFound("subscription")
-        timezone = customer.applicable_timezone(organization)
-        window = charges_window(
-            subscription,
-            plan_interval=plan.interval,
-            bill_charges_monthly=plan.bill_charges_monthly,
-            timezone=timezone,
-            at=now,
-        )
-        context = _Context(
-            session=session,
-            organization=organization,
-            subscription=subscription,
-            customer=customer,
-            currency=plan.amount_currency,
-            window=window,
-            timezone=timezone,
-            plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
-            customer_taxes=customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
-            organization_taxes=usage_repository.organization_default_taxes(session, organization.id),
-        )
+        context = pricing_context(session, organization, subscription, customer, plan, at=now)
         graphs = plan_repository.load_charges(session, charges)
         metric_filters = usage_repository.metric_filters(session, organization.id, [metric.id]).get(
             metric.id, {}

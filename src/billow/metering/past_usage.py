@@ -47,6 +47,8 @@ class PastUsageService:
                 Subscription.customer_id == customer.id,
                 Subscription.external_id == external_subscription_id,
                 InvoiceSubscription.charges_from_datetime.is_not(None),
+                # One entry per period: not the pay-in-advance and progressive-billing invoices within it.
+                InvoiceSubscription.invoicing_reason.not_in(("in_advance_charge", "progressive_billing")),
                 Invoice.status == InvoiceStatus.FINALIZED,
             )
             .order_by(InvoiceSubscription.charges_from_datetime.desc(), InvoiceSubscription.id)

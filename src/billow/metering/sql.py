@@ -50,7 +50,11 @@ class MeteringDialect:
         * ``work_mem`` of at least 32 MB, so that a unique count's per-value aggregation stays a hash
           aggregation in memory instead of a sort spilled to disk (never lowered).
         """
+        transaction = session.get_transaction()
+        if transaction is not None and session.info.get("billow_metering_prepared") is transaction:
+            return  # already set in this transaction (a billing run aggregates several charges per invoice)
         session.execute(_PREPARE)
+        session.info["billow_metering_prepared"] = session.get_transaction()
 
     def text(self, key: str) -> ColumnElement[Any]:
         """A property as text (``NULL`` when absent or JSON null)."""

@@ -38,7 +38,7 @@ from billow.billing.taxes import applicable_charge_taxes, taxes_of_fees
 from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
 from billow.errors import NotAllowed, NotFound
-from billow.kit.money import to_minor_units
+from billow.kit.money import ROUNDING, to_minor_units
 from billow.metering.aggregation import AGGREGATION_TYPES, BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, resolve_values
 from billow.metering.proration import Proration
@@ -47,6 +47,7 @@ from billow.organizations.models import Organization
 from billow.plans.models import Charge, Plan, plan_taxes
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.pricing import Aggregation, price
+from billow.pricing._common import CONTEXT, UNIT_AMOUNT_QUANTUM
 from billow.pricing.percentage import running_totals
 from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import charges_window
@@ -86,6 +87,12 @@ class FeeUsage:
     total_aggregated_units: Decimal
     events_count: int
     amount_cents: int
+    #: The charge model's amount in currency units, unrounded (``amount_cents`` is it rounded).
+    amount: Decimal = ZERO
+    #: Lago's ``precise_unit_amount`` (currency units, 15 decimals at most).
+    unit_amount: Decimal = ZERO
+    #: Lago's ``fee.amount_details`` for the charge model (JSON-ready).
+    amount_details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -242,6 +249,16 @@ class UsageService:
         positions = {graph.charge.id: index for index, graph in enumerate(graphs)}
         return sorted(graphs, key=lambda g: (g.metric.name.lower(), positions[g.charge.id]))
 
+    def needs_event_values(self, graph: ChargeGraph) -> bool:
+        """A percentage charge (or one of its filters) with free units or per-transaction limits prices
+        the events one by one."""
+        properties = [graph.charge.properties, *(item.filter.properties for item in graph.filters)]
+        return graph.charge.charge_model == "percentage" and any(
+            (props or {}).get(option) not in (None, "", 0, "0")
+            for props in properties
+            for option in _PER_EVENT_OPTIONS
+        )
+
     def _fees(
         self,
         session: Session,
@@ -254,40 +271,33 @@ class UsageService:
         to_datetime: datetime,
         period_days: int,
         proration: Proration | None = None,
+        buckets: Sequence[BucketAggregation] | None = None,
     ) -> list[FeeUsage]:
+        """``buckets``: the charge's aggregation when the caller already has it (a billing run aggregates
+        many subscriptions in one query, :mod:`billow.metering.window`); computed here otherwise."""
         charge, metric = graph.charge, graph.metric
-        specs = [
-            ChargeFilterSpec(
-                id=item.filter.id,
-                values=resolve_values(item.values, metric_filters),
-                pricing_group_keys=_group_keys(item.filter.properties),
-            )
-            for item in graph.filters
-        ]
+        specs = filter_specs(graph, metric_filters)
         properties_of: dict[uuid.UUID | None, Mapping[str, Any]] = {None: charge.properties}
         filter_of: dict[uuid.UUID | None, FilterGraph | None] = {None: None}
         for item in graph.filters:
             properties_of[item.filter.id] = item.filter.properties
             filter_of[item.filter.id] = item
-        with_event_values = charge.charge_model == "percentage" and any(
-            properties.get(option) not in (None, "", 0, "0")
-            for properties in properties_of.values()
-            for option in _PER_EVENT_OPTIONS
-        )
-        buckets = aggregate(
-            session,
-            organization_id=subscription.organization_id,
-            external_subscription_id=subscription.external_id,
-            metric=metric,
-            from_datetime=from_datetime,
-            to_datetime=to_datetime,
-            filters=specs,
-            pricing_group_keys=_group_keys(charge.properties),
-            with_event_values=with_event_values,
-            pay_in_advance=charge.pay_in_advance,
-            period_duration_days=period_days,
-            proration=proration,
-        )
+        with_event_values = self.needs_event_values(graph)
+        if buckets is None:
+            buckets = aggregate(
+                session,
+                organization_id=subscription.organization_id,
+                external_subscription_id=subscription.external_id,
+                metric=metric,
+                from_datetime=from_datetime,
+                to_datetime=to_datetime,
+                filters=specs,
+                pricing_group_keys=_group_keys(charge.properties),
+                with_event_values=with_event_values,
+                pay_in_advance=charge.pay_in_advance,
+                period_duration_days=period_days,
+                proration=proration,
+            )
 
         fees: list[FeeUsage] = []
         kept_by_bucket: dict[uuid.UUID | None, list[FeeUsage]] = {}
@@ -310,6 +320,23 @@ class UsageService:
                 ]
             fees.extend(kept)
         return fees
+
+
+def filter_specs(graph: ChargeGraph, metric_filters: Mapping[str, Sequence[Any]]) -> list[ChargeFilterSpec]:
+    """The charge's filters as the aggregation takes them (``metric_filters``: its metric's filters)."""
+    return [
+        ChargeFilterSpec(
+            id=item.filter.id,
+            values=resolve_values(item.values, metric_filters),
+            pricing_group_keys=_group_keys(item.filter.properties),
+        )
+        for item in graph.filters
+    ]
+
+
+def group_keys(properties: Mapping[str, Any] | None) -> list[str]:
+    """The pricing group keys of charge (or filter) properties."""
+    return _group_keys(properties)
 
 
 def _group_keys(properties: Mapping[str, Any] | None) -> list[str]:
@@ -365,6 +392,9 @@ def _price(
         total_aggregated_units=total_aggregated,
         events_count=bucket.events_count,
         amount_cents=to_minor_units(result.amount, currency),
+        amount=result.amount,
+        unit_amount=result.unit_amount.quantize(UNIT_AMOUNT_QUANTUM, rounding=ROUNDING, context=CONTEXT),
+        amount_details=result.amount_details,
     )
 
 

@@ -65,6 +65,11 @@ def _render(
 ) -> list[SubscriptionOut]:
     customers = subscription_repository.customers_by_id(session, [s.customer_id for s in subscriptions])
     plans = subscription_repository.plans_by_id(session, [s.plan_id for s in subscriptions])
+    changes = subscription_service.plan_changes(
+        session,
+        list(subscriptions),
+        timezone_of=lambda s: customers[s.customer_id].applicable_timezone(organization),
+    )
     out: list[SubscriptionOut] = []
     for subscription in subscriptions:
         customer = customers[subscription.customer_id]
@@ -75,6 +80,7 @@ def _render(
                 plans[subscription.plan_id],
                 timezone=customer.applicable_timezone(organization),
                 now=now,
+                plan_change=changes[subscription.id],
             )
         )
     return out
@@ -86,9 +92,16 @@ def _envelope(
     [customer] = subscription_repository.customers_by_id(session, [subscription.customer_id]).values()
     [plan] = subscription_repository.plans_by_id(session, [subscription.plan_id]).values()
     [graph] = plan_repository.load_plans(session, [plan])
+    timezone = customer.applicable_timezone(organization)
+    changes = subscription_service.plan_changes(session, [subscription], timezone_of=lambda _: timezone)
     return SubscriptionEnvelope(
         subscription=subscription_detail_out(
-            subscription, customer, graph, timezone=customer.applicable_timezone(organization), now=now
+            subscription,
+            customer,
+            graph,
+            timezone=timezone,
+            now=now,
+            plan_change=changes[subscription.id],
         )
     )
 

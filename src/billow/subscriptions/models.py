@@ -7,6 +7,12 @@ time per organization and external id (partial unique index). Events name subscr
 Instants are UTC; periods are computed in the customer's applicable time zone
 (:mod:`billow.billing.periods`).
 
+Plan changes (Lago's upgrade/downgrade, a second ``POST`` with the same external id and another plan):
+an **upgrade** (the new plan's yearly amount is at least the old one's) terminates the active subscription
+now and starts a new one now, ``previous_subscription_id`` pointing at the old one; a **downgrade** adds a
+``pending`` subscription (``previous_subscription_id`` set, ``plan_change_at`` = the end of the current
+billing period) that replaces the active one at that instant.
+
 Life cycle: a subscription whose ``subscription_at`` is in the future is ``pending``; it becomes
 ``active`` at that instant with ``started_at = subscription_at`` (so a backdated subscription starts
 in the past). An ``active`` one becomes ``terminated`` on request or at ``ending_at``
@@ -65,6 +71,8 @@ class Subscription(TenantMixin, Base):
             sqlite_where=text("status = 'active' AND ending_at IS NOT NULL"),
             postgresql_where=text("status = 'active' AND ending_at IS NOT NULL"),
         ),
+        # Serves the plan-change lookups: the next subscription of one, and due pending downgrades.
+        Index("ix_subscriptions_previous_subscription_id", "previous_subscription_id"),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
@@ -84,6 +92,9 @@ class Subscription(TenantMixin, Base):
     trial_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: The subscription this one replaced on a plan change (same external id).
     previous_subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
+    #: A pending downgrade (``previous_subscription_id`` set): the instant it replaces the previous
+    #: subscription (the end of that one's billing period when the downgrade was asked for).
+    plan_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: ``credit`` | ``refund`` | ``offset`` | ``skip`` (pay-in-advance plans).
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))
     #: ``generate`` | ``skip``.

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlalchemy import Select, and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from billow.billable_metrics.models import BillableMetric
 from billow.customers.models import Customer
-from billow.plans.models import Plan
+from billow.plans.models import Charge, Plan
 from billow.subscriptions.models import Subscription, SubscriptionStatus
 
 _LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
@@ -112,6 +113,140 @@ class SubscriptionRepository:
             )
         )
 
+    # -------------------------------------------------------------------------------- plan changes
+
+    def pending_plan_change_of(self, session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+        """The pending downgrade that will replace this subscription, if any."""
+        return session.scalars(
+            select(Subscription)
+            .where(
+                Subscription.previous_subscription_id == subscription_id,
+                Subscription.status == SubscriptionStatus.PENDING,
+            )
+            .order_by(Subscription.created_at.desc(), Subscription.id)
+        ).first()
+
+    def replaced_by_plan_change(self, session: Session, subscription_id: uuid.UUID) -> bool:
+        """Whether a plan change replaced (or will replace) this subscription: a next subscription that
+        was not canceled (Lago's ``next_subscription``)."""
+        return bool(
+            session.scalar(
+                select(
+                    exists().where(
+                        Subscription.previous_subscription_id == subscription_id,
+                        Subscription.status != SubscriptionStatus.CANCELED,
+                    )
+                )
+            )
+        )
+
+    def recurring_charges_shared_with_next_plan(
+        self, session: Session, subscription: Subscription
+    ) -> set[uuid.UUID]:
+        """Charge ids of the subscription's plan on a recurring metric that the plan of its next (not
+        canceled) subscription also charges."""
+        following = aliased(Subscription)
+        next_charge = aliased(Charge)
+        next_plans = select(following.plan_id).where(
+            following.previous_subscription_id == subscription.id,
+            following.status != SubscriptionStatus.CANCELED,
+        )
+        rows = session.scalars(
+            select(Charge.id)
+            .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+            .where(
+                Charge.plan_id == subscription.plan_id,
+                BillableMetric.recurring.is_(True),
+                exists().where(
+                    next_charge.plan_id.in_(next_plans),
+                    next_charge.billable_metric_id == Charge.billable_metric_id,
+                    next_charge.deleted_at.is_(None),
+                ),
+            )
+        )
+        return set(rows)
+
+    def plan_change_links(
+        self, session: Session, subscriptions: Sequence[Subscription]
+    ) -> tuple[dict[uuid.UUID, tuple[str, Subscription]], dict[uuid.UUID, str]]:
+        """For each subscription: its next (not canceled) subscription with that one's plan code, and its
+        previous subscription's plan code."""
+        ids = [s.id for s in subscriptions]
+        previous_ids = [s.previous_subscription_id for s in subscriptions if s.previous_subscription_id]
+        following: dict[uuid.UUID, tuple[str, Subscription]] = {}
+        previous: dict[uuid.UUID, str] = {}
+        if ids:
+            rows = session.execute(
+                select(Subscription, Plan.code)
+                .join(Plan, Plan.id == Subscription.plan_id)
+                .where(
+                    Subscription.previous_subscription_id.in_(ids),
+                    Subscription.status != SubscriptionStatus.CANCELED,
+                )
+                .order_by(Subscription.created_at, Subscription.id)
+            ).all()
+            for next_subscription, code in rows:
+                assert next_subscription.previous_subscription_id is not None
+                following[next_subscription.previous_subscription_id] = (code, next_subscription)
+        if previous_ids:
+            codes = dict(
+                session.execute(
+                    select(Subscription.id, Plan.code)
+                    .join(Plan, Plan.id == Subscription.plan_id)
+                    .where(Subscription.id.in_(previous_ids))
+                ).all()
+            )
+            for subscription in subscriptions:
+                if subscription.previous_subscription_id in codes:
+                    previous[subscription.id] = codes[subscription.previous_subscription_id]
+        return following, previous
+
+    def due_plan_changes(
+        self, session: Session, now: datetime, organization_id: uuid.UUID | None
+    ) -> list[tuple[Subscription, Subscription]]:
+        """``(active, pending downgrade)`` pairs whose change instant has come, the active one not ending
+        at or before it (then the downgrade is canceled instead)."""
+        old = aliased(Subscription)
+        query = (
+            select(old, Subscription)
+            .join(old, old.id == Subscription.previous_subscription_id)
+            .where(
+                Subscription.status == SubscriptionStatus.PENDING,
+                Subscription.plan_change_at.is_not(None),
+                Subscription.plan_change_at <= now,
+                old.status == SubscriptionStatus.ACTIVE,
+                or_(old.ending_at.is_(None), old.ending_at > Subscription.plan_change_at),
+            )
+            .order_by(Subscription.plan_change_at, Subscription.id)
+        )
+        if organization_id is not None:
+            query = query.where(Subscription.organization_id == organization_id)
+        return [(row[0], row[1]) for row in session.execute(query).all()]
+
+    def cancel_orphan_plan_changes(
+        self, session: Session, now: datetime, organization_id: uuid.UUID | None
+    ) -> list[uuid.UUID]:
+        """Cancel pending downgrades whose subscription ended before they could replace it."""
+        previous = aliased(Subscription)
+        where = [
+            Subscription.status == SubscriptionStatus.PENDING,
+            Subscription.previous_subscription_id.is_not(None),
+            exists().where(
+                previous.id == Subscription.previous_subscription_id,
+                previous.status != SubscriptionStatus.ACTIVE,
+            ),
+        ]
+        if organization_id is not None:
+            where.append(Subscription.organization_id == organization_id)
+        result = session.execute(
+            update(Subscription)
+            .where(*where)
+            .values(status=SubscriptionStatus.CANCELED, canceled_at=now)
+            .returning(Subscription.id)
+            .execution_options(synchronize_session="fetch")
+        )
+        return list(result.scalars())
+
     # ------------------------------------------------------------------------------------- listing
 
     def list_stmt(
@@ -187,7 +322,13 @@ class SubscriptionRepository:
             Subscription.ending_at.is_not(None),
             Subscription.ending_at <= now,
         )
-        return bool(session.scalar(select(or_(starting, ending))))
+        changing = exists().where(
+            *scope,
+            Subscription.status == SubscriptionStatus.PENDING,
+            Subscription.plan_change_at.is_not(None),
+            Subscription.plan_change_at <= now,
+        )
+        return bool(session.scalar(select(or_(starting, ending, changing))))
 
     def activate_due(
         self, session: Session, now: datetime, organization_id: uuid.UUID | None

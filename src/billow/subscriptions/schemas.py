@@ -171,10 +171,29 @@ class SubscriptionList(Output):
     meta: PageMeta
 
 
+@dataclass(frozen=True)
+class PlanChange:
+    """What a subscription's JSON says about plan changes (Lago's ``previous_plan_code``,
+    ``next_plan_code`` and ``downgrade_plan_date``)."""
+
+    previous_plan_code: str | None = None
+    next_plan_code: str | None = None
+    #: Local date on which a pending downgrade starts.
+    downgrade_plan_date: str | None = None
+
+
 def subscription_out(
-    subscription: Subscription, customer: Customer, plan: Plan, *, timezone: str, now: datetime
+    subscription: Subscription,
+    customer: Customer,
+    plan: Plan,
+    *,
+    timezone: str,
+    now: datetime,
+    plan_change: PlanChange | None = None,
 ) -> SubscriptionOut:
-    return SubscriptionOut(**_fields(subscription, customer, plan, timezone=timezone, now=now))
+    return SubscriptionOut(
+        **_fields(subscription, customer, plan, timezone=timezone, now=now, plan_change=plan_change)
+    )
 
 
 def subscription_detail_out(
@@ -184,13 +203,14 @@ def subscription_detail_out(
     *,
     timezone: str,
     now: datetime,
+    plan_change: PlanChange | None = None,
 ) -> SubscriptionDetailOut:
     plan = plan_graph.plan
     thresholds: Sequence[UsageThreshold] = (
         [] if subscription.progressive_billing_disabled else plan_graph.thresholds
     )
     return SubscriptionDetailOut(
-        **_fields(subscription, customer, plan, timezone=timezone, now=now),
+        **_fields(subscription, customer, plan, timezone=timezone, now=now, plan_change=plan_change),
         plan=plan_out(plan_graph),
         entitlements=[],
         applicable_usage_thresholds=[
@@ -206,8 +226,15 @@ def subscription_detail_out(
 
 
 def _fields(
-    subscription: Subscription, customer: Customer, plan: Plan, *, timezone: str, now: datetime
+    subscription: Subscription,
+    customer: Customer,
+    plan: Plan,
+    *,
+    timezone: str,
+    now: datetime,
+    plan_change: PlanChange | None = None,
 ) -> dict[str, Any]:
+    change = plan_change or PlanChange()
     period = current_billing_period(
         subscription,
         plan_interval=plan.interval,
@@ -233,10 +260,9 @@ def _fields(
         "terminated_at": subscription.terminated_at,
         "canceled_at": subscription.canceled_at,
         "created_at": subscription.created_at,
-        # Plan changes (upgrades, downgrades) come with invoicing.
-        "previous_plan_code": None,
-        "next_plan_code": None,
-        "downgrade_plan_date": None,
+        "previous_plan_code": change.previous_plan_code,
+        "next_plan_code": change.next_plan_code,
+        "downgrade_plan_date": change.downgrade_plan_date,
         "current_billing_period_started_at": period.started_at,
         "current_billing_period_ending_at": period.ending_at,
         "on_termination_credit_note": subscription.on_termination_credit_note,

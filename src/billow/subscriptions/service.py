@@ -1,23 +1,37 @@
-"""Subscriptions: create (creating the customer if needed), read, list, update, terminate, and the timed
-transitions (pending → active at ``subscription_at``, active → terminated at ``ending_at``).
+"""Subscriptions: create (creating the customer if needed), plan changes, read, list, update,
+terminate, and the timed transitions (pending → active at ``subscription_at``, active → terminated at
+``ending_at``, a pending downgrade replacing its subscription at ``plan_change_at``).
 
-Not here yet, with invoicing: plan changes (upgrade/downgrade: ``405 plan_change_not_yet_supported``),
-plan overrides (accepted and ignored), trials (``trial_ended_at`` stays null), termination invoices and
-credit notes. Error codes are Lago's: ``invalid_date``, ``currencies_does_not_match``,
-``value_already_exist``, ``invalid_value``, ``subscription_not_found``, ``plan_not_found``.
+Plan changes (Lago's ``PlanUpgradeService``/``PlanDowngradeService``): re-posting an active
+subscription's external id with another plan of the same currency is an **upgrade** when the new plan's
+yearly amount (:func:`yearly_amount_cents`) is at least the old one's: the old subscription is terminated
+now (its final invoice comes with the billing run; a pay-in-advance fee's unused days, the switch day
+included, are credited, :mod:`billow.credit_notes.service`), and a new one starts now with the same
+external id. Otherwise it is a **downgrade**: a ``pending`` subscription that replaces the active one at
+the end of its current billing period; the answer is the active subscription (``next_plan_code``,
+``downgrade_plan_date``). A new plan change replaces a pending downgrade (canceled); terminating the
+subscription cancels it too. A subscription that has not started yet just takes the new plan.
+
+Termination of a pay-in-advance subscription credits the unused days per ``on_termination_credit_note``.
+Not here: plan overrides (accepted and ignored), trials (``trial_ended_at`` stays null). Error codes are
+Lago's: ``invalid_date``, ``currencies_does_not_match``, ``value_already_exist``, ``invalid_value``,
+``subscription_not_found``, ``plan_not_found``.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from billow.billing.periods import BillingTime
+from billow.billing.periods import BillingTime, Interval, period_containing
+from billow.billing.proration import local_date
+from billow.credit_notes.service import credit_note_service
 from billow.customers.models import Customer
 from billow.customers.service import customer_service
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
@@ -27,7 +41,12 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.repository import subscription_repository as repository
-from billow.subscriptions.schemas import SubscriptionFilters, SubscriptionInput, SubscriptionUpdateInput
+from billow.subscriptions.schemas import (
+    PlanChange,
+    SubscriptionFilters,
+    SubscriptionInput,
+    SubscriptionUpdateInput,
+)
 
 ON_TERMINATION_CREDIT_NOTES = ("credit", "skip", "refund", "offset")
 ON_TERMINATION_INVOICES = ("generate", "skip")
@@ -60,6 +79,36 @@ def _purchase_order_number(value: str) -> str | None:
     return value.strip() or None
 
 
+#: Periods per year, to compare plans of different intervals (Lago's ``Plan#yearly_amount_cents``).
+_PER_YEAR = {
+    Interval.WEEKLY: 52,
+    Interval.MONTHLY: 12,
+    Interval.QUARTERLY: 4,
+    Interval.SEMIANNUAL: 2,
+    Interval.YEARLY: 1,
+}
+
+
+def yearly_amount_cents(plan: Plan) -> int:
+    return plan.amount_cents * _PER_YEAR[Interval(plan.interval)]
+
+
+def is_upgrade(current: Plan, new: Plan) -> bool:
+    """Lago's rule: an upgrade when the new plan's yearly amount is at least the current one's."""
+    return yearly_amount_cents(new) >= yearly_amount_cents(current)
+
+
+@dataclass(frozen=True)
+class _PlanChangeInput:
+    """What a plan change takes from the request (the rest comes from the current subscription)."""
+
+    name: str
+    ending_at: datetime | None
+    consolidate_invoice: bool
+    progressive_billing_disabled: bool
+    purchase_order_number: str | None
+
+
 @dataclass(frozen=True)
 class DueTransitions:
     activated: list[uuid.UUID]
@@ -80,11 +129,30 @@ class SubscriptionService:
         """
         if not repository.has_due_transitions(session, now, organization_id):
             return DueTransitions([], [])
-        activated = repository.activate_due(session, now, organization_id)
-        terminated = repository.terminate_due(session, now, organization_id)
-        # Invoicing issue (subscription invoices and billing runs): the subscriptions ended here get their
-        # termination invoice (when ``on_termination_invoice`` is ``generate``) and pay-in-advance credit
-        # notes, and the ones started here their pay-in-advance invoice. Nothing is billed yet.
+        activated: list[uuid.UUID] = []
+        terminated: list[uuid.UUID] = []
+        # Downgrades first: a subscription replaced at its period end before an ``ending_at`` that falls
+        # later is replaced (the new one inherits ``ending_at``, ended below if due).
+        for old, new in repository.due_plan_changes(session, now, organization_id):
+            assert new.plan_change_at is not None
+            old.status = SubscriptionStatus.TERMINATED
+            old.terminated_at = new.plan_change_at
+            session.flush()  # one active subscription per external id
+            new.status = SubscriptionStatus.ACTIVE
+            new.started_at = new.plan_change_at
+            session.flush()
+            terminated.append(old.id)
+            activated.append(new.id)
+        activated += repository.activate_due(session, now, organization_id)
+        ended = repository.terminate_due(session, now, organization_id)
+        terminated += ended
+        repository.cancel_orphan_plan_changes(session, now, organization_id)
+        # The billing run bills the final invoices of the ended subscriptions and the first ones of the
+        # started ones; unused days of a pay-in-advance fee are credited now.
+        for subscription_id in ended:
+            subscription = session.get(Subscription, subscription_id)
+            if subscription is not None:
+                credit_note_service.credit_unused_days(session, subscription, upgrade=False, now=now)
         return DueTransitions(activated, terminated)
 
     # -------------------------------------------------------------------------------------- create
@@ -138,8 +206,27 @@ class SubscriptionService:
         if live is not None:
             if live.plan_id == plan.id:
                 return live
-            # Upgrades and downgrades terminate, bill and prorate: they come with invoicing.
-            raise NotAllowed(code="plan_change_not_yet_supported")
+            if live.status == SubscriptionStatus.PENDING:
+                # Not started yet: it just takes the new plan (Lago's ``update_pending_subscription``).
+                live.plan_id = plan.id
+                if name:
+                    live.name = name
+                session.flush()
+                return live
+            current_plan = self._plan_of(session, live)
+            provided = data.provided()
+            changes = _PlanChangeInput(
+                name=name,
+                ending_at=ending_at if "ending_at" in provided else live.ending_at,
+                consolidate_invoice=live.consolidate_invoice
+                if data.consolidate_invoice is None
+                else data.consolidate_invoice,
+                progressive_billing_disabled=bool(data.progressive_billing_disabled),
+                purchase_order_number=purchase_order_number,
+            )
+            if is_upgrade(current_plan, plan):
+                return self._upgrade(session, live, current_plan, plan, changes, now)
+            return self._downgrade(session, organization, customer, live, current_plan, plan, changes, now)
         if repository.live_external_id_taken(session, organization.id, external_id):
             raise ValidationFailed.one("external_id", "value_already_exist")
 
@@ -326,12 +413,142 @@ class SubscriptionService:
             subscription.on_termination_credit_note = (
                 on_termination_credit_note or subscription.on_termination_credit_note or DEFAULT_CREDIT_NOTE
             )
-        # Invoicing issue (subscription invoices and billing runs): the termination invoice is generated
-        # here when ``on_termination_invoice`` is ``generate`` (fees of the period up to ``terminated_at``),
-        # and a pay-in-advance plan's unused days are credited per ``on_termination_credit_note``.
-        # Nothing is billed yet.
+        self._cancel_pending_plan_change(session, subscription, now)
         session.flush()
+        # The final invoice (unless ``on_termination_invoice`` is ``skip``) comes with the billing run.
+        credit_note_service.credit_unused_days(session, subscription, upgrade=False, now=now)
         return subscription
+
+    # ---------------------------------------------------------------------------------- plan changes
+
+    def _upgrade(
+        self,
+        session: Session,
+        current: Subscription,
+        current_plan: Plan,
+        plan: Plan,
+        changes: _PlanChangeInput,
+        now: datetime,
+    ) -> Subscription:
+        """Terminate ``current`` now and start the new plan now (Lago's ``PlanUpgradeService``)."""
+        self._cancel_pending_plan_change(session, current, now)
+        current.status = SubscriptionStatus.TERMINATED
+        current.terminated_at = now
+        if current_plan.pay_in_advance and current.on_termination_credit_note is None:
+            current.on_termination_credit_note = DEFAULT_CREDIT_NOTE
+        session.flush()  # one active subscription per external id
+        new = self._next_subscription(current, plan, changes)
+        new.status = SubscriptionStatus.ACTIVE
+        new.started_at = now
+        session.add(new)
+        session.flush()
+        credit_note_service.credit_unused_days(session, current, upgrade=True, now=now)
+        return new
+
+    def _downgrade(
+        self,
+        session: Session,
+        organization: Organization,
+        customer: Customer,
+        current: Subscription,
+        current_plan: Plan,
+        plan: Plan,
+        changes: _PlanChangeInput,
+        now: datetime,
+    ) -> Subscription:
+        """Add a pending subscription replacing ``current`` at the end of its billing period (Lago's
+        ``PlanDowngradeService``); answer ``current``."""
+        assert current.started_at is not None
+        self._cancel_pending_plan_change(session, current, now)
+        timezone = customer.applicable_timezone(organization)
+        period = period_containing(
+            now,
+            interval=current_plan.interval,
+            billing_time=current.billing_time,
+            anchor=local_date(current.started_at, timezone),
+            timezone=timezone,
+        )
+        new = self._next_subscription(current, plan, changes)
+        new.status = SubscriptionStatus.PENDING
+        new.plan_change_at = period.end
+        session.add(new)
+        session.flush()
+        return current
+
+    def _next_subscription(
+        self, current: Subscription, plan: Plan, changes: _PlanChangeInput
+    ) -> Subscription:
+        return Subscription(
+            organization_id=current.organization_id,
+            customer_id=current.customer_id,
+            plan_id=plan.id,
+            external_id=current.external_id,
+            name=changes.name,
+            billing_time=current.billing_time,
+            subscription_at=current.subscription_at,
+            ending_at=changes.ending_at,
+            previous_subscription_id=current.id,
+            on_termination_invoice=DEFAULT_TERMINATION_INVOICE,
+            progressive_billing_disabled=changes.progressive_billing_disabled,
+            consolidate_invoice=changes.consolidate_invoice,
+            purchase_order_number=changes.purchase_order_number,
+        )
+
+    def _cancel_pending_plan_change(self, session: Session, current: Subscription, now: datetime) -> None:
+        pending = repository.pending_plan_change_of(session, current.id)
+        if pending is not None:
+            pending.status = SubscriptionStatus.CANCELED
+            pending.canceled_at = now
+
+    def plan_changes(
+        self, session: Session, subscriptions: list[Subscription], *, timezone_of: Any
+    ) -> dict[uuid.UUID, PlanChange]:
+        """``previous_plan_code``, ``next_plan_code`` and ``downgrade_plan_date`` of each subscription;
+        ``timezone_of(subscription)`` gives its customer's zone."""
+        following, previous = repository.plan_change_links(session, subscriptions)
+        result: dict[uuid.UUID, PlanChange] = {}
+        for subscription in subscriptions:
+            next_code = None
+            downgrade_date = None
+            if subscription.id in following:
+                next_code, next_subscription = following[subscription.id]
+                if (
+                    next_subscription.status == SubscriptionStatus.PENDING
+                    and next_subscription.plan_change_at
+                ):
+                    downgrade_date = local_date(
+                        next_subscription.plan_change_at, timezone_of(subscription)
+                    ).isoformat()
+            result[subscription.id] = PlanChange(
+                previous_plan_code=previous.get(subscription.id),
+                next_plan_code=next_code,
+                downgrade_plan_date=downgrade_date,
+            )
+        return result
+
+    def replaced_by_plan_change(self, session: Session, subscription: Subscription) -> bool:
+        """Whether a plan change replaced this (terminated) subscription: its last plan-fee day is then
+        the day before the switch (the next plan pays for the switch day)."""
+        return repository.replaced_by_plan_change(session, subscription.id)
+
+    def plan_fee_end(self, session: Session, subscription: Subscription, timezone: str) -> datetime | None:
+        """The end of the subscription's plan-fee span: ``terminated_at``, or for a subscription replaced
+        by a plan change the start of the switch day (customer's zone), which the next plan pays for
+        (Lago bills the old plan up to the day before: upgraded Jan 10, the old fee covers Jan 1-9)."""
+        ended = subscription.terminated_at
+        if ended is None or not repository.replaced_by_plan_change(session, subscription.id):
+            return ended
+        zone = ZoneInfo(timezone)
+        local = ended.astimezone(zone)
+        return datetime.combine(local.date(), time(), tzinfo=zone).astimezone(UTC)
+
+    def charges_carried_over(self, session: Session, subscription: Subscription) -> set[uuid.UUID]:
+        """Charges of a subscription replaced by a plan change whose billable metric is recurring and
+        also charged by the next plan: their usage carries over and is billed by the next subscription
+        (Lago's ``Charge#included_in_next_subscription?``), not by this one's final invoice."""
+        if subscription.terminated_at is None:
+            return set()
+        return repository.recurring_charges_shared_with_next_plan(session, subscription)
 
     # ------------------------------------------------------------------------------------ internals
 

@@ -9,6 +9,7 @@ PostgreSQL) and the in-process scheduler of ``billow serve`` (embedded SQLite) b
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,28 +21,73 @@ SessionFactory = Callable[[], Session]
 ScanFunction = Callable[[SessionFactory, datetime], Any]
 
 
+#: ``each(session_factory, item, now)``: one unit of the work a fan-out scan found (see :func:`scan`).
+ItemFunction = Callable[[SessionFactory, str, datetime], Any]
+
+
 @dataclass(frozen=True)
 class Scan:
     name: str
     every: timedelta
     run: ScanFunction
+    #: Set for a fan-out scan: ``run`` returns work items and ``each`` processes one of them.
+    each: ItemFunction | None = None
+
+    @property
+    def interval(self) -> timedelta:
+        """``every``, unless ``BILLOW_SCAN_INTERVAL`` (seconds; tests, demos) overrides every scan's."""
+        override = os.environ.get("BILLOW_SCAN_INTERVAL", "").strip()
+        return timedelta(seconds=float(override)) if override else self.every
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A work item whose queueing key differs from its payload (e.g. a batch of subscriptions keyed by
+    its bucket, so a later scan does not queue the same bucket twice). ``str(item)`` is the payload."""
+
+    key: str
+    payload: str
+
+    def __str__(self) -> str:
+        return self.payload
+
+
+def item_key(item: object) -> str:
+    """The key under which an item is queued (one queued job per key at a time)."""
+    return item.key if isinstance(item, WorkItem) else str(item)
 
 
 SCANS: dict[str, Scan] = {}
 
 
-def scan(name: str, *, every: timedelta) -> Callable[[ScanFunction], ScanFunction]:
-    """Register ``function(session_factory, now)`` to run every ``every``."""
+def scan(
+    name: str, *, every: timedelta, each: ItemFunction | None = None
+) -> Callable[[ScanFunction], ScanFunction]:
+    """Register ``function(session_factory, now)`` to run every ``every``.
+
+    With ``each``, the scan *fans out*: ``function`` only finds the work and returns its items
+    (strings, e.g. subscription ids, or :class:`WorkItem`), and ``each(session_factory, item, now)``
+    does one item, raising when it failed. In-process they run one after the other; on the job engine
+    every item becomes its own job (one per item key queued at a time, retried on failure), so the work
+    spreads over every worker.
+    ``now`` is the scan's instant. Both functions must be idempotent.
+    """
 
     def register(function: ScanFunction) -> ScanFunction:
-        SCANS[name] = Scan(name, every, function)
+        SCANS[name] = Scan(name, every, function, each)
         return function
 
     return register
 
 
 #: Modules that register scans (imported by :func:`load_all`). Add yours here.
-SCAN_MODULES: list[str] = []
+SCAN_MODULES: list[str] = [
+    "billow.billing.tasks",
+    "billow.metering.tasks",
+    "billow.billing.pay_in_advance",
+    "billow.billing.progressive",
+    "billow.invoices.tasks",
+]
 
 
 def load_all() -> dict[str, Scan]:

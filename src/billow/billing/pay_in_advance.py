@@ -1,0 +1,576 @@
+"""Pay-in-advance charges: one fee per event, and for invoiceable charges one invoice per event (Lago's
+``Fees::CreatePayInAdvanceService`` and ``Invoices::CreatePayInAdvanceChargeService``, reference §3.9).
+
+The database is the source of truth: :func:`create_pay_in_advance_fees` (the ``pay_in_advance_fees``
+scans) finds the events of the active subscriptions' pay-in-advance charges that have no fee yet and bills
+each one. Event ingestion does nothing for them (it stays one ``INSERT``).
+
+**Amount.** An event's fee is ``price(units with the event) - price(units without it)``
+(:class:`billow.metering.estimate.EstimateService`, the same computation as ``POST /events/estimate_fees``),
+the events of the charges period being taken in **time order** (timestamp, then reception, then id): the
+units "without" are those of the period's events before it in that order, whatever was billed already.
+So the fees of a period add up to the price of its units when events arrive in time order. A late event
+(older timestamp than events already billed) is priced at its place in time; the fees of the later events
+are not revised. Filters, grouping keys, proration, percentage per-transaction rules and dynamic pricing
+work as in the estimate. Taxes: the charge's, else the plan's, the customer's, the organization's
+(:mod:`billow.billing.taxes`), computed as on any invoice (:func:`billow.billing.assembly.compute_amounts`).
+
+**Invoices.** ``invoiceable`` charges: each fee gets its own invoice (``invoice_type: subscription``,
+``invoicing_reason: in_advance_charge``), issued on the scan's day (customer's time zone), finalized and
+numbered at once (:func:`billow.invoices.finalization.apply_final_status`; a zero-amount one is
+``closed`` when the customer/organization does not finalize zero-amount invoices). Otherwise the fee is
+stored without invoice (``lago_invoice_id: null``, payment status settable with ``PUT /fees/{id}``). The
+subscription invoice of the period never bills pay-in-advance charges
+(:func:`billow.billing.charge_fees.charge_fees` skips them).
+
+**Exactly once.** A unique index on fees ``(subscription_id, charge_id, event_transaction_id)``: an event
+never yields two fees for a charge. Each event is billed in its own transaction after locking the
+subscription row (as the billing run does), re-checking under the lock; a concurrent scan that still gets
+past it fails on the index and its transaction (fee *and* invoice) rolls back.
+
+**Cost when idle.** Two scans share the code: ``pay_in_advance_fees`` (every 10 s) looks at events whose
+timestamp is within :data:`RECENT` of now — one range of the ``ix_events_usage`` index per subscription and
+pay-in-advance charge, anti-joined on the fees' unique index — and ``pay_in_advance_fees_reconcile``
+(every 15 min) looks at the whole current and previous charges periods of each subscription. The events
+table has no index on reception time (it would cost ingestion throughput), so a reception-time watermark
+could not be read cheaply; the timestamp window is the cheap path and the reconciliation is what makes a
+late event (an old timestamp, or a slow ingestion transaction) impossible to miss: it is billed at most
+15 minutes later, as long as its timestamp is in the current or the previous charges period. Events older
+than that, and events of terminated subscriptions, are not billed in advance.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, exists, select, tuple_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
+
+from billow.billable_metrics.models import BillableMetric
+from billow.billing.assembly import FeeDraft, compute_amounts, set_amounts, write_fees
+from billow.billing.proration import local_date
+from billow.customers.models import Customer
+from billow.events.models import Event
+from billow.invoices import finalization, numbering
+from billow.invoices.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, PaymentStatus
+from billow.metering.aggregation import BucketAggregation, aggregate
+from billow.metering.estimate import (
+    EstimatedFee,
+    EstimateService,
+    _Context,
+    _Event,
+    _group_keys,
+    _needs_values,
+    _numeric,
+    _unrounded,
+    pricing_context,
+)
+from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text
+from billow.metering.repository import usage_repository
+from billow.organizations.models import Organization
+from billow.plans.models import Charge, Plan
+from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
+from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.subscriptions.periods import UsageWindow, charges_window
+from billow.worker.scans import scan
+
+log = logging.getLogger(__name__)
+
+#: The fast scan looks at events whose timestamp is at most this old.
+RECENT = timedelta(hours=1)
+_MICROSECOND = timedelta(microseconds=1)
+IN_ADVANCE_CHARGE = "in_advance_charge"
+
+
+@dataclass
+class PayInAdvanceSummary:
+    fees_created: int = 0
+    invoices_created: int = 0
+    already_billed: int = 0
+    failed: list[str] = field(default_factory=list)
+    fee_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """One pay-in-advance charge of one active subscription."""
+
+    organization_id: uuid.UUID
+    subscription_id: uuid.UUID
+    external_subscription_id: str
+    started_at: datetime
+    charge_id: uuid.UUID
+    code: str
+
+
+@scan("pay_in_advance_fees", every=timedelta(seconds=10))
+def scan_recent(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
+    """Bill the pay-in-advance events of the last hour (timestamps) that have no fee yet."""
+    return create_pay_in_advance_fees(session_factory, now, since=now - RECENT)
+
+
+@scan("pay_in_advance_fees_reconcile", every=timedelta(minutes=15))
+def scan_all(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
+    """Bill every pay-in-advance event of the current and previous charges periods without a fee."""
+    return create_pay_in_advance_fees(session_factory, now)
+
+
+def create_pay_in_advance_fees(
+    session_factory: Callable[[], Session],
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    organization_id: uuid.UUID | None = None,
+) -> PayInAdvanceSummary:
+    """Create the fee (and invoice) of every pay-in-advance event without one, with a timestamp at or before
+    ``now`` (and at or after ``since``). Idempotent; safe to run concurrently."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    summary = PayInAdvanceSummary()
+    with session_factory() as session:
+        work = _pending_work(session, now, since, organization_id)
+    for candidate, event_id in work:
+        try:
+            fee_id, invoiced = _bill_event(session_factory, candidate, event_id, now)
+        except Exception as error:  # one event fails (retried by the next scan); the others go on
+            log.exception("pay-in-advance fee of event %s failed", event_id)
+            summary.failed.append(f"{event_id}: {error!r}")
+            continue
+        if fee_id is None:
+            summary.already_billed += 1
+        else:
+            summary.fees_created += 1
+            summary.invoices_created += int(invoiced)
+            summary.fee_ids.append(fee_id)
+    return summary
+
+
+# ------------------------------------------------------------------------------------------ finding work
+
+
+def _candidates_query(now: datetime, organization_id: uuid.UUID | None) -> Select[Any]:
+    """The pay-in-advance charges of the active subscriptions (one row each)."""
+    query = (
+        select(
+            Subscription.organization_id,
+            Subscription.id,
+            Subscription.external_id,
+            Subscription.started_at,
+            Charge.id,
+            BillableMetric.code,
+        )
+        .join(
+            Charge,
+            and_(
+                Charge.plan_id == Subscription.plan_id,
+                Charge.pay_in_advance.is_(True),
+                Charge.deleted_at.is_(None),
+            ),
+        )
+        .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+        .where(
+            Subscription.status == SubscriptionStatus.ACTIVE,
+            Subscription.started_at.is_not(None),
+            Subscription.started_at <= now,
+        )
+    )
+    if organization_id is not None:
+        query = query.where(Subscription.organization_id == organization_id)
+    return query
+
+
+def _billed(subscription_id: Any, charge_id: Any) -> Any:
+    """The event already has a fee for this subscription and charge (served by the fees' unique index)."""
+    return exists().where(
+        Fee.subscription_id == subscription_id,
+        Fee.charge_id == charge_id,
+        Fee.event_transaction_id == Event.transaction_id,
+    )
+
+
+def _pending_work(
+    session: Session, now: datetime, since: datetime | None, organization_id: uuid.UUID | None
+) -> list[tuple[_Candidate, uuid.UUID]]:
+    """``(candidate, event id)`` of every event without a fee, in time order per candidate."""
+    if since is not None:
+        return _recent_work(session, now, since, organization_id)
+    work = []
+    candidates = session.execute(
+        _candidates_query(now, organization_id).order_by(Subscription.id, Charge.position, Charge.id)
+    ).all()
+    lower_bounds: dict[uuid.UUID, datetime] = {}
+    for row in candidates:
+        candidate = _Candidate(*row)
+        if candidate.subscription_id not in lower_bounds:
+            lower_bounds[candidate.subscription_id] = _lower_bound(session, candidate, now)
+        lower = lower_bounds[candidate.subscription_id]
+        events = session.scalars(
+            select(Event.id)
+            .where(
+                Event.organization_id == candidate.organization_id,
+                Event.external_subscription_id == candidate.external_subscription_id,
+                Event.code == candidate.code,
+                Event.timestamp >= lower,
+                Event.timestamp <= now,
+                ~_billed(candidate.subscription_id, candidate.charge_id),
+            )
+            .order_by(Event.timestamp, Event.created_at, Event.id)
+        )
+        work.extend((candidate, event_id) for event_id in events)
+    return work
+
+
+def _recent_work(
+    session: Session, now: datetime, since: datetime, organization_id: uuid.UUID | None
+) -> list[tuple[_Candidate, uuid.UUID]]:
+    """The fast path, one statement: events with a timestamp in ``[since, now]`` (``since`` is never
+    before the previous charges period: periods last at least a day)."""
+    query = (
+        _candidates_query(now, organization_id)
+        .add_columns(Event.id)
+        .join(
+            Event,
+            and_(
+                Event.organization_id == Subscription.organization_id,
+                Event.external_subscription_id == Subscription.external_id,
+                Event.code == BillableMetric.code,
+                Event.timestamp >= since,
+                Event.timestamp <= now,
+                Event.timestamp >= Subscription.started_at,
+            ),
+        )
+        .where(~_billed(Subscription.id, Charge.id))
+        .order_by(Subscription.id, Charge.position, Charge.id, Event.timestamp, Event.created_at, Event.id)
+    )
+    return [(_Candidate(*row[:6]), row[6]) for row in session.execute(query).all()]
+
+
+def _lower_bound(session: Session, candidate: _Candidate, now: datetime) -> datetime:
+    """The start of the previous charges period (clipped to the subscription's start)."""
+    subscription = session.get(Subscription, candidate.subscription_id)
+    assert subscription is not None
+    plan = session.get(Plan, subscription.plan_id)
+    customer = session.get(Customer, subscription.customer_id)
+    organization = session.get(Organization, subscription.organization_id)
+    assert plan is not None and customer is not None and organization is not None
+    timezone = customer.applicable_timezone(organization)
+
+    def window_start(at: datetime) -> datetime:
+        return charges_window(
+            subscription,
+            plan_interval=plan.interval,
+            bill_charges_monthly=plan.bill_charges_monthly,
+            timezone=timezone,
+            at=at,
+        ).from_datetime
+
+    current = window_start(now)
+    if current <= candidate.started_at:
+        return candidate.started_at
+    return max(window_start(current - _MICROSECOND), candidate.started_at)
+
+
+# ------------------------------------------------------------------------------------------ one event
+
+
+def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription:
+    """Lock the subscription row for the transaction (``FOR UPDATE``; SQLite: take the write lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(
+            select(Subscription).where(Subscription.id == subscription_id).with_for_update()
+        ).scalar_one()
+    table = Subscription.__table__
+    session.execute(update(table).where(table.c.id == subscription_id).values(updated_at=table.c.updated_at))
+    return session.execute(select(Subscription).where(Subscription.id == subscription_id)).scalar_one()
+
+
+def _has_fee(session: Session, candidate: _Candidate, transaction_id: str) -> bool:
+    return (
+        session.execute(
+            select(Fee.id).where(
+                Fee.subscription_id == candidate.subscription_id,
+                Fee.charge_id == candidate.charge_id,
+                Fee.event_transaction_id == transaction_id,
+            )
+        ).first()
+        is not None
+    )
+
+
+def _bill_event(
+    session_factory: Callable[[], Session], candidate: _Candidate, event_id: uuid.UUID, now: datetime
+) -> tuple[uuid.UUID | None, bool]:
+    """Write the event's fee (and invoice) in its own transaction; ``(None, False)`` if already billed."""
+    session = session_factory()
+    try:
+        with session.begin():
+            subscription = lock_subscription(session, candidate.subscription_id)
+            event = session.get(Event, event_id)
+            if (
+                subscription.status != SubscriptionStatus.ACTIVE
+                or event is None
+                or _has_fee(session, candidate, event.transaction_id)
+            ):
+                return None, False
+            fee, invoiced = write_event_fee(session, subscription, candidate.charge_id, event, now)
+            session.flush()
+            return fee.id, invoiced
+    except IntegrityError:
+        # Another scan billed this event between our check and our insert.
+        with session_factory() as fresh:
+            event = fresh.get(Event, event_id)
+            if event is not None and _has_fee(fresh, candidate, event.transaction_id):
+                return None, False
+        raise
+    finally:
+        session.close()
+
+
+def price_event(
+    session: Session, subscription: Subscription, graph: ChargeGraph, event: Event
+) -> tuple[EstimatedFee, UsageWindow]:
+    """The pay-in-advance fee of a stored ``event`` for the charge of ``graph`` (not written), and the
+    charges window of the event."""
+    organization = session.get(Organization, subscription.organization_id)
+    customer = session.get(Customer, subscription.customer_id)
+    plan = session.get(Plan, subscription.plan_id)
+    assert organization is not None and customer is not None and plan is not None
+    context = pricing_context(session, organization, subscription, customer, plan, at=event.timestamp)
+    window = context.window
+    metric_filters = usage_repository.metric_filters(session, organization.id, [graph.metric.id]).get(
+        graph.metric.id, {}
+    )
+    stored = _StoredEvent(
+        transaction_id=event.transaction_id,
+        code=event.code,
+        timestamp=event.timestamp,
+        properties=dict(event.properties or {}),
+        precise_total_amount_cents=event.precise_total_amount_cents or Decimal(0),
+        id=event.id,
+        created_at=event.created_at,
+    )
+    return _StoredEventPricer()._fee(context, graph, metric_filters, stored), window
+
+
+def write_event_fee(
+    session: Session, subscription: Subscription, charge_id: uuid.UUID, event: Event, now: datetime
+) -> tuple[Fee, bool]:
+    """Price and write the event's fee, and its invoice when the charge is invoiceable."""
+    charge = session.get(Charge, charge_id)
+    assert charge is not None
+    [graph] = plan_repository.load_charges(session, [charge])
+    estimated, window = price_event(session, subscription, graph, event)
+    display_name = charge.invoice_display_name
+    if estimated.filter is not None and estimated.filter.filter.invoice_display_name:
+        display_name = estimated.filter.filter.invoice_display_name
+    fee = Fee(
+        id=uuid.uuid4(),
+        organization_id=subscription.organization_id,
+        customer_id=subscription.customer_id,
+        subscription_id=subscription.id,
+        charge_id=charge.id,
+        charge_filter_id=estimated.filter.filter.id if estimated.filter is not None else None,
+        fee_type=FeeType.CHARGE,
+        grouped_by=dict(estimated.grouped_by),
+        units=estimated.units,
+        total_aggregated_units=estimated.units,
+        events_count=1,
+        amount_cents=estimated.amount_cents,
+        precise_amount_cents=estimated.precise_amount_cents,
+        amount_currency=estimated.currency,
+        unit_amount=estimated.unit_amount,
+        amount_details=_jsonable(estimated.amount_details),
+        invoice_display_name=display_name,
+        pay_in_advance=True,
+        invoiceable=charge.invoiceable,
+        payment_status=PaymentStatus.PENDING,
+        from_datetime=window.from_datetime,
+        to_datetime=window.to_datetime,
+        event_transaction_id=event.transaction_id,
+    )
+    drafts = [FeeDraft(fee, [t.tax for t in estimated.applied_taxes])]
+    amounts = compute_amounts(drafts)
+    if not charge.invoiceable:
+        session.add(fee)
+        session.flush()  # the unique key: fails here if another scan billed this event
+        return fee, False
+
+    organization = session.get(Organization, subscription.organization_id)
+    customer = estimated.customer
+    assert organization is not None
+    timezone = customer.applicable_timezone(organization)
+    invoice = Invoice(
+        id=uuid.uuid4(),
+        organization_id=organization.id,
+        customer_id=customer.id,
+        number=numbering.draft_number(organization),
+        invoice_type="subscription",
+        status=InvoiceStatus.DRAFT,
+        payment_status=PaymentStatus.PENDING,
+        currency=estimated.currency,
+    )
+    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
+    set_amounts(invoice, amounts)
+    session.add(invoice)
+    session.flush()
+    session.add(
+        InvoiceSubscription(
+            organization_id=organization.id,
+            invoice_id=invoice.id,
+            subscription_id=subscription.id,
+            invoicing_reason=IN_ADVANCE_CHARGE,
+            period_start=window.from_datetime,
+            timestamp=event.timestamp,
+            from_datetime=window.from_datetime,
+            to_datetime=window.to_datetime,
+            charges_from_datetime=window.from_datetime,
+            charges_to_datetime=window.to_datetime,
+        )
+    )
+    write_fees(session, invoice, drafts, amounts)
+    session.flush()  # the fee's unique key: fails here if another scan billed this event
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    return fee, True
+
+
+def _jsonable(value: Any) -> Any:
+    """``amount_details`` with decimals as strings (JSON column)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ pricing
+
+
+@dataclass(frozen=True)
+class _StoredEvent(_Event):
+    id: uuid.UUID | None = None
+    created_at: datetime | None = None
+
+
+class _StoredEventPricer(EstimateService):
+    """The estimate's pricing, for an event that is already stored: the units "without" it are those of the
+    events strictly before it in (timestamp, reception, id) order."""
+
+    def _bucket(
+        self,
+        context: _Context,
+        graph: ChargeGraph,
+        specs: Sequence[ChargeFilterSpec],
+        properties: Mapping[str, Any],
+        charge_filter: FilterGraph | None,
+        grouped_by: dict[str, str | None],
+        event: _Event,
+    ) -> BucketAggregation:
+        charge, metric = graph.charge, graph.metric
+        window = context.window
+        buckets = aggregate(
+            context.session,
+            organization_id=context.organization.id,
+            external_subscription_id=context.subscription.external_id,
+            metric=_unrounded(metric),  # type: ignore[arg-type]
+            from_datetime=window.from_datetime,
+            to_datetime=max(event.timestamp, window.from_datetime),
+            filters=specs,
+            pricing_group_keys=_group_keys(charge.properties),
+            with_event_values=charge.charge_model == "percentage" and _needs_values(properties),
+            pay_in_advance=True,
+            period_duration_days=window.period.days,
+        )
+        filter_id = charge_filter.filter.id if charge_filter else None
+        bucket = next(
+            (b for b in buckets if b.filter_id == filter_id and b.grouped_by == grouped_by),
+            BucketAggregation(
+                filter_id=filter_id,
+                grouped_by=grouped_by,
+                units=Decimal(0),
+                events_count=0,
+                current_usage_units=Decimal(0),
+                total_aggregated_units=Decimal(0),
+            ),
+        )
+        # Events with the very same timestamp that come before this one (reception, then id).
+        assert isinstance(event, _StoredEvent)
+        for tied in self._tied_before(context, metric, event):
+            index = matching_filter(tied.properties, specs)
+            if (specs[index].id if index is not None else None) != filter_id:
+                continue
+            if any(
+                (property_text(tied.properties.get(key)) or None) != wanted
+                for key, wanted in grouped_by.items()
+            ):
+                continue
+            contribution = self._contribution(
+                context, graph, specs, charge_filter, grouped_by, bucket, tied, properties
+            )
+            delta = (
+                _numeric(tied.properties.get(metric.field_name or ""))
+                if metric.aggregation_type == "sum_agg"
+                else (Decimal(1) if metric.aggregation_type == "count_agg" else contribution.increase)
+            )
+            after = contribution.after
+            bucket = replace(
+                bucket,
+                units=after.units,
+                events_count=after.events_count,
+                current_usage_units=bucket.current_usage_units + delta,
+                total_aggregated_units=bucket.total_aggregated_units + delta,
+                event_values=after.event_values,
+                precise_total_amount_cents=after.precise_total_amount_cents,
+            )
+        return bucket
+
+    def _tied_before(self, context: _Context, metric: Any, event: _StoredEvent) -> list[_StoredEvent]:
+        rows = context.session.execute(
+            select(Event)
+            .where(
+                Event.organization_id == context.organization.id,
+                Event.external_subscription_id == context.subscription.external_id,
+                Event.code == metric.code,
+                Event.timestamp == event.timestamp,
+                tuple_(Event.created_at, Event.id) < tuple_(event.created_at, event.id),
+            )
+            .order_by(Event.created_at, Event.id)
+        ).scalars()
+        return [
+            _StoredEvent(
+                transaction_id=row.transaction_id,
+                code=row.code,
+                timestamp=row.timestamp,
+                properties=dict(row.properties or {}),
+                precise_total_amount_cents=row.precise_total_amount_cents or Decimal(0),
+                id=row.id,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    def _is_active(
+        self,
+        context: _Context,
+        metric: BillableMetric,
+        specs: Sequence[ChargeFilterSpec],
+        charge_filter: FilterGraph | None,
+        grouped_by: dict[str, str | None],
+        value: str,
+        event: _Event,
+    ) -> bool:
+        # Strictly before the event (the estimate's event is not stored; this one is).
+        earlier = replace(event, timestamp=event.timestamp - _MICROSECOND)
+        return super()._is_active(context, metric, specs, charge_filter, grouped_by, value, earlier)
+
+
+__all__ = ["PayInAdvanceSummary", "create_pay_in_advance_fees", "lock_subscription", "price_event"]

@@ -1,0 +1,68 @@
+"""The billing scan: every minute, apply due subscription transitions (activation of pending
+subscriptions, termination at ``ending_at``), then bill every subscription with an invoice due.
+
+A fan-out scan (:func:`billow.worker.scans.scan`): :func:`find_due_subscriptions` lists the work as
+**batches** of subscriptions and :func:`bill_batch` bills one batch (one job on the job engine, so any
+number of workers share a billing run). A batch, not a subscription, per job: a batch loads the catalog
+once and prices its usage in a few queries (:func:`billow.billing.run.bill_subscriptions`), which
+``bench/billing.py`` measured ~10x cheaper than one job per subscription. A subscription always falls in
+the same bucket for a given number of buckets, and a batch is queued under its bucket's key, so a scan
+that runs while the previous one's jobs still wait does not queue the same work twice. Everything is
+idempotent: the unique invoice key of :mod:`billow.billing.run` makes billing a period twice impossible.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from billow.billing.run import bill_subscriptions, due_subscription_ids
+from billow.subscriptions.service import subscription_service
+from billow.worker.scans import SessionFactory, WorkItem, scan
+
+#: Subscriptions per billing job (about a second or two of work each).
+BATCH_SIZE = 100
+
+
+class BillingFailed(RuntimeError):
+    """Some invoices of a batch could not be written (the job fails and is retried)."""
+
+
+def batches(subscription_ids: list[uuid.UUID], batch_size: int | None = None) -> list[WorkItem]:
+    """Split ``subscription_ids`` into buckets of about ``batch_size`` by a stable hash of the id; the
+    number of buckets is a power of two so it changes rarely as the number of due subscriptions moves."""
+    if not subscription_ids:
+        return []
+    batch_size = batch_size or BATCH_SIZE
+    buckets = 1
+    while buckets * batch_size < len(subscription_ids):
+        buckets *= 2
+    grouped: dict[int, list[str]] = {}
+    for subscription_id in subscription_ids:
+        grouped.setdefault(subscription_id.int % buckets, []).append(str(subscription_id))
+    return [
+        WorkItem(key=f"{bucket}/{buckets}", payload=",".join(ids)) for bucket, ids in sorted(grouped.items())
+    ]
+
+
+def bill_batch(session_factory: SessionFactory, item: str, now: datetime) -> int:
+    """Bill the invoices due at ``now`` of the comma-separated subscriptions of ``item``; returns how
+    many were created. Raises when one failed (the others are kept; the retry skips what is billed)."""
+    ids = [uuid.UUID(part) for part in item.split(",") if part]
+    summary = bill_subscriptions(session_factory, ids, now)
+    if summary.failed:
+        raise BillingFailed("; ".join(summary.failed))
+    return summary.invoices_created
+
+
+#: One subscription is a batch of one (kept for callers that bill a single subscription).
+bill_one_subscription = bill_batch
+
+
+@scan("billing", every=timedelta(minutes=1), each=bill_batch)
+def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> list[WorkItem]:
+    """Apply the subscription transitions due at ``now``, then list the subscriptions owing an invoice,
+    in batches."""
+    with session_factory() as session, session.begin():
+        subscription_service.apply_due_transitions(session, now)
+    return batches(due_subscription_ids(session_factory, now))

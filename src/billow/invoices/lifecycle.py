@@ -1,0 +1,112 @@
+"""The draft lifecycle of subscription invoices (reference §5.1, §5.2): refresh and finalization.
+
+A draft (written by the billing run when a grace period applies) keeps its ``invoice_subscriptions`` row —
+the key that stops the period from being billed twice — while its fees are rebuilt in place
+(:func:`billow.billing.assembly.rebuild_subscription_invoice`): late events with timestamps in the period
+are included, taxes and totals recomputed. Finalization (``PUT /invoices/{id}/finalize`` and the scan of
+drafts past their grace period, one code path) refreshes, sets the issuing and due dates, then numbers the
+invoice (or closes a skipped zero-amount one, :func:`billow.invoices.finalization.apply_final_status`).
+
+Callers lock the invoice row first (:meth:`InvoiceRepository.lock`) so the API and the scans never
+finalize or refresh the same draft at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billow.billing.assembly import rebuild_subscription_invoice
+from billow.billing.proration import trial_end
+from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
+from billow.customers.models import Customer
+from billow.db import utcnow
+from billow.invoices import finalization
+from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.organizations.models import Organization
+from billow.plans.models import Plan
+from billow.subscriptions.models import Subscription
+
+log = logging.getLogger(__name__)
+
+
+class DraftBillingError(RuntimeError):
+    """A draft whose period can no longer be found in its subscription's schedule."""
+
+
+def _link(session: Session, invoice: Invoice) -> InvoiceSubscription:
+    """The period a subscription invoice bills (its key in ``invoice_subscriptions``)."""
+    return session.scalars(
+        select(InvoiceSubscription).where(
+            InvoiceSubscription.invoice_id == invoice.id,
+            InvoiceSubscription.organization_id == invoice.organization_id,
+        )
+    ).one()
+
+
+def _period_of(session: Session, invoice: Invoice) -> tuple[InvoiceSubscription, Subscription, DueInvoice]:
+    """The billed period of a subscription invoice, recomputed from the schedule through its key."""
+    link = _link(session, invoice)
+    subscription = session.get(Subscription, link.subscription_id)
+    assert subscription is not None
+    plan = session.get(Plan, subscription.plan_id)
+    customer = session.get(Customer, subscription.customer_id)
+    organization = session.get(Organization, subscription.organization_id)
+    assert plan is not None and customer is not None and organization is not None
+    assert subscription.started_at is not None
+    facts = SubscriptionFacts(  # as the billing run sees the subscription (billow.billing.run)
+        id=subscription.id,
+        started_at=subscription.started_at,
+        interval=plan.interval,
+        billing_time=subscription.billing_time,
+        timezone=customer.applicable_timezone(organization),
+        pay_in_advance=plan.pay_in_advance,
+        bill_charges_monthly=plan.bill_charges_monthly,
+        terminated_at=subscription.terminated_at,
+        trial_ended_at=trial_end(subscription.started_at, plan.trial_period),
+    )
+    for due in due_invoices(facts, link.timestamp, after=link.timestamp):
+        if due.reason.value == link.invoicing_reason and due.period_start == link.period_start:
+            return link, subscription, due
+    raise DraftBillingError(f"invoice {invoice.id}: its period is no longer in the schedule")
+
+
+def refresh(session: Session, invoice: Invoice, *, finalizing: bool = False) -> Invoice:
+    """Rebuild a draft's fees and amounts; any other invoice is returned unchanged (as Lago)."""
+    if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != "subscription":
+        return invoice
+    try:
+        _, subscription, due = _period_of(session, invoice)
+    except DraftBillingError:
+        # The subscription's schedule no longer has this period: keep the fees as they are rather than
+        # guess them (a draft can still be finalized or deleted).
+        log.warning("invoice %s: period not in the schedule, not refreshed", invoice.id)
+        return invoice
+    # Events are stamped with the wall clock when ingested: so is the refresh (``now`` may be simulated).
+    started = utcnow()
+    rebuild_subscription_invoice(session, invoice, subscription, due, finalizing=finalizing)
+    invoice.refreshed_at = started
+    session.flush()
+    return invoice
+
+
+def finalize(session: Session, invoice: Invoice, *, now: datetime) -> Invoice:
+    """Refresh a draft, then finalize it (numbered) or close it (skipped zero amount)."""
+    if invoice.status != InvoiceStatus.DRAFT:
+        return invoice
+    customer = session.get(Customer, invoice.customer_id)
+    organization = session.get(Organization, invoice.organization_id)
+    assert customer is not None and organization is not None
+    link = _link(session, invoice)
+    refresh(session, invoice, finalizing=True)
+    if not finalization.keeps_anchor(customer, invoicing_reason=link.invoicing_reason):
+        day = finalization.finalization_day(now, customer, organization)
+        finalization.set_issuing_date(invoice, day, customer, organization)
+    else:
+        finalization.set_issuing_date(invoice, invoice.issuing_date, customer, organization)
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    session.flush()
+    return invoice

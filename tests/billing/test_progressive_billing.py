@@ -143,6 +143,26 @@ class TestScenario:
         ]
         assert bill_thresholds(factory, at("2024-04-05T12:10:00")).invoices_created == 0
 
+    def test_deducted_in_a_batch_run_after_the_thresholds_are_gone(self, factory, session: Session) -> None:
+        # Two subscriptions billed in one run (the run then skips the deduction query for subscriptions
+        # it knows have no progressive billing: this one has an invoice, though its plan lost its
+        # thresholds after it).
+        org, _, _, metric = setup(session)
+        setup(session, org=org, external_id="sub_2")
+        usage(session, org, metric, "2024-03-10T00:00:00", 200)
+        assert bill_thresholds(factory, at("2024-03-10T12:00:00")).invoices_created == 1
+        for row in session.scalars(select(UsageThreshold)):
+            session.delete(row)
+        session.commit()
+        summary = bill_due(factory, at("2024-04-01T01:00:00"))
+        assert (summary.invoices_created, summary.failed) == (2, [])
+        periodic = sorted(
+            (i.fees_amount_cents, i.progressive_billing_credit_amount_cents, i.total_amount_cents)
+            for i in invoices(factory, "subscription")
+        )
+        # sub_1: 3 100 + 20 000 usage, 20 000 already billed; sub_2: the plan fee only.
+        assert periodic == [(3_100, 0, 3_100), (23_100, 20_000, 3_100)]
+
     def test_taxes_apply_on_what_remains(self, factory, session: Session) -> None:
         org, _, _, metric = setup(session, tax_rate="10")
         usage(session, org, metric, "2024-03-10T00:00:00", 250)

@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from billow.billing import run_cache
 from billow.billing.charge_fees import charge_fees
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.proration import local_date, subscription_fee, trial_end
@@ -216,7 +217,7 @@ def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents:
 
 def credit_notes_available(ctx: InvoiceContext) -> int:
     """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
-    if not ctx.finalizing:
+    if not ctx.finalizing or run_cache.known_absent("credit_notes", ctx.customer.id):
         return 0
     return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 

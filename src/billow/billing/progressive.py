@@ -52,6 +52,7 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from billow.billing import run_cache
 from billow.billing.assembly import FeeDraft, compute_amounts, set_amounts, write_fees
 from billow.billing.models import LifetimeUsage
 from billow.billing.pay_in_advance import lock_subscription
@@ -598,7 +599,7 @@ def apply_period_credits(
 ) -> None:
     """Give each charge fee of a subscription invoice its share of the period's progressive billing (at most
     its amount): :attr:`FeeDraft.progressive_credit_cents`."""
-    if charges_from is None:
+    if charges_from is None or run_cache.known_absent("progressive_billing", subscription_id):
         return
     billed = progressive_billed(session, subscription_id, charges_from)
     if not billed:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,16 +24,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billow.billing import charge_fees
+from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
+from billow.credit_notes.models import CreditNote, CreditStatus
 from billow.customers.models import Customer
-from billow.invoices.models import (
-    InvoiceSubscription,
-)
+from billow.invoices.models import Invoice, InvoiceSubscription
 from billow.organizations.models import Organization
-from billow.plans.models import Plan
+from billow.plans.models import Plan, UsageThreshold
 from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.service import subscription_service
 
@@ -142,23 +142,33 @@ def _bill_queue(
     with charge_fees.prefetch_scope():
         for start in range(0, len(queue), _PREFETCH):
             chunk = queue[start : start + _PREFETCH]
-            _prefetch(session_factory, chunk, failed_subscriptions)
-            for due, subscription_id in chunk:
-                if subscription_id in failed_subscriptions:
-                    continue  # keep this subscription's periods in order: the rest waits for the next run
-                try:
-                    outcome = _bill_one(session_factory, subscription_id, due)
-                except Exception as error:  # one invoice fails; the others go on
-                    log.exception("billing %s failed", due.key)
-                    summary.failed.append(f"{due.key}: {error!r}")
-                    failed_subscriptions.add(subscription_id)
-                    continue
-                if outcome is None:
-                    summary.already_billed += 1
-                else:
-                    summary.invoices_created += 1
-                    summary.invoice_ids.append(outcome)
+            hints = _prefetch(session_factory, chunk, failed_subscriptions)
+            with run_cache_module.absence_hints(hints):
+                _bill_chunk(session_factory, chunk, failed_subscriptions, summary)
             charge_fees.clear_prefetched()
+
+
+def _bill_chunk(
+    session_factory: Callable[[], Session],
+    chunk: list[tuple[DueInvoice, uuid.UUID]],
+    failed_subscriptions: set[uuid.UUID],
+    summary: BillingSummary,
+) -> None:
+    for due, subscription_id in chunk:
+        if subscription_id in failed_subscriptions:
+            continue  # keep this subscription's periods in order: the rest waits for the next run
+        try:
+            outcome = _bill_one(session_factory, subscription_id, due)
+        except Exception as error:  # one invoice fails; the others go on
+            log.exception("billing %s failed", due.key)
+            summary.failed.append(f"{due.key}: {error!r}")
+            failed_subscriptions.add(subscription_id)
+            continue
+        if outcome is None:
+            summary.already_billed += 1
+        else:
+            summary.invoices_created += 1
+            summary.invoice_ids.append(outcome)
 
 
 def _prefetch(
@@ -173,14 +183,62 @@ def _prefetch(
         if subscription_id not in skipped:
             work.setdefault(subscription_id, due)
     if len(work) < 2:
-        return
+        return {}
     try:
         with session_factory() as session, session.begin():
             charge_fees.prefetch(session, list(work.items()))
+            return _absences(session, list(work))
     except Exception:
         log.warning("pricing the usage of %d invoices in batch failed; pricing them one by one", len(work))
         log.debug("batch pricing failure", exc_info=True)
         charge_fees.clear_prefetched()
+        return {}
+
+
+def _absences(session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, set[Hashable]]:
+    """Which of the chunk's customers have no credit note to consume, and which subscriptions have no
+    progressive billing to deduct (no progressive invoice, no threshold on the plan): three queries for
+    the chunk instead of two per invoice (:mod:`billow.billing.run_cache`)."""
+    rows = session.execute(
+        select(Subscription.id, Subscription.customer_id, Subscription.plan_id).where(
+            Subscription.id.in_(subscription_ids)
+        )
+    ).all()
+    customers = {row.customer_id for row in rows}
+    with_credit = set(
+        session.scalars(
+            select(CreditNote.customer_id)
+            .where(
+                CreditNote.customer_id.in_(customers),
+                CreditNote.credit_status == CreditStatus.AVAILABLE,
+                CreditNote.balance_amount_cents > 0,
+            )
+            .distinct()
+        )
+    )
+    plans = {row.plan_id for row in rows}
+    plans_with_thresholds = set(
+        session.scalars(select(UsageThreshold.plan_id).where(UsageThreshold.plan_id.in_(plans)).distinct())
+    )
+    with_progressive = set(
+        session.scalars(
+            select(InvoiceSubscription.subscription_id)
+            .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
+            .where(
+                InvoiceSubscription.subscription_id.in_(subscription_ids),
+                Invoice.invoice_type == "progressive_billing",
+            )
+            .distinct()
+        )
+    )
+    return {
+        "credit_notes": set(customers - with_credit),
+        "progressive_billing": {
+            row.id
+            for row in rows
+            if row.plan_id not in plans_with_thresholds and row.id not in with_progressive
+        },
+    }
 
 
 # ------------------------------------------------------------------------------------------ finding work

@@ -213,10 +213,11 @@ class TestCreate:
         off = create_subscription(api, external_id="sub_2", progressive_billing_disabled=True)
         assert (off["progressive_billing_disabled"], off["applicable_usage_thresholds"]) == (True, [])
 
-    def test_plan_overrides_are_ignored(self, api: Api, clock: Clock) -> None:
+    def test_plan_overrides_make_a_child_plan(self, api: Api, clock: Clock) -> None:
+        # More in tests/api/test_plan_overrides.py.
         create_plan(api)
         sub = create_subscription(api, plan_overrides={"amount_cents": 1, "name": "Cheap"})
-        assert (sub["plan_amount_cents"], sub["plan"]["name"]) == (1000, "Starter")
+        assert (sub["plan_code"], sub["plan_amount_cents"], sub["plan"]["name"]) == ("starter", 1, "Cheap")
 
     def test_missing_root_key(self, api: Api) -> None:
         response = api.post("/subscriptions", json={"plan_code": "starter"})

@@ -42,7 +42,10 @@ class CouponRepository:
         return list(
             session.scalars(
                 select(Plan).where(
-                    Plan.organization_id == organization_id, Plan.code.in_(codes), Plan.deleted_at.is_(None)
+                    Plan.organization_id == organization_id,
+                    Plan.code.in_(codes),
+                    Plan.deleted_at.is_(None),
+                    Plan.parent_id.is_(None),
                 )
             )
         )

@@ -4,7 +4,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Table
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Table, and_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, SoftDeleteMixin, TenantMixin
@@ -42,15 +42,21 @@ class Plan(TenantMixin, SoftDeleteMixin, Base):
     bill_fixed_charges_monthly: Mapped[bool | None] = mapped_column(default=None)
     # ``metadata`` is reserved by SQLAlchemy's declarative base, hence the attribute name.
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    # A child plan holds one subscription's ``plan_overrides``; it keeps its parent's code and is
+    # neither listed nor found by code.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("plans.id", ondelete="CASCADE"), index=True, default=None
+    )
 
 
+# Codes are unique among live parent plans (children share their parent's code).
 Index(
     "uq_plans_organization_id_code",
     Plan.organization_id,
     Plan.code,
     unique=True,
-    sqlite_where=Plan.deleted_at.is_(None),
-    postgresql_where=Plan.deleted_at.is_(None),
+    sqlite_where=and_(Plan.deleted_at.is_(None), Plan.parent_id.is_(None)),
+    postgresql_where=and_(Plan.deleted_at.is_(None), Plan.parent_id.is_(None)),
 )
 
 plan_taxes = _tax_link("plan_taxes", "plans")

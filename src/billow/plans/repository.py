@@ -77,14 +77,19 @@ class PlanRepository:
         """The live plan with this code, or None."""
         return session.scalars(
             select(Plan).where(
-                Plan.organization_id == organization_id, Plan.code == code, Plan.deleted_at.is_(None)
+                Plan.organization_id == organization_id,
+                Plan.code == code,
+                Plan.deleted_at.is_(None),
+                Plan.parent_id.is_(None),
             )
         ).first()
 
     def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[Plan]]:
         return (
             select(Plan)
-            .where(Plan.organization_id == organization_id, Plan.deleted_at.is_(None))
+            .where(
+                Plan.organization_id == organization_id, Plan.deleted_at.is_(None), Plan.parent_id.is_(None)
+            )
             .order_by(Plan.created_at.desc(), Plan.id)
         )
 
@@ -294,9 +299,13 @@ class PlanRepository:
         return {plan_id: (active, customers) for plan_id, active, customers in rows}
 
     def has_live_subscriptions(self, session: Session, plan: Plan) -> bool:
-        """Whether an active or pending subscription is on this plan."""
+        """Whether an active or pending subscription is on this plan or one of its child plans."""
         live = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
-        stmt = select(Subscription.id).where(Subscription.plan_id == plan.id, Subscription.status.in_(live))
+        children = select(Plan.id).where(Plan.parent_id == plan.id)
+        stmt = select(Subscription.id).where(
+            or_(Subscription.plan_id == plan.id, Subscription.plan_id.in_(children)),
+            Subscription.status.in_(live),
+        )
         return session.scalars(stmt.limit(1)).first() is not None
 
     def load_charges(self, session: Session, charges: Sequence[Charge]) -> list[ChargeGraph]:

@@ -75,13 +75,42 @@ class PlanInput(Input):
     minimum_commitment: MinimumCommitmentInput | None = None
     charges: list[ChargeInput] | None = None
     usage_thresholds: list[UsageThresholdInput] | None = None
-    # Accepted and ignored: there are no child plans and no fixed charges yet.
+    # Accepted and ignored: plan updates do not cascade to child plans; no fixed charges yet.
     cascade_updates: bool | None = None
     fixed_charges: list[Any] | None = None
 
 
 class PlanRequest(Input):
     plan: PlanInput
+
+
+class ChargeOverrideInput(Input):
+    """One charge of ``plan_overrides``: ``id`` is a charge of the plan (or of the child plan)."""
+
+    id: str | None = None
+    invoice_display_name: str | None = None
+    min_amount_cents: int | None = None
+    properties: dict[str, Any] | None = None
+    filters: list[ChargeFilterInput] | None = None
+    tax_codes: list[str] | None = None
+    applied_pricing_unit: dict[str, Any] | None = None  # accepted and ignored
+
+
+class PlanOverridesInput(Input):
+    """A subscription's ``plan_overrides``: what its child plan changes from the plan."""
+
+    name: str | None = None
+    invoice_display_name: str | None = None
+    description: str | None = None
+    amount_cents: int | None = None
+    amount_currency: str | None = None
+    trial_period: Decimal | None = None
+    tax_codes: list[str] | None = None
+    minimum_commitment: MinimumCommitmentInput | None = None
+    charges: list[ChargeOverrideInput] | None = None
+    usage_thresholds: list[UsageThresholdInput] | None = None
+    metadata: dict[str, Any] | None = None
+    fixed_charges: list[Any] | None = None  # accepted and ignored: no fixed charges yet
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -258,7 +287,7 @@ def plan_out(graph: PlanGraph) -> PlanOut:
         customers_count=graph.customers_count,
         active_subscriptions_count=graph.active_subscriptions_count,
         draft_invoices_count=0,
-        parent_id=None,
+        parent_id=plan.parent_id,
         pending_deletion=False,
         charges=[charge_out(c) for c in graph.charges],
         fixed_charges=[],

@@ -13,7 +13,7 @@ from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp, iso_millis
 from billow.plans.models import Plan, UsageThreshold
 from billow.plans.repository import PlanGraph
-from billow.plans.schemas import PlanOut, plan_out
+from billow.plans.schemas import PlanOut, PlanOverridesInput, plan_out
 from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import current_billing_period
 
@@ -43,9 +43,10 @@ class SubscriptionInput(Input):
     purchase_order_number: str | None = None
     progressive_billing_disabled: bool | None = None
     consolidate_invoice: bool | None = None
-    # Accepted and ignored for now: plan overrides (child plans), subscription usage thresholds, payment
-    # methods, invoice custom sections, billing entities and activation rules do not exist yet.
-    plan_overrides: dict[str, Any] | None = None
+    #: The subscription gets a child plan of ``plan_code`` with these changes.
+    plan_overrides: PlanOverridesInput | None = None
+    # Accepted and ignored for now: subscription usage thresholds, payment methods, invoice custom
+    # sections, billing entities and activation rules do not exist yet.
     usage_thresholds: list[Any] | None = None
     payment_method: dict[str, Any] | None = None
     invoice_custom_section: dict[str, Any] | None = None
@@ -74,8 +75,9 @@ class SubscriptionUpdateInput(Input):
     purchase_order_number: str | None = None
     progressive_billing_disabled: bool | None = None
     consolidate_invoice: bool | None = None
+    #: Changes the subscription's child plan (created from its plan if it has none).
+    plan_overrides: PlanOverridesInput | None = None
     # Accepted and ignored for now (see SubscriptionInput).
-    plan_overrides: dict[str, Any] | None = None
     usage_thresholds: list[Any] | None = None
     payment_method: dict[str, Any] | None = None
     invoice_custom_section: dict[str, Any] | None = None

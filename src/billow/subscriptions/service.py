@@ -13,9 +13,10 @@ the end of its current billing period; the answer is the active subscription (``
 subscription cancels it too. A subscription that has not started yet just takes the new plan.
 
 Termination of a pay-in-advance subscription credits the unused days per ``on_termination_credit_note``.
-Not here: plan overrides (accepted and ignored), trials (``trial_ended_at`` stays null). Error codes are
-Lago's: ``invalid_date``, ``currencies_does_not_match``, ``value_already_exist``, ``invalid_value``,
-``subscription_not_found``, ``plan_not_found``.
+``plan_overrides`` give the subscription a child plan of its plan (:meth:`PlanService.override`);
+the subscription's ``plan_code`` stays the parent's. Not here: trials (``trial_ended_at`` stays null).
+Error codes are Lago's: ``invalid_date``, ``currencies_does_not_match``, ``value_already_exist``,
+``invalid_value``, ``subscription_not_found``, ``plan_not_found``.
 """
 
 from __future__ import annotations
@@ -35,9 +36,12 @@ from billow.credit_notes.service import credit_note_service
 from billow.customers.models import Customer
 from billow.customers.service import customer_service
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
+from billow.kit.currency import is_currency
 from billow.organizations.models import Organization
 from billow.plans.models import Plan
 from billow.plans.repository import plan_repository
+from billow.plans.schemas import PlanOverridesInput
+from billow.plans.service import plan_service
 from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.repository import subscription_repository as repository
@@ -164,7 +168,8 @@ class SubscriptionService:
 
         Re-posting the external id of the customer's live subscription on the same plan returns that
         subscription unchanged (as Lago); on another plan it is a plan change, not supported yet.
-        ``plan_overrides`` and the other inputs listed in :class:`SubscriptionInput` are ignored.
+        ``plan_overrides`` put the new subscription on a child plan of the plan; the other inputs listed
+        as ignored in :class:`SubscriptionInput` are ignored.
         """
         plan = plan_repository.by_code(session, organization.id, data.plan_code) if data.plan_code else None
         if plan is None:
@@ -200,12 +205,15 @@ class SubscriptionService:
         assert subscription_at is not None
 
         customer = customer_service.get_or_create(session, organization, external_customer_id)
-        self._adopt_currency(customer, plan)
+        overrides = data.plan_overrides
+        self._adopt_currency(customer, plan, overrides.amount_currency if overrides is not None else None)
 
         live = repository.live_of_customer(session, customer.id, external_id)
         if live is not None:
-            if live.plan_id == plan.id:
+            current_plan = self._plan_of(session, live)
+            if plan.id in (live.plan_id, current_plan.parent_id):
                 return live
+            plan = self._with_overrides(session, organization, plan, overrides)
             if live.status == SubscriptionStatus.PENDING:
                 # Not started yet: it just takes the new plan (Lago's ``update_pending_subscription``).
                 live.plan_id = plan.id
@@ -213,7 +221,6 @@ class SubscriptionService:
                     live.name = name
                 session.flush()
                 return live
-            current_plan = self._plan_of(session, live)
             provided = data.provided()
             changes = _PlanChangeInput(
                 name=name,
@@ -230,6 +237,7 @@ class SubscriptionService:
         if repository.live_external_id_taken(session, organization.id, external_id):
             raise ValidationFailed.one("external_id", "value_already_exist")
 
+        plan = self._with_overrides(session, organization, plan, overrides)
         subscription = Subscription(
             organization_id=organization.id,
             customer_id=customer.id,
@@ -343,6 +351,13 @@ class SubscriptionService:
         if purchase_order_number != subscription.purchase_order_number and not live:
             raise NotAllowed(code="purchase_order_number_not_editable")
 
+        if data.plan_overrides is not None:
+            if plan.parent_id is None:
+                child = plan_service.override(session, organization, plan, None, data.plan_overrides)
+                subscription.plan_id = child.id
+            else:
+                parent = self._parent_of(session, plan)
+                plan_service.override(session, organization, parent, plan, data.plan_overrides)
         if data.name is not None:
             subscription.name = data.name
         subscription.ending_at = ending_at
@@ -568,11 +583,25 @@ class SubscriptionService:
             return None
         return ending_at
 
-    def _adopt_currency(self, customer: Customer, plan: Plan) -> None:
+    def _with_overrides(
+        self, session: Session, organization: Organization, plan: Plan, overrides: PlanOverridesInput | None
+    ) -> Plan:
+        """``plan``, or with ``plan_overrides`` a new child plan of it."""
+        if overrides is None:
+            return plan
+        return plan_service.override(session, organization, plan, None, overrides)
+
+    def _parent_of(self, session: Session, plan: Plan) -> Plan:
+        assert plan.parent_id is not None
+        return repository.plans_by_id(session, [plan.parent_id])[plan.parent_id]
+
+    def _adopt_currency(self, customer: Customer, plan: Plan, override: str | None = None) -> None:
         """A customer bills in one currency: the first plan's, which later plans must share."""
+        # An invalid override is reported by the plan's validation.
+        currency = override if override and is_currency(override) else plan.amount_currency
         if customer.currency is None:
-            customer.currency = plan.amount_currency
-        elif customer.currency != plan.amount_currency:
+            customer.currency = currency
+        elif customer.currency != currency:
             raise ValidationFailed.one("currency", "currencies_does_not_match")
 
     def _start_if_due(self, subscription: Subscription, now: datetime) -> None:

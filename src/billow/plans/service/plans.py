@@ -12,9 +12,24 @@ from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.organizations.models import Organization
-from billow.plans.models import Commitment, Plan, UsageThreshold, commitment_taxes, plan_taxes
+from billow.plans.models import (
+    Charge,
+    Commitment,
+    Plan,
+    UsageThreshold,
+    charge_taxes,
+    commitment_taxes,
+    plan_taxes,
+)
 from billow.plans.repository import plan_repository as repository
-from billow.plans.schemas import ChargeInput, MinimumCommitmentInput, PlanInput, UsageThresholdInput
+from billow.plans.schemas import (
+    ChargeInput,
+    ChargeOverrideInput,
+    MinimumCommitmentInput,
+    PlanInput,
+    PlanOverridesInput,
+    UsageThresholdInput,
+)
 from billow.plans.service.charge_drafts import ChargeDraft, ChargeDrafter, assign_codes
 from billow.plans.service.charge_writer import delete_charge, write_charge
 from billow.taxes.models import Tax
@@ -75,13 +90,18 @@ class PlanService:
             raise NotFound("plan")
         return plan
 
-    def create(self, session: Session, organization: Organization, data: PlanInput) -> Plan:
+    def create(
+        self, session: Session, organization: Organization, data: PlanInput, *, parent: Plan | None = None
+    ) -> Plan:
+        """A plan; with ``parent``, a child plan holding a subscription's overrides (same code)."""
         state = _PlanState()
         state.apply(data.provided())
         taxes = self._taxes(session, organization, data.tax_codes)
         drafter = ChargeDrafter(session, organization.id)
         errors = Errors()
-        self._validate(session, organization, state, errors, current_code=None)
+        self._validate(
+            session, organization, state, errors, current_code=parent.code if parent is not None else None
+        )
         # Ids are meaningless on a new plan: every charge is new.
         drafts = [drafter.draft(c, None, errors) for c in data.charges or []]
         assign_codes(drafts, (), errors)
@@ -89,7 +109,12 @@ class PlanService:
         _validate_thresholds(data.usage_thresholds or [], errors)
         errors.raise_if_any()
 
-        plan = Plan(organization_id=organization.id, metadata_=data.metadata, **state.as_dict())
+        plan = Plan(
+            organization_id=organization.id,
+            metadata_=data.metadata,
+            parent_id=parent.id if parent is not None else None,
+            **state.as_dict(),
+        )
         session.add(plan)
         session.flush()
         if taxes is not None:
@@ -109,7 +134,9 @@ class PlanService:
         Hook: once subscriptions exist, Lago only lets name, invoice_display_name, description and
         amount_cents change on a plan that has subscriptions; that restriction goes here.
         """
-        plan = self.get(session, organization, code)
+        return self._update(session, organization, self.get(session, organization, code), data)
+
+    def _update(self, session: Session, organization: Organization, plan: Plan, data: PlanInput) -> Plan:
         state = _PlanState.of(plan)
         state.apply(data.provided())
         taxes = self._taxes(session, organization, data.tax_codes)
@@ -152,6 +179,47 @@ class PlanService:
         session.flush()
         return plan
 
+    def override(
+        self,
+        session: Session,
+        organization: Organization,
+        parent: Plan,
+        child: Plan | None,
+        overrides: PlanOverridesInput,
+    ) -> Plan:
+        """A subscription's ``plan_overrides``: create the child plan of ``parent`` (a copy of it with
+        the overrides applied), or apply them to the subscription's ``child`` plan. Validated as plan
+        creation and update are (same 422 errors, nothing written on error).
+
+        A charge override's ``id`` is a charge of the parent or of the child (they share codes).
+        """
+        values = {
+            key: value
+            for key, value in overrides.provided().items()
+            if key not in ("charges", "fixed_charges")
+        }
+        base = child if child is not None else parent
+        charges = repository.charges_of(session, base)
+        by_code = self._charge_overrides(session, parent, child, overrides.charges or [])
+        if child is not None:
+            if by_code:
+                values["charges"] = [
+                    ChargeInput(id=str(charge.id), **by_code[charge.code].provided_without_id())
+                    if charge.code in by_code
+                    else ChargeInput(id=str(charge.id))
+                    for charge in charges
+                ]
+            return self._update(session, organization, child, PlanInput(**values))
+        copy = self._copy_of(session, organization, parent, charges, by_code)
+        commitment = overrides.minimum_commitment
+        if commitment is not None and commitment.provided() and copy["minimum_commitment"] is not None:
+            # A partial commitment override keeps the parent's other commitment fields.
+            values["minimum_commitment"] = MinimumCommitmentInput(
+                **{**copy["minimum_commitment"].provided(), **commitment.provided()}
+            )
+        data = PlanInput(**{**copy, **values})
+        return self.create(session, organization, data, parent=parent)
+
     def delete(self, session: Session, organization: Organization, code: str) -> Plan:
         """Soft-delete the plan and its charges; refused while subscriptions are on it.
 
@@ -169,6 +237,80 @@ class PlanService:
         return plan
 
     # ------------------------------------------------------------------------------------ helpers
+
+    def _charge_overrides(
+        self, session: Session, parent: Plan, child: Plan | None, items: list[ChargeOverrideInput]
+    ) -> dict[str, _ChargeOverride]:
+        """Charge overrides by charge code; an ``id`` of no charge of the plans is ignored (as Lago)."""
+        codes = {str(c.id): c.code for c in repository.charges_of(session, parent)}
+        if child is not None:
+            codes.update({str(c.id): c.code for c in repository.charges_of(session, child)})
+        result: dict[str, _ChargeOverride] = {}
+        for item in items:
+            code = codes.get((item.id or "").lower())
+            if code is not None:
+                result[code] = _ChargeOverride(item)
+        return result
+
+    def _copy_of(
+        self,
+        session: Session,
+        organization: Organization,
+        parent: Plan,
+        charges: list[Charge],
+        overrides: dict[str, _ChargeOverride],
+    ) -> dict[str, Any]:
+        """The parent plan as plan input (for its child), charge overrides applied."""
+        fields_ = _PlanState.of(parent).as_dict()
+        taxes = repository.taxes_of(session, plan_taxes, [parent.id])[parent.id]
+        charge_tax_map = repository.taxes_of(session, charge_taxes, [c.id for c in charges])
+        drafter = ChargeDrafter(session, organization.id)
+        charge_inputs = []
+        for charge in charges:
+            values: dict[str, Any] = {
+                "billable_metric_id": str(charge.billable_metric_id),
+                "code": charge.code,
+                "invoice_display_name": charge.invoice_display_name,
+                "charge_model": charge.charge_model,
+                "pay_in_advance": charge.pay_in_advance,
+                "prorated": charge.prorated,
+                "invoiceable": charge.invoiceable,
+                "regroup_paid_fees": charge.regroup_paid_fees,
+                "min_amount_cents": charge.min_amount_cents,
+                "properties": charge.properties,
+                "filters": drafter._current_filters(charge),
+                "tax_codes": [tax.code for tax in charge_tax_map[charge.id]],
+            }
+            if charge.code in overrides:
+                values.update(overrides[charge.code].provided_without_id())
+            charge_inputs.append(ChargeInput(**values))
+        commitment = repository.commitments_of(session, [parent.id]).get(parent.id)
+        thresholds = repository.thresholds_of(session, [parent.id])[parent.id]
+        return {
+            **{key: value for key, value in fields_.items() if value is not None},
+            "metadata": parent.metadata_,
+            "tax_codes": [tax.code for tax in taxes],
+            "charges": charge_inputs,
+            "minimum_commitment": MinimumCommitmentInput(**self._commitment_fields(session, commitment))
+            if commitment is not None
+            else None,
+            "usage_thresholds": [
+                UsageThresholdInput(
+                    threshold_display_name=t.threshold_display_name,
+                    amount_cents=t.amount_cents,
+                    recurring=t.recurring,
+                )
+                for t in thresholds
+            ],
+        }
+
+    def _commitment_fields(self, session: Session, commitment: Commitment) -> dict[str, Any]:
+        taxes = repository.taxes_of(session, commitment_taxes, [commitment.id])[commitment.id]
+        return {
+            "amount_cents": commitment.amount_cents,
+            "invoice_display_name": commitment.invoice_display_name,
+            "tax_codes": [tax.code for tax in taxes],
+        }
 
     def _taxes(
         self, session: Session, organization: Organization, codes: list[str] | None
@@ -272,6 +414,15 @@ class PlanService:
         session.flush()
         if change.taxes is not None:
             repository.set_taxes(session, commitment_taxes, commitment.id, change.taxes)
+
+
+@dataclass
+class _ChargeOverride:
+    item: ChargeOverrideInput
+
+    def provided_without_id(self) -> dict[str, Any]:
+        sent = self.item.provided()
+        return {k: v for k, v in sent.items() if k not in ("id", "applied_pricing_unit")}
 
 
 def _validate_thresholds(items: list[UsageThresholdInput], errors: Errors) -> None:

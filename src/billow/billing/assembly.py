@@ -337,6 +337,63 @@ def rebuild_subscription_invoice(
         credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
 
 
+def write_immediate_invoice(
+    session: Session,
+    *,
+    organization: Organization,
+    customer: Customer,
+    subscription: Subscription,
+    invoice_type: str,
+    invoicing_reason: str,
+    currency: str,
+    window_from: datetime,
+    window_to: datetime,
+    timestamp: datetime,
+    now: datetime,
+    drafts: Sequence[FeeDraft],
+    amounts: InvoiceAmounts,
+    invoice_id: uuid.UUID | None = None,
+    applied_usage_thresholds: list[dict[str, object]] | None = None,
+) -> Invoice:
+    """Write an invoice issued at once, outside the period schedule (a pay-in-advance charge's, a
+    progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it. The fees'
+    unique keys are checked (flushed) before the invoice is numbered."""
+    invoice = Invoice(
+        id=invoice_id or uuid.uuid4(),
+        organization_id=organization.id,
+        customer_id=customer.id,
+        number=numbering.draft_number(organization),
+        invoice_type=invoice_type,
+        status=InvoiceStatus.DRAFT,
+        payment_status=PaymentStatus.PENDING,
+        currency=currency,
+        applied_usage_thresholds=applied_usage_thresholds,
+    )
+    timezone = customer.applicable_timezone(organization)
+    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
+    set_amounts(invoice, amounts)
+    session.add(invoice)
+    session.flush()  # before its rows that reference it (fees may already be pending in the session)
+    session.add(
+        InvoiceSubscription(
+            organization_id=organization.id,
+            invoice_id=invoice.id,
+            subscription_id=subscription.id,
+            invoicing_reason=invoicing_reason,
+            period_start=window_from,
+            timestamp=timestamp,
+            from_datetime=window_from,
+            to_datetime=window_to,
+            charges_from_datetime=window_from,
+            charges_to_datetime=window_to,
+        )
+    )
+    write_fees(session, invoice, drafts, amounts)
+    session.flush()  # the fees' unique keys: fail here if another scan billed the same event
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    return invoice
+
+
 def write_applied_taxes(
     session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
 ) -> None:

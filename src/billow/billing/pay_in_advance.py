@@ -55,12 +55,14 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from billow.billable_metrics.models import BillableMetric
-from billow.billing.assembly import FeeDraft, compute_amounts, set_amounts, write_fees
-from billow.billing.proration import local_date
+from billow.billing.assembly import (
+    FeeDraft,
+    compute_amounts,
+    write_immediate_invoice,
+)
 from billow.customers.models import Customer
 from billow.events.models import Event
-from billow.invoices import finalization, numbering
-from billow.invoices.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, PaymentStatus
+from billow.invoices.models import Fee, FeeType, PaymentStatus
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.estimate import (
     EstimatedFee,
@@ -406,38 +408,21 @@ def write_event_fee(
     organization = session.get(Organization, subscription.organization_id)
     customer = estimated.customer
     assert organization is not None
-    timezone = customer.applicable_timezone(organization)
-    invoice = Invoice(
-        id=uuid.uuid4(),
-        organization_id=organization.id,
-        customer_id=customer.id,
-        number=numbering.draft_number(organization),
+    write_immediate_invoice(
+        session,
+        organization=organization,
+        customer=customer,
+        subscription=subscription,
         invoice_type="subscription",
-        status=InvoiceStatus.DRAFT,
-        payment_status=PaymentStatus.PENDING,
+        invoicing_reason=IN_ADVANCE_CHARGE,
         currency=estimated.currency,
+        window_from=window.from_datetime,
+        window_to=window.to_datetime,
+        timestamp=event.timestamp,
+        now=now,
+        drafts=drafts,
+        amounts=amounts,
     )
-    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
-    set_amounts(invoice, amounts)
-    session.add(invoice)
-    session.flush()
-    session.add(
-        InvoiceSubscription(
-            organization_id=organization.id,
-            invoice_id=invoice.id,
-            subscription_id=subscription.id,
-            invoicing_reason=IN_ADVANCE_CHARGE,
-            period_start=window.from_datetime,
-            timestamp=event.timestamp,
-            from_datetime=window.from_datetime,
-            to_datetime=window.to_datetime,
-            charges_from_datetime=window.from_datetime,
-            charges_to_datetime=window.to_datetime,
-        )
-    )
-    write_fees(session, invoice, drafts, amounts)
-    session.flush()  # the fee's unique key: fails here if another scan billed this event
-    finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return fee, True
 
 

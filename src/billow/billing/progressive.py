@@ -53,12 +53,14 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from billow.billing import run_cache
-from billow.billing.assembly import FeeDraft, compute_amounts, set_amounts, write_fees
+from billow.billing.assembly import (
+    FeeDraft,
+    compute_amounts,
+    write_immediate_invoice,
+)
 from billow.billing.models import LifetimeUsage
 from billow.billing.pay_in_advance import lock_subscription
-from billow.billing.proration import local_date
 from billow.customers.models import Customer
-from billow.invoices import finalization, numbering
 from billow.invoices.models import (
     Fee,
     FeeType,
@@ -554,41 +556,24 @@ def write_progressive_invoice(
     assert figures.window is not None and figures.usage is not None
     organization, customer, subscription = figures.organization, figures.customer, figures.subscription
     amounts = compute_amounts(drafts)
-    invoice = Invoice(
-        id=invoice_id,
-        organization_id=organization.id,
-        customer_id=customer.id,
-        number=numbering.draft_number(organization),
+    window = figures.window
+    return write_immediate_invoice(
+        session,
+        organization=organization,
+        customer=customer,
+        subscription=subscription,
         invoice_type=PROGRESSIVE_BILLING,
-        status=InvoiceStatus.DRAFT,
-        payment_status=PaymentStatus.PENDING,
+        invoicing_reason=PROGRESSIVE_BILLING,
         currency=figures.usage.currency,
+        window_from=window.from_datetime,
+        window_to=window.to_datetime,
+        timestamp=now,
+        now=now,
+        drafts=drafts,
+        amounts=amounts,
+        invoice_id=invoice_id,
         applied_usage_thresholds=[_threshold_json(t, figures.total_amount_cents, now) for t in reached],
     )
-    timezone = customer.applicable_timezone(organization)
-    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
-    set_amounts(invoice, amounts)
-    session.add(invoice)
-    session.flush()
-    window = figures.window
-    session.add(
-        InvoiceSubscription(
-            organization_id=organization.id,
-            invoice_id=invoice.id,
-            subscription_id=subscription.id,
-            invoicing_reason=PROGRESSIVE_BILLING,
-            period_start=window.from_datetime,
-            timestamp=now,
-            from_datetime=window.from_datetime,
-            to_datetime=window.to_datetime,
-            charges_from_datetime=window.from_datetime,
-            charges_to_datetime=window.to_datetime,
-        )
-    )
-    write_fees(session, invoice, drafts, amounts)
-    session.flush()
-    finalization.apply_final_status(session, invoice, organization, customer, at=now)
-    return invoice
 
 
 # ------------------------------------------------------------------------------------------ period end

@@ -52,6 +52,7 @@ from __future__ import annotations
 import decimal
 import functools
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -535,11 +536,12 @@ def _number(value: _Value, context: str) -> _Num:
     return value
 
 
-class _Node:
+class _Node(ABC):
     __slots__ = ()
 
-    def eval(self, env: _Env) -> _Value:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def eval(self, env: _Env) -> _Value:
+        """The node's value in ``env`` (every node kind implements it)."""
 
 
 class _Const(_Node):

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billow import __version__
+from billow.api_docs import install_docs
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
 from billow.errors import BillowError, PayloadTooLarge
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Usage-based billing API compatible with Lago's v1 REST API.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # billow.api_docs serves it, without a CDN
         redoc_url=None,
         lifespan=_lifespan,
     )
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
+    install_docs(app, f"{API_PREFIX}/docs")
 
     @app.get("/health", tags=["health"])
     def health() -> Response:

@@ -4,22 +4,63 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from billow.config import get_settings
+from billow import __version__
+from billow.config import Settings, default_data_dir, get_settings
 
 app = typer.Typer(help="Billow: usage-based billing with Lago's v1 API.", no_args_is_help=True)
 organizations_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 app.add_typer(organizations_app, name="organizations")
 
 
-def _prepare_database() -> str:
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"billow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print Billow's version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
+def _prepare_database(create: bool = False, announce: bool = True) -> str:
+    """Migrate the database and return its URL; ``announce`` prints which database it is.
+
+    A SQLite file that does not exist yet is created only when ``create`` (``serve``, ``migrate``):
+    any other command run from another directory, or with a mistyped setting, would otherwise work
+    on a new empty database without a word.
+    """
     settings = get_settings()
-    if settings.is_embedded:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
+    if announce:
+        typer.echo(f"database: {_describe_database(url)}", err=True)
+    path = _sqlite_file(url)
+    if path is not None and not path.exists():
+        if not create:
+            if settings.database_url:
+                where = "set BILLOW_DATABASE_URL to an existing database"
+            else:
+                where = "set BILLOW_DATA_DIR to the directory of an existing database"
+            typer.echo(
+                f"no Billow database at {path}: `billow serve` (or `billow migrate`) creates it; "
+                f"to use another one, {where}.",
+                err=True,
+            )
+            _hint_former_data_dir(settings)
+            raise typer.Exit(code=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        typer.echo(f"creating a new database at {path}", err=True)
+        _hint_former_data_dir(settings)
     from billow.migrate import upgrade
 
     upgrade(url)
@@ -32,6 +73,38 @@ def _prepare_database() -> str:
     return url
 
 
+def _describe_database(url: str) -> str:
+    """The database in words for the startup lines: the embedded file's path, or the URL (no password)."""
+    if not get_settings().database_url:
+        return f"embedded SQLite at {_sqlite_file(url)}"
+    path = _sqlite_file(url)
+    return f"SQLite at {path}" if path is not None else _redact(url)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    if parsed.database.startswith("file:"):
+        return None  # a SQLite URI filename: its own options decide (mode=ro, memory, ...)
+    return Path(parsed.database).resolve()
+
+
+def _hint_former_data_dir(settings: Settings) -> None:
+    """Billow kept its embedded database in ``./.billow`` before the per-user data directory."""
+    former = Path(".billow") / "billow.db"
+    if settings.database_url or settings.data_dir != default_data_dir() or not former.exists():
+        return
+    typer.echo(
+        f"note: {former.resolve()} (the former default location) exists; "
+        "to keep using it, set BILLOW_DATA_DIR=.billow",
+        err=True,
+    )
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -42,14 +115,13 @@ def serve(
     import uvicorn
 
     settings = get_settings()
-    url = _prepare_database()
+    url = _prepare_database(create=True, announce=False)
     if settings.api_key:
         _bootstrap_key(settings.api_key, settings.organization_name)
     if settings.is_embedded and workers > 1:
         typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
         workers = 1
-    where = "embedded SQLite at " + str(settings.data_dir) if settings.is_embedded else _redact(url)
-    typer.echo(f"Billow listening on http://{host}:{port} (database: {where})", err=True)
+    typer.echo(f"Billow listening on http://{host}:{port} (database: {_describe_database(url)})", err=True)
     from billow.worker.inprocess import scheduler_mode
 
     try:
@@ -82,8 +154,8 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Apply database migrations to BILLOW_DATABASE_URL (or the embedded database)."""
-    url = _prepare_database()
-    typer.echo(f"migrated {_redact(url)}")
+    url = _prepare_database(create=True, announce=False)
+    typer.echo(f"migrated {_describe_database(url)}")
 
 
 @organizations_app.command("create")

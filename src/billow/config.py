@@ -5,7 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from platformdirs import user_data_dir
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory, independent of the working directory: ``$XDG_DATA_HOME/billow``
+    (``~/.local/share/billow``) on Linux, ``~/Library/Application Support/billow`` on macOS,
+    ``%LOCALAPPDATA%\\billow`` on Windows."""
+    return Path(user_data_dir("billow", appauthor=False))
 
 
 class Settings(BaseSettings):
@@ -14,7 +23,7 @@ class Settings(BaseSettings):
     #: Any SQLAlchemy URL. Empty means the embedded SQLite database in ``data_dir``.
     database_url: str | None = None
     #: Where the embedded database lives when ``database_url`` is not set.
-    data_dir: Path = Path(".billow")
+    data_dir: Path = Field(default_factory=default_data_dir)
     #: At ``serve`` time, make sure an organization owning this key exists (first-run bootstrap, tests).
     api_key: str | None = None
     #: Name given to the organization created for ``api_key``.
@@ -24,11 +33,21 @@ class Settings(BaseSettings):
     #: Most events accepted by one ``POST /events/batch`` (Lago: 100; 422 ``too_many_events`` beyond).
     max_batch_events: int = 1000
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def embedded_database_path(self) -> Path:
+        """The embedded SQLite file (meaningful when ``database_url`` is not set)."""
+        return self.data_dir / "billow.db"
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return normalize_database_url(self.database_url)
-        return f"sqlite:///{(self.data_dir / 'billow.db').resolve()}"
+        return f"sqlite:///{self.embedded_database_path}"
 
     @property
     def is_embedded(self) -> bool:

@@ -120,7 +120,8 @@ def bill(
         bool,
         typer.Option(
             "--allow-future",
-            help="Accept an --as-of in the future (demos, tests): it bills periods that have not ended.",
+            help="Accept an --as-of in the future (demos, tests): it bills periods that have not ended. "
+            "(--dry-run accepts one without it.)",
         ),
     ] = False,
     dry_run: Annotated[
@@ -141,7 +142,7 @@ def bill(
     now = datetime.now(UTC)
     instant = now if as_of is None else _parse_as_of(as_of)
     # A whole second names the second it starts (``date -u +%FT%TZ`` run now is not the future).
-    if instant.replace(microsecond=0) > now and not allow_future:
+    if instant.replace(microsecond=0) > now and not (allow_future or dry_run):
         raise typer.BadParameter(
             f"{as_of} is in the future: billing it would issue invoices for periods that have not ended. "
             "Pass --allow-future to do it anyway (demos, tests).",

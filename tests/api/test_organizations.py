@@ -153,5 +153,6 @@ class TestBillBackdatedPeriods:
         }
         response = api.put("/organizations", json=body)
         assert response.status_code == 422, response.text
+        assert response.json()["error_details"] == {"billing_configuration": ["value_is_invalid"]}
         assert self._setting(api) is False
         assert api.get("/organizations").json()["organization"]["timezone"] == "UTC"

@@ -239,6 +239,7 @@ def _prepare(url: str, subscriptions: int) -> uuid.UUID:
                     "billing_time": "calendar",
                     "subscription_at": START,
                     "started_at": START,
+                    "created_at": START,  # not backdated: its periods since START are billable
                 }
                 for i, customer in enumerate(customers)
             ],

@@ -161,3 +161,17 @@ def other_api(app: FastAPI, client: TestClient) -> Api:
     """A second organization, to prove tenants cannot see each other."""
     organization, key = make_organization(app, "Globex")
     return Api(client, key, organization)
+
+
+@pytest.fixture
+def bill_backdated_periods(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Opt in to billing the past of backdated subscriptions (``BILLOW_BILL_BACKDATED_PERIODS``; off by
+    default, as Lago): for the tests that create subscriptions started long before today and bill the
+    periods since."""
+    from billow.config import get_settings
+
+    monkeypatch.setenv("BILLOW_BILL_BACKDATED_PERIODS", "true")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("BILLOW_BILL_BACKDATED_PERIODS")
+    get_settings.cache_clear()

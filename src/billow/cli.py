@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -176,27 +178,63 @@ def create_organization(name: Annotated[str, typer.Option(help="Organization nam
 @app.command()
 def bill(
     as_of: Annotated[
-        str | None, typer.Option("--as-of", help="Bill what is due at this ISO-8601 instant (default: now).")
+        str | None,
+        typer.Option(
+            "--as-of",
+            help=(
+                "Bill what is due at this ISO-8601 instant (default: now). An instant without a fraction "
+                "of a second means the end of that second: 2024-02-01T00:00:00Z bills what is due up to "
+                "2024-02-01T00:00:00.999999Z (a date alone: the end of its first second, UTC)."
+            ),
+        ),
     ] = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future",
+            help="Accept an --as-of in the future (demos, tests): it bills periods that have not ended. "
+            "(--dry-run accepts one without it.)",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print what would be billed (customer, subscription, reason, period, due instant); "
+            "write nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Bill every subscription invoice due (catching up missed periods) and print a summary."""
+    import logging
     from datetime import UTC, datetime
 
-    from billow.billing.run import bill_due
     from billow.db import make_engine, make_sessionmaker
 
-    if as_of is None:
-        instant = datetime.now(UTC)
-    else:
-        try:
-            instant = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError as error:
-            raise typer.BadParameter(f"not an ISO-8601 instant: {as_of}", param_hint="--as-of") from error
-        if instant.tzinfo is None:
-            instant = instant.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    instant = now if as_of is None else _parse_as_of(as_of)
+    # A whole second names the second it starts (``date -u +%FT%TZ`` run now is not the future).
+    if instant.replace(microsecond=0) > now and not (allow_future or dry_run):
+        raise typer.BadParameter(
+            f"{as_of} is in the future: billing it would issue invoices for periods that have not ended. "
+            "Pass --allow-future to do it anyway (demos, tests).",
+            param_hint="--as-of",
+        )
+    level = getattr(logging, os.environ.get("BILLOW_LOG_LEVEL", "info").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = _prepare_database()
     engine = make_engine(url)
     try:
+        if dry_run:
+            from billow.billing.dry_run import planned_invoices
+
+            planned = planned_invoices(make_sessionmaker(engine), instant)
+            typer.echo(f"dry run as of {instant.isoformat()}: {len(planned)} invoice(s) would be created")
+            for item in planned:
+                typer.echo(item.describe())
+            return
+        from billow.billing.run import bill_due
+
         summary = bill_due(make_sessionmaker(engine), instant)
     finally:
         engine.dispose()
@@ -205,6 +243,27 @@ def bill(
         typer.echo(f"failed: {failure}", err=True)
     if summary.failed:
         raise typer.Exit(code=1)
+
+
+def _parse_as_of(text: str) -> datetime:
+    """``--as-of``: an ISO-8601 instant (UTC when it has no offset); without a fraction of a second, the
+    end of that second (stored instants have microseconds: 00:00:00 would miss what is due at
+    00:00:00.5)."""
+    from datetime import UTC
+
+    try:
+        instant = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise typer.BadParameter(f"not an ISO-8601 instant: {text}", param_hint="--as-of") from error
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    if not _FRACTION.search(text):
+        instant = instant.replace(microsecond=999_999)
+    return instant
+
+
+#: A fraction of a second in an ISO-8601 time (``12:00:00.5``, ``12:00:00,5``).
+_FRACTION = re.compile(r"\d:\d\d[.,]\d")
 
 
 @app.command()

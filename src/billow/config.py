@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     #: Most events accepted by one ``POST /events/batch`` (Lago: 100; 422 ``too_many_events`` beyond).
     max_batch_events: int = 1000
+    #: Bill the periods of a backdated subscription that fell due before it was created (Lago does not;
+    #: an organization's ``billing_configuration.bill_backdated_periods`` overrides this default).
+    bill_backdated_periods: bool = False
 
     @field_validator("data_dir")
     @classmethod
@@ -60,6 +63,11 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def bill_backdated_default() -> bool:
+    """``BILLOW_BILL_BACKDATED_PERIODS``: the default of organizations that have not chosen."""
+    return get_settings().bill_backdated_periods
 
 
 @lru_cache

@@ -27,6 +27,9 @@ from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 JANUARY_DUE = at("2024-02-01T01:00:00")
 UNKNOWN = "6d5bcd09-4a4e-4d9c-a4f3-1e0a8c0b9f11"
 

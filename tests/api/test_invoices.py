@@ -17,6 +17,9 @@ from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 
 @pytest.fixture
 def billed(app: FastAPI, api: Api) -> dict[str, Any]:

@@ -18,6 +18,7 @@ class TestShow:
             "invoice_footer": None,
             "invoice_grace_period": 0,
             "document_locale": "en",
+            "bill_backdated_periods": False,
         }
         assert organization["created_at"].endswith("Z")
 
@@ -111,3 +112,47 @@ class TestWebhookUrl:
         organization = api.get("/organizations").json()["organization"]
         assert organization["timezone"] == "UTC"
         assert organization["webhook_url"] is None
+
+
+class TestBillBackdatedPeriods:
+    """Billow extension: ``billing_configuration.bill_backdated_periods`` (off by default, as Lago)."""
+
+    @staticmethod
+    def _setting(api: Api) -> object:
+        return api.get("/organizations").json()["organization"]["billing_configuration"][
+            "bill_backdated_periods"
+        ]
+
+    def test_set_and_cleared_per_organization(self, api: Api, other_api: Api) -> None:
+        body = {"organization": {"billing_configuration": {"bill_backdated_periods": True}}}
+        response = api.put("/organizations", json=body)
+        assert response.status_code == 200, response.text
+        configuration = response.json()["organization"]["billing_configuration"]
+        assert configuration["bill_backdated_periods"] is True
+        assert configuration["invoice_grace_period"] == 0  # the rest unchanged
+        assert self._setting(api) is True
+        assert self._setting(other_api) is False
+        body = {"organization": {"billing_configuration": {"bill_backdated_periods": False}}}
+        assert api.put("/organizations", json=body).status_code == 200
+        assert self._setting(api) is False
+
+    def test_server_default_until_the_organization_chooses(
+        self, api: Api, bill_backdated_periods: None
+    ) -> None:
+        assert self._setting(api) is True  # BILLOW_BILL_BACKDATED_PERIODS=true
+        body = {"organization": {"billing_configuration": {"bill_backdated_periods": False}}}
+        assert api.put("/organizations", json=body).status_code == 200
+        assert self._setting(api) is False
+
+    def test_invalid_value_changes_nothing(self, api: Api) -> None:
+        body = {
+            "organization": {
+                "timezone": "Asia/Tokyo",
+                "billing_configuration": {"bill_backdated_periods": []},
+            }
+        }
+        response = api.put("/organizations", json=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["error_details"] == {"billing_configuration": ["value_is_invalid"]}
+        assert self._setting(api) is False
+        assert api.get("/organizations").json()["organization"]["timezone"] == "UTC"

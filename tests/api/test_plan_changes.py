@@ -21,6 +21,9 @@ from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.models import Subscription
 from tests.conftest import Api
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)

@@ -16,6 +16,9 @@ from billow.plans.models import Charge, Plan
 from billow.subscriptions.models import Subscription
 from tests.conftest import Api
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 
 def catalog(api: Api) -> dict[str, Any]:
     """A metric and plan ``pro`` (1000 cents monthly, a standard charge at 2 per unit)."""

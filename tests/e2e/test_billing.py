@@ -42,6 +42,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLOW_")}
     env["BILLOW_DATA_DIR"] = str(tmp / "data")
     env["BILLOW_SCHEDULER"] = "off"
+    # These subscriptions are backdated (created now, started in 2025) and their past billed on purpose.
+    env["BILLOW_BILL_BACKDATED_PERIODS"] = "true"
     drop = None
     if request.param == "postgresql":
         database, drop = create_throwaway_database("postgresql", tmp)

@@ -18,6 +18,9 @@ from billow.worker.engine import JobEngine, conninfo, cron_for, ensure_schema, m
 from billow.worker.scans import SCANS, Scan
 from tests.worker.catalog import AS_OF, EXPECTED, backdated_subscription, billed_periods, invoice_totals
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 BILLING = SCANS["billing"]
 PRUNE = SCANS["usage_rollups_prune"]
 

@@ -17,6 +17,9 @@ from billow.worker.scans import SCANS, Scan
 from tests.conftest import ThrowawayDatabase
 from tests.worker.catalog import AS_OF, EXPECTED, backdated_subscription, invoice_totals
 
+# These tests subscribe in the past and bill the periods since (off by default, as Lago).
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
+
 assert billing_tasks.find_due_subscriptions and metering_tasks.prune_rollup_journal  # registered
 BILLING = SCANS["billing"]
 PRUNE = SCANS["usage_rollups_prune"]

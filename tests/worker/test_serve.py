@@ -61,7 +61,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def _subscribe_backdated(base_url: str, api_key: str) -> None:
-    """A customer subscribed 40 days ago to a 10.00/month plan: at least one period is over."""
+    """A customer subscribed 40 days ago to a 10.00/month plan: at least one period is over (billed when
+    the server bills backdated periods: ``BILLOW_BILL_BACKDATED_PERIODS``)."""
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=f"{base_url}/api/v1", headers=headers, timeout=10) as api:
         started = (datetime.now(UTC) - timedelta(days=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -111,7 +112,7 @@ def _wait_for_invoices(base_url: str, api_key: str, log_paths: list[Path], timeo
 
 @pytest.mark.skipif("sqlite" not in _backends(), reason="SQLite backend not selected")
 def test_serve_on_sqlite_bills_by_itself(tmp_path: Path) -> None:
-    env = _env(tmp_path, BILLOW_SCAN_INTERVAL="0.5")
+    env = _env(tmp_path, BILLOW_SCAN_INTERVAL="0.5", BILLOW_BILL_BACKDATED_PERIODS="true")
     (tmp_path / "data").mkdir()
     _prepare_from_models(f"sqlite:///{tmp_path / 'data' / 'billow.db'}")
     port = _free_port()
@@ -146,7 +147,9 @@ def test_serve_and_workers_on_postgresql(tmp_path: Path) -> None:
 
 
 def _serve_and_workers(tmp_path: Path, url: str) -> None:
-    env = _env(tmp_path, BILLOW_DATABASE_URL=url, BILLOW_SCAN_INTERVAL="1")
+    env = _env(
+        tmp_path, BILLOW_DATABASE_URL=url, BILLOW_SCAN_INTERVAL="1", BILLOW_BILL_BACKDATED_PERIODS="true"
+    )
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     serve_log, worker_logs = tmp_path / "serve.log", [tmp_path / "worker1.log", tmp_path / "worker2.log"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +28,8 @@ from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
-from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
+from billow.billing.schedule import DueInvoice, SubscriptionFacts, billable_from, due_invoices
+from billow.config import bill_backdated_default
 from billow.credit_notes.models import CreditNote, CreditStatus
 from billow.customers.models import Customer
 from billow.invoices.models import Invoice, InvoiceSubscription
@@ -88,6 +89,7 @@ def bill_due(
     )
     with run_cache():
         _bill_queue(session_factory, [(due, subscription_id) for due, _, subscription_id in queue], summary)
+    _log_run(summary, [due for due, _, _ in queue])
     return summary
 
 
@@ -128,6 +130,7 @@ def bill_subscriptions(
     ]
     with run_cache():
         _bill_queue(session_factory, queue, summary)
+    _log_run(summary, [due for due, _ in queue])
     return summary
 
 
@@ -241,6 +244,25 @@ def _absences(session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, 
     }
 
 
+def _log_run(summary: BillingSummary, dues: Sequence[DueInvoice]) -> None:
+    """One info line per run that had something due: the counts and the periods billed (by reason and
+    period start, the most frequent first)."""
+    if not dues:
+        return
+    periods = Counter((due.reason.value, due.period_start) for due in dues)
+    shown = ", ".join(
+        f"{reason} {start.isoformat().replace('+00:00', 'Z')} x{count}"
+        for (reason, start), count in periods.most_common(_LOGGED_PERIODS)
+    )
+    if len(periods) > _LOGGED_PERIODS:
+        shown += f", and {len(periods) - _LOGGED_PERIODS} more period(s)"
+    log.info("billing run %s; due: %s", summary, shown)
+
+
+#: Distinct (reason, period start) pairs named in a billing run's log line.
+_LOGGED_PERIODS = 10
+
+
 # ------------------------------------------------------------------------------------------ finding work
 
 
@@ -284,6 +306,8 @@ def _pending_work(
             Plan.trial_period,
             Customer.timezone,
             Organization.timezone,
+            Subscription.created_at,
+            Organization.bill_backdated_periods,
         )
         .join(Plan, Plan.id == Subscription.plan_id)
         .join(Customer, Customer.id == Subscription.customer_id)
@@ -311,16 +335,21 @@ def _pending_work(
     for chunk in chunks:
         chunk_query = query if chunk is None else query.where(Subscription.id.in_(chunk))
         for row in session.execute(chunk_query):
+            timezone = row[8] or row[9] or "UTC"
+            bill_past = row.bill_backdated_periods
             facts = SubscriptionFacts(
                 id=row[0],
                 started_at=row.started_at,
                 interval=row.interval,
                 billing_time=row.billing_time,
-                timezone=row[8] or row[9] or "UTC",
+                timezone=timezone,
                 pay_in_advance=row.pay_in_advance,
                 bill_charges_monthly=row.bill_charges_monthly,
                 terminated_at=row.terminated_at,
                 trial_ended_at=trial_end(row.started_at, row.trial_period),
+                billable_from=None
+                if (bill_backdated_default() if bill_past is None else bill_past)
+                else billable_from(row.created_at, timezone),
             )
             due = due_invoices(facts, as_of)
             if due:

@@ -19,14 +19,24 @@ Each invoice has a stable key ``(subscription_id, reason, period_start)`` — ``
 of the charges period the invoice closes (the first plan period's start for ``subscription_starting``) —
 which storage makes unique so a period can never be billed twice. The usage windows of the periodic and
 terminating invoices tile ``[started_at, terminated_at or now)`` and so do the fee spans.
+
+**Backdated subscriptions** (``started_at`` before the subscription was created): Lago never bills a
+period whose invoice fell due before the subscription existed. Its billing picks the subscriptions due on
+the current day, and a subscription created with a past ``subscription_at`` is marked active without its
+``subscription_starting`` invoice (unless the start is on the creation day, when it is activated, and
+billed, as a subscription starting today). ``SubscriptionFacts.billable_from`` carries that floor: the
+invoices due before it are not listed (:func:`billable_from`: the start of the creation's local day).
+The period in progress at the creation is billed when it ends (its usage from ``started_at``); a
+pay-in-advance plan's fee of that period is not (its invoice was due at the period's start).
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from billow.billing.periods import BillingTime, Interval, Period, period_containing
 from billow.billing.proration import local_date
@@ -57,6 +67,16 @@ class SubscriptionFacts:
     """``started_at`` + the plan's trial period (:func:`billow.billing.proration.trial_end`)."""
     anchor: date | None = None
     """Local anniversary date; defaults to the local date of ``started_at``."""
+    billable_from: datetime | None = None
+    """Invoices due before this instant are not billed (a backdated subscription's past, see
+    :func:`billable_from`); ``None`` bills every period since ``started_at``."""
+
+
+def billable_from(created_at: datetime, timezone: str) -> datetime:
+    """The floor of a subscription's billable invoices, as Lago: the start of its creation's local day
+    (Lago bills on a day what is due that day, for the subscriptions created on or before it)."""
+    day = local_date(created_at, timezone)
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -100,9 +120,14 @@ def due_invoices(
     usage_interval = charges_interval(plan_interval, facts.bill_charges_monthly)
     started, ended = facts.started_at, facts.terminated_at
     result: list[DueInvoice] = []
+    floor = facts.billable_from
 
     def emit(invoice: DueInvoice) -> None:
-        if invoice.due_at <= as_of and (after is None or invoice.due_at >= after):
+        if (
+            invoice.due_at <= as_of
+            and (after is None or invoice.due_at >= after)
+            and (floor is None or invoice.due_at >= floor)
+        ):
             result.append(invoice)
 
     trial = facts.trial_ended_at

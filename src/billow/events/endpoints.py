@@ -40,6 +40,7 @@ from billow.events.schemas import (
     request_body_doc,
     root_object,
 )
+from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
 from billow.kit.pagination import Pagination, paginate
 from billow.metering.estimate import estimate_service
@@ -253,7 +254,13 @@ def index(
     timestamp_from: str | None = None,
     timestamp_to: str | None = None,
     timestamp_from_started_at: Annotated[bool, Query()] = False,
+    not_aggregated_reason: Annotated[
+        str | None,
+        Query(description="Billow: only the events with this diagnosis (period_already_invoiced)."),
+    ] = None,
 ) -> Response:
+    if not_aggregated_reason is not None and not_aggregated_reason not in FILTERABLE_REASONS:
+        raise ValidationFailed.one("not_aggregated_reason", "value_is_invalid")
     start = _datetime_filter(timestamp_from, "timestamp_from")
     end = _datetime_filter(timestamp_to, "timestamp_to")
     if timestamp_from_started_at:
@@ -268,6 +275,7 @@ def index(
         external_subscription_id=external_subscription_id,
         timestamp_from=start,
         timestamp_to=end,
+        period_already_invoiced=not_aggregated_reason == PERIOD_ALREADY_INVOICED,
     )
     events, meta = paginate(session, stmt, pages)
     return _json_response(

@@ -27,13 +27,15 @@ from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from sqlalchemy import Connection, Engine, Row, Select, and_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, exists, func, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
 from billow.billable_metrics.models import BillableMetric
 from billow.events.models import Event
+from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.organizations.models import ApiKey
+from billow.plans.models import Charge
 from billow.subscriptions.models import Subscription
 
 _events = Event.__table__
@@ -329,13 +331,79 @@ class EventRepository:
             return {}
         s = _subscriptions.c
         rows = db.execute(
-            select(s.id, s.external_id, s.customer_id, s.status, s.started_at, s.terminated_at, s.created_at)
+            select(
+                s.id,
+                s.external_id,
+                s.customer_id,
+                s.status,
+                s.started_at,
+                s.terminated_at,
+                s.created_at,
+                s.plan_id,
+            )
             .where(s.organization_id == organization_id, s.external_id.in_(list(external_ids)))
             .order_by(s.created_at.desc(), s.id)
         )
         found: dict[str, list[Row[Any]]] = {}
         for row in rows:
             found.setdefault(row.external_id, []).append(row)
+        return found
+
+    def invoiced_windows(
+        self,
+        db: Db,
+        organization_id: uuid.UUID,
+        subscription_ids: Collection[uuid.UUID],
+        timestamp_from: datetime,
+        timestamp_to: datetime,
+    ) -> dict[uuid.UUID, list[Row[Any]]]:
+        """The usage windows ``[charges_from, charges_to)`` of the subscriptions' issued (not draft)
+        invoices overlapping ``[timestamp_from, timestamp_to]``, with the wall-clock instant their fees
+        were last computed (``fees_computed_at``; events are stamped with the wall clock too)."""
+        if not subscription_ids:
+            return {}
+        link = InvoiceSubscription
+        rows = db.execute(
+            select(
+                link.subscription_id,
+                link.charges_from_datetime,
+                link.charges_to_datetime,
+                _fees_computed_at().label("fees_computed_at"),
+            )
+            .join(Invoice, Invoice.id == link.invoice_id)
+            .where(
+                link.organization_id == organization_id,
+                link.subscription_id.in_(list(subscription_ids)),
+                link.charges_from_datetime <= timestamp_to,
+                link.charges_to_datetime > timestamp_from,
+                Invoice.status != InvoiceStatus.DRAFT,
+                Invoice.finalized_at.is_not(None),
+            )
+        )
+        found: dict[uuid.UUID, list[Row[Any]]] = {}
+        for row in rows:
+            found.setdefault(row.subscription_id, []).append(row)
+        return found
+
+    def pay_in_advance_codes(
+        self, db: Db, organization_id: uuid.UUID, plan_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, set[str]]:
+        """Per plan, the metric codes of its pay-in-advance charges (billed per event, not per period)."""
+        if not plan_ids:
+            return {}
+        rows = db.execute(
+            select(Charge.plan_id, BillableMetric.code)
+            .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+            .where(
+                Charge.organization_id == organization_id,
+                Charge.plan_id.in_(list(plan_ids)),
+                Charge.pay_in_advance.is_(True),
+                Charge.deleted_at.is_(None),
+            )
+        )
+        found: dict[uuid.UUID, set[str]] = {}
+        for plan_id, code in rows:
+            found.setdefault(plan_id, set()).add(code)
         return found
 
     def find(
@@ -362,9 +430,12 @@ class EventRepository:
         external_subscription_id: str | None = None,
         timestamp_from: datetime | None = None,
         timestamp_to: datetime | None = None,
+        period_already_invoiced: bool = False,
     ) -> Select[tuple[Event]]:
         """Newest first (Lago's order: timestamp desc, then transaction id)."""
         stmt = select(Event).where(Event.organization_id == organization_id)
+        if period_already_invoiced:
+            stmt = stmt.where(_period_already_invoiced(organization_id))
         if code is not None:
             stmt = stmt.where(Event.code == code)
         if external_subscription_id is not None:
@@ -389,6 +460,57 @@ class EventRepository:
             )
             .limit(1)
         )
+
+
+def _fees_computed_at() -> ColumnElement[datetime]:
+    """When an invoice's fees were last computed, by the wall clock (a draft's last refresh, which
+    finalizing does, else its creation), as ``InvoiceRepository.drafts_to_refresh`` reads it."""
+    return func.coalesce(Invoice.refreshed_at, Invoice.created_at)
+
+
+def _period_already_invoiced(organization_id: uuid.UUID) -> ColumnElement[bool]:
+    """SQL for "the event arrived after the invoice of its period was issued": a live metric has its code,
+    an issued invoice of a subscription with its external id has a usage window containing its timestamp
+    and its fees were computed (for good: it is not a draft) before the event was stored, and the code is
+    not a pay-in-advance charge's of that subscription's plan (those are billed per event)."""
+    link, subscription = InvoiceSubscription, Subscription
+    pay_in_advance = (
+        exists()
+        .where(
+            Charge.plan_id == subscription.plan_id,
+            Charge.pay_in_advance.is_(True),
+            Charge.deleted_at.is_(None),
+            BillableMetric.id == Charge.billable_metric_id,
+            BillableMetric.code == Event.code,
+        )
+        .correlate(Event, subscription)
+    )
+    invoiced = (
+        exists()
+        .where(
+            subscription.organization_id == organization_id,
+            subscription.external_id == Event.external_subscription_id,
+            link.subscription_id == subscription.id,
+            Invoice.id == link.invoice_id,
+            Invoice.status != InvoiceStatus.DRAFT,
+            Invoice.finalized_at.is_not(None),
+            _fees_computed_at() < Event.created_at,
+            link.charges_from_datetime <= Event.timestamp,
+            link.charges_to_datetime > Event.timestamp,
+            ~pay_in_advance,
+        )
+        .correlate(Event)
+    )
+    metric = (
+        exists()
+        .where(
+            BillableMetric.organization_id == organization_id,
+            BillableMetric.code == Event.code,
+            BillableMetric.deleted_at.is_(None),
+        )
+        .correlate(Event)
+    )
+    return and_(metric, invoiced)
 
 
 event_repository = EventRepository()

@@ -372,7 +372,8 @@ class EventOut(BaseModel):
     not_aggregated_reason: NotAggregatedReason | None = Field(
         description=(
             "Billow: why usage ignores this event, or null: unknown_billable_metric, unknown_subscription, "
-            "outside_subscription_period, missing_aggregation_property, non_numeric_aggregation_property."
+            "outside_subscription_period, missing_aggregation_property, non_numeric_aggregation_property, "
+            "period_already_invoiced (stored after the invoice of its period was issued: never billed)."
         )
     )
 

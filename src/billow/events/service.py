@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -48,6 +48,10 @@ UNKNOWN_SUBSCRIPTION = "unknown_subscription"
 OUTSIDE_SUBSCRIPTION_PERIOD = "outside_subscription_period"
 MISSING_AGGREGATION_PROPERTY = "missing_aggregation_property"
 NON_NUMERIC_AGGREGATION_PROPERTY = "non_numeric_aggregation_property"
+#: The event arrived after the invoice of its period was issued: it is stored but never billed.
+PERIOD_ALREADY_INVOICED = "period_already_invoiced"
+#: Values of ``GET /events?not_aggregated_reason=`` (the reasons a query can select).
+FILTERABLE_REASONS = frozenset({PERIOD_ALREADY_INVOICED})
 
 
 class EventLike(Protocol):
@@ -241,28 +245,68 @@ class EventService:
     def present(
         self, session: Session, organization_id: uuid.UUID, events: Sequence[EventLike]
     ) -> list[dict[str, Any]]:
-        """Events as JSON with their diagnostics: two queries for any number of events."""
+        """Events as JSON with their diagnostics: two queries for any number of events, plus one when
+        some would be aggregated (are their periods invoiced already?) and one when some are."""
         metrics = repository.metrics_for_codes(session, organization_id, {e.code for e in events})
         subscriptions = repository.subscriptions_for(
             session, organization_id, {e.external_subscription_id for e in events}
         )
-        return self._present(events, metrics, subscriptions)
-
-    @staticmethod
-    def _present(
-        events: Iterable[EventLike],
-        metrics: Mapping[str, MetricInfo],
-        subscriptions: Mapping[str, list[Row[Any]]],
-    ) -> list[dict[str, Any]]:
-        return [
-            event_json(
-                event,
-                diagnose(
-                    event, metrics.get(event.code), subscriptions.get(event.external_subscription_id, [])
-                ),
-            )
+        diagnoses = [
+            diagnose(event, metrics.get(event.code), subscriptions.get(event.external_subscription_id, []))
             for event in events
         ]
+        diagnoses = self._mark_invoiced(session, organization_id, events, diagnoses, subscriptions)
+        return [event_json(event, diagnosis) for event, diagnosis in zip(events, diagnoses, strict=True)]
+
+    @staticmethod
+    def _mark_invoiced(
+        session: Session,
+        organization_id: uuid.UUID,
+        events: Sequence[EventLike],
+        diagnoses: list[Diagnosis],
+        subscriptions: Mapping[str, list[Row[Any]]],
+    ) -> list[Diagnosis]:
+        """``period_already_invoiced`` for the events that would be aggregated but arrived after their
+        period's invoice was issued (not a draft, its fees computed before the event was stored): usage
+        never bills them.
+        Events of a pay-in-advance charge are billed one by one, whatever their period: not these."""
+        candidates = [
+            index
+            for index, diagnosis in enumerate(diagnoses)
+            if diagnosis.not_aggregated_reason is None and diagnosis.lago_subscription_id is not None
+        ]
+        if not candidates:
+            return diagnoses
+        windows = repository.invoiced_windows(
+            session,
+            organization_id,
+            {diagnoses[index].lago_subscription_id for index in candidates},  # type: ignore[misc]
+            min(events[index].timestamp for index in candidates),
+            max(events[index].timestamp for index in candidates),
+        )
+        late = [
+            index
+            for index in candidates
+            if any(
+                window.charges_from_datetime <= events[index].timestamp < window.charges_to_datetime
+                and window.fees_computed_at < events[index].created_at
+                for window in windows.get(diagnoses[index].lago_subscription_id, ())  # type: ignore[arg-type]
+            )
+        ]
+        if not late:
+            return diagnoses
+        plans = {row.id: row.plan_id for rows in subscriptions.values() for row in rows}
+        in_advance = repository.pay_in_advance_codes(
+            session,
+            organization_id,
+            {plans[diagnoses[index].lago_subscription_id] for index in late},  # type: ignore[index]
+        )
+        marked = list(diagnoses)
+        for index in late:
+            plan_id = plans[diagnoses[index].lago_subscription_id]  # type: ignore[index]
+            if events[index].code not in in_advance.get(plan_id, ()):
+                marked[index] = replace(diagnoses[index], not_aggregated_reason=PERIOD_ALREADY_INVOICED)
+        return marked
 
     def evaluate_expression(self, source: Any, event: Any, now: datetime) -> str:
         """``POST /billable_metrics/evaluate_expression``: the value for a sample event, as text."""

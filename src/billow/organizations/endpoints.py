@@ -7,7 +7,7 @@ from billow.db import DbSession
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 from billow.organizations.schemas import OrganizationEnvelope, OrganizationOut, OrganizationUpdateRequest
-from billow.organizations.service import organization_service
+from billow.organizations.service import bill_backdated_periods, organization_service
 
 router = APIRouter(tags=["organizations"])
 
@@ -25,6 +25,7 @@ def organization_out(session: Session, organization: Organization) -> Organizati
                 "invoice_footer": organization.invoice_footer,
                 "invoice_grace_period": organization.invoice_grace_period,
                 "document_locale": organization.document_locale,
+                "bill_backdated_periods": bill_backdated_periods(organization),
             },
         }
     )

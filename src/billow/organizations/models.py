@@ -43,6 +43,9 @@ class Organization(RecordMixin, Base):
     invoice_footer: Mapped[str | None] = mapped_column(String(2048))
     invoice_grace_period: Mapped[int] = mapped_column(default=0)
     document_locale: Mapped[str] = mapped_column(String(16), default="en")
+    #: Billow: bill a backdated subscription's periods due before its creation (``None``: the server's
+    #: ``BILLOW_BILL_BACKDATED_PERIODS``).
+    bill_backdated_periods: Mapped[bool | None] = mapped_column()
 
 
 class ApiKey(RecordMixin, Base):

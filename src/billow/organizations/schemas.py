@@ -12,6 +12,7 @@ class OrganizationBillingConfiguration(Input):
     invoice_footer: str | None = None
     invoice_grace_period: int | None = Field(default=None, ge=0)
     document_locale: str | None = None
+    bill_backdated_periods: bool | None = None
 
 
 class OrganizationUpdate(Input):
@@ -44,6 +45,7 @@ class OrganizationBillingConfigurationOut(Output):
     invoice_footer: str | None
     invoice_grace_period: int
     document_locale: str
+    bill_backdated_periods: bool
 
 
 class OrganizationOut(Output):

@@ -5,6 +5,7 @@ import secrets
 
 from sqlalchemy.orm import Session
 
+from billow.config import bill_backdated_default
 from billow.errors import Errors
 from billow.kit.currency import is_currency
 from billow.kit.time import is_timezone
@@ -27,6 +28,14 @@ def generate_key() -> str:
 def default_document_prefix(organization: Organization) -> str:
     letters = "".join(ch for ch in organization.name if ch.isalnum())[:3].upper() or "ORG"
     return f"{letters}-{organization.id.hex[-4:].upper()}"
+
+
+def bill_backdated_periods(organization: Organization) -> bool:
+    """Whether the billing runs bill a backdated subscription's periods due before its creation: the
+    organization's choice, else the server's ``BILLOW_BILL_BACKDATED_PERIODS`` (off: Lago's behaviour)."""
+    if organization.bill_backdated_periods is not None:
+        return organization.bill_backdated_periods
+    return bill_backdated_default()
 
 
 class OrganizationService:

@@ -255,6 +255,24 @@ class TestOneCustomer:
         grouped = sorted(sorted(s["external_id"] for s in i["subscriptions"]) for i in listed(api))
         assert grouped == [["sub_1", "sub_2"], ["sub_3"], ["sub_4"]]
 
+    def test_a_termination_at_the_period_end_is_not_on_the_periodic_invoice(
+        self, api: Api, app: FastAPI, clock: Clock
+    ) -> None:
+        """As Lago (a termination is billed by its own job): sub_a ends at Feb 1 00:00 (``ending_at``),
+        sub_b renews then: two invoices at the same instant."""
+        catalog(api)
+        customer(api)
+        subscribe(api, "sub_a", "pro", ending_at="2024-02-01T00:00:00Z")
+        subscribe(api, "sub_b", "pro")
+        assert bill(app, "2024-02-01T00:00:00Z") == 2
+        invoices = listed(api)
+        # Both bill January whole: 3100 + 310 VAT each.
+        kinds = sorted(([p["invoicing_reason"] for p in i["billing_periods"]], amounts(i)) for i in invoices)
+        assert kinds == [
+            (["subscription_periodic"], (3100, 0, 310, 3410)),
+            (["subscription_terminating"], (3100, 0, 310, 3410)),
+        ]
+
 
 class TestPlanChanges:
     def test_upgrade_is_one_invoice(self, api: Api, app: FastAPI, clock: Clock) -> None:
@@ -282,6 +300,31 @@ class TestPlanChanges:
         ]
         assert counts(app) == (1, 2, 3)
         assert bill(app, "2024-01-11T00:00:00Z") == 0
+
+    def test_a_downgrade_at_the_period_end_is_one_invoice_apart_from_the_periodic_one(
+        self, api: Api, app: FastAPI, clock: Clock
+    ) -> None:
+        """sub_1 moves from c to a (paid in advance) at Feb 1; sub_2 renews then. Lago: the plan change's
+        invoice (old final period + new first) and the periodic invoice."""
+        catalog(api)
+        customer(api)
+        subscribe(api, "sub_1", "c")
+        subscribe(api, "sub_2", "pro")
+        assert bill(app, "2024-01-01T00:00:00Z") == 1  # c in advance: 6200 + 620
+        clock.set("2024-01-10T00:00:00Z")
+        subscribe(api, "sub_1", "a")  # a downgrade: pending until Feb 1
+        assert bill(app, "2024-02-01T00:00:00Z") == 2
+        _, change, renewal = listed(api)
+        plan_of = {s["lago_id"]: s["plan_code"] for s in change["subscriptions"]}
+        reasons = sorted(
+            (p["invoicing_reason"], plan_of[p["lago_subscription_id"]]) for p in change["billing_periods"]
+        )
+        assert reasons == [("subscription_starting", "a"), ("subscription_terminating", "c")]
+        # c was paid in advance (nothing more); a's February in advance: 1000 + 100.
+        assert amounts(change) == (1000, 0, 100, 1100)
+        # sub_2's January in arrears: 3100 + 310.
+        assert [p["external_subscription_id"] for p in renewal["billing_periods"]] == ["sub_2"]
+        assert amounts(renewal) == (3100, 0, 310, 3410)
 
     def test_two_upgrades_the_same_day_make_three_invoices(
         self, api: Api, app: FastAPI, clock: Clock

@@ -3,15 +3,16 @@
 For each subscription that may owe something, :func:`billow.billing.schedule.due_invoices` lists the
 periods due at ``as_of`` (catching up every missed period, oldest first); those whose key is already in
 ``invoice_subscriptions`` are skipped. The periods of one customer's subscriptions due at the same instant
-make **one invoice** (:class:`DueGroup`; as Lago: every subscription billed at once is on one invoice, and
-an upgrade's closing of the old subscription and start of the new one too). Each invoice is built and
-written in its **own** transaction, after locking its subscriptions' rows (``SELECT ... ORDER BY id FOR
-UPDATE`` on PostgreSQL, a no-op write that takes SQLite's write lock there) and re-checking their keys under
-the lock. The unique key per (subscription, reason, period start) on ``invoice_subscriptions`` is the
-backstop: a violation means another worker billed one of the periods first; that transaction is rolled back
-whole (no half invoice) and the periods still unbilled are billed together again. A failure while billing
-one invoice rolls back that invoice only; its subscriptions' later periods wait for the next run so each
-subscription's periods are billed in order (the other subscriptions of a later invoice are billed).
+make **one invoice** (:class:`DueGroup`, :func:`group_due`; as Lago: every subscription billed periodically
+at once is on one invoice, and a plan change's closing of the old subscription and start of the new one).
+Each invoice is built and written in its **own** transaction, after locking its subscriptions' rows
+(``SELECT ... ORDER BY id FOR UPDATE`` on PostgreSQL, a no-op write that takes SQLite's write lock there)
+and re-checking their keys under the lock. The unique key per (subscription, reason, period start) on
+``invoice_subscriptions`` is the backstop: a violation means another worker billed one of the periods
+first; that transaction is rolled back whole (no half invoice) and the periods still unbilled are billed
+together again. A failure while billing one invoice rolls back that invoice only; its subscriptions' later
+periods wait for the next run so each subscription's periods are billed in order (the other subscriptions
+of a later invoice are billed).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
-from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
+from billow.billing.schedule import DueInvoice, InvoicingReason, SubscriptionFacts, due_invoices
 from billow.credit_notes.models import CreditNote, CreditStatus
 from billow.customers.models import Customer
 from billow.invoices.models import Invoice, InvoiceSubscription
@@ -110,24 +111,31 @@ def bill_due(
 
 def group_due(work: Sequence[Pending]) -> list[DueGroup]:
     """Group the pending periods into invoices: one per customer and due instant (and purchase order
-    number, :attr:`Pending.invoice_split`); a subscription with two periods due at one instant, which the
-    schedule never makes, would get a second invoice. Oldest first, so numbers follow issuing dates; on
-    ties, in the order of ``work``."""
-    GroupKey = tuple[uuid.UUID, datetime, int, tuple[str | None, str | None]]
+    number, :attr:`Pending.invoice_split`), periodic periods apart from starts and terminations (as Lago:
+    its periodic billing of a customer's subscriptions is one job, a plan change's or a termination's
+    billing another: an upgrade's or downgrade's two sides are one invoice, a subscription ending at a
+    period boundary is not on the customer's periodic invoice). A subscription with two periods due at one
+    instant, which the schedule never makes, would get a second invoice. Oldest first, so numbers follow
+    issuing dates; on ties, in the order of ``work``."""
+    GroupKey = tuple[uuid.UUID, datetime, int, tuple[str | None, str | None], bool]
     groups: dict[GroupKey, list[DueInvoice]] = {}
     first_position: dict[GroupKey, int] = {}
     for position, pending in enumerate(work):
         for due in pending.dues:
+            periodic = due.reason is InvoicingReason.SUBSCRIPTION_PERIODIC
             rank = 0
             while any(
                 d.subscription_id == pending.subscription_id
-                for d in groups.get((pending.customer_id, due.due_at, rank, pending.invoice_split), ())
+                for d in groups.get(
+                    (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic), ()
+                )
             ):
                 rank += 1
-            key = (pending.customer_id, due.due_at, rank, pending.invoice_split)
+            key = (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic)
             groups.setdefault(key, []).append(due)
             first_position.setdefault(key, position)
-    ordered = sorted(groups, key=lambda key: (key[1], key[2], first_position[key]))
+    # At one instant, a plan change's invoice before the periodic one (the old subscription closes first).
+    ordered = sorted(groups, key=lambda key: (key[1], key[2], key[4], first_position[key]))
     return [DueGroup(key[0], key[1], tuple(groups[key])) for key in ordered]
 
 

@@ -7,6 +7,7 @@ Every amount is hand-computed next to it."""
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -422,6 +423,65 @@ class TestConcurrency:
             ((1700, 0, 170, 1870), ["sub_a"]),
             ((1600, 0, 160, 1760), ["sub_b"]),
         ]
+
+
+class TestEntryPoints:
+    """``bill_subscriptions`` (called after an API commit, and by the worker's batches) bills the whole
+    customer, so the subscriptions due at one instant are on one invoice whichever id it was given."""
+
+    def test_one_subscription_id_bills_the_customers_others_due_then(
+        self, api: Api, app: FastAPI, clock: Clock
+    ) -> None:
+        two_subscriptions(api, clock)
+        sub_b = uuid.UUID(ok(api.get("/subscriptions/sub_b"))["subscription"]["lago_id"])
+        summary = bill_subscriptions(app.state.sessionmaker, [sub_b], at("2024-02-01T00:00:00Z"))
+        assert (summary.invoices_created, summary.failed) == (1, [])
+        [invoice] = listed(api)
+        assert amounts(invoice) == (3300, 0, 330, 3630)
+        assert fees_by_subscription(invoice) == JANUARY_FEES
+
+    def test_an_upgrades_two_ids_make_one_invoice(self, api: Api, app: FastAPI, clock: Clock) -> None:
+        catalog(api)
+        customer(api)
+        old = uuid.UUID(subscribe(api, "sub_1", "basic")["lago_id"])
+        clock.set("2024-01-10T12:00:00Z")
+        new = uuid.UUID(subscribe(api, "sub_1", "c")["lago_id"])
+        summary = bill_subscriptions(app.state.sessionmaker, [old, new], at("2024-01-10T12:00:00Z"))
+        assert (summary.invoices_created, summary.failed) == (1, [])
+        [invoice] = listed(api)
+        # basic Jan 1-9 = 290; c Jan 10-31 = 4400. Fees 4690, VAT 469.
+        assert amounts(invoice) == (4690, 0, 469, 5159)
+        assert sorted(s["lago_id"] for s in invoice["subscriptions"]) == sorted([str(old), str(new)])
+
+
+class TestFailures:
+    def test_a_failing_subscription_is_left_out_the_others_billed(
+        self, api: Api, app: FastAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from billow.billing import assembly
+
+        two_subscriptions(api, clock)
+        real = assembly.usage_fee_drafts
+
+        def broken(ctx: Any) -> Any:
+            if ctx.subscription.external_id == "sub_a":
+                raise RuntimeError("pricing failed")
+            return real(ctx)
+
+        monkeypatch.setattr(assembly, "usage_fee_drafts", broken)
+        summary = bill_due(app.state.sessionmaker, at("2024-03-01T00:00:00Z"))
+        # sub_a's January fails: its February waits (periods in order); sub_b's January and February are
+        # billed without it.
+        assert summary.invoices_created == 2
+        assert len(summary.failed) == 1 and "pricing failed" in summary.failed[0]
+        assert [list(fees_by_subscription(i)) for i in listed(api)] == [["sub_b"], ["sub_b"]]
+        assert counts(app) == (2, 2, 2)
+        monkeypatch.setattr(assembly, "usage_fee_drafts", real)
+        # Repaired: sub_a's January, then its February (1000), each on its own invoice.
+        assert bill(app, "2024-03-01T00:00:00Z") == 2
+        invoices = listed(api)
+        assert sorted(amounts(i)[0] for i in invoices) == [1000, 1600, 1700, 3100]
+        assert [i["sequential_id"] for i in invoices if "sub_a" in fees_by_subscription(i)] == [3, 4]
 
 
 class TestDrafts:

@@ -248,20 +248,45 @@ def _bill_chunk(
         # Keep each subscription's periods in order: after a failure, its later periods wait for the next
         # run (the group's other subscriptions are billed).
         dues = [due for due in group.dues if due.subscription_id not in failed_subscriptions]
-        if not dues:
-            continue
+        while dues:
+            try:
+                invoice_id, already_billed = _bill_group(session_factory, dues)
+            except Exception as error:  # one invoice fails; the others go on
+                # Several subscriptions: those that fail alone are left out, the others billed together.
+                culprits = _failing_alone(session_factory, dues) if len(dues) > 1 else set()
+                if not 0 < len(culprits) < len(dues):
+                    culprits = {due.subscription_id for due in dues}
+                failing = [due for due in dues if due.subscription_id in culprits]
+                keys = ", ".join(str(due.key) for due in failing)
+                log.exception("billing %s failed", keys)
+                summary.failed.append(f"{keys}: {error!r}")
+                failed_subscriptions.update(due.subscription_id for due in failing)
+                dues = [due for due in dues if due.subscription_id not in culprits]
+                continue
+            summary.already_billed += already_billed
+            if invoice_id is not None:
+                summary.invoices_created += 1
+                summary.invoice_ids.append(invoice_id)
+            break
+
+
+def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInvoice]) -> set[Hashable]:
+    """The subscriptions of a failed invoice whose period fails to bill on its own (each tried in a
+    transaction that is rolled back: nothing is written, no number consumed)."""
+    failing: set[Hashable] = set()
+    for due in dues:
+        session = session_factory()
         try:
-            invoice_id, already_billed = _bill_group(session_factory, dues)
-        except Exception as error:  # one invoice fails; the others go on
-            keys = ", ".join(str(due.key) for due in dues)
-            log.exception("billing %s failed", keys)
-            summary.failed.append(f"{keys}: {error!r}")
-            failed_subscriptions.update(due.subscription_id for due in dues)
-            continue
-        summary.already_billed += already_billed
-        if invoice_id is not None:
-            summary.invoices_created += 1
-            summary.invoice_ids.append(invoice_id)
+            session.begin()
+            subscriptions, _ = _lock_subscriptions(session, [due], fresh=True)
+            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)])
+            session.flush()
+        except Exception:
+            failing.add(due.subscription_id)
+        finally:
+            session.rollback()
+            session.close()
+    return failing
 
 
 def _prefetch(

@@ -119,20 +119,18 @@ def group_due(work: Sequence[Pending]) -> list[DueGroup]:
     issuing dates; on ties, in the order of ``work``."""
     GroupKey = tuple[uuid.UUID, datetime, int, tuple[str | None, str | None], bool]
     groups: dict[GroupKey, list[DueInvoice]] = {}
+    members: dict[GroupKey, set[Hashable]] = defaultdict(set)
     first_position: dict[GroupKey, int] = {}
     for position, pending in enumerate(work):
         for due in pending.dues:
             periodic = due.reason is InvoicingReason.SUBSCRIPTION_PERIODIC
             rank = 0
-            while any(
-                d.subscription_id == pending.subscription_id
-                for d in groups.get(
-                    (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic), ()
-                )
-            ):
-                rank += 1
             key = (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic)
+            while pending.subscription_id in members[key]:
+                rank += 1
+                key = (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic)
             groups.setdefault(key, []).append(due)
+            members[key].add(pending.subscription_id)
             first_position.setdefault(key, position)
     # At one instant, a plan change's invoice before the periodic one (the old subscription closes first).
     ordered = sorted(groups, key=lambda key: (key[1], key[2], key[4], first_position[key]))

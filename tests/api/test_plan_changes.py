@@ -72,7 +72,8 @@ def get_subscription(api: Api, status: str | None = None) -> dict:
 
 
 def invoices(app: FastAPI) -> list[tuple[str, str, str, int, int, list[tuple[str, int]]]]:
-    """(plan code, reason, due date, fees, total, [(fee type, amount)]) of every invoice, oldest first."""
+    """(plan code, reason, due date, invoice fees, invoice total, [(fee type, amount)] of this subscription)
+    of every billed period, oldest first (the periods billed at one instant share one invoice, as Lago)."""
     with app.state.sessionmaker() as session:
         rows = session.execute(
             select(Invoice, InvoiceSubscription, Subscription)
@@ -83,7 +84,9 @@ def invoices(app: FastAPI) -> list[tuple[str, str, str, int, int, list[tuple[str
         result = []
         for invoice, link, subscription in rows:
             fees = session.scalars(
-                select(Fee).where(Fee.invoice_id == invoice.id).order_by(Fee.fee_type.desc())
+                select(Fee)
+                .where(Fee.invoice_id == invoice.id, Fee.subscription_id == subscription.id)
+                .order_by(Fee.fee_type.desc())
             ).all()
             plan = session.get(Plan, subscription.plan_id)
             assert plan is not None
@@ -98,6 +101,11 @@ def invoices(app: FastAPI) -> list[tuple[str, str, str, int, int, list[tuple[str
                 )
             )
         return result
+
+
+def invoice_count(app: FastAPI) -> int:
+    with app.state.sessionmaker() as session:
+        return len(session.scalars(select(Invoice.id)).all())
 
 
 def credit_notes(app: FastAPI) -> list[CreditNote]:
@@ -320,7 +328,9 @@ class TestDowngrade:
                 6200,
                 [("subscription", 6200)],
             ),
-            ("pro", "subscription_terminating", "2024-02-01T00:00:00+00:00", 0, 0, []),
+            # One invoice at the switch (Lago's `upgrading` invoice): the old plan's final period (nothing
+            # owed: paid in advance) and the new plan's first fee.
+            ("pro", "subscription_terminating", "2024-02-01T00:00:00+00:00", 3100, 3100, []),
             (
                 "basic",
                 "subscription_starting",
@@ -330,6 +340,7 @@ class TestDowngrade:
                 [("subscription", 3100)],
             ),
         ]
+        assert invoice_count(app) == 2
         # A downgrade at the period end leaves no unused day: no credit note.
         assert credit_notes(app) == []
 

@@ -395,3 +395,33 @@ class TestLifetimeUsageApi:
         assert [(p["from_datetime"], p["amount_cents"]) for p in body["usage_periods"]] == [
             ("2024-03-01T00:00:00Z", 25_000)
         ]
+
+
+class TestGroupedInvoice:
+    def test_two_subscriptions_of_a_customer_keep_their_own_credit(self, factory, session: Session) -> None:
+        """One periodic invoice for both subscriptions (as Lago); the progressive credit is sub_1's only,
+        and each subscription's lifetime invoiced usage counts its own share of it."""
+        from billow.billing.progressive import invoiced_usage
+        from billow.plans.models import Plan
+
+        org, customer, first, metric = setup(session)
+        plan = session.get(Plan, first.plan_id)
+        second = f.subscription(
+            session, org, customer, plan, external_id="sub_2", started_at=at("2024-03-01")
+        )
+        session.commit()
+        usage(session, org, metric, "2024-03-10T00:00:00", 200)  # sub_1 crosses 200.00
+        usage(session, org, metric, "2024-03-10T00:00:00", 50, external_id="sub_2")
+        assert bill_thresholds(factory, at("2024-03-10T12:00:00")).invoices_created == 1
+        assert bill_due(factory, at("2024-04-01T00:00:00")).invoices_created == 1
+        [periodic] = invoices(factory, "subscription")
+        # sub_1: 3 100 + 20 000; sub_2: 3 100 + 5 000. Fees 31 200, credit 20 000 (sub_1's), total 11 200.
+        assert (
+            periodic.fees_amount_cents,
+            periodic.progressive_billing_credit_amount_cents,
+            periodic.total_amount_cents,
+        ) == (31_200, 20_000, 11_200)
+        with factory() as check:
+            # sub_1: 20 000 progressive + 20 000 periodic - 20 000 credit; sub_2: 5 000.
+            assert invoiced_usage(check, first.id) == 20_000
+            assert invoiced_usage(check, second.id) == 5_000

@@ -40,3 +40,24 @@ def test_a_subscription_keeps_its_bucket_while_the_bucket_count_holds() -> None:
     first = {i: b.key for b in batches(ids, 100) for i in str(b).split(",")}
     second = {i: b.key for b in batches(ids[:-10], 100) for i in str(b).split(",")}
     assert all(first[i] == key for i, key in second.items())
+
+
+@given(
+    st.lists(st.uuids(), min_size=1, max_size=30, unique=True),
+    st.lists(st.integers(min_value=0, max_value=29), min_size=1, max_size=600),
+    st.integers(min_value=1, max_value=50),
+)
+def test_a_customers_subscriptions_share_one_batch(
+    customers: list[uuid.UUID], owners: list[int], size: int
+) -> None:
+    """Bucketed by customer: a customer's subscriptions due at one instant are billed on one invoice by
+    one job (billow.billing.run.bill_subscriptions)."""
+    owner_of = {uuid.uuid4(): customers[index % len(customers)] for index in owners}
+    found = batches(list(owner_of), size, customers=owner_of)
+    listed = [uuid.UUID(part) for batch in found for part in str(batch).split(",")]
+    assert sorted(listed) == sorted(owner_of)
+    batch_of_customer: dict[uuid.UUID, str] = {}
+    for batch in found:
+        for part in str(batch).split(","):
+            customer = owner_of[uuid.UUID(part)]
+            assert batch_of_customer.setdefault(customer, batch.key) == batch.key

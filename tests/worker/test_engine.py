@@ -157,7 +157,10 @@ class TestBillingScan:
     ) -> None:
         monkeypatch.setattr(billing_tasks, "BATCH_SIZE", 2)
         subscriptions = [backdated_subscription(session, f"sub_{n}") for n in range(5)]
-        expected_batches = billing_tasks.batches([s.id for s in subscriptions])
+        # Bucketed by customer (a customer's subscriptions in one job, so on one invoice).
+        expected_batches = billing_tasks.batches(
+            [s.id for s in subscriptions], customers={s.id: s.customer_id for s in subscriptions}
+        )
         _run(jobs, ("billing", AS_OF.isoformat()))
         assert invoice_totals(factory) == sorted(EXPECTED * 5)
         items = [job for job in _jobs(job_database) if job[0] == "billow.scan_item"]

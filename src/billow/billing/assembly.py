@@ -1,14 +1,17 @@
 """Assembling one subscription invoice: its fees, amounts (:mod:`billow.billing.totals`), number and rows.
 
+An invoice bills one or several subscription periods of one customer due at the same instant (as Lago:
+every subscription billed at once is on one invoice; an upgrade's closing and starting subscriptions too).
 :func:`write_subscription_invoice` runs inside the billing run's per-invoice transaction
-(:mod:`billow.billing.run`), after the subscription row is locked. The ``invoice_subscriptions`` row is
-flushed before the fees, so a second worker billing the same period fails on its unique key first.
+(:mod:`billow.billing.run`), after the subscriptions' rows are locked. The ``invoice_subscriptions`` rows
+are flushed before the fees, so a second worker billing one of the periods fails on its unique key first
+and nothing of the invoice is written.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -258,32 +261,88 @@ def write_fees(
     write_applied_taxes(session, invoice, drafts, amounts)
 
 
-def write_subscription_invoice(session: Session, subscription: Subscription, due: DueInvoice) -> Invoice:
-    """Write the invoice of ``due``: finalized at once, or a ``draft`` when a grace period applies
-    (:mod:`billow.invoices.finalization`; drafts are refreshed and finalized by
-    :mod:`billow.invoices.lifecycle`)."""
-    ctx = invoice_context(session, subscription, due)
-    organization, customer = ctx.organization, ctx.customer
+def invoicing_reason(reasons: Iterable[str]) -> str:
+    """The reason of an invoice as a whole (Lago's ``invoicing_reason`` argument, not stored): periodic when
+    every period it bills is periodic (the issuing-date settings of periodic invoices then apply), the one
+    reason its periods share, else ``upgrading`` (a plan change: one subscription ends, the next starts)."""
+    distinct = set(reasons)
+    if len(distinct) == 1:
+        return distinct.pop()
+    return "upgrading"
+
+
+def _members_in_order(
+    members: Sequence[tuple[Subscription, DueInvoice]],
+) -> list[tuple[Subscription, DueInvoice]]:
+    if not members:
+        raise ValueError("an invoice bills at least one subscription period")
+    if len({subscription.customer_id for subscription, _ in members}) != 1:
+        raise ValueError("an invoice bills the subscriptions of one customer")
+    if len({subscription.id for subscription, _ in members}) != len(members):
+        raise ValueError("an invoice bills one period per subscription")
+    return list(members)
+
+
+def _contexts(
+    session: Session,
+    members: Sequence[tuple[Subscription, DueInvoice]],
+    invoice_id: uuid.UUID,
+    *,
+    finalizing: bool,
+) -> list[InvoiceContext]:
+    contexts = [
+        invoice_context(session, subscription, due, invoice_id=invoice_id) for subscription, due in members
+    ]
+    if len({ctx.currency for ctx in contexts}) != 1:  # a customer bills in one currency (subscriptions)
+        raise ValueError("the subscriptions of one invoice have plans in different currencies")
+    for ctx in contexts:
+        ctx.finalizing = finalizing
+    return contexts
+
+
+def write_subscription_invoice(
+    session: Session, members: Sequence[tuple[Subscription, DueInvoice]]
+) -> Invoice:
+    """Write ONE invoice billing every ``(subscription, due period)`` of ``members`` — the subscriptions of
+    one customer due at the same instant (Lago's ``BillSubscriptionJob`` with several subscriptions, an
+    upgrade's old and new subscription): one fee set per subscription, one ``invoice_subscriptions`` row per
+    period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
+    or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
+    and finalized by :mod:`billow.invoices.lifecycle`)."""
+    members = _members_in_order(members)
+    invoice_id = uuid.uuid4()
+    contexts = _contexts(session, members, invoice_id, finalizing=True)
+    first = contexts[0]
+    organization, customer = first.organization, first.customer
     grace = finalization.grace_period_days(customer, organization)
-    ctx.finalizing = grace == 0
+    for ctx in contexts:
+        ctx.finalizing = grace == 0
 
-    drafts, fee_from, fee_to = build_fee_drafts(ctx)
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(ctx))
+    drafts: list[FeeDraft] = []
+    spans: list[tuple[datetime | None, datetime | None]] = []
+    for ctx in contexts:
+        ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
+        drafts.extend(ctx_drafts)
+        spans.append((fee_from, fee_to))
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
 
-    due_date = local_date(due.due_at, ctx.timezone)
+    dues = [due for _, due in members]
+    due_at = max(due.due_at for due in dues)  # one instant (the run groups by it)
+    due_date = local_date(due_at, first.timezone)
     invoice = Invoice(
-        id=ctx.invoice_id,
+        id=invoice_id,
         organization_id=organization.id,
         customer_id=customer.id,
         number=numbering.draft_number(organization),
         invoice_type="subscription",
         status=InvoiceStatus.DRAFT,
         payment_status=PaymentStatus.PENDING,
-        currency=ctx.currency,
+        currency=first.currency,
         expected_finalization_date=due_date + timedelta(days=grace) if grace > 0 else None,
         refreshed_at=utcnow(),
     )
-    shift = finalization.issuing_date_shift(customer, grace, invoicing_reason=due.reason.value)
+    reason = invoicing_reason(due.reason.value for due in dues)
+    shift = finalization.issuing_date_shift(customer, grace, invoicing_reason=reason)
     finalization.set_issuing_date(invoice, due_date + timedelta(days=shift), customer, organization)
     set_amounts(invoice, amounts)
     finalizing_now = grace == 0
@@ -292,45 +351,52 @@ def write_subscription_invoice(session: Session, subscription: Subscription, due
         # finalizing then only numbers the invoice (the counter's row lock is held for the shortest time).
         invoice.payment_status = finalization.final_payment_status(invoice)
     session.add(invoice)
-    session.add(
-        InvoiceSubscription(
-            organization_id=organization.id,
-            invoice_id=invoice.id,
-            subscription_id=subscription.id,
-            invoicing_reason=due.reason.value,
-            period_start=due.period_start,
-            timestamp=due.due_at,
-            # Without a plan fee, the billed span is the usage window (Lago always fills both).
-            from_datetime=fee_from or due.charges_from,
-            to_datetime=fee_to or due.charges_to,
-            charges_from_datetime=due.charges_from,
-            charges_to_datetime=due.charges_to,
+    for (subscription, due), (fee_from, fee_to) in zip(members, spans, strict=True):
+        session.add(
+            InvoiceSubscription(
+                organization_id=organization.id,
+                invoice_id=invoice.id,
+                subscription_id=subscription.id,
+                invoicing_reason=due.reason.value,
+                period_start=due.period_start,
+                timestamp=due.due_at,
+                # Without a plan fee, the billed span is the usage window (Lago always fills both).
+                from_datetime=fee_from or due.charges_from,
+                to_datetime=fee_to or due.charges_to,
+                charges_from_datetime=due.charges_from,
+                charges_to_datetime=due.charges_to,
+            )
         )
-    )
-    session.flush()  # the unique key: fails here if another worker billed this period
+    session.flush()  # the unique keys: fails here if another worker billed one of these periods
     write_fees(session, invoice, drafts, amounts)
-    if ctx.finalizing:
-        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
     if finalizing_now:
+        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
         finalization.apply_final_status(
-            session, invoice, organization, customer, at=due.due_at, fees_follow=False
+            session, invoice, organization, customer, at=due_at, fees_follow=False
         )
     return invoice
 
 
 def rebuild_subscription_invoice(
-    session: Session, invoice: Invoice, subscription: Subscription, due: DueInvoice, *, finalizing: bool
+    session: Session,
+    invoice: Invoice,
+    members: Sequence[tuple[Subscription, DueInvoice]],
+    *,
+    finalizing: bool,
 ) -> None:
     """Rebuild a draft's fees, taxes and amounts from current data (late events included) inside the same
-    invoice: its ``invoice_subscriptions`` row, the period's key, is kept."""
+    invoice, for every subscription period it bills: its ``invoice_subscriptions`` rows, the periods' keys,
+    are kept."""
+    members = _members_in_order(members)
     session.execute(delete(Fee).where(Fee.invoice_id == invoice.id))
     session.execute(delete(AppliedTax).where(AppliedTax.invoice_id == invoice.id))
-    ctx = invoice_context(session, subscription, due, invoice_id=invoice.id)
-    ctx.finalizing = finalizing
-    drafts, _, _ = build_fee_drafts(ctx)
+    contexts = _contexts(session, members, invoice.id, finalizing=finalizing)
+    drafts: list[FeeDraft] = []
+    for ctx in contexts:
+        drafts.extend(build_fee_drafts(ctx)[0])
     for draft in drafts:
         draft.fee.created_at = invoice.created_at  # as Lago: a refresh does not move the fees in time
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(ctx))
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
     set_amounts(invoice, amounts)
     write_fees(session, invoice, drafts, amounts)
     if finalizing:

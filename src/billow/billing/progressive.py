@@ -50,7 +50,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from billow.billing import run_cache
 from billow.billing.assembly import (
@@ -285,7 +285,8 @@ def historical_usage(session: Session, subscription_id: uuid.UUID) -> int:
 
 def invoiced_usage(session: Session, subscription_id: uuid.UUID) -> int:
     """Charge fees (in arrears) of the subscription's subscription and progressive invoices, minus the
-    progressive credits of its subscription invoices."""
+    progressive credits of its subscription invoices (on an invoice of several subscriptions, this
+    subscription's share: :func:`_credit_share`)."""
     fees = session.scalar(
         select(func.coalesce(func.sum(Fee.amount_cents), 0))
         .join(Invoice, Invoice.id == Fee.invoice_id)
@@ -297,17 +298,54 @@ def invoiced_usage(session: Session, subscription_id: uuid.UUID) -> int:
             Invoice.status.in_(COUNTED_STATUSES),
         )
     )
-    credits = session.scalar(
-        select(func.coalesce(func.sum(Invoice.progressive_billing_credit_amount_cents), 0)).where(
+    others = aliased(InvoiceSubscription)
+    rows = session.execute(
+        select(
+            Invoice.id,
+            Invoice.progressive_billing_credit_amount_cents,
+            InvoiceSubscription.charges_from_datetime,
+            exists().where(others.invoice_id == Invoice.id, others.subscription_id != subscription_id),
+        )
+        .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
+        .where(
             Invoice.invoice_type == "subscription",
             Invoice.status.in_(COUNTED_STATUSES),
-            exists().where(
-                InvoiceSubscription.invoice_id == Invoice.id,
-                InvoiceSubscription.subscription_id == subscription_id,
-            ),
+            Invoice.progressive_billing_credit_amount_cents > 0,
+            InvoiceSubscription.subscription_id == subscription_id,
         )
     )
-    return int(fees or 0) - int(credits or 0)
+    credits = 0
+    for invoice_id, credit, charges_from, shared in rows:
+        credits += _credit_share(session, subscription_id, invoice_id, charges_from) if shared else credit
+    return int(fees or 0) - credits
+
+
+def _credit_share(
+    session: Session, subscription_id: uuid.UUID, invoice_id: uuid.UUID, charges_from: datetime | None
+) -> int:
+    """The progressive credit an invoice of several subscriptions gave this subscription's charge fees:
+    recomputed as :func:`apply_period_credits` computed it (each fee, at most its amount)."""
+    if charges_from is None:
+        return 0
+    billed = progressive_billed(session, subscription_id, charges_from)
+    fees = session.execute(
+        select(Fee.charge_id, Fee.charge_filter_id, Fee.grouped_by, Fee.amount_cents)
+        .where(
+            Fee.invoice_id == invoice_id,
+            Fee.subscription_id == subscription_id,
+            Fee.fee_type == FeeType.CHARGE,
+            Fee.pay_in_advance.is_(False),
+        )
+        .order_by(Fee.created_at, Fee.id)
+    )
+    share = 0
+    for charge_id, filter_id, grouped_by, amount in fees:
+        key = fee_key(charge_id, filter_id, grouped_by)
+        credit = min(billed.get(key, 0), amount)
+        if credit > 0:
+            share += credit
+            billed[key] -= credit
+    return share
 
 
 def progressive_billed(

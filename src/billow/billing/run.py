@@ -1,13 +1,18 @@
 """The billing run: bill every subscription invoice that is due (:func:`bill_due`).
 
 For each subscription that may owe something, :func:`billow.billing.schedule.due_invoices` lists the
-invoices due at ``as_of`` (catching up every missed period, oldest first); those whose key is already in
-``invoice_subscriptions`` are skipped. Each remaining invoice is built and written in its **own**
-transaction, after locking the subscription row (``SELECT ... FOR UPDATE`` on PostgreSQL, a no-op write
-that takes SQLite's write lock there) and re-checking the key under the lock. The unique key on
-``invoice_subscriptions`` is the backstop: a violation means another worker billed the period first; that
-transaction is rolled back and the run goes on. A failure while billing one invoice rolls back that
-invoice only; the subscription's later invoices wait for the next run so periods are billed in order.
+periods due at ``as_of`` (catching up every missed period, oldest first); those whose key is already in
+``invoice_subscriptions`` are skipped. The periods of one customer's subscriptions due at the same instant
+make **one invoice** (:class:`DueGroup`, :func:`group_due`; as Lago: every subscription billed periodically
+at once is on one invoice, and a plan change's closing of the old subscription and start of the new one).
+Each invoice is built and written in its **own** transaction, after locking its subscriptions' rows
+(``SELECT ... ORDER BY id FOR UPDATE`` on PostgreSQL, a no-op write that takes SQLite's write lock there)
+and re-checking their keys under the lock. The unique key per (subscription, reason, period start) on
+``invoice_subscriptions`` is the backstop: a violation means another worker billed one of the periods
+first; that transaction is rolled back whole (no half invoice) and the periods still unbilled are billed
+together again. A failure while billing one invoice rolls back that invoice only; its subscriptions' later
+periods wait for the next run so each subscription's periods are billed in order (the other subscriptions
+of a later invoice are billed).
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Exists, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +34,13 @@ from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
-from billow.billing.schedule import DueInvoice, SubscriptionFacts, billable_from, due_invoices
+from billow.billing.schedule import (
+    DueInvoice,
+    InvoicingReason,
+    SubscriptionFacts,
+    billable_from,
+    due_invoices,
+)
 from billow.config import bill_backdated_default
 from billow.credit_notes.models import CreditNote, CreditStatus
 from billow.customers.models import Customer
@@ -64,6 +76,28 @@ class BillingSummary:
         )
 
 
+class Pending(NamedTuple):
+    """A subscription with periods due and not billed yet (oldest first)."""
+
+    subscription_id: uuid.UUID
+    customer_id: uuid.UUID
+    dues: list[DueInvoice]
+    #: What else keeps two subscriptions of a customer due at one instant on separate invoices (as Lago):
+    #: their purchase order numbers, and ``consolidate_invoice`` false (its own invoice; the subscriptions
+    #: of one external id — an upgrade's old and new — stay together).
+    invoice_split: tuple[str | None, str | None] = (None, None)
+
+
+@dataclass(frozen=True)
+class DueGroup:
+    """One invoice to write: the periods of one customer's subscriptions due at one instant (one period
+    per subscription, in the subscriptions' order)."""
+
+    customer_id: uuid.UUID
+    due_at: datetime
+    dues: tuple[DueInvoice, ...]
+
+
 def bill_due(
     session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
 ) -> BillingSummary:
@@ -77,35 +111,69 @@ def bill_due(
 
     with session_factory() as session:
         work = _pending_work(session, as_of, organization_id)
-
-    # Oldest first across subscriptions, so numbers follow issuing dates.
-    queue = sorted(
-        (
-            (due, position, subscription_id)
-            for position, (subscription_id, dues) in enumerate(work)
-            for due in dues
-        ),
-        key=lambda item: (item[0].due_at, item[1]),
-    )
     with run_cache():
-        _bill_queue(session_factory, [(due, subscription_id) for due, _, subscription_id in queue], summary)
-    _log_run(summary, [due for due, _, _ in queue])
+        queue = group_due(work)
+        _bill_queue(session_factory, queue, summary)
+    _log_run(summary, [due for group in queue for due in group.dues])
     return summary
+
+
+def group_due(work: Sequence[Pending]) -> list[DueGroup]:
+    """Group the pending periods into invoices: one per customer and due instant (and purchase order
+    number, :attr:`Pending.invoice_split`), periodic periods apart from starts and terminations (as Lago:
+    its periodic billing of a customer's subscriptions is one job, a plan change's or a termination's
+    billing another: an upgrade's or downgrade's two sides are one invoice, a subscription ending at a
+    period boundary is not on the customer's periodic invoice). A subscription with two periods due at one
+    instant, which the schedule never makes, would get a second invoice. Oldest first, so numbers follow
+    issuing dates; on ties, in the order of ``work``."""
+    GroupKey = tuple[uuid.UUID, datetime, int, tuple[str | None, str | None], bool]
+    groups: dict[GroupKey, list[DueInvoice]] = {}
+    members: dict[GroupKey, set[Hashable]] = defaultdict(set)
+    first_position: dict[GroupKey, int] = {}
+    for position, pending in enumerate(work):
+        for due in pending.dues:
+            periodic = due.reason is InvoicingReason.SUBSCRIPTION_PERIODIC
+            rank = 0
+            key = (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic)
+            while pending.subscription_id in members[key]:
+                rank += 1
+                key = (pending.customer_id, due.due_at, rank, pending.invoice_split, periodic)
+            groups.setdefault(key, []).append(due)
+            members[key].add(pending.subscription_id)
+            first_position.setdefault(key, position)
+    # At one instant, a plan change's invoice before the periodic one (the old subscription closes first).
+    ordered = sorted(groups, key=lambda key: (key[1], key[2], key[4], first_position[key]))
+    return [DueGroup(key[0], key[1], tuple(groups[key])) for key in ordered]
+
+
+def due_subscriptions(
+    session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """``(subscription_id, customer_id)`` of the subscriptions with at least one invoice due at ``as_of``
+    (a worker's batches keep a customer's subscriptions together: :func:`billow.billing.tasks.batches`)."""
+    with session_factory() as session:
+        return [
+            (pending.subscription_id, pending.customer_id)
+            for pending in _pending_work(session, as_of, organization_id)
+        ]
 
 
 def due_subscription_ids(
     session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
 ) -> list[uuid.UUID]:
     """Subscriptions with at least one invoice due at ``as_of`` (each one a unit of work for a worker)."""
-    with session_factory() as session:
-        return [subscription_id for subscription_id, _ in _pending_work(session, as_of, organization_id)]
+    return [
+        subscription_id
+        for subscription_id, _ in due_subscriptions(session_factory, as_of, organization_id=organization_id)
+    ]
 
 
 def bill_subscription(
     session_factory: Callable[[], Session], subscription_id: uuid.UUID, as_of: datetime
 ) -> BillingSummary:
-    """Bill the invoices of one subscription due at ``as_of``, oldest first. Idempotent; safe to run
-    concurrently with itself and with :func:`bill_due` (due subscription transitions are not applied)."""
+    """Bill the invoices of one subscription due at ``as_of``, oldest first (with the other subscriptions
+    of its customer: :func:`bill_subscriptions`). Idempotent; safe to run concurrently with itself and
+    with :func:`bill_due` (due subscription transitions are not applied)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     return bill_subscriptions(session_factory, [subscription_id], as_of)
@@ -114,77 +182,136 @@ def bill_subscription(
 def bill_subscriptions(
     session_factory: Callable[[], Session], subscription_ids: Sequence[uuid.UUID], as_of: datetime
 ) -> BillingSummary:
-    """:func:`bill_subscription` for a batch of subscriptions (one scan query, catalog loaded once):
-    each subscription's invoices oldest first, subscriptions in the given order."""
+    """Bill the invoices due at ``as_of`` of the customers of ``subscription_ids`` — every subscription of
+    those customers, so that the subscriptions due at one instant are on one invoice (an upgrade: the old
+    subscription's final period and the new one's first; the customer's other subscriptions due then).
+    One scan query, catalog loaded once; invoices oldest first, each subscription's periods in order."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     summary = BillingSummary(as_of)
     if not subscription_ids:
         return summary
+    given = list(dict.fromkeys(subscription_ids))
     with session_factory() as session:
-        work = dict(_pending_work(session, as_of, None, subscription_ids=subscription_ids))
-    queue = [
-        (due, sid)
-        for sid in dict.fromkeys(subscription_ids)
-        for due in sorted(work.get(sid, ()), key=lambda d: d.due_at)
-    ]
+        customers = _customers_of(session, given)
+        work = _pending_work(session, as_of, None, customer_ids=list(dict.fromkeys(customers.values())))
+    # The given subscriptions first on ties (then the rest of their customers'), as asked.
+    rank = {subscription_id: position for position, subscription_id in enumerate(given)}
+    work.sort(key=lambda pending: rank.get(pending.subscription_id, len(rank)))
     with run_cache():
+        queue = group_due(work)
         _bill_queue(session_factory, queue, summary)
-    _log_run(summary, [due for due, _ in queue])
+    _log_run(summary, [due for group in queue for due in group.dues])
     return summary
+
+
+def _customers_of(session: Session, subscription_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    customers: dict[uuid.UUID, uuid.UUID] = {}
+    for start in range(0, len(subscription_ids), _CHUNK):
+        rows = session.execute(
+            select(Subscription.id, Subscription.customer_id).where(
+                Subscription.id.in_(subscription_ids[start : start + _CHUNK])
+            )
+        )
+        customers.update((row[0], row[1]) for row in rows)
+    return customers
 
 
 def _bill_queue(
     session_factory: Callable[[], Session],
-    queue: list[tuple[DueInvoice, uuid.UUID]],
+    queue: list[DueGroup],
     summary: BillingSummary,
 ) -> None:
-    """Bill ``queue`` in order, each invoice in its own transaction. Chunk by chunk, the usage of the
-    chunk's invoices is first priced in batch (:func:`billow.billing.charge_fees.prefetch`)."""
+    """Bill ``queue`` in order, each invoice in its own transaction. Chunk by chunk (about
+    :data:`_PREFETCH` periods), the usage of the chunk's invoices is first priced in batch
+    (:func:`billow.billing.charge_fees.prefetch`)."""
     failed_subscriptions: set[uuid.UUID] = set()
     with charge_fees.prefetch_scope():
-        for start in range(0, len(queue), _PREFETCH):
-            chunk = queue[start : start + _PREFETCH]
+        for chunk in _chunks(queue):
             hints = _prefetch(session_factory, chunk, failed_subscriptions)
             with run_cache_module.absence_hints(hints):
                 _bill_chunk(session_factory, chunk, failed_subscriptions, summary)
             charge_fees.clear_prefetched()
 
 
+def _chunks(queue: list[DueGroup]) -> Iterator[list[DueGroup]]:
+    chunk: list[DueGroup] = []
+    size = 0
+    for group in queue:
+        chunk.append(group)
+        size += len(group.dues)
+        if size >= _PREFETCH:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
+
+
 def _bill_chunk(
     session_factory: Callable[[], Session],
-    chunk: list[tuple[DueInvoice, uuid.UUID]],
+    chunk: list[DueGroup],
     failed_subscriptions: set[uuid.UUID],
     summary: BillingSummary,
 ) -> None:
-    for due, subscription_id in chunk:
-        if subscription_id in failed_subscriptions:
-            continue  # keep this subscription's periods in order: the rest waits for the next run
+    for group in chunk:
+        # Keep each subscription's periods in order: after a failure, its later periods wait for the next
+        # run (the group's other subscriptions are billed).
+        dues = [due for due in group.dues if due.subscription_id not in failed_subscriptions]
+        while dues:
+            try:
+                invoice_id, already_billed = _bill_group(session_factory, dues)
+            except Exception as error:  # one invoice fails; the others go on
+                # Several subscriptions: those that fail alone are left out, the others billed together.
+                culprits = _failing_alone(session_factory, dues) if len(dues) > 1 else set()
+                if not 0 < len(culprits) < len(dues):
+                    culprits = {due.subscription_id for due in dues}
+                failing = [due for due in dues if due.subscription_id in culprits]
+                keys = ", ".join(str(due.key) for due in failing)
+                log.exception("billing %s failed", keys)
+                summary.failed.append(f"{keys}: {error!r}")
+                failed_subscriptions.update(due.subscription_id for due in failing)
+                dues = [due for due in dues if due.subscription_id not in culprits]
+                continue
+            summary.already_billed += already_billed
+            if invoice_id is not None:
+                summary.invoices_created += 1
+                summary.invoice_ids.append(invoice_id)
+            break
+
+
+def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInvoice]) -> set[Hashable]:
+    """The subscriptions of a failed invoice whose period fails to bill on its own (each tried in a
+    transaction that is rolled back: nothing is written, no number consumed)."""
+    failing: set[Hashable] = set()
+    for due in dues:
+        session = session_factory()
         try:
-            outcome = _bill_one(session_factory, subscription_id, due)
-        except Exception as error:  # one invoice fails; the others go on
-            log.exception("billing %s failed", due.key)
-            summary.failed.append(f"{due.key}: {error!r}")
-            failed_subscriptions.add(subscription_id)
-            continue
-        if outcome is None:
-            summary.already_billed += 1
-        else:
-            summary.invoices_created += 1
-            summary.invoice_ids.append(outcome)
+            session.begin()
+            subscriptions, _ = _lock_subscriptions(session, [due], fresh=True)
+            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)])
+            session.flush()
+        except Exception:
+            failing.add(due.subscription_id)
+        finally:
+            session.rollback()
+            session.close()
+    return failing
 
 
 def _prefetch(
     session_factory: Callable[[], Session],
-    chunk: list[tuple[DueInvoice, uuid.UUID]],
+    chunk: list[DueGroup],
     skipped: set[uuid.UUID],
-) -> None:
-    """Price the usage of the chunk's invoices in batch (each subscription's oldest one); on any failure
+) -> dict[str, set[Hashable]]:
+    """Price the usage of the chunk's invoices in batch (each subscription's oldest period); on any failure
     the invoices price their own usage."""
     work: dict[uuid.UUID, DueInvoice] = {}
-    for due, subscription_id in chunk:
-        if subscription_id not in skipped:
-            work.setdefault(subscription_id, due)
+    for group in chunk:
+        for due in group.dues:
+            subscription_id = due.subscription_id
+            assert isinstance(subscription_id, uuid.UUID)
+            if subscription_id not in skipped:
+                work.setdefault(subscription_id, due)
     if len(work) < 2:
         return {}
     try:
@@ -286,11 +413,12 @@ def _pending_work(
     as_of: datetime,
     organization_id: uuid.UUID | None,
     *,
-    subscription_ids: Sequence[uuid.UUID] | None = None,
-) -> list[tuple[uuid.UUID, list[DueInvoice]]]:
-    """Subscriptions that may owe an invoice (active ones; terminated ones not finally billed), each with
-    its invoices due at ``as_of`` that are not billed yet. Two queries whatever the number of
-    subscriptions (the keys already billed are read in chunks of :data:`_CHUNK` subscriptions)."""
+    customer_ids: Sequence[uuid.UUID] | None = None,
+) -> list[Pending]:
+    """Subscriptions that may owe an invoice (active ones; terminated ones not finally billed), of every
+    customer or of ``customer_ids``, each with its invoices due at ``as_of`` that are not billed yet. Two
+    queries whatever the number of subscriptions (in chunks of :data:`_CHUNK` customers, and the keys
+    already billed in chunks of :data:`_CHUNK` subscriptions)."""
     final_billed = select(InvoiceSubscription.subscription_id).where(
         InvoiceSubscription.invoicing_reason == "subscription_terminating"
     )
@@ -308,6 +436,10 @@ def _pending_work(
             Organization.timezone,
             Subscription.created_at,
             Organization.bill_backdated_periods,
+            Subscription.customer_id,
+            Subscription.external_id,
+            Subscription.purchase_order_number,
+            Subscription.consolidate_invoice,
         )
         .join(Plan, Plan.id == Subscription.plan_id)
         .join(Customer, Customer.id == Subscription.customer_id)
@@ -326,14 +458,14 @@ def _pending_work(
     )
     if organization_id is not None:
         query = query.where(Subscription.organization_id == organization_id)
-    candidates: list[tuple[uuid.UUID, list[DueInvoice]]] = []
+    candidates: list[Pending] = []
     chunks = (
-        [list(subscription_ids[i : i + _CHUNK]) for i in range(0, len(subscription_ids), _CHUNK)]
-        if subscription_ids is not None
+        [list(customer_ids[i : i + _CHUNK]) for i in range(0, len(customer_ids), _CHUNK)]
+        if customer_ids is not None
         else [None]
     )
     for chunk in chunks:
-        chunk_query = query if chunk is None else query.where(Subscription.id.in_(chunk))
+        chunk_query = query if chunk is None else query.where(Subscription.customer_id.in_(chunk))
         for row in session.execute(chunk_query):
             timezone = row[8] or row[9] or "UTC"
             bill_past = row.bill_backdated_periods
@@ -353,14 +485,15 @@ def _pending_work(
             )
             due = due_invoices(facts, as_of)
             if due:
-                candidates.append((row[0], due))
-    billed = _billed_keys(session, [subscription_id for subscription_id, _ in candidates])
+                split = (row.purchase_order_number, None if row.consolidate_invoice else row.external_id)
+                candidates.append(Pending(row[0], row.customer_id, due, split))
+    billed = _billed_keys(session, [candidate.subscription_id for candidate in candidates])
     work = []
-    for subscription_id, due in candidates:
-        keys = billed.get(subscription_id, set())
-        pending = [d for d in due if (d.reason.value, d.period_start) not in keys]
+    for candidate in candidates:
+        keys = billed.get(candidate.subscription_id, set())
+        pending = [d for d in candidate.dues if (d.reason.value, d.period_start) not in keys]
         if pending:
-            work.append((subscription_id, pending))
+            work.append(candidate._replace(dues=pending))
     return work
 
 
@@ -383,62 +516,99 @@ def _billed_keys(
 
 # ------------------------------------------------------------------------------------------ one invoice
 
-
-def _bill_one(
-    session_factory: Callable[[], Session], subscription_id: uuid.UUID, due: DueInvoice
-) -> uuid.UUID | None:
-    """Write the invoice for ``due`` in its own transaction; ``None`` if it was billed already."""
-    session = session_factory()
-    try:
-        with session.begin():
-            subscription, customer, billed = _lock_subscription(session, subscription_id, due)
-            if billed:
-                return None
-            # ``customer`` stays referenced: the session's identity map is weak, and the invoice's
-            # ``session.get(Customer, ...)`` then finds it without a query.
-            invoice = write_subscription_invoice(session, subscription, due)
-            del customer
-            session.flush()
-            return invoice.id
-    except IntegrityError:
-        # Another worker billed this period between our check and our insert.
-        if _already_billed_in_new_session(session_factory, due):
-            return None
-        raise
-    finally:
-        session.close()
+#: Attempts at one invoice when other workers bill some of its periods meanwhile.
+_ATTEMPTS = 3
 
 
-def _lock_subscription(
-    session: Session, subscription_id: uuid.UUID, due: DueInvoice
-) -> tuple[Subscription, Customer | None, bool]:
-    """Lock the subscription's row for this transaction and tell whether ``due`` is billed already.
+def _bill_group(
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice]
+) -> tuple[uuid.UUID | None, int]:
+    """Write ONE invoice for the periods ``dues`` (one customer, one instant) in its own transaction:
+    returns its id (``None`` if every period was billed already) and how many periods were billed already.
 
-    PostgreSQL: one statement, which also loads the customer and plans the rest of the transaction's
-    statements for their parameters and the tables' current size (``plan_cache_mode``, as metering does):
-    psycopg prepares a statement after a few executions, and a generic plan made while ``fees`` or
-    ``invoices`` were small (a new installation, the first run after a growth) keeps scanning them whole
-    as they grow (measured: the 10,000th invoice of a run from empty tables cost 3x the first).
+    If another worker billed some of the periods between our check and our insert (the unique key
+    fails: the whole transaction is rolled back), the periods still unbilled are billed again together."""
+    remaining = list(dues)
+    already_billed = 0
+    for attempt in range(_ATTEMPTS):
+        session = session_factory()
+        try:
+            with session.begin():
+                subscriptions, billed = _lock_subscriptions(session, remaining, fresh=attempt > 0)
+                todo = [due for due in remaining if due.key not in billed]
+                already_billed += len(remaining) - len(todo)
+                if not todo:
+                    return None, already_billed
+                # ``subscriptions`` (and the customer they reference) stay referenced: the session's
+                # identity map is weak, and the invoice's ``session.get(Customer, ...)`` then finds it
+                # without a query.
+                invoice = write_subscription_invoice(
+                    session, [(subscriptions[due.subscription_id][0], due) for due in todo]
+                )
+                session.flush()
+                del subscriptions
+                return invoice.id, already_billed
+        except IntegrityError:
+            # Another worker billed one of these periods between our check and our insert.
+            billed_meanwhile = _billed_in_new_session(session_factory, remaining)
+            if not billed_meanwhile:
+                raise
+            already_billed += len(billed_meanwhile)
+            remaining = [due for due in remaining if due.key not in billed_meanwhile]
+            if not remaining:
+                return None, already_billed
+        finally:
+            session.close()
+    raise RuntimeError(f"{dues[0].key}: other workers kept billing periods of this invoice")
 
-    The "billed" answer comes from the statement's snapshot: if the lock had to wait for another worker
+
+def _lock_subscriptions(
+    session: Session, dues: Sequence[DueInvoice], *, fresh: bool = False
+) -> tuple[dict[Hashable, tuple[Subscription, Customer | None]], set[tuple[Hashable, str, datetime]]]:
+    """Lock the rows of the subscriptions of ``dues`` for this transaction (in id order, so two workers
+    locking overlapping sets never deadlock) and tell which of ``dues`` are billed already (their keys).
+
+    PostgreSQL, one period: one statement, which also loads the customer and plans the rest of the
+    transaction's statements for their parameters and the tables' current size (``plan_cache_mode``, as
+    metering does): psycopg prepares a statement after a few executions, and a generic plan made while
+    ``fees`` or ``invoices`` were small (a new installation, the first run after a growth) keeps scanning
+    them whole as they grow (measured: the 10,000th invoice of a run from empty tables cost 3x the first).
+    That "billed" answer comes from the statement's snapshot: if the lock had to wait for another worker
     that has just billed the period, it says "not billed" and the invoice's insert then fails on the
-    period's unique key (handled by :func:`_bill_one`), so the answer is a shortcut, never the guard.
+    period's unique key (handled by :func:`_bill_group`), so the answer is a shortcut, never the guard.
+    Several periods, or ``fresh``: the keys are read by a statement after the lock (a newer snapshot).
     """
+    ids = sorted({due.subscription_id for due in dues}, key=str)
     if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
-            select(Subscription, Customer, _billed_clause(due), _CUSTOM_PLANS)
+        if len(dues) == 1 and not fresh:
+            [due] = dues
+            row = session.execute(
+                select(Subscription, Customer, _billed_clause(due), _CUSTOM_PLANS)
+                .join(Customer, Customer.id == Subscription.customer_id)
+                .where(Subscription.id == due.subscription_id)
+                .with_for_update(of=Subscription)
+            ).one()
+            return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
+        rows = session.execute(
+            select(Subscription, Customer, _CUSTOM_PLANS)
             .join(Customer, Customer.id == Subscription.customer_id)
-            .where(Subscription.id == subscription_id)
+            .where(Subscription.id.in_(ids))
+            .order_by(Subscription.id)
             .with_for_update(of=Subscription)
-        ).one()
-        return row[0], row[1], bool(row[2])
-    # SQLite: take the database write lock now (a no-op write), so concurrent runs queue here.
-    table = Subscription.__table__
-    session.execute(update(table).where(table.c.id == subscription_id).values(updated_at=table.c.updated_at))
-    subscription = session.execute(
-        select(Subscription).where(Subscription.id == subscription_id)
-    ).scalar_one()
-    return subscription, None, _already_billed(session, due)
+        ).all()
+        subscriptions = {row[0].id: (row[0], row[1]) for row in rows}
+    else:
+        # SQLite: take the database write lock now (a no-op write), so concurrent runs queue here.
+        table = Subscription.__table__
+        session.execute(update(table).where(table.c.id.in_(ids)).values(updated_at=table.c.updated_at))
+        subscriptions = {
+            subscription.id: (subscription, None)
+            for subscription in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
+        }
+    missing = set(ids) - set(subscriptions)
+    if missing:
+        raise LookupError(f"subscriptions {sorted(map(str, missing))} not found")
+    return subscriptions, _billed(session, dues)
 
 
 _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
@@ -452,19 +622,40 @@ def _billed_clause(due: DueInvoice) -> Exists:
     )
 
 
-def _already_billed(session: Session, due: DueInvoice) -> bool:
-    return bool(session.execute(select(_billed_clause(due))).scalar())
+def _billed(session: Session, dues: Sequence[DueInvoice]) -> set[tuple[Hashable, str, datetime]]:
+    """The keys of ``dues`` already in ``invoice_subscriptions``."""
+    if len(dues) == 1:
+        [due] = dues
+        return {due.key} if session.execute(select(_billed_clause(due))).scalar() else set()
+    wanted = {due.key for due in dues}
+    rows = session.execute(
+        select(
+            InvoiceSubscription.subscription_id,
+            InvoiceSubscription.invoicing_reason,
+            InvoiceSubscription.period_start,
+        ).where(
+            InvoiceSubscription.subscription_id.in_(list({due.subscription_id for due in dues})),
+            InvoiceSubscription.invoicing_reason.in_(sorted({due.reason.value for due in dues})),
+        )
+    )
+    return {(row[0], row[1], row[2]) for row in rows} & wanted
 
 
-def _already_billed_in_new_session(session_factory: Callable[[], Session], due: DueInvoice) -> bool:
+def _billed_in_new_session(
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice]
+) -> set[tuple[Hashable, str, datetime]]:
     with session_factory() as session:
-        return _already_billed(session, due)
+        return _billed(session, dues)
 
 
 __all__ = [
     "BillingSummary",
+    "DueGroup",
+    "Pending",
     "bill_due",
     "bill_subscription",
     "bill_subscriptions",
     "due_subscription_ids",
+    "due_subscriptions",
+    "group_due",
 ]

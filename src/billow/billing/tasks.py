@@ -5,8 +5,10 @@ A fan-out scan (:func:`billow.worker.scans.scan`): :func:`find_due_subscriptions
 **batches** of subscriptions and :func:`bill_batch` bills one batch (one job on the job engine, so any
 number of workers share a billing run). A batch, not a subscription, per job: a batch loads the catalog
 once and prices its usage in a few queries (:func:`billow.billing.run.bill_subscriptions`), which
-``bench/billing.py`` measured ~10x cheaper than one job per subscription. A subscription always falls in
-the same bucket for a given number of buckets, and a batch is queued under its bucket's key, so a scan
+``bench/billing.py`` measured ~10x cheaper than one job per subscription. Batches are bucketed by customer:
+a customer's subscriptions due at one instant are billed on one invoice
+(:func:`billow.billing.run.bill_subscriptions`), by one job. A subscription always falls in the same bucket
+for a given number of buckets, and a batch is queued under its bucket's key, so a scan
 that runs while the previous one's jobs still wait does not queue the same work twice. Everything is
 idempotent: the unique invoice key of :mod:`billow.billing.run` makes billing a period twice impossible.
 """
@@ -14,9 +16,10 @@ idempotent: the unique invoice key of :mod:`billow.billing.run` makes billing a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from billow.billing.run import bill_subscriptions, due_subscription_ids
+from billow.billing.run import bill_subscriptions, due_subscriptions
 from billow.subscriptions.service import subscription_service
 from billow.worker.scans import SessionFactory, WorkItem, scan
 
@@ -28,18 +31,27 @@ class BillingFailed(RuntimeError):
     """Some invoices of a batch could not be written (the job fails and is retried)."""
 
 
-def batches(subscription_ids: list[uuid.UUID], batch_size: int | None = None) -> list[WorkItem]:
-    """Split ``subscription_ids`` into buckets of about ``batch_size`` by a stable hash of the id; the
-    number of buckets is a power of two so it changes rarely as the number of due subscriptions moves."""
+def batches(
+    subscription_ids: list[uuid.UUID],
+    batch_size: int | None = None,
+    *,
+    customers: Mapping[uuid.UUID, uuid.UUID] | None = None,
+) -> list[WorkItem]:
+    """Split ``subscription_ids`` into buckets of about ``batch_size`` by a stable hash of their customer's
+    id (``customers``: subscription → customer; without it, of the subscription's), so a customer's
+    subscriptions are in one batch and billed on one invoice when due at the same instant. The number of
+    buckets is a power of two so it changes rarely as the number of due subscriptions moves."""
     if not subscription_ids:
         return []
     batch_size = batch_size or BATCH_SIZE
     buckets = 1
     while buckets * batch_size < len(subscription_ids):
         buckets *= 2
+    customers = customers or {}
     grouped: dict[int, list[str]] = {}
     for subscription_id in subscription_ids:
-        grouped.setdefault(subscription_id.int % buckets, []).append(str(subscription_id))
+        owner = customers.get(subscription_id, subscription_id)
+        grouped.setdefault(owner.int % buckets, []).append(str(subscription_id))
     return [
         WorkItem(key=f"{bucket}/{buckets}", payload=",".join(ids)) for bucket, ids in sorted(grouped.items())
     ]
@@ -65,4 +77,5 @@ def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> li
     in batches."""
     with session_factory() as session, session.begin():
         subscription_service.apply_due_transitions(session, now)
-    return batches(due_subscription_ids(session_factory, now))
+    due = due_subscriptions(session_factory, now)
+    return batches([subscription_id for subscription_id, _ in due], customers=dict(due))

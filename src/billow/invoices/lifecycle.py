@@ -1,7 +1,8 @@
 """The draft lifecycle of subscription invoices (reference §5.1, §5.2): refresh and finalization.
 
-A draft (written by the billing run when a grace period applies) keeps its ``invoice_subscriptions`` row —
-the key that stops the period from being billed twice — while its fees are rebuilt in place
+A draft (written by the billing run when a grace period applies) keeps its ``invoice_subscriptions`` rows —
+one per subscription period it bills, the keys that stop a period from being billed twice — while the fees
+of every one of its subscriptions are rebuilt in place
 (:func:`billow.billing.assembly.rebuild_subscription_invoice`): late events with timestamps in the period
 are included, taxes and totals recomputed. Finalization (``PUT /invoices/{id}/finalize`` and the scan of
 drafts past their grace period, one code path) refreshes, sets the issuing and due dates, then numbers the
@@ -19,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.billing.assembly import rebuild_subscription_invoice
+from billow.billing.assembly import invoicing_reason, rebuild_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
 from billow.customers.models import Customer
@@ -37,19 +38,26 @@ class DraftBillingError(RuntimeError):
     """A draft whose period can no longer be found in its subscription's schedule."""
 
 
-def _link(session: Session, invoice: Invoice) -> InvoiceSubscription:
-    """The period a subscription invoice bills (its key in ``invoice_subscriptions``)."""
-    return session.scalars(
-        select(InvoiceSubscription).where(
-            InvoiceSubscription.invoice_id == invoice.id,
-            InvoiceSubscription.organization_id == invoice.organization_id,
+def _links(session: Session, invoice: Invoice) -> list[InvoiceSubscription]:
+    """The periods a subscription invoice bills (their keys in ``invoice_subscriptions``), one per
+    subscription, in the order they were written."""
+    links = list(
+        session.scalars(
+            select(InvoiceSubscription)
+            .where(
+                InvoiceSubscription.invoice_id == invoice.id,
+                InvoiceSubscription.organization_id == invoice.organization_id,
+            )
+            .order_by(InvoiceSubscription.created_at, InvoiceSubscription.id)
         )
-    ).one()
+    )
+    if not links:
+        raise DraftBillingError(f"invoice {invoice.id}: bills no subscription period")
+    return links
 
 
-def _period_of(session: Session, invoice: Invoice) -> tuple[InvoiceSubscription, Subscription, DueInvoice]:
-    """The billed period of a subscription invoice, recomputed from the schedule through its key."""
-    link = _link(session, invoice)
+def _period_of(session: Session, link: InvoiceSubscription) -> tuple[Subscription, DueInvoice]:
+    """One billed period of a subscription invoice, recomputed from the schedule through its key."""
     subscription = session.get(Subscription, link.subscription_id)
     assert subscription is not None
     plan = session.get(Plan, subscription.plan_id)
@@ -70,24 +78,25 @@ def _period_of(session: Session, invoice: Invoice) -> tuple[InvoiceSubscription,
     )
     for due in due_invoices(facts, link.timestamp, after=link.timestamp):
         if due.reason.value == link.invoicing_reason and due.period_start == link.period_start:
-            return link, subscription, due
-    raise DraftBillingError(f"invoice {invoice.id}: its period is no longer in the schedule")
+            return subscription, due
+    raise DraftBillingError(f"invoice {link.invoice_id}: its period is no longer in the schedule")
 
 
 def refresh(session: Session, invoice: Invoice, *, finalizing: bool = False) -> Invoice:
-    """Rebuild a draft's fees and amounts; any other invoice is returned unchanged (as Lago)."""
+    """Rebuild a draft's fees and amounts (every subscription period it bills); any other invoice is
+    returned unchanged (as Lago)."""
     if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != "subscription":
         return invoice
     try:
-        _, subscription, due = _period_of(session, invoice)
+        members = [_period_of(session, link) for link in _links(session, invoice)]
     except DraftBillingError:
-        # The subscription's schedule no longer has this period: keep the fees as they are rather than
+        # A subscription's schedule no longer has its period: keep the fees as they are rather than
         # guess them (a draft can still be finalized or deleted).
         log.warning("invoice %s: period not in the schedule, not refreshed", invoice.id)
         return invoice
     # Events are stamped with the wall clock when ingested: so is the refresh (``now`` may be simulated).
     started = utcnow()
-    rebuild_subscription_invoice(session, invoice, subscription, due, finalizing=finalizing)
+    rebuild_subscription_invoice(session, invoice, members, finalizing=finalizing)
     invoice.refreshed_at = started
     session.flush()
     return invoice
@@ -100,9 +109,9 @@ def finalize(session: Session, invoice: Invoice, *, now: datetime) -> Invoice:
     customer = session.get(Customer, invoice.customer_id)
     organization = session.get(Organization, invoice.organization_id)
     assert customer is not None and organization is not None
-    link = _link(session, invoice)
+    reason = invoicing_reason(link.invoicing_reason for link in _links(session, invoice))
     refresh(session, invoice, finalizing=True)
-    if not finalization.keeps_anchor(customer, invoicing_reason=link.invoicing_reason):
+    if not finalization.keeps_anchor(customer, invoicing_reason=reason):
         day = finalization.finalization_day(now, customer, organization)
         finalization.set_issuing_date(invoice, day, customer, organization)
     else:

@@ -275,7 +275,9 @@ class InvoiceRepository:
         result: dict[uuid.UUID, list[InvoiceSubscription]] = defaultdict(list)
         if invoice_ids:
             for link in session.scalars(
-                select(InvoiceSubscription).where(InvoiceSubscription.invoice_id.in_(invoice_ids))
+                select(InvoiceSubscription)
+                .where(InvoiceSubscription.invoice_id.in_(invoice_ids))
+                .order_by(InvoiceSubscription.created_at, InvoiceSubscription.id)  # as written
             ):
                 result[link.invoice_id].append(link)
         return result

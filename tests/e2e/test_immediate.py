@@ -99,7 +99,9 @@ def wait_for(
         if len(found) >= count:
             return found, time.monotonic() - started
         if time.monotonic() - started > within:
-            raise AssertionError(f"{len(found)} of {count} after {within}s; server log:\n{served.log()[-4000:]}")
+            raise AssertionError(
+                f"{len(found)} of {count} after {within}s; server log:\n{served.log()[-4000:]}"
+            )
         time.sleep(0.2)
 
 
@@ -148,7 +150,9 @@ def test_pay_in_advance_subscription_invoiced_on_creation(served: Served) -> Non
 def test_termination_bills_the_final_invoice(served: Served) -> None:
     lago, suffix = served.lago, secrets.token_hex(4)
     lago.plans.create(
-        Plan(name="Arrears", code=f"arr_{suffix}", interval="monthly", amount_cents=3000, amount_currency="USD")
+        Plan(
+            name="Arrears", code=f"arr_{suffix}", interval="monthly", amount_cents=3000, amount_currency="USD"
+        )
     )
     customer(lago, f"cus_{suffix}")
     subscribe(lago, f"cus_{suffix}", f"arr_{suffix}", f"sub_{suffix}")
@@ -162,7 +166,9 @@ def test_termination_bills_the_final_invoice(served: Served) -> None:
 def test_termination_with_skip_bills_nothing(served: Served) -> None:
     lago, suffix = served.lago, secrets.token_hex(4)
     lago.plans.create(
-        Plan(name="Arrears", code=f"skp_{suffix}", interval="monthly", amount_cents=3000, amount_currency="USD")
+        Plan(
+            name="Arrears", code=f"skp_{suffix}", interval="monthly", amount_cents=3000, amount_currency="USD"
+        )
     )
     customer(lago, f"cus_{suffix}")
     subscribe(lago, f"cus_{suffix}", f"skp_{suffix}", f"sub_{suffix}")
@@ -264,11 +270,15 @@ def test_lowered_grace_period_finalizes_the_draft(served: Served) -> None:
             pay_in_advance=True,
         )
     )
-    customer(lago, f"cus_{suffix}", billing_configuration=CustomerBillingConfiguration(invoice_grace_period=3))
+    customer(
+        lago, f"cus_{suffix}", billing_configuration=CustomerBillingConfiguration(invoice_grace_period=3)
+    )
     subscribe(lago, f"cus_{suffix}", f"gr_{suffix}", f"sub_{suffix}", billing_time="anniversary")
     invoices, _ = wait_for(served, lambda: invoices_of(lago, f"cus_{suffix}"))
     assert [i.status for i in invoices] == ["draft"]
-    customer(lago, f"cus_{suffix}", billing_configuration=CustomerBillingConfiguration(invoice_grace_period=0))
+    customer(
+        lago, f"cus_{suffix}", billing_configuration=CustomerBillingConfiguration(invoice_grace_period=0)
+    )
     finalized, _ = wait_for(
         served, lambda: [i for i in invoices_of(lago, f"cus_{suffix}") if i.status == "finalized"]
     )

@@ -107,7 +107,7 @@ def session(engine: Engine) -> Iterator[Session]:
 
 @pytest.fixture(scope="session")
 def app(database: ThrowawayDatabase) -> Iterator[FastAPI]:
-    app = create_app(Settings(database_url=database.url))
+    app = create_app(Settings(database_url=database.url), dispatch="sync")
     yield app
     app.state.engine.dispose()
 

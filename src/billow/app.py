@@ -75,9 +75,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from billow.events.endpoints import close_ingestion_pool
 
     await close_ingestion_pool(app)
+    # Let the running after-commit tasks finish (the queued ones are left to the scans).
+    app.state.dispatcher.shutdown(wait=True)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, dispatch: str | None = None) -> FastAPI:
+    """The API. ``dispatch``: where the work that follows a request runs once it commits
+    (:mod:`billow.worker.dispatch`): ``thread`` (a small pool in this process), ``sync`` (in the request's
+    thread right after the commit: deterministic tests) or ``off`` (left to the periodic scans); default
+    ``BILLOW_DISPATCH``, else ``thread``."""
+    from billow.worker.dispatch import Dispatcher, bind, dispatch_mode
+
     settings = settings or get_settings()
     app = FastAPI(
         title="Billow",
@@ -92,6 +100,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # Tasks get sessions without dispatcher: what they do queues nothing more.
+    app.state.dispatcher = Dispatcher(make_sessionmaker(engine), mode=dispatch_mode(dispatch))
+    bind(app.state.sessionmaker, app.state.dispatcher)
 
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)

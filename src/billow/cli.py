@@ -124,18 +124,31 @@ def serve(
         typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
         workers = 1
     typer.echo(f"Billow listening on http://{host}:{port} (database: {_describe_database(url)})", err=True)
-    from billow.worker.inprocess import scheduler_mode
+    from billow.worker.dispatch import dispatch_mode
+    from billow.worker.inprocess import scheduler_plan
 
     try:
-        in_process = scheduler_mode(settings.is_embedded)
+        plan = scheduler_plan(settings.is_embedded)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="BILLOW_SCHEDULER") from error
-    if in_process:
+    try:
+        dispatch = dispatch_mode()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="BILLOW_DISPATCH") from error
+    if plan == "inprocess":
         typer.echo("background scans (billing, ...) run inside this server (BILLOW_SCHEDULER)", err=True)
+    elif plan == "leader":
+        typer.echo(
+            "background scans (billing, ...) run inside one server process, elected by a PostgreSQL "
+            "advisory lock (BILLOW_SCHEDULER=auto; set it to off when `billow worker` runs)",
+            err=True,
+        )
     elif not settings.is_embedded:
-        typer.echo("background scans (billing, ...) are not run here: run `billow worker`", err=True)
+        typer.echo("background scans are off here (BILLOW_SCHEDULER=off): run `billow worker`", err=True)
     else:
         typer.echo("background scans are off (BILLOW_SCHEDULER=off): run `billow bill`", err=True)
+    if dispatch == "off":
+        typer.echo("work that follows API calls waits for the scans (BILLOW_DISPATCH=off)", err=True)
     where_to_listen: dict[str, Any] = {"host": host, "port": port}
     if workers > 1:
         # uvicorn binds the shared socket of its workers without naming the TCP protocol, so asyncio
@@ -225,23 +238,36 @@ def bill(
     url = _prepare_database()
     engine = make_engine(url)
     try:
+        factory = make_sessionmaker(engine)
         if dry_run:
             from billow.billing.dry_run import planned_invoices
 
-            planned = planned_invoices(make_sessionmaker(engine), instant)
+            planned = planned_invoices(factory, instant)
             typer.echo(f"dry run as of {instant.isoformat()}: {len(planned)} invoice(s) would be created")
             for item in planned:
                 typer.echo(item.describe())
             return
+        from billow.billing.pay_in_advance import create_pay_in_advance_fees
+        from billow.billing.progressive import bill_thresholds
         from billow.billing.run import bill_due
 
-        summary = bill_due(make_sessionmaker(engine), instant)
+        summary = bill_due(factory, instant)
+        # What the other billing scans would do: pay-in-advance fees of events without one
+        # (reconcile pass) and progressive billing of reached usage thresholds.
+        in_advance = create_pay_in_advance_fees(factory, instant)
+        progressive = bill_thresholds(factory, instant)
     finally:
         engine.dispose()
     typer.echo(str(summary))
-    for failure in summary.failed:
+    typer.echo(
+        f"pay-in-advance charges: {in_advance.fees_created} fee(s), {in_advance.invoices_created} "
+        f"invoice(s) created, {len(in_advance.failed)} failed; progressive billing: "
+        f"{progressive.invoices_created} invoice(s) created, {len(progressive.failed)} failed"
+    )
+    failed = [*summary.failed, *in_advance.failed, *progressive.failed]
+    for failure in failed:
         typer.echo(f"failed: {failure}", err=True)
-    if summary.failed:
+    if failed:
         raise typer.Exit(code=1)
 
 

@@ -175,7 +175,8 @@ class TestUpgrade:
         bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
         clock.set("2024-01-10T12:00:00Z")
         subscribe(api, "pro")
-        # Upgraded on Jan 10: Jan 10-31 unused (the switch day included), 22/31 x 3100.
+        # Upgraded on Jan 10: Jan 10-31 unused (the switch day included), 22/31 x 3100, credited; the new
+        # plan's first invoice, billed right after the upgrade's commit, consumed the credit at once.
         [note] = credit_notes(app)
         assert (
             note.reason,
@@ -184,10 +185,10 @@ class TestUpgrade:
             note.balance_amount_cents,
             note.credit_status,
             note.refund_amount_cents,
-        ) == ("order_change", 2200, 2200, 2200, "available", 0)
+        ) == ("order_change", 2200, 2200, 0, "consumed", 0)
 
         summary = bill_due(app.state.sessionmaker, at("2024-01-10T12:00:00Z"))
-        assert summary.failed == []
+        assert (summary.failed, summary.invoices_created) == ([], 0)  # nothing was left to the run
         rows = invoices(app)
         assert rows[0] == (
             "basic",

@@ -153,6 +153,34 @@ class TestScan:
                 ("vat", 120, 600),
             ]
 
+    def test_restricted_to_some_subscriptions(self, factory, session: Session) -> None:
+        """The task queued after an ingestion (billow.billing.immediate) bills its events' subscriptions."""
+        org, _, _ = setup(session)
+        other = create_pay_in_advance_fees(
+            factory, NOW, organization_id=org.id, external_subscription_ids=["x"]
+        )
+        assert (other.fees_created, all_fees(factory)) == (0, [])
+        mine = create_pay_in_advance_fees(
+            factory, NOW, organization_id=org.id, external_subscription_ids=["sub_1"]
+        )
+        assert (mine.fees_created, mine.invoices_created) == (5, 3)
+
+    def test_billow_bill_runs_the_reconcile_pass(
+        self, engine: Engine, factory, session: Session, monkeypatch
+    ) -> None:
+        from typer.testing import CliRunner
+
+        from billow import cli
+
+        setup(session)
+        monkeypatch.setattr(
+            cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False)
+        )
+        result = CliRunner().invoke(cli.app, ["bill", "--as-of", NOW.isoformat()])
+        assert result.exit_code == 0, result.output
+        assert "pay-in-advance charges: 5 fee(s), 3 invoice(s) created, 0 failed" in result.output
+        assert fee_rows(all_fees(factory)) == EXPECTED_FEES
+
     def test_idempotent(self, factory, session: Session) -> None:
         setup(session)
         create_pay_in_advance_fees(factory, NOW)

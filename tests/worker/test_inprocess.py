@@ -30,7 +30,7 @@ class TestMode:
         ("value", "embedded", "expected"),
         [
             ("auto", True, True),
-            ("auto", False, False),
+            ("auto", False, True),  # on PostgreSQL, in the elected server (billow.worker.leader)
             ("inprocess", False, True),
             ("INPROCESS", True, True),
             ("off", True, False),
@@ -41,7 +41,7 @@ class TestMode:
 
     def test_default_is_auto(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("BILLOW_SCHEDULER", raising=False)
-        assert (scheduler_mode(True), scheduler_mode(False)) == (True, False)
+        assert (scheduler_mode(True), scheduler_mode(False)) == (True, True)
 
     def test_unknown_value(self) -> None:
         with pytest.raises(ValueError, match="BILLOW_SCHEDULER"):

@@ -1,5 +1,7 @@
-"""Real processes: ``billow serve`` bills by itself on SQLite (in-process scheduler); on PostgreSQL,
-``billow serve`` leaves the scans to ``billow worker``, which bills."""
+"""Real processes: ``billow serve`` bills by itself on SQLite (in-process scheduler); on PostgreSQL with
+``BILLOW_SCHEDULER=off`` (deployments that run workers), ``billow serve`` leaves the scans to
+``billow worker``, which bills. (The default on PostgreSQL, one elected server running the scans, is
+tested in tests/e2e/test_immediate.py.)"""
 
 from __future__ import annotations
 
@@ -148,7 +150,11 @@ def test_serve_and_workers_on_postgresql(tmp_path: Path) -> None:
 
 def _serve_and_workers(tmp_path: Path, url: str) -> None:
     env = _env(
-        tmp_path, BILLOW_DATABASE_URL=url, BILLOW_SCAN_INTERVAL="1", BILLOW_BILL_BACKDATED_PERIODS="true"
+        tmp_path,
+        BILLOW_DATABASE_URL=url,
+        BILLOW_SCAN_INTERVAL="1",
+        BILLOW_BILL_BACKDATED_PERIODS="true",
+        BILLOW_SCHEDULER="off",
     )
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"

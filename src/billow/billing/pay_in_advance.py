@@ -131,14 +131,17 @@ def create_pay_in_advance_fees(
     *,
     since: datetime | None = None,
     organization_id: uuid.UUID | None = None,
+    external_subscription_ids: Sequence[str] | None = None,
 ) -> PayInAdvanceSummary:
     """Create the fee (and invoice) of every pay-in-advance event without one, with a timestamp at or before
-    ``now`` (and at or after ``since``). Idempotent; safe to run concurrently."""
+    ``now`` (and at or after ``since``); of one organization's subscriptions with these external ids (the
+    task queued after an event ingestion, :mod:`billow.billing.immediate`). Idempotent; safe to run
+    concurrently."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     summary = PayInAdvanceSummary()
     with session_factory() as session:
-        work = _pending_work(session, now, since, organization_id)
+        work = _pending_work(session, now, since, organization_id, external_subscription_ids)
     for candidate, event_id in work:
         try:
             fee_id, invoiced = _bill_event(session_factory, candidate, event_id, now)
@@ -158,7 +161,9 @@ def create_pay_in_advance_fees(
 # ------------------------------------------------------------------------------------------ finding work
 
 
-def _candidates_query(now: datetime, organization_id: uuid.UUID | None) -> Select[Any]:
+def _candidates_query(
+    now: datetime, organization_id: uuid.UUID | None, external_ids: Sequence[str] | None = None
+) -> Select[Any]:
     """The pay-in-advance charges of the active subscriptions (one row each)."""
     query = (
         select(
@@ -186,6 +191,8 @@ def _candidates_query(now: datetime, organization_id: uuid.UUID | None) -> Selec
     )
     if organization_id is not None:
         query = query.where(Subscription.organization_id == organization_id)
+    if external_ids is not None:
+        query = query.where(Subscription.external_id.in_(list(external_ids)))
     return query
 
 
@@ -199,14 +206,20 @@ def _billed(subscription_id: Any, charge_id: Any) -> Any:
 
 
 def _pending_work(
-    session: Session, now: datetime, since: datetime | None, organization_id: uuid.UUID | None
+    session: Session,
+    now: datetime,
+    since: datetime | None,
+    organization_id: uuid.UUID | None,
+    external_ids: Sequence[str] | None = None,
 ) -> list[tuple[_Candidate, uuid.UUID]]:
     """``(candidate, event id)`` of every event without a fee, in time order per candidate."""
     if since is not None:
-        return _recent_work(session, now, since, organization_id)
+        return _recent_work(session, now, since, organization_id, external_ids)
     work = []
     candidates = session.execute(
-        _candidates_query(now, organization_id).order_by(Subscription.id, Charge.position, Charge.id)
+        _candidates_query(now, organization_id, external_ids).order_by(
+            Subscription.id, Charge.position, Charge.id
+        )
     ).all()
     lower_bounds: dict[uuid.UUID, datetime] = {}
     for row in candidates:
@@ -231,12 +244,16 @@ def _pending_work(
 
 
 def _recent_work(
-    session: Session, now: datetime, since: datetime, organization_id: uuid.UUID | None
+    session: Session,
+    now: datetime,
+    since: datetime,
+    organization_id: uuid.UUID | None,
+    external_ids: Sequence[str] | None = None,
 ) -> list[tuple[_Candidate, uuid.UUID]]:
     """The fast path, one statement: events with a timestamp in ``[since, now]`` (``since`` is never
     before the previous charges period: periods last at least a day)."""
     query = (
-        _candidates_query(now, organization_id)
+        _candidates_query(now, organization_id, external_ids)
         .add_columns(Event.id)
         .join(
             Event,

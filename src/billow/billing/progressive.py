@@ -444,9 +444,15 @@ def scan_thresholds(session_factory: Callable[[], Session], now: datetime) -> Pr
 
 
 def bill_thresholds(
-    session_factory: Callable[[], Session], now: datetime, *, organization_id: uuid.UUID | None = None
+    session_factory: Callable[[], Session],
+    now: datetime,
+    *,
+    organization_id: uuid.UUID | None = None,
+    external_subscription_ids: Sequence[str] | None = None,
 ) -> ProgressiveSummary:
-    """Check every active subscription with usage thresholds. Idempotent; safe to run concurrently."""
+    """Check every active subscription with usage thresholds (of one organization; with these external
+    ids: the task queued after an event ingestion, :mod:`billow.billing.immediate`). Idempotent; safe to
+    run concurrently."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     summary = ProgressiveSummary()
@@ -465,6 +471,8 @@ def bill_thresholds(
     )
     if organization_id is not None:
         query = query.where(Subscription.organization_id == organization_id)
+    if external_subscription_ids is not None:
+        query = query.where(Subscription.external_id.in_(list(external_subscription_ids)))
     with session_factory() as session:
         subscription_ids = list(session.scalars(query))
     for subscription_id in subscription_ids:

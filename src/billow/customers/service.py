@@ -163,9 +163,17 @@ class CustomerService:
         else:
             # Later: the account type can only change while the customer has no subscription, invoice,
             # wallet or applied coupon (Lago's ``Customer#editable?``).
+            from billow.invoices.finalization import grace_period_days
+
+            old_grace = grace_period_days(customer, organization)
             for column, value in values.items():
                 setattr(customer, column, value)
             session.flush()
+            if grace_period_days(customer, organization) != old_grace:
+                # Its drafts move with it; those now due are finalized right after the commit.
+                from billow.invoices.grace import customer_grace_changed
+
+                customer_grace_changed(session, organization, customer, old_grace)
 
         if taxes is not None:
             self._apply_taxes(session, customer, taxes)

@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
+from billow.billing.immediate import after_ingestion, after_ingestion_async
 from billow.db import DbSession, utcnow
 from billow.errors import BillowError, Unauthorized, ValidationFailed
 from billow.events.repository import IngestionPool, ingestion_store
@@ -48,6 +49,7 @@ from billow.metering.schemas import FeesEnvelope, estimated_fee_out
 from billow.organizations.dependencies import CurrentOrganization, bearer_key
 from billow.organizations.service import digest_key
 from billow.subscriptions.endpoints import Now
+from billow.worker.dispatch import Dispatcher
 
 router = APIRouter(tags=["events"])
 
@@ -103,7 +105,9 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
     body = await request.body()
     engine: Engine = request.app.state.engine
     if engine.dialect.name != "postgresql":
-        return await run_in_threadpool(_ingest_in_thread, engine, key, body, parser, batch)
+        return await run_in_threadpool(
+            _ingest_in_thread, engine, key, body, parser, batch, request.app.state.dispatcher
+        )
     events, failure = _parse(parser, body)
     digest = digest_key(key)
     async with _ingestion_pool(request).store(atomic=batch) as store:
@@ -120,10 +124,14 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
             service.apply_expressions(events, metrics)
             inserted = await store.insert(organization_id, events, created_at)
         created = service.conclude(events, inserted, batch=batch)
+    # Committed: pay-in-advance fees and progressive billing follow (billow.billing.immediate).
+    await after_ingestion_async(request.app.state.dispatcher, organization_id, events)
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 
-def _ingest_in_thread(engine: Engine, key: str, body: bytes, parser: Parser, batch: bool) -> Response:
+def _ingest_in_thread(
+    engine: Engine, key: str, body: bytes, parser: Parser, batch: bool, dispatcher: Dispatcher | None = None
+) -> Response:
     events, failure = _parse(parser, body)
     with ingestion_store(engine) as store:
         organization_id, metrics = store.authenticate(digest_key(key), _codes(events))
@@ -134,6 +142,7 @@ def _ingest_in_thread(engine: Engine, key: str, body: bytes, parser: Parser, bat
         created_at = service.prepare(events, metrics)
         inserted = store.insert(organization_id, events, created_at)
         created = service.conclude(events, inserted, batch=batch)
+    after_ingestion(dispatcher, organization_id, events)  # committed (see _ingest)
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 

@@ -82,6 +82,7 @@ class OrganizationService:
 
             webhook_endpoint_service.ensure_url(session, organization, values["webhook_url"])
         billing = values.pop("billing_configuration", None)
+        old_grace = organization.invoice_grace_period or 0
         if "country" in values:
             values["country"] = values["country"].upper()
         for key, value in values.items():
@@ -90,6 +91,12 @@ class OrganizationService:
             for key, value in billing.provided().items():
                 setattr(organization, key, value)
         session.flush()
+        if (organization.invoice_grace_period or 0) != old_grace:
+            # The drafts of customers without a grace period of their own move with it; those now due
+            # are finalized right after the commit.
+            from billow.invoices.grace import organization_grace_changed
+
+            organization_grace_changed(session, organization, old_grace)
         return organization
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from billow.billing.immediate import bill_after_commit
 from billow.customers.service import customer_service
 from billow.db import DbSession, utcnow
 from billow.kit.pagination import Pagination, paginate
@@ -40,7 +41,9 @@ def transitions_applied(
 ) -> datetime:
     """The request time, once the organization's due starts and ends are applied (so that reads are
     right between two scheduler runs)."""
-    subscription_service.apply_due_transitions(session, now, organization.id)
+    transitions = subscription_service.apply_due_transitions(session, now, organization.id)
+    # The invoices of the subscriptions just started or ended follow the commit (the scan otherwise).
+    bill_after_commit(session, [*transitions.terminated, *transitions.activated], now)
     return now
 
 

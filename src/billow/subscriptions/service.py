@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from billow.billing.immediate import bill_after_commit
 from billow.billing.periods import BillingTime, Interval, period_containing
 from billow.billing.proration import local_date
 from billow.credit_notes.service import credit_note_service
@@ -255,6 +256,9 @@ class SubscriptionService:
         self._start_if_due(subscription, now)
         session.add(subscription)
         session.flush()
+        if subscription.status == SubscriptionStatus.ACTIVE and plan.pay_in_advance:
+            # Its ``subscription_starting`` invoice, right after the commit (Lago's create service).
+            bill_after_commit(session, [subscription.id], now)
         return subscription
 
     # ---------------------------------------------------------------------------------------- read
@@ -430,8 +434,10 @@ class SubscriptionService:
             )
         self._cancel_pending_plan_change(session, subscription, now)
         session.flush()
-        # The final invoice (unless ``on_termination_invoice`` is ``skip``) comes with the billing run.
         credit_note_service.credit_unused_days(session, subscription, upgrade=False, now=now)
+        if subscription.on_termination_invoice != "skip":
+            # The final invoice, right after the commit (the billing scan otherwise).
+            bill_after_commit(session, [subscription.id], now)
         return subscription
 
     # ---------------------------------------------------------------------------------- plan changes
@@ -458,6 +464,8 @@ class SubscriptionService:
         session.add(new)
         session.flush()
         credit_note_service.credit_unused_days(session, current, upgrade=True, now=now)
+        # The old subscription's final invoice and the new one's first, in one billing call.
+        bill_after_commit(session, [current.id, new.id], now)
         return new
 
     def _downgrade(

@@ -3,13 +3,16 @@ background thread, calling the scan functions directly. The embedded (SQLite) mo
 
 Which mode ``billow serve`` uses comes from ``BILLOW_SCHEDULER`` (:func:`scheduler_mode`):
 
-- ``auto`` (default): in-process on SQLite; off on PostgreSQL, where ``billow worker`` runs the scans.
-- ``inprocess``: always in-process (on PostgreSQL: a single-machine deployment without a worker; every
-  server process then runs the scans, which is safe, since scans are idempotent, but redundant).
-- ``off``: never (e.g. an external ``billow bill`` cron).
+- ``auto`` (default): in-process on SQLite; on PostgreSQL in-process in exactly one server process of all
+  those on the database, elected with an advisory lock (:mod:`billow.worker.leader`). Deployments that
+  run ``billow worker`` set ``off`` on their servers.
+- ``inprocess``: always in-process, in every server process (safe, since scans are idempotent, but
+  redundant on PostgreSQL with several processes).
+- ``off``: never (``billow worker`` on PostgreSQL, or an external ``billow bill`` cron).
 
 Apps made by :func:`billow.app.create_app` (tests) never start it; ``billow serve`` builds its app with
-:func:`serve_app`, which does when the mode says so.
+:func:`serve_app`, which does when the mode says so. The work that follows an API call does not wait for
+a scan: it runs right after the call's commit (:mod:`billow.worker.dispatch`).
 """
 
 from __future__ import annotations
@@ -32,12 +35,21 @@ log = logging.getLogger("billow.scheduler")
 MODES = ("auto", "inprocess", "off")
 
 
-def scheduler_mode(embedded: bool, value: str | None = None) -> bool:
-    """Whether scans run in-process: ``BILLOW_SCHEDULER`` (``auto``, ``inprocess``, ``off``)."""
+def scheduler_plan(embedded: bool, value: str | None = None) -> str:
+    """How ``billow serve`` runs the scans, from ``BILLOW_SCHEDULER`` (``auto``, ``inprocess``, ``off``):
+    ``"inprocess"`` (this process), ``"leader"`` (this process when it is the elected leader) or
+    ``"off"``."""
     mode = (value if value is not None else os.environ.get("BILLOW_SCHEDULER", "auto")).strip().lower()
     if mode not in MODES:
         raise ValueError(f"BILLOW_SCHEDULER must be one of {', '.join(MODES)}, not {mode!r}")
-    return mode == "inprocess" or (mode == "auto" and embedded)
+    if mode == "auto":
+        return "inprocess" if embedded else "leader"
+    return mode
+
+
+def scheduler_mode(embedded: bool, value: str | None = None) -> bool:
+    """Whether ``billow serve`` runs scans in-process (always, or when elected: :func:`scheduler_plan`)."""
+    return scheduler_plan(embedded, value) != "off"
 
 
 def run_scan(scan: Scan, session_factory: SessionFactory, now: datetime) -> Any:
@@ -119,7 +131,8 @@ def attach(app: FastAPI, scheduler: Scheduler | None = None) -> None:
 
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[Any]:
-        running = (scheduler or Scheduler(app.state.sessionmaker)).start()
+        # The dispatcher's sessions: the scans' own work queues no after-commit task.
+        running = (scheduler or Scheduler(app.state.dispatcher.session_factory)).start()
         app.state.scheduler = running
         try:
             async with inner(application) as state:
@@ -136,7 +149,32 @@ def serve_app() -> FastAPI:
     from billow.app import create_app
     from billow.config import get_settings
 
+    settings = get_settings()
+    _log_to_stderr()
     app = create_app()
-    if scheduler_mode(get_settings().is_embedded):
+    plan = scheduler_plan(settings.is_embedded)
+    if plan == "inprocess":
         attach(app)
+        log.info("background scans run in this server process (BILLOW_SCHEDULER)")
+    elif plan == "leader":
+        from billow.worker.leader import attach_leader
+
+        attach_leader(app, settings.resolved_database_url)
+        log.info("background scans run in the one server elected by an advisory lock (BILLOW_SCHEDULER=auto)")
+    else:
+        log.info("background scans are off in this server (BILLOW_SCHEDULER=off)")
+    log.info(
+        "work that follows API calls runs after their commit (BILLOW_DISPATCH=%s)", app.state.dispatcher.mode
+    )
     return app
+
+
+def _log_to_stderr() -> None:
+    """Billow's own log lines (scheduler mode and leadership, failed tasks...) next to uvicorn's."""
+    logger = logging.getLogger("billow")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(os.environ.get("BILLOW_LOG_LEVEL", "info").upper())

@@ -1,0 +1,276 @@
+"""Billing that follows an API call right after its commit (:mod:`billow.worker.dispatch`), as Lago's
+jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`,
+:mod:`billow.billing.pay_in_advance`, :mod:`billow.billing.progressive`) stay the safety net.
+
+- :data:`BILL_SUBSCRIPTIONS`: the invoices due at an instant of some subscriptions, billed together in
+  one :func:`billow.billing.run.bill_subscriptions` call (an upgrade's old and new subscriptions: its
+  ``subscription_terminating`` and ``subscription_starting`` invoices). Queued by
+  :func:`bill_after_commit` when a subscription on a pay-in-advance plan starts now (creation, upgrade,
+  pending subscription activated), when one is terminated (``DELETE``, upgrade, ``ending_at`` reached)
+  unless its ``on_termination_invoice`` is ``skip``.
+- :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
+  of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
+  those whose plan has usage thresholds: one task per request (a batch is one task), queued by
+  :func:`after_ingestion` only when the in-memory :class:`IngestionHints` say the events may need it.
+
+**Ingestion hints.** Per organization and server process: the codes of its pay-in-advance charges and the
+external ids of its live subscriptions whose plan has usage thresholds, loaded with one query each and
+kept :data:`HINTS_TTL`; a commit that changed a plan, charge, threshold, metric or subscription of the
+organization in this process drops them at once. Another process's change is seen within the TTL;
+nothing depends on it being exact: the scans bill what no task did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import and_, event, exists, select
+from sqlalchemy.orm import Session
+
+from billow.billable_metrics.models import BillableMetric
+from billow.plans.models import Charge, Plan, UsageThreshold
+from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.worker.dispatch import Dispatcher, after_commit, task
+from billow.worker.scans import SessionFactory
+
+log = logging.getLogger(__name__)
+
+BILL_SUBSCRIPTIONS = "billing.bill_subscriptions"
+PAY_IN_ADVANCE = "billing.pay_in_advance"
+PROGRESSIVE = "billing.progressive"
+
+#: How long a process trusts its ingestion hints of an organization.
+HINTS_TTL = timedelta(seconds=15)
+
+
+class TaskFailed(RuntimeError):
+    """Some of a task's work failed (logged; the scans retry it)."""
+
+
+# ------------------------------------------------------------------------------------------ payloads
+
+
+def _ids_payload(head: str, items: Iterable[str]) -> str:
+    return f"{head}|{','.join(items)}"
+
+
+def _split(payload: str) -> tuple[str, list[str]]:
+    head, _, rest = payload.partition("|")
+    return head, [item for item in rest.split(",") if item]
+
+
+# ------------------------------------------------------------------------------------------ subscriptions
+
+
+def bill_after_commit(session: Session, subscription_ids: Sequence[uuid.UUID], as_of: datetime) -> None:
+    """Bill the invoices of ``subscription_ids`` due at ``as_of`` once the transaction commits, in one
+    billing call (so an upgrade's two subscriptions are billed together)."""
+    if subscription_ids:
+        ids = [str(sid) for sid in dict.fromkeys(subscription_ids)]
+        after_commit(session, BILL_SUBSCRIPTIONS, _ids_payload(as_of.isoformat(), ids))
+
+
+@task(BILL_SUBSCRIPTIONS)
+def bill_subscriptions_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
+    from billow.billing.run import bill_subscriptions
+
+    instant, ids = _split(payload)
+    summary = bill_subscriptions(
+        session_factory, [uuid.UUID(i) for i in ids], datetime.fromisoformat(instant)
+    )
+    if summary.failed:
+        raise TaskFailed("; ".join(summary.failed))
+    return summary.invoices_created
+
+
+# ------------------------------------------------------------------------------------------ events
+
+
+@task(PAY_IN_ADVANCE)
+def pay_in_advance_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
+    from billow.billing.pay_in_advance import create_pay_in_advance_fees
+
+    organization_id, external_ids = _split(payload)
+    summary = create_pay_in_advance_fees(
+        session_factory,
+        now,
+        organization_id=uuid.UUID(organization_id),
+        external_subscription_ids=external_ids,
+    )
+    if summary.failed:
+        raise TaskFailed("; ".join(summary.failed))
+    return summary.fees_created
+
+
+@task(PROGRESSIVE)
+def progressive_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
+    from billow.billing.progressive import bill_thresholds
+
+    organization_id, external_ids = _split(payload)
+    summary = bill_thresholds(
+        session_factory,
+        now,
+        organization_id=uuid.UUID(organization_id),
+        external_subscription_ids=external_ids,
+    )
+    if summary.failed:
+        raise TaskFailed("; ".join(summary.failed))
+    return summary.invoices_created
+
+
+class IngestedEvent(Protocol):
+    code: str
+    external_subscription_id: str
+
+
+@dataclass(frozen=True)
+class _Hints:
+    pay_in_advance_codes: frozenset[str]
+    threshold_subscriptions: frozenset[str]
+    expires: float
+
+
+class IngestionHints:
+    """The per-process cache described in the module's docstring."""
+
+    def __init__(self, ttl: timedelta = HINTS_TTL) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._by_organization: dict[uuid.UUID, _Hints] = {}
+        #: Loads from the database (tests).
+        self.loads = 0
+
+    def fresh(self, organization_id: uuid.UUID) -> _Hints | None:
+        hints = self._by_organization.get(organization_id)
+        if hints is None or hints.expires <= time.monotonic():
+            return None
+        return hints
+
+    def get(self, session_factory: SessionFactory, organization_id: uuid.UUID) -> _Hints:
+        hints = self.fresh(organization_id)
+        if hints is None:
+            hints = self._load(session_factory, organization_id)
+        return hints
+
+    def _load(self, session_factory: SessionFactory, organization_id: uuid.UUID) -> _Hints:
+        started = time.monotonic()
+        with session_factory() as session:
+            codes = session.scalars(
+                select(BillableMetric.code)
+                .join(Charge, Charge.billable_metric_id == BillableMetric.id)
+                .join(Plan, Plan.id == Charge.plan_id)
+                .where(
+                    Charge.organization_id == organization_id,
+                    Charge.pay_in_advance.is_(True),
+                    Charge.deleted_at.is_(None),
+                    Plan.deleted_at.is_(None),
+                )
+                .distinct()
+            ).all()
+            subscriptions = session.scalars(
+                select(Subscription.external_id)
+                .where(
+                    Subscription.organization_id == organization_id,
+                    Subscription.status.in_([SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING]),
+                    Subscription.progressive_billing_disabled.is_(False),
+                    exists().where(
+                        and_(
+                            UsageThreshold.plan_id == Subscription.plan_id,
+                            UsageThreshold.deleted_at.is_(None),
+                        )
+                    ),
+                )
+                .distinct()
+            ).all()
+        hints = _Hints(frozenset(codes), frozenset(subscriptions), started + self.ttl.total_seconds())
+        with self._lock:
+            self._by_organization[organization_id] = hints
+            self.loads += 1
+        return hints
+
+    def invalidate(self, organization_ids: Iterable[uuid.UUID] | None = None) -> None:
+        with self._lock:
+            if organization_ids is None:
+                self._by_organization.clear()
+            else:
+                for organization_id in organization_ids:
+                    self._by_organization.pop(organization_id, None)
+
+
+#: This process's hints.
+hints = IngestionHints()
+
+_CATALOG_TYPES = (Plan, Charge, UsageThreshold, BillableMetric, Subscription)
+_CHANGED_KEY = "billow.hints_changed"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_catalog_changes(session: Session, _context: Any) -> None:
+    changed: set[uuid.UUID] | None = None
+    for instance in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(instance, _CATALOG_TYPES):
+            organization_id = getattr(instance, "organization_id", None)
+            if organization_id is not None:
+                if changed is None:
+                    changed = session.info.setdefault(_CHANGED_KEY, set())
+                changed.add(organization_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _invalidate_changed(session: Session) -> None:
+    changed = session.info.pop(_CHANGED_KEY, None)
+    if changed:
+        hints.invalidate(changed)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changes(session: Session) -> None:
+    session.info.pop(_CHANGED_KEY, None)
+
+
+def after_ingestion(
+    dispatcher: Dispatcher | None, organization_id: uuid.UUID, events: Sequence[IngestedEvent]
+) -> None:
+    """Queue the pay-in-advance and progressive-billing work of events just committed (one task of each
+    kind at most). May query the database when the organization's hints are stale."""
+    if dispatcher is None or dispatcher.mode == "off" or not events:
+        return
+    try:
+        _queue_event_work(dispatcher, organization_id, events)
+    except Exception:  # never fail an ingestion that committed: the scans bill these events
+        log.exception("could not queue the billing of ingested events")
+
+
+def _queue_event_work(
+    dispatcher: Dispatcher, organization_id: uuid.UUID, events: Sequence[IngestedEvent]
+) -> None:
+    found = hints.get(dispatcher.session_factory, organization_id)
+    if found.pay_in_advance_codes:
+        ids = sorted({e.external_subscription_id for e in events if e.code in found.pay_in_advance_codes})
+        if ids:
+            dispatcher.submit(PAY_IN_ADVANCE, _ids_payload(str(organization_id), ids))
+    if found.threshold_subscriptions:
+        ids = sorted({e.external_subscription_id for e in events} & found.threshold_subscriptions)
+        if ids:
+            dispatcher.submit(PROGRESSIVE, _ids_payload(str(organization_id), ids))
+
+
+async def after_ingestion_async(
+    dispatcher: Dispatcher | None, organization_id: uuid.UUID, events: Sequence[IngestedEvent]
+) -> None:
+    """:func:`after_ingestion` from the event loop: in memory when the hints are fresh, else (or in
+    ``sync`` mode) in a worker thread."""
+    if dispatcher is None or dispatcher.mode == "off" or not events:
+        return
+    if dispatcher.mode == "sync" or hints.fresh(organization_id) is None:
+        await asyncio.to_thread(after_ingestion, dispatcher, organization_id, events)
+    else:
+        after_ingestion(dispatcher, organization_id, events)

@@ -408,7 +408,7 @@ class TestConcurrency:
         two_subscriptions(api, clock)
         factory = app.state.sessionmaker
         with factory() as session:
-            work = billing_run._pending_work(session, at("2024-02-01T00:00:00Z"), None)
+            work = billing_run.pending_work(session, at("2024-02-01T00:00:00Z"), None)
         [group] = billing_run.group_due(work)
         due_a = next(d for d in group.dues if d.subscription_id == work[0].subscription_id)
         # The other worker: sub_a alone.

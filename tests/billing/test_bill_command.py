@@ -90,19 +90,25 @@ class TestDryRun:
         assert result.exit_code == 0, result.output
         lines = result.output.splitlines()
         assert lines[0] == "dry run as of 2024-03-01T00:00:00.999999+00:00: 5 invoice(s) would be created"
+        # One line per invoice (due instant, customer), then one per subscription period on it.
         assert lines[1:] == [
-            "due 2024-01-15T00:00:00Z  customer cus_1  subscription sub_live  subscription_starting  "
-            "period 2024-01-01T00:00:00Z  no usage  plan fee 2024-01-01T00:00:00Z .. 2024-02-01T00:00:00Z",
-            "due 2024-02-01T00:00:00Z  customer cus_1  subscription sub_live  subscription_periodic  "
-            "period 2024-01-01T00:00:00Z  usage 2024-01-15T00:00:00Z .. 2024-02-01T00:00:00Z  "
+            "due 2024-01-15T00:00:00Z  customer cus_1",
+            "  subscription sub_live  subscription_starting  period 2024-01-01T00:00:00Z  no usage  "
+            "plan fee 2024-01-01T00:00:00Z .. 2024-02-01T00:00:00Z",
+            "due 2024-02-01T00:00:00Z  customer cus_1",
+            "  subscription sub_live  subscription_periodic  period 2024-01-01T00:00:00Z  "
+            "usage 2024-01-15T00:00:00Z .. 2024-02-01T00:00:00Z  "
             "plan fee 2024-02-01T00:00:00Z .. 2024-03-01T00:00:00Z",
-            "due 2024-02-20T00:00:00Z  customer cus_2  subscription sub_pending  subscription_starting  "
-            "period 2024-02-01T00:00:00Z  no usage  plan fee 2024-02-01T00:00:00Z .. 2024-03-01T00:00:00Z",
-            "due 2024-03-01T00:00:00Z  customer cus_1  subscription sub_live  subscription_periodic  "
-            "period 2024-02-01T00:00:00Z  usage 2024-02-01T00:00:00Z .. 2024-03-01T00:00:00Z  "
+            "due 2024-02-20T00:00:00Z  customer cus_2",
+            "  subscription sub_pending  subscription_starting  period 2024-02-01T00:00:00Z  no usage  "
+            "plan fee 2024-02-01T00:00:00Z .. 2024-03-01T00:00:00Z",
+            "due 2024-03-01T00:00:00Z  customer cus_1",
+            "  subscription sub_live  subscription_periodic  period 2024-02-01T00:00:00Z  "
+            "usage 2024-02-01T00:00:00Z .. 2024-03-01T00:00:00Z  "
             "plan fee 2024-03-01T00:00:00Z .. 2024-04-01T00:00:00Z",
-            "due 2024-03-01T00:00:00Z  customer cus_2  subscription sub_pending  subscription_periodic  "
-            "period 2024-02-01T00:00:00Z  usage 2024-02-20T00:00:00Z .. 2024-03-01T00:00:00Z  "
+            "due 2024-03-01T00:00:00Z  customer cus_2",
+            "  subscription sub_pending  subscription_periodic  period 2024-02-01T00:00:00Z  "
+            "usage 2024-02-20T00:00:00Z .. 2024-03-01T00:00:00Z  "
             "plan fee 2024-03-01T00:00:00Z .. 2024-04-01T00:00:00Z",
         ]
         assert invoice_count(factory) == 0

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.billing.run import _pending_work
+from billow.billing.run import group_due, pending_work
 from billow.billing.schedule import DueInvoice
 from billow.customers.models import Customer
 from billow.subscriptions.models import Subscription
@@ -23,14 +23,12 @@ from billow.subscriptions.service import subscription_service
 
 
 @dataclass(frozen=True)
-class PlannedInvoice:
-    organization_id: uuid.UUID
-    external_customer_id: str
+class PlannedPeriod:
     external_subscription_id: str
     due: DueInvoice
 
     def describe(self) -> str:
-        """One line: due instant, customer, subscription, reason, billed usage window and plan fee period."""
+        """Subscription, reason, period, billed usage window and plan fee period."""
         due = self.due
         usage = (
             f"usage {_iso(due.charges_from)} .. {_iso(due.charges_to)}"
@@ -43,10 +41,26 @@ class PlannedInvoice:
             else "no plan fee"
         )
         return (
-            f"due {_iso(due.due_at)}  customer {self.external_customer_id}  subscription "
-            f"{self.external_subscription_id}  {due.reason.value}  period {_iso(due.period_start)}  "
-            f"{usage}  {fee}"
+            f"subscription {self.external_subscription_id}  {due.reason.value}  "
+            f"period {_iso(due.period_start)}  {usage}  {fee}"
         )
+
+
+@dataclass(frozen=True)
+class PlannedInvoice:
+    """One invoice the run would write: a customer's periods due at one instant, grouped as the run
+    groups them (:func:`billow.billing.run.group_due`)."""
+
+    organization_id: uuid.UUID
+    external_customer_id: str
+    due_at: datetime
+    periods: tuple[PlannedPeriod, ...]
+
+    def describe(self) -> str:
+        """A line for the invoice (due instant, customer), then an indented line per period."""
+        lines = [f"due {_iso(self.due_at)}  customer {self.external_customer_id}"]
+        lines.extend(f"  {period.describe()}" for period in self.periods)
+        return "\n".join(lines)
 
 
 def _iso(instant: datetime | None) -> str:
@@ -56,7 +70,7 @@ def _iso(instant: datetime | None) -> str:
 def planned_invoices(
     session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
 ) -> list[PlannedInvoice]:
-    """The invoices :func:`billow.billing.run.bill_due` would create at ``as_of``, oldest first."""
+    """The invoices :func:`billow.billing.run.bill_due` would create at ``as_of``, in its order."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     session = session_factory()
@@ -64,8 +78,8 @@ def planned_invoices(
         session.begin()
         subscription_service.apply_due_transitions(session, as_of, organization_id)
         session.flush()
-        work = _pending_work(session, as_of, organization_id)
-        ids = [subscription_id for subscription_id, _ in work]
+        work = pending_work(session, as_of, organization_id)
+        ids = [pending.subscription_id for pending in work]
         names = {
             row.id: row
             for start in range(0, len(ids), 1000)
@@ -83,14 +97,15 @@ def planned_invoices(
     finally:
         session.rollback()
         session.close()
-    planned = [
-        PlannedInvoice(
-            names[subscription_id].organization_id,
-            names[subscription_id].customer_external_id,
-            names[subscription_id].external_id,
-            due,
+    planned = []
+    for group in group_due(work):
+        first = names[group.dues[0].subscription_id]
+        planned.append(
+            PlannedInvoice(
+                first.organization_id,
+                first.customer_external_id,
+                group.due_at,
+                tuple(PlannedPeriod(names[due.subscription_id].external_id, due) for due in group.dues),
+            )
         )
-        for subscription_id, dues in work
-        for due in dues
-    ]
-    return sorted(planned, key=lambda item: item.due.due_at)
+    return planned

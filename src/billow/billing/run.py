@@ -110,7 +110,7 @@ def bill_due(
         summary.activated, summary.terminated = len(transitions.activated), len(transitions.terminated)
 
     with session_factory() as session:
-        work = _pending_work(session, as_of, organization_id)
+        work = pending_work(session, as_of, organization_id)
     with run_cache():
         queue = group_due(work)
         _bill_queue(session_factory, queue, summary)
@@ -154,7 +154,7 @@ def due_subscriptions(
     with session_factory() as session:
         return [
             (pending.subscription_id, pending.customer_id)
-            for pending in _pending_work(session, as_of, organization_id)
+            for pending in pending_work(session, as_of, organization_id)
         ]
 
 
@@ -194,7 +194,7 @@ def bill_subscriptions(
     given = list(dict.fromkeys(subscription_ids))
     with session_factory() as session:
         customers = _customers_of(session, given)
-        work = _pending_work(session, as_of, None, customer_ids=list(dict.fromkeys(customers.values())))
+        work = pending_work(session, as_of, None, customer_ids=list(dict.fromkeys(customers.values())))
     # The given subscriptions first on ties (then the rest of their customers'), as asked.
     rank = {subscription_id: position for position, subscription_id in enumerate(given)}
     work.sort(key=lambda pending: rank.get(pending.subscription_id, len(rank)))
@@ -408,7 +408,7 @@ def _facts(subscription: Subscription, plan: Plan, timezone: str) -> Subscriptio
     )
 
 
-def _pending_work(
+def pending_work(
     session: Session,
     as_of: datetime,
     organization_id: uuid.UUID | None,
@@ -658,4 +658,5 @@ __all__ = [
     "due_subscription_ids",
     "due_subscriptions",
     "group_due",
+    "pending_work",
 ]

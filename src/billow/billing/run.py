@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from billow.billing import charge_fees
 from billow.billing import run_cache as run_cache_module
+from billow.billing import statistics
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
@@ -70,6 +71,7 @@ def bill_due(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     summary = BillingSummary(as_of)
+    statistics.refresh_for_run(session_factory)  # the planner must know the period's events
     with session_factory() as session, session.begin():
         transitions = subscription_service.apply_due_transitions(session, as_of, organization_id)
         summary.activated, summary.terminated = len(transitions.activated), len(transitions.terminated)
@@ -95,6 +97,7 @@ def due_subscription_ids(
     session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
 ) -> list[uuid.UUID]:
     """Subscriptions with at least one invoice due at ``as_of`` (each one a unit of work for a worker)."""
+    statistics.refresh_for_run(session_factory)  # before the workers plan their queries
     with session_factory() as session:
         return [subscription_id for subscription_id, _ in _pending_work(session, as_of, organization_id)]
 

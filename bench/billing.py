@@ -5,7 +5,7 @@ Usage::
 
     .venv/bin/python bench/billing.py [--subscriptions 10000] [--events 100] [--load api|copy]
                                       [--processes 1] [--workers 1,2] [--worker-concurrency 1]
-                                      [--statements N] [--profile N] [--keep]
+                                      [--statements N] [--profile N] [--keep] [--database NAME]
 
 It creates a database on ``BILLOW_BENCH_DATABASE_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/postgres``; that database is only used to create and drop the
@@ -51,7 +51,8 @@ three sampled subscriptions' invoice totals equal totals computed here from the 
 (independently of Billow's engine). ``--statements N`` prints the N statements of each run that took the
 most database time (``pg_stat_statements``, when the server preloads it). ``--profile N`` then bills N
 more subscriptions (a fresh invoice table) under ``cProfile`` in this process and prints the top functions
-and the SQL statement counts.
+and the SQL statement counts. ``--keep`` keeps the database; ``--database NAME`` bills such a kept
+database again (same ``--subscriptions``, ``--events``, ``--order`` and ``--month``) without loading.
 """
 
 from __future__ import annotations
@@ -110,17 +111,21 @@ def _sqlalchemy_url(url: str) -> str:
 
 
 class ThrowawayDatabase:
-    def __init__(self, admin_url: str, keep: bool) -> None:
+    """A new database, dropped on exit unless ``keep``; or ``existing`` (never dropped)."""
+
+    def __init__(self, admin_url: str, keep: bool, existing: str | None = None) -> None:
         self.admin = create_engine(_sqlalchemy_url(admin_url), isolation_level="AUTOCOMMIT")
-        self.name = f"billow_bench_{uuid.uuid4().hex[:10]}"
-        self.keep = keep
+        self.name = existing or f"billow_bench_{uuid.uuid4().hex[:10]}"
+        self.keep = keep or existing is not None
+        self.existing = existing is not None
         self.url = (
             make_url(_sqlalchemy_url(admin_url)).set(database=self.name).render_as_string(hide_password=False)
         )
 
     def __enter__(self) -> ThrowawayDatabase:
-        with self.admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{self.name}"'))
+        if not self.existing:
+            with self.admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{self.name}"'))
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -1006,6 +1011,11 @@ def main() -> None:
     parser.add_argument("--statements", type=int, default=0, help="print the N costliest statements per run")
     parser.add_argument("--profile", type=int, default=0, help="then profile billing N subscriptions")
     parser.add_argument("--keep", action="store_true", help="keep the database")
+    parser.add_argument(
+        "--database",
+        default=None,
+        help="bill the data of a database kept by an earlier run (--keep) instead of loading new data",
+    )
     args = parser.parse_args()
     if args.order is None:
         args.order = "time" if args.load == "api" else "subscription"
@@ -1019,9 +1029,17 @@ def main() -> None:
     samples = {0, args.subscriptions // 2, args.subscriptions - 1}
     expected = {i: Expected() for i in samples}
     vacuum = args.load == "copy"
-    with ThrowawayDatabase(admin_url, args.keep) as database:
+    with ThrowawayDatabase(admin_url, args.keep, existing=args.database) as database:
         url = database.url
-        if args.load == "api":
+        if args.database:
+            # The data set of an earlier run (same --subscriptions, --events, --order, --month): only the
+            # expected totals are computed again (the events are generated from a fixed seed).
+            for _ in _events(
+                args.subscriptions, args.events, start, as_of, expected, interleaved=args.order == "time"
+            ):
+                pass
+            print(f"reusing database {args.database} (loaded with --load {args.load})")
+        elif args.load == "api":
             _load_api(url, args, start, as_of, expected)
         else:
             _load_copy_path(url, args, start, as_of, expected)
@@ -1054,7 +1072,7 @@ def main() -> None:
         statements.dispose()
         if args.profile:
             _profile(url, args.profile, as_of, vacuum)
-        if database.keep:
+        if database.keep and not database.existing:
             print(f"kept database {database.name}")
     if failures:
         print("CHECK FAILED:", "; ".join(failures))

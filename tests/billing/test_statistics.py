@@ -99,6 +99,17 @@ class TestStaleTables:
         _insert_events(pg, 60)
         _wait_until_stale(pg, "events")
 
+    def test_a_table_never_measured_is_stale_even_when_the_counters_were_lost(self, pg: Engine) -> None:
+        with pg.begin() as connection:
+            connection.execute(text("TRUNCATE events"))  # the planner's figures: unknown (reltuples -1)
+        _insert_events(pg, 20)
+        with pg.begin() as connection:
+            # What a crash does to the change counters.
+            connection.execute(text("SELECT pg_stat_reset_single_table_counters('events'::regclass)"))
+        assert "events" in statistics.stale_tables(pg)
+        assert "events" in statistics.refresh(pg)
+        assert _reltuples(pg, "events") == 20
+
     def test_refresh_analyzes_the_stale_tables_only(self, pg: Engine) -> None:
         _analyze(pg, "events")
         _insert_events(pg, 120)

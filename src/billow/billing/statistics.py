@@ -12,10 +12,12 @@ subscriptions is planned as one range scan of the organization's whole period
 
 :func:`refresh` analyzes the tables a billing run reads whose statistics are stale by autovacuum's own
 default rule (never analyzed although not empty, or more than 50 rows + 10 % changed since the last
-analyze), before the run's scan. ``ANALYZE`` reads a fixed-size sample (about a second for millions of
-events), takes a lock that only conflicts with another ``ANALYZE``/``VACUUM`` of the table (a concurrent
-run or autovacuum: then this one gives up after :data:`LOCK_TIMEOUT` and the other's statistics serve),
-and runs in its own transaction, never in a request. SQLite: nothing to do.
+analyze; a table the planner has never measured (``reltuples`` -1) also counts, since the change
+counters are lost when the server crashes), before the run's scan. ``ANALYZE`` reads a fixed-size
+sample (about a second for millions of events), takes a lock that only conflicts with another
+``ANALYZE``/``VACUUM`` of the table (a concurrent run or autovacuum: then this one gives up after
+:data:`LOCK_TIMEOUT` and the other's statistics serve), and runs in its own transaction, never in a
+request. SQLite: nothing to do.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ _STALE = text(
     "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
     " WHERE s.relid IN (SELECT to_regclass(t) FROM unnest(CAST(:tables AS text[])) AS t)"
     " AND ((s.last_analyze IS NULL AND s.last_autoanalyze IS NULL AND s.n_live_tup > 0)"
+    "      OR (c.reltuples < 0 AND pg_relation_size(c.oid) > 0)"
     "      OR s.n_mod_since_analyze > :threshold + :scale * greatest(c.reltuples, 0))"
     " ORDER BY s.relname"
 )

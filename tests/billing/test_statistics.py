@@ -151,3 +151,46 @@ class TestBillingRunsRefreshThem:
         _wait_until_stale(pg, "events")
         due_subscription_ids(factory, at("2024-02-01T00:00:00"))
         assert _reltuples(pg, "events") == 150
+
+
+class TestLockStatementPlan:
+    """The per-invoice check "is this period billed already" (:func:`billow.billing.run._billed_clause`)
+    under a generic plan, which psycopg's prepared statement gets after a few executions: it must use the
+    period's (partial) unique index, not read every ``invoice_subscriptions`` row for every invoice."""
+
+    def test_generic_plan_uses_the_period_index(self, pg: Engine) -> None:
+        import re
+
+        from sqlalchemy import select
+
+        from billow.billing.run import _billed_clause
+        from billow.billing.schedule import DueInvoice, InvoicingReason
+
+        due = DueInvoice(
+            subscription_id=uuid.uuid4(),
+            reason=InvoicingReason.SUBSCRIPTION_PERIODIC,
+            period_start=at("2024-01-01T00:00:00"),
+            due_at=at("2024-02-01T00:00:00"),
+            fee_period=None,
+            charges_from=None,
+            charges_to=None,
+        )
+        compiled = select(_billed_clause(due)).compile(
+            dialect=pg.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        names: list[str] = []
+
+        def positional(match: re.Match[str]) -> str:
+            names.append(match.group(1))
+            return f"${len(names)}"
+
+        sql = re.sub(r"%\((\w+)\)s", positional, str(compiled))
+        arguments = ", ".join(f"'{compiled.params[name]}'" for name in names)
+        with pg.connect() as connection:
+            connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            connection.exec_driver_sql(f"PREPARE billed AS {sql}")
+            plan = "\n".join(
+                row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE billed({arguments})")
+            )
+            connection.rollback()
+        assert "uq_invoice_subscriptions_period" in plan, plan

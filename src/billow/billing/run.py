@@ -19,13 +19,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Exists, exists, func, select, update
+from sqlalchemy import Exists, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billow.billing import charge_fees
+from billow.billing import charge_fees, statistics
 from billow.billing import run_cache as run_cache_module
-from billow.billing import statistics
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
@@ -419,9 +418,13 @@ _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 
 
 def _billed_clause(due: DueInvoice) -> Exists:
+    # The reason is written into the SQL, not bound: the period's unique index is partial (on the
+    # reasons other than in-advance charges and progressive billing), and a generic plan, which
+    # psycopg's prepared statement gets after a few executions, can only use it when the reason is a
+    # constant; with a parameter it scans every invoice_subscriptions row, for every invoice.
     return exists().where(
         InvoiceSubscription.subscription_id == due.subscription_id,
-        InvoiceSubscription.invoicing_reason == due.reason.value,
+        InvoiceSubscription.invoicing_reason == literal(due.reason.value, literal_execute=True),
         InvoiceSubscription.period_start == due.period_start,
     )
 

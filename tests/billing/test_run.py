@@ -315,7 +315,16 @@ class TestBatches:
         finally:
             event.remove(engine, "before_cursor_execute", count)
         assert sorted(ids) == sorted([first.id, *(s.id for s in others)])
-        assert len([s for s in statements if s.lstrip().upper().startswith("SELECT")]) == 2
+        # Plus, on PostgreSQL, the fixed cost of the planner statistics check (billow.billing.statistics):
+        # one query, and an ANALYZE of each stale table.
+        refresh = [
+            s for s in statements if "pg_stat_user_tables" in s or "lock_timeout" in s or "ANALYZE" in s
+        ]
+        assert len([s for s in refresh if "pg_stat_user_tables" in s]) == (
+            1 if engine.dialect.name == "postgresql" else 0
+        )
+        scan = [s for s in statements if s not in refresh]
+        assert len([s for s in scan if s.lstrip().upper().startswith("SELECT")]) == 2
 
     def test_bill_subscriptions_bills_each_due_period_once(self, factory, session: Session) -> None:
         from billow.billing.run import bill_subscription, bill_subscriptions, due_subscription_ids

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Exists, exists, func, select, update
+from sqlalchemy import Exists, exists, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billow.billing import charge_fees
+from billow.billing import charge_fees, statistics
 from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
@@ -105,6 +105,7 @@ def bill_due(
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     summary = BillingSummary(as_of)
+    statistics.refresh_for_run(session_factory)  # the planner must know the period's events
     with session_factory() as session, session.begin():
         transitions = subscription_service.apply_due_transitions(session, as_of, organization_id)
         summary.activated, summary.terminated = len(transitions.activated), len(transitions.terminated)
@@ -151,6 +152,7 @@ def due_subscriptions(
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """``(subscription_id, customer_id)`` of the subscriptions with at least one invoice due at ``as_of``
     (a worker's batches keep a customer's subscriptions together: :func:`billow.billing.tasks.batches`)."""
+    statistics.refresh_for_run(session_factory)  # before the workers plan their queries
     with session_factory() as session:
         return [
             (pending.subscription_id, pending.customer_id)
@@ -615,9 +617,13 @@ _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 
 
 def _billed_clause(due: DueInvoice) -> Exists:
+    # The reason is written into the SQL, not bound: the period's unique index is partial (on the
+    # reasons other than in-advance charges and progressive billing), and a generic plan, which
+    # psycopg's prepared statement gets after a few executions, can only use it when the reason is a
+    # constant; with a parameter it scans every invoice_subscriptions row, for every invoice.
     return exists().where(
         InvoiceSubscription.subscription_id == due.subscription_id,
-        InvoiceSubscription.invoicing_reason == due.reason.value,
+        InvoiceSubscription.invoicing_reason == literal(due.reason.value, literal_execute=True),
         InvoiceSubscription.period_start == due.period_start,
     )
 

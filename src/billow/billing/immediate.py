@@ -98,24 +98,21 @@ def bill_subscriptions_task(session_factory: SessionFactory, payload: str, now: 
 def pay_in_advance_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
     from billow.billing.pay_in_advance import create_pay_in_advance_fees
 
-    organization_id, external_ids = _split(payload)
-    summary = create_pay_in_advance_fees(
-        session_factory,
-        now,
-        organization_id=uuid.UUID(organization_id),
-        external_subscription_ids=external_ids,
-    )
-    if summary.failed:
-        raise TaskFailed("; ".join(summary.failed))
-    return summary.fees_created
+    return _run_for_subscriptions(create_pay_in_advance_fees, session_factory, payload, now).fees_created
 
 
 @task(PROGRESSIVE)
 def progressive_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
     from billow.billing.progressive import bill_thresholds
 
+    return _run_for_subscriptions(bill_thresholds, session_factory, payload, now).invoices_created
+
+
+def _run_for_subscriptions(pass_: Any, session_factory: SessionFactory, payload: str, now: datetime) -> Any:
+    """Run a billing pass (pay-in-advance fees, progressive billing) on the subscriptions of an
+    ``organization|external ids`` payload; raise when some of its work failed."""
     organization_id, external_ids = _split(payload)
-    summary = bill_thresholds(
+    summary = pass_(
         session_factory,
         now,
         organization_id=uuid.UUID(organization_id),
@@ -123,7 +120,7 @@ def progressive_task(session_factory: SessionFactory, payload: str, now: datetim
     )
     if summary.failed:
         raise TaskFailed("; ".join(summary.failed))
-    return summary.invoices_created
+    return summary
 
 
 class IngestedEvent(Protocol):

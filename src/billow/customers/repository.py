@@ -56,11 +56,21 @@ class CustomerRepository:
     def next_sequential_id(self, session: Session, organization_id: uuid.UUID) -> int:
         """Take the organization's next customer number, inside the caller's transaction.
 
-        The counter row is created on first use (seeded from existing customers), then incremented
-        with one ``UPDATE ... RETURNING``: a concurrent transaction waits on the row lock and reads
-        the incremented value once this one commits.
+        One ``UPDATE ... RETURNING`` increments the counter row: a concurrent transaction waits on the row
+        lock and reads the incremented value once this one commits. The row is created on first use only
+        (seeded from existing customers): seeding on every call would read the organization's highest
+        customer number each time, a cost that grows with every customer.
         """
         table = CustomerSequence.__table__
+        increment = (
+            update(table)
+            .where(table.c.organization_id == organization_id)
+            .values(last_value=table.c.last_value + 1)
+            .returning(table.c.last_value)
+        )
+        taken = session.execute(increment).scalar_one_or_none()
+        if taken is not None:
+            return taken
         dialect = session.get_bind().dialect.name
         dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         seed = (
@@ -68,17 +78,13 @@ class CustomerRepository:
             .where(Customer.organization_id == organization_id)
             .scalar_subquery()
         )
+        # Two first customers at once: one insert wins, the other does nothing; both then increment.
         session.execute(
             dialect_insert(table)
             .values(organization_id=organization_id, last_value=seed)
             .on_conflict_do_nothing(index_elements=[table.c.organization_id])
         )
-        return session.execute(
-            update(table)
-            .where(table.c.organization_id == organization_id)
-            .values(last_value=table.c.last_value + 1)
-            .returning(table.c.last_value)
-        ).scalar_one()
+        return session.execute(increment).scalar_one()
 
     def list_stmt(
         self,

@@ -1,6 +1,6 @@
 """Invoice numbers (Lago's ``document_numbering``): counters kept in :class:`InvoiceSequence` rows.
 
-A counter is incremented with one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` inside the
+The counters are incremented with one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` inside the
 invoice's transaction: concurrent billing runs queue on the row lock, and a rollback gives the number
 back, so numbers have no gaps.
 """
@@ -19,17 +19,24 @@ from billow.invoices.models import InvoiceSequence
 from billow.organizations.models import Organization
 
 
-def next_value(session: Session, organization_id: uuid.UUID, scope: str) -> int:
-    """Increment and return the invoice counter of ``scope``; concurrent callers queue on the row."""
+def next_values(session: Session, organization_id: uuid.UUID, scopes: list[str]) -> dict[str, int]:
+    """Increment and return the invoice counters of ``scopes`` (distinct) in ONE statement; the rows are
+    locked in the order of ``scopes`` (callers keep one order, so two transactions never deadlock)."""
     table = InvoiceSequence.__table__
     dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table).values(organization_id=organization_id, scope=scope, last_value=1)
-    return session.execute(
+    statement = dialect_insert(table).values(
+        [{"organization_id": organization_id, "scope": scope, "last_value": 1} for scope in scopes]
+    )
+    rows = session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c.organization_id, table.c.scope],
             set_={"last_value": table.c.last_value + 1},
-        ).returning(table.c.last_value)
-    ).scalar_one()
+        ).returning(table.c.scope, table.c.last_value)
+    ).all()
+    values = {row[0]: row[1] for row in rows}
+    if set(values) != set(scopes):
+        raise RuntimeError(f"invoice counters {scopes} not all incremented")
+    return values
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,10 @@ def allocate(
     session: Session, organization: Organization, customer: Customer, issuing_date: date
 ) -> InvoiceNumber:
     """Take the next numbers of the customer's and the organization's counters and format the number."""
-    organization_seq = next_value(session, organization.id, "organization")
-    customer_seq = next_value(session, organization.id, f"customer:{customer.id}")
+    # One statement for both counters (the organization's row first, as every caller).
+    customer_scope = f"customer:{customer.id}"
+    values = next_values(session, organization.id, ["organization", customer_scope])
+    organization_seq, customer_seq = values["organization"], values[customer_scope]
     prefix = organization.document_number_prefix
     if organization.document_numbering == "per_organization":
         number = f"{prefix}-{issuing_date:%Y%m}-{organization_seq:03d}"

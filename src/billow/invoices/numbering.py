@@ -11,32 +11,36 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
 from billow.customers.models import Customer
 from billow.invoices.models import InvoiceSequence
 from billow.organizations.models import Organization
 
+_TABLE = InvoiceSequence.__table__
+#: Both counters of an invoice incremented in ONE statement, the organization's row first (every caller
+#: locks in that order, so two transactions never deadlock). Written once as text with typed parameters:
+#: SQLAlchemy cannot cache a multi-row ``insert().values([...])``, and compiled it for every invoice.
+_NEXT_PAIR = text(
+    "INSERT INTO invoice_sequences (organization_id, scope, last_value)"
+    " VALUES (:organization_id, 'organization', 1), (:organization_id, :customer_scope, 1)"
+    " ON CONFLICT (organization_id, scope) DO UPDATE SET last_value = invoice_sequences.last_value + 1"
+    " RETURNING scope, last_value"
+).bindparams(
+    bindparam("organization_id", type_=_TABLE.c.organization_id.type),
+    bindparam("customer_scope", type_=_TABLE.c.scope.type),
+)
 
-def next_values(session: Session, organization_id: uuid.UUID, scopes: list[str]) -> dict[str, int]:
-    """Increment and return the invoice counters of ``scopes`` (distinct) in ONE statement; the rows are
-    locked in the order of ``scopes`` (callers keep one order, so two transactions never deadlock)."""
-    table = InvoiceSequence.__table__
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table).values(
-        [{"organization_id": organization_id, "scope": scope, "last_value": 1} for scope in scopes]
-    )
+
+def next_values(session: Session, organization_id: uuid.UUID, customer_scope: str) -> tuple[int, int]:
+    """Increment the organization's invoice counter and ``customer_scope``'s (PostgreSQL and SQLite both
+    speak this upsert); returns their new values. Concurrent callers queue on the rows' locks."""
     rows = session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.organization_id, table.c.scope],
-            set_={"last_value": table.c.last_value + 1},
-        ).returning(table.c.scope, table.c.last_value)
+        _NEXT_PAIR, {"organization_id": organization_id, "customer_scope": customer_scope}
     ).all()
     values = {row[0]: row[1] for row in rows}
-    if set(values) != set(scopes):
-        raise RuntimeError(f"invoice counters {scopes} not all incremented")
-    return values
+    return values["organization"], values[customer_scope]
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,7 @@ def allocate(
     session: Session, organization: Organization, customer: Customer, issuing_date: date
 ) -> InvoiceNumber:
     """Take the next numbers of the customer's and the organization's counters and format the number."""
-    # One statement for both counters (the organization's row first, as every caller).
-    customer_scope = f"customer:{customer.id}"
-    values = next_values(session, organization.id, ["organization", customer_scope])
-    organization_seq, customer_seq = values["organization"], values[customer_scope]
+    organization_seq, customer_seq = next_values(session, organization.id, f"customer:{customer.id}")
     prefix = organization.document_number_prefix
     if organization.document_numbering == "per_organization":
         number = f"{prefix}-{issuing_date:%Y%m}-{organization_seq:03d}"

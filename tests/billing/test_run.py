@@ -413,6 +413,48 @@ class TestRunCache:
         # Each of the 4 plans is loaded once for its 2 invoices.
         assert len(plans) == 4
 
+    def test_statements_and_connections_per_invoice(self, engine: Engine, factory, session: Session) -> None:
+        """Each invoice writes its fees in one batch and takes its two numbers in one statement; on
+        PostgreSQL a chunk's invoices share one connection (no pool checkout and ping per invoice)."""
+        from sqlalchemy import event
+
+        org, _, _ = setup_catalog(session, external_id="sub_a")
+        for i in range(3):
+            setup_catalog(session, external_id=f"sub_{i}", org=org)
+        session.commit()
+        statements: list[str] = []
+        checkouts: list[object] = []
+        #: Pool checkouts so far, at each invoice's insert.
+        at_invoice: list[int] = []
+
+        def count(_conn, _cursor, statement, *_args) -> None:
+            statements.append(statement.lstrip())
+            if statements[-1].startswith("INSERT INTO invoices"):
+                at_invoice.append(len(checkouts))
+
+        def checkout(*args) -> None:
+            checkouts.append(args)
+
+        event.listen(engine, "before_cursor_execute", count)
+        event.listen(engine.pool, "checkout", checkout)
+        try:
+            summary = bill_due(factory, at("2024-03-10T00:00:00"))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+            event.remove(engine.pool, "checkout", checkout)
+        assert (summary.invoices_created, summary.failed) == (8, [])
+        # Every invoice has a plan fee and a charge fee: one INSERT for both.
+        assert sum(s.startswith("INSERT INTO fees") for s in statements) == 8
+        assert sum(s.startswith("INSERT INTO invoice_sequences") for s in statements) == 8
+        assert len(at_invoice) == 8
+        if engine.dialect.name == "postgresql":  # one chunk: one connection for its 8 invoices
+            assert len(set(at_invoice)) == 1
+        rows = invoices(factory)
+        assert [(i.sequential_id, i.organization_sequential_id) for i, _, _ in rows] == [
+            (n // 4 + 1, n + 1) for n in range(8)
+        ]
+        assert all(len(fees) == 2 for _, fees, _ in rows)
+
     def test_customer_taxes_prefetched_for_a_batch(self, factory, session: Session) -> None:
         org = f.organization(session, document_number_prefix="CTX")
         metric = f.metric(session, org, "count_agg", code="calls")

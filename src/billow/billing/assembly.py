@@ -152,6 +152,11 @@ def subscription_fee_draft(ctx: InvoiceContext) -> tuple[FeeDraft | None, dateti
         customer_id=ctx.customer.id,
         subscription_id=subscription.id,
         fee_type=FeeType.SUBSCRIPTION,
+        # Set as on a charge fee (their defaults), so the invoice's fees are inserted in one batch.
+        charge_id=None,
+        charge_filter_id=None,
+        grouped_by={},
+        invoiceable=True,
         units=Decimal(1),
         total_aggregated_units=Decimal(1),
         events_count=0,

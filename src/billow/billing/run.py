@@ -21,13 +21,15 @@ import logging
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Exists, exists, func, literal, select, update
+from sqlalchemy import Exists, Select, bindparam, exists, func, literal, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import charge_fees, statistics
 from billow.billing import run_cache as run_cache_module
@@ -231,9 +233,29 @@ def _bill_queue(
     with charge_fees.prefetch_scope():
         for chunk in _chunks(queue):
             hints = _prefetch(session_factory, chunk, failed_subscriptions)
-            with run_cache_module.absence_hints(hints):
-                _bill_chunk(session_factory, chunk, failed_subscriptions, summary)
+            with run_cache_module.absence_hints(hints), _pinned(session_factory) as invoice_sessions:
+                _bill_chunk(invoice_sessions, chunk, failed_subscriptions, summary)
             charge_fees.clear_prefetched()
+
+
+@contextmanager
+def _pinned(session_factory: Callable[[], Session]) -> Iterator[Callable[[], Session]]:
+    """Sessions on ONE database connection for a chunk's invoices (PostgreSQL, a ``sessionmaker`` bound to
+    an engine): each invoice is still its own session and transaction (the session begins the
+    connection's transaction and commits or rolls it back), but the connection is not taken from the pool
+    and pinged for every invoice, and its prepared statements serve the whole chunk. Otherwise
+    ``session_factory`` as it is."""
+    engine = session_factory.kw.get("bind") if isinstance(session_factory, sessionmaker) else None
+    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
+        yield session_factory
+        return
+    factory = cast("sessionmaker[Session]", session_factory)
+    with engine.connect() as connection:
+
+        def pinned() -> Session:
+            return factory(bind=connection, join_transaction_mode="control_fully")
+
+        yield pinned
 
 
 def _chunks(queue: list[DueGroup]) -> Iterator[list[DueGroup]]:
@@ -585,10 +607,8 @@ def _lock_subscriptions(
         if len(dues) == 1 and not fresh:
             [due] = dues
             row = session.execute(
-                select(Subscription, Customer, _billed_clause(due), _CUSTOM_PLANS)
-                .join(Customer, Customer.id == Subscription.customer_id)
-                .where(Subscription.id == due.subscription_id)
-                .with_for_update(of=Subscription)
+                _lock_one_statement(due.reason.value),
+                {"subscription_id": due.subscription_id, "period_start": due.period_start},
             ).one()
             return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
         rows = session.execute(
@@ -615,16 +635,41 @@ def _lock_subscriptions(
 
 _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 
+#: The one-period lock statement by invoicing reason, built once (its parameters: ``subscription_id``,
+#: ``period_start``): building it for every invoice cost more than running it.
+_LOCK_ONE: dict[str, Select[Any]] = {}
+
+
+def _lock_one_statement(reason: str) -> Select[Any]:
+    statement = _LOCK_ONE.get(reason)
+    if statement is None:
+        subscription_id = bindparam("subscription_id", type_=Subscription.id.type)
+        billed = _billed_exists(
+            reason, subscription_id, bindparam("period_start", type_=InvoiceSubscription.period_start.type)
+        )
+        statement = (
+            select(Subscription, Customer, billed, _CUSTOM_PLANS)
+            .join(Customer, Customer.id == Subscription.customer_id)
+            .where(Subscription.id == subscription_id)
+            .with_for_update(of=Subscription)
+        )
+        _LOCK_ONE[reason] = statement
+    return statement
+
 
 def _billed_clause(due: DueInvoice) -> Exists:
+    return _billed_exists(due.reason.value, due.subscription_id, due.period_start)
+
+
+def _billed_exists(reason: str, subscription_id: Any, period_start: Any) -> Exists:
     # The reason is written into the SQL, not bound: the period's unique index is partial (on the
     # reasons other than in-advance charges and progressive billing), and a generic plan, which
     # psycopg's prepared statement gets after a few executions, can only use it when the reason is a
     # constant; with a parameter it scans every invoice_subscriptions row, for every invoice.
     return exists().where(
-        InvoiceSubscription.subscription_id == due.subscription_id,
-        InvoiceSubscription.invoicing_reason == literal(due.reason.value, literal_execute=True),
-        InvoiceSubscription.period_start == due.period_start,
+        InvoiceSubscription.subscription_id == subscription_id,
+        InvoiceSubscription.invoicing_reason == literal(reason, literal_execute=True),
+        InvoiceSubscription.period_start == period_start,
     )
 
 

@@ -1,4 +1,4 @@
-"""Work that follows an API call happens right after its commit (issue 8, defects 1-4, 6, 7): a real
+"""Work that follows an API call happens right after its commit (issue 8, defects 1-7): a real
 ``billow serve`` per backend driven by ``lago-python-client``, with **no worker process, no ``billow bill``
 call, and the periodic scans slowed to one an hour** (``BILLOW_SCAN_INTERVAL=3600``: they run once at
 startup, before anything exists), so the invoices seen below can only come from the after-commit tasks.
@@ -175,6 +175,40 @@ def test_termination_with_skip_bills_nothing(served: Served) -> None:
     lago.subscriptions.destroy(f"sub_{suffix}", options={"on_termination_invoice": "skip"})
     time.sleep(2.0)
     assert invoices_of(lago, f"cus_{suffix}") == []
+
+
+def test_upgrade_is_one_invoice_within_seconds(served: Served) -> None:
+    """Defect 5 with defects 1-2: an upgrade's closing of the old subscription and start of the new one are
+    billed right after the call, on ONE invoice listing both subscriptions (Lago's upgrading invoice)."""
+    lago, suffix = served.lago, secrets.token_hex(4)
+    lago.plans.create(
+        Plan(name="Basic", code=f"bas_{suffix}", interval="monthly", amount_cents=1000, amount_currency="USD")
+    )
+    lago.plans.create(
+        Plan(
+            name="Pro",
+            code=f"pro_{suffix}",
+            interval="monthly",
+            amount_cents=6200,
+            amount_currency="USD",
+            pay_in_advance=True,
+        )
+    )
+    customer(lago, f"cus_{suffix}")
+    subscribe(lago, f"cus_{suffix}", f"bas_{suffix}", f"sub_{suffix}")
+    time.sleep(1.0)
+    assert invoices_of(lago, f"cus_{suffix}") == []  # in arrears: nothing at the start
+    subscribe(lago, f"cus_{suffix}", f"pro_{suffix}", f"sub_{suffix}")  # same external id: an upgrade
+    wait_for(served, lambda: invoices_of(lago, f"cus_{suffix}"))
+    time.sleep(1.0)  # nothing else follows
+    [invoice] = lago.invoices.find_all(options={"external_customer_id": f"cus_{suffix}"})["invoices"]
+    invoice = lago.invoices.find(invoice.lago_id)
+    assert (invoice.invoice_type, invoice.status) == ("subscription", "finalized")
+    assert sorted(s.plan_code for s in invoice.subscriptions.__root__) == [f"bas_{suffix}", f"pro_{suffix}"]
+    assert sorted(p.invoicing_reason for p in invoice.billing_periods.__root__) == [
+        "subscription_starting",
+        "subscription_terminating",
+    ]
 
 
 def _usage_plan(lago: Client, suffix: str, *, pay_in_advance: bool, thresholds: int | None = None) -> None:

@@ -76,7 +76,35 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             register_metering_functions(dbapi_connection)
 
         return engine
+    _cache_psycopg_queries()
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+#: Statements psycopg keeps converted (its placeholders to ``$n``) in its 128-entry LRU cache: up to this
+#: many characters and parameters (psycopg's own limits: 4,096 and 50).
+PSYCOPG_CACHED_QUERY_LENGTH = 16_384
+PSYCOPG_CACHED_QUERY_PARAMS = 400
+
+
+def _cache_psycopg_queries() -> None:
+    """Let psycopg cache the conversion of statements up to :data:`PSYCOPG_CACHED_QUERY_LENGTH` characters
+    and :data:`PSYCOPG_CACHED_QUERY_PARAMS` parameters. An invoice's fees are one ``INSERT ... VALUES``
+    of ~6,000 characters and ~120 parameters: above psycopg's limits, psycopg parsed it again in pure
+    Python for every invoice (~1.5 ms of a billing run's ~11 ms of CPU per invoice, measured). Its limits
+    protect its shared LRU cache (128 entries) from huge multi-row inserts of varying sizes; with these
+    bounds an entry stays under ~50 KB (event batches, ~800 parameters, stay uncached). Process-wide,
+    only raised, and a no-op if psycopg's internals differ."""
+    try:
+        from psycopg import _queries
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return
+    for name, value in (
+        ("MAX_CACHED_STATEMENT_LENGTH", PSYCOPG_CACHED_QUERY_LENGTH),
+        ("MAX_CACHED_STATEMENT_PARAMS", PSYCOPG_CACHED_QUERY_PARAMS),
+    ):
+        current = getattr(_queries, name, None)
+        if isinstance(current, int) and current < value:
+            setattr(_queries, name, value)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from datetime import date
@@ -454,6 +455,35 @@ class TestRunCache:
             (n // 4 + 1, n + 1) for n in range(8)
         ]
         assert all(len(fees) == 2 for _, fees, _ in rows)
+
+    def test_fee_insert_converted_once_by_psycopg(
+        self, engine: Engine, factory, session: Session, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """PostgreSQL: an invoice's fee insert (~60 parameters for two fees, above psycopg's own caching
+        limit of 50) is converted to PostgreSQL's placeholders once, then served from psycopg's cache
+        (``billow.db._cache_psycopg_queries``), not parsed again in Python for every invoice."""
+        if engine.dialect.name != "postgresql":
+            pytest.skip("psycopg only")
+        from psycopg import _queries
+
+        org, _, _ = setup_catalog(session, external_id="sub_a")
+        for i in range(3):
+            setup_catalog(session, external_id=f"sub_{i}", org=org)
+        session.commit()
+        parsed: list[bytes] = []
+        uncached = _queries._query2pg_nocache
+
+        def counting(query: bytes, encoding: str):  # type: ignore[no-untyped-def]
+            parsed.append(query)
+            return uncached(query, encoding)
+
+        monkeypatch.setattr(_queries, "_query2pg_nocache", counting)
+        monkeypatch.setattr(_queries, "_query2pg", functools.lru_cache(counting))
+        summary = bill_due(factory, at("2024-03-10T00:00:00"))
+        assert (summary.invoices_created, summary.failed) == (8, [])
+        fee_inserts = [query for query in parsed if query.lstrip().startswith(b"INSERT INTO fees")]
+        assert len(fee_inserts) == 1  # 8 invoices, each with a plan fee and a charge fee in one insert
+        assert fee_inserts[0].count(b"%(") > 50
 
     def test_customer_taxes_prefetched_for_a_batch(self, factory, session: Session) -> None:
         org = f.organization(session, document_number_prefix="CTX")

@@ -11,6 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,3 +176,25 @@ def bill_backdated_periods(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.delenv("BILLOW_BILL_BACKDATED_PERIODS")
     get_settings.cache_clear()
+
+
+class Clock:
+    """The request time the subscription endpoints see (``request_time``), frozen and set by the test."""
+
+    def __init__(self, app: FastAPI, start: str = "2024-01-01T00:00:00Z"):
+        from billow.subscriptions.endpoints import request_time
+
+        self.now = datetime.fromisoformat(start).astimezone(UTC)
+        app.dependency_overrides[request_time] = lambda: self.now
+
+    def set(self, value: str) -> None:
+        self.now = datetime.fromisoformat(value).astimezone(UTC)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    """A frozen request clock at 2024-01-01T00:00:00Z (``clock.set(...)`` moves it)."""
+    from billow.subscriptions.endpoints import request_time
+
+    yield Clock(app)
+    app.dependency_overrides.pop(request_time, None)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +18,7 @@ from sqlalchemy import func, select
 from billow.billing import run as billing_run
 from billow.billing.run import bill_due, bill_subscriptions
 from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.subscriptions.endpoints import request_time
-from tests.conftest import Api
+from tests.conftest import Api, Clock
 
 # The scenarios run on a frozen past clock: their periods are all before the subscriptions' creation.
 pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
@@ -28,21 +26,6 @@ pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, app: FastAPI):
-        self.now = at("2024-01-01T00:00:00Z")
-        app.dependency_overrides[request_time] = lambda: self.now
-
-    def set(self, value: str) -> None:
-        self.now = at(value)
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Iterator[Clock]:
-    yield Clock(app)
-    app.dependency_overrides.pop(request_time, None)
 
 
 def ok(response: Any) -> dict:

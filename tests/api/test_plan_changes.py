@@ -3,7 +3,6 @@ upgrade and downgrade), their invoices (billing run) and credit notes. Vectors c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,9 +16,8 @@ from billow.billing.run import bill_due
 from billow.credit_notes.models import CreditNote, InvoiceCreditNote
 from billow.invoices.models import Fee, Invoice, InvoiceSubscription
 from billow.plans.models import Plan
-from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.models import Subscription
-from tests.conftest import Api
+from tests.conftest import Api, Clock
 
 # These tests subscribe in the past and bill the periods since (off by default, as Lago).
 pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
@@ -27,21 +25,6 @@ pytestmark = pytest.mark.usefixtures("bill_backdated_periods")
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, app: FastAPI):
-        self.now = at("2024-01-01T00:00:00Z")
-        app.dependency_overrides[request_time] = lambda: self.now
-
-    def set(self, value: str) -> None:
-        self.now = at(value)
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Iterator[Clock]:
-    yield Clock(app)
-    app.dependency_overrides.pop(request_time, None)
 
 
 def create_plan(api: Api, code: str, amount_cents: int, **overrides: Any) -> dict:

@@ -3,7 +3,6 @@ invoices, and ``GET /credit_notes``. Vectors computed by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,8 +17,7 @@ from billow.billing.run import bill_due
 from billow.credit_notes import amounts as cn
 from billow.credit_notes.models import CreditNote, InvoiceCreditNote
 from billow.invoices.models import Fee, Invoice
-from billow.subscriptions.endpoints import request_time
-from tests.conftest import Api
+from tests.conftest import Api, Clock
 
 
 def at(value: str) -> datetime:
@@ -128,21 +126,6 @@ class TestAmounts:
 
 
 # ------------------------------------------------------------------------------------------ end to end
-
-
-class Clock:
-    def __init__(self, app: FastAPI):
-        self.now = at("2024-01-01T00:00:00Z")
-        app.dependency_overrides[request_time] = lambda: self.now
-
-    def set(self, value: str) -> None:
-        self.now = at(value)
-
-
-@pytest.fixture
-def clock(app: FastAPI) -> Iterator[Clock]:
-    yield Clock(app)
-    app.dependency_overrides.pop(request_time, None)
 
 
 def setup(api: Api, *, pay_in_advance: bool = True, timezone: str | None = None, **subscription: Any) -> None:

@@ -87,14 +87,12 @@ def engine(database: ThrowawayDatabase) -> Iterator[Engine]:
 
 
 def _wipe(engine: Engine) -> None:
+    """Empty every table. ``DELETE`` in dependency order, on PostgreSQL too: ``TRUNCATE`` of the ~40
+    tables costs 0.2-1 s per test (it swaps every table's files), ``DELETE`` of a test's few rows ~20 ms."""
     tables = list(reversed(metadata.sorted_tables))
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in tables)
-            connection.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+        for table in tables:
+            connection.execute(table.delete())
 
 
 @pytest.fixture

@@ -10,23 +10,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.db import make_sessionmaker
-from billow.models import metadata
-
-
-def _delete_rows(engine: Engine) -> None:
-    """Empty every table with ``DELETE``: much faster than the root fixture's ``TRUNCATE ... CASCADE`` on
-    PostgreSQL for these small scenarios."""
-    with engine.begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    """A session on a clean database; emptied after the test (overrides the root fixture)."""
-    with make_sessionmaker(engine)() as session:
-        yield session
-    _delete_rows(engine)
 
 
 @pytest.fixture

@@ -142,3 +142,23 @@ def test_version(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"billow {version('billow')}\n"
     assert version("billow") == billow.__version__
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"BILLOW_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nothing"},
+        {"BILLOW_ENV": "production"},
+    ],
+    ids=["postgresql", "production"],
+)
+def test_serve_refuses_a_short_api_key_outside_development(tmp_path: Path, settings: dict[str, str]) -> None:
+    """Before touching the database (the PostgreSQL URL above leads nowhere) or creating one."""
+    env = _env(tmp_path, BILLOW_API_KEY="dev_key", **settings)
+    result = _billow("serve", "--port", "1", env=env, cwd=tmp_path / "cwd")
+    assert result.returncode == 2, result.stderr
+    assert "error: BILLOW_API_KEY is 7 characters long" in result.stderr
+    assert "accepted only in development (BILLOW_ENV=development, or the embedded SQLite database)" in (
+        result.stderr
+    )
+    assert not (tmp_path / "xdg").exists()

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from billow import __version__
 from billow.config import Settings, default_data_dir, get_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
 app = typer.Typer(help="Billow: usage-based billing with Lago's v1 API.", no_args_is_help=True)
 organizations_app = typer.Typer(help="Manage organizations.", no_args_is_help=True)
 app.add_typer(organizations_app, name="organizations")
+api_keys_app = typer.Typer(help="Manage API keys (create, list, revoke).", no_args_is_help=True)
+app.add_typer(api_keys_app, name="api-keys")
+
+logger = logging.getLogger("billow.cli")
 
 
 def _version(value: bool) -> None:
@@ -117,9 +127,11 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if settings.api_key:
+        _check_bootstrap_key(settings.api_key, settings)
     url = _prepare_database(create=True, announce=False)
     if settings.api_key:
-        _bootstrap_key(settings.api_key, settings.organization_name)
+        _bootstrap_key(url, settings.api_key, settings.organization_name)
     if settings.is_embedded and workers > 1:
         typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
         workers = 1
@@ -173,19 +185,179 @@ def migrate() -> None:
     typer.echo(f"migrated {_describe_database(url)}")
 
 
+@contextmanager
+def _transaction() -> Iterator[Session]:
+    """A session on the (migrated) database, committed when the block ends, rolled back if it raises."""
+    from billow.db import make_engine, make_sessionmaker
+
+    engine = make_engine(_prepare_database())
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+def _warn(message: str) -> None:
+    """A warning on stderr, and in the log when logging is set up (otherwise it would print twice)."""
+    typer.echo(f"WARNING: {message}", err=True)
+    if logger.hasHandlers():
+        logger.warning(message)
+
+
+def _when(instant: datetime | None) -> str:
+    return instant.strftime("%Y-%m-%dT%H:%M:%SZ") if instant is not None else "-"
+
+
+def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    for line in (headers, *rows):
+        typer.echo(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+
+
 @organizations_app.command("create")
 def create_organization(name: Annotated[str, typer.Option(help="Organization name.")]) -> None:
     """Create an organization and print its API key (shown once)."""
-    from billow.db import make_engine, make_sessionmaker
     from billow.organizations.service import organization_service
 
-    url = _prepare_database()
-    engine = make_engine(url)
-    with make_sessionmaker(engine).begin() as session:
+    with _transaction() as session:
         organization, key = organization_service.create(session, name=name)
         typer.echo(f"organization: {organization.id}")
         typer.echo(f"api key (shown once, store it now): {key}")
-    engine.dispose()
+
+
+@organizations_app.command("list")
+def list_organizations() -> None:
+    """List the organizations: id, name, creation, active API keys, customers."""
+    from billow.organizations.service import organization_service
+
+    with _transaction() as session:
+        rows = [
+            [str(org.id), org.name, _when(org.created_at), str(keys), str(customers)]
+            for org, keys, customers in organization_service.listing(session)
+        ]
+    if not rows:
+        typer.echo("no organizations (`billow organizations create --name NAME`)", err=True)
+        return
+    _echo_table(["ID", "NAME", "CREATED_AT", "ACTIVE_KEYS", "CUSTOMERS"], rows)
+
+
+@organizations_app.command("delete")
+def delete_organization(
+    organization_id: Annotated[str, typer.Argument(metavar="ID", help="The organization's id.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Really delete (without it: print what would be deleted).")
+    ] = False,
+) -> None:
+    """Delete an organization and everything it owns (customers, subscriptions, events, invoices, keys,
+    ...). Without --yes, print what would be deleted and delete nothing."""
+    import uuid
+
+    from billow.organizations.service import LookupFailed, organization_service
+
+    try:
+        uuid.UUID(organization_id)
+    except ValueError:
+        raise _fail(f"{organization_id!r} is not an organization id (`billow organizations list`)") from None
+    with _transaction() as session:
+        try:
+            organization = organization_service.resolve(session, organization_id)
+        except LookupFailed as error:
+            raise _fail(str(error)) from None
+        described = f"organization {organization.id} ({organization.name!r})"
+        if not yes:
+            owned = organization_service.owned_rows(session, organization)
+            typer.echo(f"{described} and everything it owns would be deleted:")
+            for table, count in sorted(owned.items()):
+                typer.echo(f"  {table}: {count}")
+            raise _fail("nothing deleted: run again with --yes to delete it")
+        deleted = organization_service.delete(session, organization)
+    typer.echo(f"deleted {described}:")
+    for table, count in sorted(deleted.items()):
+        typer.echo(f"  {table}: {count}")
+
+
+@api_keys_app.command("create")
+def create_api_key(
+    organization: Annotated[str, typer.Option(help="The organization's id or name.")],
+    name: Annotated[str | None, typer.Option(help="What the key is for (shown in listings).")] = None,
+) -> None:
+    """Create an API key for an organization and print it (shown once). Rotate a key: create the new
+    one, deploy it, then `billow api-keys revoke` the old one."""
+    from billow.organizations.service import LookupFailed, organization_service
+
+    with _transaction() as session:
+        try:
+            owner = organization_service.resolve(session, organization)
+        except LookupFailed as error:
+            raise _fail(str(error)) from None
+        key, raw_key = organization_service.create_key(session, owner, name)
+        typer.echo(f"organization: {owner.id} ({owner.name})")
+        typer.echo(f"api key id: {key.id}")
+        typer.echo(f"api key (shown once, store it now): {raw_key}")
+
+
+@api_keys_app.command("list")
+def list_api_keys(
+    organization: Annotated[
+        str | None, typer.Option(help="Only this organization's keys (id or name).")
+    ] = None,
+) -> None:
+    """List API keys (never the keys themselves): id, organization, name, prefix, creation, revocation."""
+    from billow.organizations.service import LookupFailed, organization_service
+
+    with _transaction() as session:
+        try:
+            owner = organization_service.resolve(session, organization) if organization else None
+        except LookupFailed as error:
+            raise _fail(str(error)) from None
+        rows = [
+            [
+                str(key.id),
+                str(key.organization_id),
+                organization_name,
+                key.name or "-",
+                f"{key.prefix}..." if key.prefix else "-",
+                _when(key.created_at),
+                _when(key.revoked_at),
+            ]
+            for key, organization_name in organization_service.keys(session, owner)
+        ]
+    if not rows:
+        typer.echo("no API keys", err=True)
+        return
+    _echo_table(["ID", "ORGANIZATION_ID", "ORGANIZATION", "NAME", "PREFIX", "CREATED_AT", "REVOKED_AT"], rows)
+
+
+@api_keys_app.command("revoke")
+def revoke_api_key(
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's id (`billow api-keys list`).")],
+) -> None:
+    """Revoke an API key: requests with it answer 401 from now on (no server caches keys)."""
+    from billow.organizations.service import LookupFailed, organization_service
+
+    with _transaction() as session:
+        try:
+            key, already, active_left = organization_service.revoke_key(session, key_id)
+        except LookupFailed as error:
+            raise _fail(str(error)) from None
+        organization_id, revoked_at = key.organization_id, key.revoked_at
+    if already:
+        typer.echo(f"API key {key_id} was already revoked at {_when(revoked_at)}")
+        return
+    typer.echo(f"revoked API key {key_id} of organization {organization_id}: it answers 401 from now on")
+    if not active_left:
+        _warn(
+            f"organization {organization_id} has no active API key left; "
+            f"create one with `billow api-keys create --organization {organization_id}`"
+        )
 
 
 @app.command()
@@ -345,16 +517,52 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _bootstrap_key(raw_key: str, name: str) -> None:
-    from billow.db import make_engine, make_sessionmaker
-    from billow.organizations.service import organization_service
+def _check_bootstrap_key(raw_key: str, settings: Settings) -> None:
+    """Refuse a ``BILLOW_API_KEY`` too short to be secret outside development; accept it loudly in
+    development."""
+    from billow.organizations.service import MIN_BOOTSTRAP_KEY_LENGTH, bootstrap_key_problem
 
-    engine = make_engine(get_settings().resolved_database_url)
-    with make_sessionmaker(engine).begin() as session:
-        _, created = organization_service.ensure_for_key(session, raw_key=raw_key, name=name)
-    engine.dispose()
-    if created:
-        typer.echo(f"created organization {name!r} for BILLOW_API_KEY", err=True)
+    problem = bootstrap_key_problem(raw_key, development=settings.is_development)
+    if problem is not None:
+        raise _fail(problem, code=2)
+    if len(raw_key) < MIN_BOOTSTRAP_KEY_LENGTH:
+        why = "BILLOW_ENV=development" if settings.env == "development" else "the database is SQLite"
+        _warn(
+            f"BILLOW_API_KEY is {len(raw_key)} characters long, short enough to be guessed; accepted "
+            f"because this is development ({why}). Anywhere else (PostgreSQL, or BILLOW_ENV=production) "
+            f"Billow refuses keys shorter than {MIN_BOOTSTRAP_KEY_LENGTH} characters."
+        )
+
+
+def _bootstrap_key(url: str, raw_key: str, name: str) -> None:
+    """Make sure an organization owns ``BILLOW_API_KEY``: create one if none does (and warn when other
+    organizations exist: a changed key opens a new, empty organization)."""
+    from billow.db import make_engine, make_sessionmaker
+    from billow.organizations.service import KeyRevoked, organization_service
+
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            result = organization_service.ensure_for_key(session, raw_key=raw_key, name=name)
+    except KeyRevoked as error:
+        raise _fail(
+            f"BILLOW_API_KEY cannot be used: {error}. Unset it, or set it to an active key "
+            "(`billow api-keys create`).",
+            code=2,
+        ) from None
+    finally:
+        engine.dispose()
+    if not result.created:
+        return
+    if result.others:
+        _warn(
+            f"BILLOW_API_KEY does not match any key of the {result.others} existing organization(s); "
+            f"creating a new organization {name!r} ({result.organization.id}) for it. If you meant to "
+            "rotate the key of an existing organization, use `billow api-keys create --organization ...` "
+            "(then `billow api-keys revoke` the old key) and delete this one with `billow organizations "
+            f"delete {result.organization.id} --yes`."
+        )
+    typer.echo(f"created organization {name!r} for BILLOW_API_KEY", err=True)
 
 
 def _redact(url: str) -> str:

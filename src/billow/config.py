@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_dir
 from pydantic import Field, field_validator
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     api_key: str | None = None
     #: Name given to the organization created for ``api_key``.
     organization_name: str = "Default"
+    #: ``development`` accepts a ``BILLOW_API_KEY`` too short to be secret (with a warning);
+    #: ``production`` refuses it. Unset: development on SQLite, production on PostgreSQL.
+    env: Literal["development", "production"] | None = None
     #: Largest request body accepted, in bytes (413 beyond).
     max_body_bytes: int = 5 * 1024 * 1024
     #: Most events accepted by one ``POST /events/batch`` (Lago: 100; 422 ``too_many_events`` beyond).
@@ -55,6 +59,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def is_development(self) -> bool:
+        """``BILLOW_ENV``, else whether the database is SQLite (the embedded, single-machine database)."""
+        if self.env is not None:
+            return self.env == "development"
+        return self.is_embedded
 
 
 def normalize_database_url(url: str) -> str:

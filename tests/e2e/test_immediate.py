@@ -55,7 +55,7 @@ def _serve(backend: str, tmp: Path, **extra: str) -> Iterator[Served]:
     if backend == "postgresql":
         database, drop = create_throwaway_database("postgresql", tmp)
         env["BILLOW_DATABASE_URL"] = database.url
-    env["BILLOW_API_KEY"] = api_key = "imm_" + secrets.token_hex(12)
+    env["BILLOW_API_KEY"] = api_key = "imm_" + secrets.token_hex(16)
     port = _free_port()
     log_path = tmp / "serve.log"
     with log_path.open("wb") as log:

@@ -39,6 +39,8 @@ def serve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     if request.param == "postgresql":
         database, drop = create_throwaway_database("postgresql", tmp)
         env["BILLOW_DATABASE_URL"] = database.url
+        # A key as short as the README's is refused on PostgreSQL unless this is development.
+        env["BILLOW_ENV"] = "development"
         where = make_url(database.url).render_as_string(hide_password=True)
     else:
         env["BILLOW_DATABASE_URL"] = f"sqlite:///{tmp / 'quickstart.db'}"
@@ -52,6 +54,9 @@ def serve(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     try:
         _wait_healthy(f"http://127.0.0.1:{port}", process, log_path)
         assert f"Billow listening on http://127.0.0.1:{port} (database: {where})\n" in log_path.read_text()
+        assert (
+            "WARNING: BILLOW_API_KEY is 7 characters long, short enough to be guessed" in log_path.read_text()
+        )
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -57,7 +57,7 @@ def _prepare_from_models(url: str) -> None:
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLOW_")}
     env["BILLOW_DATA_DIR"] = str(tmp_path / "data")
-    env["BILLOW_API_KEY"] = "worker_" + secrets.token_hex(8)
+    env["BILLOW_API_KEY"] = "worker_" + secrets.token_hex(16)
     env.update(extra)
     return env
 

@@ -3,7 +3,10 @@
 Design overview: an organization owns everything; every other table carries ``organization_id``.
 An API key is shown once at creation and stored as its SHA-256 digest. Keys are 256-bit random
 tokens, so a fast hash is enough: there is nothing to brute-force, and a slow password hash on every
-request would cap the API at tens of requests per second.
+request would cap the API at tens of requests per second. Only the keys Billow issues keep a display
+prefix (``blw_`` and 4 characters of their 43-character token); a key chosen by the operator
+(``BILLOW_API_KEY``) keeps nothing but its digest. A revoked key (``revoked_at``) no longer
+authenticates, from the next request on (no process caches keys).
 """
 
 from __future__ import annotations
@@ -56,6 +59,9 @@ class ApiKey(RecordMixin, Base):
     )
     #: SHA-256 hex digest of the key; the key itself is never stored. Serves the per-request lookup.
     value_digest: Mapped[str] = mapped_column(String(64), unique=True)
-    #: The first characters, to tell keys apart in listings without revealing them.
+    #: ``blw_`` and the first 4 characters of a key Billow issued, to tell keys apart in listings;
+    #: empty for any other key (nothing of an operator-chosen key is stored but its digest).
     prefix: Mapped[str] = mapped_column(String(16))
+    #: What the key is for (``billow api-keys create --name``); ``None`` for the first key of an organization.
+    name: Mapped[str | None] = mapped_column(String(255))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

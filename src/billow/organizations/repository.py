@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
+from billow.customers.models import Customer
 from billow.organizations.models import ApiKey, Organization
 
 
@@ -15,6 +20,44 @@ class OrganizationRepository:
         )
         return session.scalars(stmt).first()
 
+    def key_by_digest(self, session: Session, digest: str) -> ApiKey | None:
+        """The key of this digest, revoked or not."""
+        return session.scalars(select(ApiKey).where(ApiKey.value_digest == digest)).first()
+
+    def get(
+        self, session: Session, organization_id: uuid.UUID, *, for_update: bool = False
+    ) -> Organization | None:
+        stmt = select(Organization).where(Organization.id == organization_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt).first()
+
+    def by_name(self, session: Session, name: str) -> Sequence[Organization]:
+        return session.scalars(
+            select(Organization).where(Organization.name == name).order_by(Organization.created_at)
+        ).all()
+
+    def count(self, session: Session) -> int:
+        return session.scalar(select(func.count()).select_from(Organization)) or 0
+
+    def listing(self, session: Session) -> Sequence[Row[tuple[Organization, int, int]]]:
+        """Every organization with its number of active keys and of (non-deleted) customers."""
+        active_keys = (
+            select(func.count())
+            .where(ApiKey.organization_id == Organization.id, ApiKey.revoked_at.is_(None))
+            .correlate(Organization)
+            .scalar_subquery()
+        )
+        customers = (
+            select(func.count())
+            .where(Customer.organization_id == Organization.id, Customer.deleted_at.is_(None))
+            .correlate(Organization)
+            .scalar_subquery()
+        )
+        return session.execute(
+            select(Organization, active_keys, customers).order_by(Organization.created_at, Organization.id)
+        ).all()
+
     def add(self, session: Session, organization: Organization) -> Organization:
         session.add(organization)
         session.flush()
@@ -24,6 +67,57 @@ class OrganizationRepository:
         session.add(key)
         session.flush()
         return key
+
+    def get_key(self, session: Session, key_id: uuid.UUID) -> ApiKey | None:
+        return session.get(ApiKey, key_id)
+
+    def keys(
+        self, session: Session, organization_id: uuid.UUID | None = None
+    ) -> Sequence[Row[tuple[ApiKey, str]]]:
+        """API keys (revoked ones included) with their organization's name, oldest first."""
+        stmt = (
+            select(ApiKey, Organization.name)
+            .join(Organization, Organization.id == ApiKey.organization_id)
+            .order_by(Organization.created_at, Organization.id, ApiKey.created_at, ApiKey.id)
+        )
+        if organization_id is not None:
+            stmt = stmt.where(ApiKey.organization_id == organization_id)
+        return session.execute(stmt).all()
+
+    def active_key_count(self, session: Session, organization_id: uuid.UUID) -> int:
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    ApiKey.organization_id == organization_id, ApiKey.revoked_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+    def revoke_key(self, session: Session, key: ApiKey, at: datetime) -> None:
+        key.revoked_at = at
+        session.flush()
+
+    def count_owned(
+        self, session: Session, tables: Sequence[Table], organization_id: uuid.UUID
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for table in tables:
+            counts[table.name] = (
+                session.scalar(
+                    select(func.count()).select_from(table).where(table.c.organization_id == organization_id)
+                )
+                or 0
+            )
+        return counts
+
+    def delete_owned(self, session: Session, table: Table, organization_id: uuid.UUID) -> int:
+        result = session.execute(delete(table).where(table.c.organization_id == organization_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def delete(self, session: Session, organization: Organization) -> None:
+        session.execute(delete(Organization.__table__).where(Organization.id == organization.id))
+        session.expunge(organization)
 
 
 organization_repository = OrganizationRepository()

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from billow.config import bill_backdated_default
@@ -13,7 +19,15 @@ from billow.organizations.models import ApiKey, Organization
 from billow.organizations.repository import organization_repository as repository
 from billow.organizations.schemas import OrganizationUpdate
 
+logger = logging.getLogger("billow.organizations")
+
 KEY_PREFIX = "blw_"
+#: A key Billow issued: ``blw_`` and 43 URL-safe characters (256 random bits).
+_ISSUED_KEY = re.compile(r"blw_[A-Za-z0-9_-]{43}")
+#: Characters of an issued key's token kept to tell keys apart (24 of its 256 bits).
+DISPLAY_CHARACTERS = 4
+#: Shortest ``BILLOW_API_KEY`` accepted outside development: shorter keys are guessable.
+MIN_BOOTSTRAP_KEY_LENGTH = 32
 
 
 def digest_key(raw_key: str) -> str:
@@ -23,6 +37,49 @@ def digest_key(raw_key: str) -> str:
 def generate_key() -> str:
     """A new API key: 256 bits from the OS's CSPRNG."""
     return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def display_prefix(raw_key: str) -> str:
+    """What is stored of a key besides its digest, to tell keys apart in listings: ``blw_`` and the first
+    4 characters of the token of a key Billow issued; nothing ("") of any other key (a key chosen by the
+    operator may be short or low in entropy: any part of it would be a part of the secret)."""
+    if _ISSUED_KEY.fullmatch(raw_key):
+        return raw_key[: len(KEY_PREFIX) + DISPLAY_CHARACTERS]
+    return ""
+
+
+def bootstrap_key_problem(raw_key: str, *, development: bool) -> str | None:
+    """Why ``BILLOW_API_KEY`` cannot be used (``None``: it can). A key shorter than
+    :data:`MIN_BOOTSTRAP_KEY_LENGTH` is refused outside development (see ``Settings.is_development``)."""
+    if len(raw_key) >= MIN_BOOTSTRAP_KEY_LENGTH or development:
+        return None
+    return (
+        f"BILLOW_API_KEY is {len(raw_key)} characters long: a key shorter than {MIN_BOOTSTRAP_KEY_LENGTH} "
+        "characters can be guessed, and is accepted only in development (BILLOW_ENV=development, or the "
+        "embedded SQLite database). Use a key issued by `billow organizations create` or `billow api-keys "
+        "create`, or at least 32 random characters (e.g. `python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'`)."
+    )
+
+
+class KeyRevoked(Exception):
+    """``BILLOW_API_KEY`` names a revoked key: it can neither open its organization nor a new one."""
+
+    def __init__(self, key: ApiKey):
+        super().__init__(f"this key ({key.id}) was revoked at {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
+        self.key = key
+
+
+class LookupFailed(Exception):
+    """An organization or key named on the command line does not exist, or the name is ambiguous."""
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    organization: Organization
+    created: bool
+    #: Organizations that existed before (when ``created``).
+    others: int = 0
 
 
 def default_document_prefix(organization: Organization) -> str:
@@ -48,19 +105,106 @@ class OrganizationService:
         self.add_key(session, organization, raw_key)
         return organization, raw_key
 
-    def add_key(self, session: Session, organization: Organization, raw_key: str) -> ApiKey:
+    def add_key(
+        self, session: Session, organization: Organization, raw_key: str, name: str | None = None
+    ) -> ApiKey:
         return repository.add_key(
             session,
-            ApiKey(organization_id=organization.id, value_digest=digest_key(raw_key), prefix=raw_key[:8]),
+            ApiKey(
+                organization_id=organization.id,
+                value_digest=digest_key(raw_key),
+                prefix=display_prefix(raw_key),
+                name=name,
+            ),
         )
 
-    def ensure_for_key(self, session: Session, *, raw_key: str, name: str) -> tuple[Organization, bool]:
-        """The organization owning ``raw_key``, created if no organization owns it. Returns (org, created)."""
+    def create_key(
+        self, session: Session, organization: Organization, name: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """A new key for ``organization``; the raw key is returned once, never stored."""
+        raw_key = generate_key()
+        return self.add_key(session, organization, raw_key, name), raw_key
+
+    def ensure_for_key(self, session: Session, *, raw_key: str, name: str) -> Bootstrap:
+        """The organization owning ``raw_key``, created if no organization owns it (``others``: how many
+        organizations existed then). Raises :class:`KeyRevoked` for a revoked key."""
         existing = self.authenticate(session, raw_key)
         if existing is not None:
-            return existing, False
+            return Bootstrap(existing, created=False)
+        revoked = repository.key_by_digest(session, digest_key(raw_key))
+        if revoked is not None:
+            raise KeyRevoked(revoked)
+        others = repository.count(session)
         organization, _ = self.create(session, name=name, raw_key=raw_key)
-        return organization, True
+        return Bootstrap(organization, created=True, others=others)
+
+    # -- command-line management ----------------------------------------------------------------------
+
+    def resolve(self, session: Session, id_or_name: str) -> Organization:
+        """The organization of this id, or else of this (unique) name."""
+        try:
+            organization_id = uuid.UUID(id_or_name)
+        except ValueError:
+            organization_id = None
+        if organization_id is not None:
+            organization = repository.get(session, organization_id)
+            if organization is None:
+                raise LookupFailed(f"no organization has the id {id_or_name}")
+            return organization
+        named = repository.by_name(session, id_or_name)
+        if not named:
+            raise LookupFailed(f"no organization is named {id_or_name!r} (`billow organizations list`)")
+        if len(named) > 1:
+            ids = ", ".join(str(o.id) for o in named)
+            raise LookupFailed(f"{len(named)} organizations are named {id_or_name!r}: give an id ({ids})")
+        return named[0]
+
+    def listing(self, session: Session) -> list[tuple[Organization, int, int]]:
+        """Every organization with its numbers of active API keys and of customers."""
+        return [(row[0], row[1], row[2]) for row in repository.listing(session)]
+
+    def keys(self, session: Session, organization: Organization | None = None) -> list[tuple[ApiKey, str]]:
+        """API keys (revoked ones included) and their organization's name."""
+        rows = repository.keys(session, organization.id if organization is not None else None)
+        return [(row[0], row[1]) for row in rows]
+
+    def revoke_key(self, session: Session, key_id: str) -> tuple[ApiKey, bool, int]:
+        """Revoke a key: it answers 401 from the next request on. Returns the key, whether it was already
+        revoked, and how many active keys its organization has left."""
+        try:
+            key = repository.get_key(session, uuid.UUID(key_id))
+        except ValueError:
+            key = None
+        if key is None:
+            raise LookupFailed(f"no API key has the id {key_id} (`billow api-keys list`)")
+        already = key.revoked_at is not None
+        if not already:
+            repository.revoke_key(session, key, datetime.now(UTC))
+            logger.warning("API key %s of organization %s revoked", key.id, key.organization_id)
+        return key, already, repository.active_key_count(session, key.organization_id)
+
+    def owned_rows(self, session: Session, organization: Organization) -> dict[str, int]:
+        """How many rows of each table the organization owns (tables with none left out)."""
+        counts = repository.count_owned(session, _owned_tables(), organization.id)
+        return {name: count for name, count in counts.items() if count}
+
+    def delete(self, session: Session, organization: Organization) -> dict[str, int]:
+        """Delete the organization and every row it owns; returns the rows deleted per table.
+
+        The rows go table by table, children before parents, then the organization itself (whose
+        foreign keys cascade: rows written meanwhile go too). The organization's row is locked first
+        (PostgreSQL), so a concurrent request's inserts wait and then fail instead of outliving it."""
+        locked = repository.get(session, organization.id, for_update=True)
+        if locked is None:
+            raise LookupFailed(f"no organization has the id {organization.id}")
+        deleted: dict[str, int] = {}
+        for table in _owned_tables():
+            count = repository.delete_owned(session, table, organization.id)
+            if count:
+                deleted[table.name] = count
+        repository.delete(session, locked)
+        logger.warning("organization %s (%s) deleted: %s", organization.id, organization.name, deleted)
+        return deleted
 
     def authenticate(self, session: Session, raw_key: str) -> Organization | None:
         return repository.by_key_digest(session, digest_key(raw_key))
@@ -98,6 +242,18 @@ class OrganizationService:
 
             organization_grace_changed(session, organization, old_grace)
         return organization
+
+
+def _owned_tables() -> list[Table]:
+    """Every table with an ``organization_id``, in an order that deletes children before parents: the
+    tables with a foreign key (reverse dependency order), then those without one (usage rollups and
+    their journal, which the events trigger writes to when events are deleted)."""
+    from billow.models import metadata
+
+    tables = [t for t in reversed(metadata.sorted_tables) if "organization_id" in t.columns]
+    with_fk = [t for t in tables if t.c.organization_id.foreign_keys]
+    without_fk = [t for t in tables if not t.c.organization_id.foreign_keys]
+    return [*with_fk, *without_fk]
 
 
 organization_service = OrganizationService()

@@ -371,7 +371,7 @@ class TestPoisonedInputsOfDefect1:
             "amount_cents": ["value_is_out_of_range"]
         }
         # as a JSON number with an exponent too (a float once parsed)
-        body = '{"plan": {"name": "x", "code": "x", "interval": "monthly", "amount_cents": 1e30, "amount_currency": "EUR"}}'
+        body = PLAN_TEMPLATE % "1e30"
         # (pydantic does not turn a float that large into an integer: the value is invalid)
         assert errors_of(_raw(api, "POST", "/plans", body)) == {"amount_cents": ["value_is_invalid"]}
         # nothing was written
@@ -396,6 +396,16 @@ class TestPoisonedInputsOfDefect1:
 # -------------------------------------------------------------------------------- NaN / Infinity (12)
 
 
+PLAN_TEMPLATE = (
+    '{"plan": {"name": "x", "code": "x", "interval": "monthly", '
+    '"amount_cents": %s, "amount_currency": "EUR"}}'
+)
+EVENT_TEMPLATE = (
+    '{"event": {"transaction_id": "t", "external_subscription_id": "sub_1", "code": "calls", '
+    '"properties": {"x": %s}}}'
+)
+
+
 def _raw(api: Api, method: str, path: str, body: str) -> Any:
     headers = {**api.headers, "Content-Type": "application/json"}
     return api.client.request(method, f"/api/v1{path}", content=body.encode(), headers=headers)
@@ -414,7 +424,7 @@ class TestNanAndInfinity:
             (
                 "POST",
                 "/plans",
-                '{"plan": {"name": "x", "code": "x", "interval": "monthly", "amount_cents": %s, "amount_currency": "EUR"}}',
+                PLAN_TEMPLATE,
             ),
             ("PUT", "/plans/starter", '{"plan": {"metadata": {"a": %s}}}'),
             ("POST", "/taxes", '{"tax": {"name": "x", "code": "x", "rate": %s}}'),
@@ -426,18 +436,20 @@ class TestNanAndInfinity:
             (
                 "POST",
                 "/billable_metrics",
-                '{"billable_metric": {"name": "x", "code": "x", "aggregation_type": "count_agg", "rounding_precision": %s}}',
+                '{"billable_metric": {"name": "x", "code": "x", "aggregation_type": "count_agg", '
+                '"rounding_precision": %s}}',
             ),
             ("PUT", "/organizations", '{"organization": {"net_payment_term": %s}}'),
             (
                 "POST",
                 "/events",
-                '{"event": {"transaction_id": "t", "external_subscription_id": "sub_1", "code": "calls", "properties": {"x": %s}}}',
+                EVENT_TEMPLATE,
             ),
             (
                 "POST",
                 "/events/batch",
-                '{"events": [{"transaction_id": "t", "external_subscription_id": "sub_1", "code": "calls", "timestamp": %s}]}',
+                '{"events": [{"transaction_id": "t", "external_subscription_id": "sub_1", "code": "calls", '
+                '"timestamp": %s}]}',
             ),
             (
                 "POST",
@@ -457,7 +469,7 @@ class TestNanAndInfinity:
                 api,
                 "POST",
                 "/events",
-                '{"event": {"transaction_id": "t", "external_subscription_id": "sub_1", "code": "calls", "properties": {"x": NaN}}}',
+                EVENT_TEMPLATE % "NaN",
             )
         )
         assert ok(api.get("/events"))["events"] == []

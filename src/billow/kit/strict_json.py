@@ -12,13 +12,14 @@ an app with a route that escapes the rule.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 
 
 def _reject_constant(name: str) -> Any:
@@ -57,11 +58,21 @@ class StrictJSONRoute(APIRoute):
         return strict_handler
 
 
+def _routes(routes: Sequence[BaseRoute]) -> Iterator[BaseRoute]:
+    """Every route, including those of included routers (FastAPI >= 0.160 nests them)."""
+    for route in routes:
+        included = getattr(route, "original_router", None)  # fastapi.routing._IncludedRouter
+        if included is not None:
+            yield from _routes(included.routes)
+        else:
+            yield route
+
+
 def check(app: FastAPI) -> None:
     """Refuse an app with a route that parses a JSON body and is not a :class:`StrictJSONRoute`."""
     loose = [
         route.path
-        for route in app.router.routes
+        for route in _routes(app.router.routes)
         if isinstance(route, APIRoute)
         and route.body_field is not None
         and not isinstance(route, StrictJSONRoute)

@@ -21,6 +21,7 @@ from billow.api_docs import install_docs
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
 from billow.errors import BillowError, PayloadTooLarge
+from billow.kit import strict_json
 
 log = logging.getLogger("billow")
 
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
 
     for router in _api_routers():
         app.include_router(router, prefix=API_PREFIX)
+    strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
     install_docs(app, f"{API_PREFIX}/docs")
 
     @app.get("/health", tags=["health"])
@@ -197,11 +199,15 @@ def _validation_response(errors: Any) -> JSONResponse:
         kind = error.get("type", "")
         if kind == "json_invalid":
             return _bad_request("malformed JSON body")
-        if loc and loc[0] == "body" and len(loc) <= 2:
+        if loc and loc[0] == "body" and len(loc) <= 2 and kind not in _RANGE_TYPES:
             # No body, a body that is not an object, or a root key missing / not an object.
             root = loc[1] if len(loc) == 2 else "body"
             return _bad_request(f"param is missing or the value is empty or invalid: {root}")
-        field = str(loc[2]) if loc and loc[0] == "body" else str(loc[-1]) if loc else "base"
+        if kind in _RANGE_TYPES and loc:
+            # A bound (billow.kit.limits) is reported under the field's own name, as the services do.
+            field = str(loc[-1])
+        else:
+            field = str(loc[2]) if loc and loc[0] == "body" else str(loc[-1]) if loc else "base"
         if kind in _MISSING_TYPES:
             code = "value_is_mandatory"
         elif kind in _RANGE_TYPES:

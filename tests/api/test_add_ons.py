@@ -108,8 +108,13 @@ class TestCreate:
             response = api.post("/add_ons", json={"add_on": {**ADD_ON, "amount_cents": amount}})
             assert errors(response) == {"amount_cents": ["value_is_out_of_range"]}, amount
 
-    def test_amount_largest_bigint(self, api: Api) -> None:
-        assert create_add_on(api, amount_cents=2**63 - 1)["amount_cents"] == 2**63 - 1
+    def test_amount_largest_allowed(self, api: Api) -> None:
+        # billow.kit.limits.MAX_AMOUNT_CENTS: 10^15, not BIGINT, so that sums of amounts fit BIGINT.
+        assert create_add_on(api, amount_cents=10**15)["amount_cents"] == 10**15
+        response = api.post(
+            "/add_ons", json={"add_on": {**ADD_ON, "code": "more", "amount_cents": 10**15 + 1}}
+        )
+        assert errors(response) == {"amount_cents": ["value_is_out_of_range"]}
 
     def test_amount_as_numeric_string_is_accepted(self, api: Api) -> None:
         assert create_add_on(api, amount_cents="1200")["amount_cents"] == 1200

@@ -9,9 +9,10 @@ from billow.add_ons.schemas import AddOnEnvelope, AddOnList, AddOnOut, AddOnRequ
 from billow.add_ons.service import add_on_service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 
-router = APIRouter(tags=["add_ons"])
+router = APIRouter(tags=["add_ons"], route_class=StrictJSONRoute)
 
 
 def _out(session: Session, add_on: AddOn) -> AddOnOut:

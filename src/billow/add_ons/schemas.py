@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pydantic import Field
 
 from billow.add_ons.models import AddOn
+from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.taxes.models import Tax
@@ -16,7 +17,7 @@ class AddOnInput(Input):
     name: str | None = Field(default=None, max_length=255)
     invoice_display_name: str | None = Field(default=None, max_length=255)
     code: str | None = Field(default=None, max_length=255)
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     description: str | None = Field(default=None, max_length=2048)
     tax_codes: list[str] | None = None

@@ -8,12 +8,12 @@ from billow.add_ons.schemas import AddOnInput
 from billow.db import utcnow
 from billow.errors import Errors, NotFound
 from billow.kit.currency import is_currency
+from billow.kit.limits import MAX_AMOUNT_CENTS
 from billow.organizations.models import Organization
 from billow.taxes.models import Tax
 from billow.taxes.service import tax_service
 
 #: ``amount_cents`` is a BIGINT.
-MAX_AMOUNT_CENTS = 2**63 - 1
 
 
 class AddOnService:

@@ -17,9 +17,10 @@ from billow.billable_metrics.schemas import (
 from billow.billable_metrics.service import billable_metric_service as service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 
-router = APIRouter(tags=["billable_metrics"])
+router = APIRouter(tags=["billable_metrics"], route_class=StrictJSONRoute)
 
 
 def _present(session: Session, metrics: Sequence[BillableMetric]) -> list[BillableMetricOut]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
+from billow.kit.limits import RoundingPrecision
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 
@@ -22,7 +23,7 @@ class BillableMetricInput(Input):
     recurring: bool | None = None
     expression: str | None = None
     rounding_function: str | None = None
-    rounding_precision: int | None = None
+    rounding_precision: RoundingPrecision | None = None
     filters: list[MetricFilterInput] | None = None
 
 

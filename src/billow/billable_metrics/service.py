@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -10,7 +11,10 @@ from billow.billable_metrics.repository import billable_metric_repository as rep
 from billow.billable_metrics.schemas import BillableMetricInput, MetricFilterInput
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound
+from billow.metering import expression as expressions
 from billow.organizations.models import Organization
+
+log = logging.getLogger(__name__)
 
 AGGREGATION_TYPES = (
     "count_agg",
@@ -151,6 +155,8 @@ class BillableMetricService:
             errors.add("weighted_interval", "value_is_invalid")
         if state.rounding_function is not None and state.rounding_function not in ROUNDING_FUNCTIONS:
             errors.add("rounding_function", "value_is_invalid")
+        if state.expression is not None and not _expression_parses(state.expression):
+            errors.add("expression", expressions.INVALID_EXPRESSION)
         changed_code = state.code and state.code != current_code
         if changed_code and repository.by_code(session, organization.id, state.code) is not None:
             errors.add("code", "value_already_exist")
@@ -169,6 +175,17 @@ class BillableMetricService:
             if used.values != [ALL_FILTER_VALUES] and not set(used.values) <= allowed[used.key]:
                 return True
         return False
+
+
+def _expression_parses(source: str) -> bool:
+    """Whether ``source`` parses with the parser that evaluates events (Lago's ``invalid_expression``
+    otherwise). Lago's error body has no room for the parser's message; it is logged for the operator."""
+    try:
+        expressions.validate(source)
+    except expressions.ExpressionError as exc:
+        log.info("invalid billable metric expression %r: %s", source[:200], exc.message)
+        return False
+    return True
 
 
 def _scalar_changes(data: BillableMetricInput) -> dict[str, Any]:

@@ -16,12 +16,14 @@ from billow.billing.schemas import (
 )
 from billow.db import DbSession, utcnow
 from billow.errors import NotFound, ValidationFailed
+from billow.kit.limits import is_amount_cents
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 from billow.subscriptions.models import Subscription
 from billow.subscriptions.repository import subscription_repository
 
-router = APIRouter(tags=["subscriptions"])
+router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)
 
 
 def _subscription(session: Session, organization: Organization, external_id: str) -> Subscription:
@@ -71,7 +73,7 @@ def update(
     if value is not None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValidationFailed.one("external_historical_usage_amount_cents", "value_is_invalid")
-        if value < 0:
+        if not is_amount_cents(value):
             raise ValidationFailed.one("external_historical_usage_amount_cents", "value_is_out_of_range")
         progressive.set_historical_usage(session, subscription, value)
     return LifetimeUsageEnvelope(lifetime_usage=_out(session, subscription, utcnow()))

@@ -9,9 +9,10 @@ from billow.coupons.schemas import CouponEnvelope, CouponList, CouponOut, Coupon
 from billow.coupons.service import coupon_service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 
-router = APIRouter(tags=["coupons"])
+router = APIRouter(tags=["coupons"], route_class=StrictJSONRoute)
 
 
 def _out(session: Session, coupon: Coupon) -> CouponOut:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from billow.coupons.models import Coupon
+from billow.kit.limits import AmountCents, Periods
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import DecimalString, Input, Output, Timestamp
 
@@ -21,11 +22,11 @@ class CouponInput(Input):
     code: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=2048)
     coupon_type: str | None = None
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     percentage_rate: Decimal | None = None
     frequency: str | None = None
-    frequency_duration: int | None = None
+    frequency_duration: Periods | None = None
     expiration: str | None = None
     # Any JSON: the service parses it (ISO-8601) and answers ``invalid_date``, as Lago.
     expiration_at: Any = None

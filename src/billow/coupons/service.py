@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,12 +13,15 @@ from billow.coupons.schemas import CouponAppliesTo, CouponInput
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.kit.currency import is_currency
+from billow.kit.limits import (
+    MAX_AMOUNT_CENTS,
+    MAX_PERCENTAGE,
+    MAX_PERIODS,
+    MAX_PRICE_DECIMALS,
+    bounded_decimal,
+)
 from billow.organizations.models import Organization
 from billow.plans.models import Plan
-
-MAX_AMOUNT_CENTS = 2**63 - 1
-MAX_FREQUENCY_DURATION = 2**31 - 1
-MAX_PERCENTAGE_RATE = Decimal(100)
 
 
 def parse_expiration_at(value: Any) -> datetime | None:
@@ -163,13 +165,15 @@ class CouponService:
                     errors.add(field, "value_is_mandatory")
 
         rate = data.percentage_rate
-        if rate is not None and not (rate.is_finite() and Decimal(0) < rate <= MAX_PERCENTAGE_RATE):
+        if rate is not None and not (
+            bounded_decimal(rate, high=MAX_PERCENTAGE, decimals=MAX_PRICE_DECIMALS) and rate > 0
+        ):
             errors.add("percentage_rate", "value_is_out_of_range")
         if value("coupon_type") == "percentage" and value("percentage_rate") is None:
             errors.add("percentage_rate", "value_is_mandatory")
 
         duration = data.frequency_duration
-        if duration is not None and not 0 <= duration <= MAX_FREQUENCY_DURATION:
+        if duration is not None and not 0 <= duration <= MAX_PERIODS:
             errors.add("frequency_duration", "value_is_out_of_range")
         if value("frequency") == "recurring":
             if value("frequency_duration") is None:

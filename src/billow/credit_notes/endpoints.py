@@ -24,11 +24,13 @@ from billow.customers.schemas import customer_out
 from billow.db import DbSession
 from billow.invoices.repository import invoice_repository
 from billow.invoices.schemas import fee_out
+from billow.kit.limits import clamp_bigint
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 
-router = APIRouter(tags=["credit_notes"])
+router = APIRouter(tags=["credit_notes"], route_class=StrictJSONRoute)
 
 
 def _date(value: str | None) -> date | None:
@@ -40,7 +42,7 @@ def _date(value: str | None) -> date | None:
 
 def _int(value: str | None) -> int | None:
     try:
-        return int(value) if value not in (None, "") else None
+        return clamp_bigint(int(value)) if value not in (None, "") else None
     except ValueError:
         return None
 

@@ -18,10 +18,11 @@ from billow.customers.schemas import (
 from billow.customers.service import customer_service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
 
 
 def _render(

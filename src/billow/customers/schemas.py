@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import field_validator
 
 from billow.customers.models import Customer, CustomerMetadata
+from billow.kit.limits import Days
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.organizations.models import Organization
@@ -41,7 +42,7 @@ class AddressInput(_CustomerInputBase):
 
 
 class BillingConfigurationInput(_CustomerInputBase):
-    invoice_grace_period: int | None = None
+    invoice_grace_period: Days | None = None
     payment_provider: str | None = None
     payment_provider_code: str | None = None
     provider_customer_id: str | None = None
@@ -89,7 +90,7 @@ class CustomerInput(_CustomerInputBase):
     external_salesforce_id: str | None = None
     currency: str | None = None
     timezone: str | None = None
-    net_payment_term: int | None = None
+    net_payment_term: Days | None = None
     address_line1: str | None = None
     address_line2: str | None = None
     city: str | None = None

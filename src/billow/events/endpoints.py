@@ -44,6 +44,7 @@ from billow.events.schemas import (
 from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.metering.estimate import estimate_service
 from billow.metering.schemas import FeesEnvelope, estimated_fee_out
 from billow.organizations.dependencies import CurrentOrganization, bearer_key
@@ -51,7 +52,7 @@ from billow.organizations.service import digest_key
 from billow.subscriptions.endpoints import Now
 from billow.worker.dispatch import Dispatcher
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=StrictJSONRoute)
 
 
 def _json_response(payload: Any) -> Response:

@@ -28,12 +28,13 @@ from billow.invoices.schemas import (
 )
 from billow.invoices.service import invoice_service
 from billow.kit.pagination import PageParams, Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
 
-router = APIRouter(tags=["invoices"])
+router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
 
 
 def _render(session: Session, organization: Organization, invoices: Sequence[Invoice]) -> list[InvoiceOut]:

@@ -10,6 +10,7 @@ from typing import Any
 from billow.customers.schemas import CustomerOut
 from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
 from billow.invoices.repository import FeeContext
+from billow.kit.limits import AmountCents
 from billow.kit.money import from_minor_units
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Date, DecimalString, Input, JsonNumber, Output, Timestamp
@@ -393,8 +394,8 @@ class InvoiceVoidInput(Input):
     """``POST /invoices/{id}/void`` body (no root key); credit notes on void are not supported yet."""
 
     generate_credit_note: bool | None = None
-    refund_amount: int | None = None
-    credit_amount: int | None = None
+    refund_amount: AmountCents | None = None
+    credit_amount: AmountCents | None = None
 
 
 class FeeUpdateInput(Input):

@@ -35,6 +35,7 @@ from billow.invoices import lifecycle
 from billow.invoices.models import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeUpdateInput, InvoiceMetadataInput, InvoiceUpdateInput, InvoiceVoidInput
+from billow.kit.limits import clamp_bigint
 from billow.organizations.models import Organization
 
 #: Lago's ``Invoice::VISIBLE_STATUS``: the statuses a list may filter on.
@@ -93,7 +94,7 @@ def parse_int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        return clamp_bigint(int(value))
     except ValueError:
         return None
 

@@ -7,14 +7,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from billow.db import DbSession
+from billow.kit.limits import BIGINT_MAX
 from billow.kit.pagination import Pagination
+from billow.kit.strict_json import StrictJSONRoute
 from billow.metering.past_usage import past_usage_service
 from billow.metering.schemas import CustomerUsageEnvelope, customer_usage_out
 from billow.metering.usage import UsageFilters, usage_service
 from billow.organizations.dependencies import CurrentOrganization
 from billow.subscriptions.endpoints import Now
 
-router = APIRouter(tags=["customers"])
+router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
 
 #: Rails' ``ActiveModel::Type::Boolean`` false values (any other non-empty value is true).
 _FALSE_VALUES = {"0", "f", "false", "off", ""}
@@ -64,7 +66,7 @@ def past_usage(
     pages: Pagination,
     external_subscription_id: str,
     billable_metric_code: str | None = None,
-    periods_count: Annotated[int | None, Query(ge=1)] = None,
+    periods_count: Annotated[int | None, Query(ge=1, le=BIGINT_MAX)] = None,
 ) -> dict[str, Any]:
     periods, meta = past_usage_service.periods(
         session,

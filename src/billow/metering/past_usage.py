@@ -64,7 +64,9 @@ class PastUsageService:
                 .order_by(InvoiceSubscription.charges_from_datetime.desc(), InvoiceSubscription.id)
             )
         total = len(session.execute(stmt).all())
-        rows = session.execute(stmt.limit(pages.per_page).offset((pages.page - 1) * pages.per_page)).all()
+        if pages.past_end(total):
+            return [], pages.meta(total)
+        rows = session.execute(stmt.limit(pages.per_page).offset(pages.offset)).all()
         entries = [self._entry(session, link, invoice, billable_metric_code) for link, invoice in rows]
         return entries, pages.meta(total)
 

@@ -4,12 +4,13 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from billow.db import DbSession
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 from billow.organizations.schemas import OrganizationEnvelope, OrganizationOut, OrganizationUpdateRequest
 from billow.organizations.service import bill_backdated_periods, organization_service
 
-router = APIRouter(tags=["organizations"])
+router = APIRouter(tags=["organizations"], route_class=StrictJSONRoute)
 
 
 def organization_out(session: Session, organization: Organization) -> OrganizationOut:

@@ -5,12 +5,13 @@ from typing import Literal
 
 from pydantic import Field
 
+from billow.kit.limits import Days
 from billow.kit.schemas import Input, Output, Timestamp
 
 
 class OrganizationBillingConfiguration(Input):
     invoice_footer: str | None = None
-    invoice_grace_period: int | None = Field(default=None, ge=0)
+    invoice_grace_period: Days | None = Field(default=None, ge=0)
     document_locale: str | None = None
     bill_backdated_periods: bool | None = None
 
@@ -28,7 +29,7 @@ class OrganizationUpdate(Input):
     legal_name: str | None = None
     legal_number: str | None = None
     tax_identification_number: str | None = None
-    net_payment_term: int | None = Field(default=None, ge=0)
+    net_payment_term: Days | None = Field(default=None, ge=0)
     timezone: str | None = None
     document_numbering: Literal["per_customer", "per_organization"] | None = None
     document_number_prefix: str | None = Field(default=None, max_length=10)

@@ -17,7 +17,8 @@ the legacy ``grouped_by`` becomes ``pricing_group_keys``, and prices stay the st
 A charge sent without properties gets the model's default properties; a filter does not.
 
 Prices are decimal **strings** ``>= 0``; a JSON number is refused (``invalid_amount``), exactly as Lago
-refuses any non-string so that no float ever reaches a price.
+refuses any non-string so that no float ever reaches a price. Beyond Lago, prices, range bounds and
+quantities are bounded (:mod:`billow.kit.limits`): a value past its bound gets the code of a malformed one.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from billow.errors import Errors
+from billow.kit.limits import MAX_QUANTITY, is_price, is_quantity, parse_decimal_text
 
 CHARGE_MODELS: tuple[str, ...] = (
     "standard",
@@ -492,34 +494,24 @@ def _present(value: Any) -> bool:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _parse_decimal(text: str) -> Decimal | None:
-    """A finite decimal written in ASCII, or None."""
-    if not text.isascii():
-        return None
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
+    """An integer quantity (``free_units``, ``package_size``...): a JSON integer up to ``MAX_QUANTITY``."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_QUANTITY
 
 
 def _is_amount(value: Any) -> bool:
-    """A price: a string holding a finite decimal >= 0. Numbers are refused, never coerced."""
-    if not isinstance(value, str):
-        return False
-    number = _parse_decimal(value)
-    return number is not None and number >= 0
+    """A price: a string holding a decimal in ``[0, MAX_PRICE]`` with at most 15 decimals
+    (:mod:`billow.kit.limits`). Numbers are refused, never coerced; ``"1e400"``, ``"NaN"`` too."""
+    return is_price(value)
 
 
 def _bound(value: Any) -> Decimal | None:
-    """A range bound: a JSON number or a numeric string (Lago reads both)."""
-    if _is_int(value):
-        return Decimal(value)
-    if isinstance(value, float):
-        return _parse_decimal(repr(value))
-    if isinstance(value, str):
-        return _parse_decimal(value)
-    return None
+    """A range bound: a JSON number or a numeric string (Lago reads both), within ``[0, MAX_QUANTITY]``
+    with at most 15 decimals; None otherwise."""
+    number: Decimal | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value)
+    elif isinstance(value, float | Decimal):
+        number = parse_decimal_text(repr(value) if isinstance(value, float) else str(value))
+    elif isinstance(value, str):
+        number = parse_decimal_text(value)
+    return number if number is not None and is_quantity(number) else None

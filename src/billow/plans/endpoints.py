@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.schemas import Input, Output
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.plans.models import Charge, ChargeFilter, Plan
 from billow.plans.repository import plan_repository as repository
@@ -29,7 +30,7 @@ from billow.plans.schemas import (
 )
 from billow.plans.service import charge_filter_service, charge_service, plan_metadata_service, plan_service
 
-router = APIRouter(tags=["plans"])
+router = APIRouter(tags=["plans"], route_class=StrictJSONRoute)
 
 
 def _plan(session: Session, plan: Plan) -> PlanEnvelope:

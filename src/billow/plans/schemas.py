@@ -4,6 +4,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 from billow.plans.models import UsageThreshold
@@ -33,7 +34,7 @@ class ChargeInput(Input):
     prorated: bool | None = None
     invoiceable: bool | None = None
     regroup_paid_fees: str | None = None
-    min_amount_cents: int | None = None
+    min_amount_cents: AmountCents | None = None
     properties: dict[str, Any] | None = None
     filters: list[ChargeFilterInput] | None = None
     tax_codes: list[str] | None = None
@@ -48,12 +49,12 @@ class ChargeRequest(Input):
 
 class UsageThresholdInput(Input):
     threshold_display_name: str | None = None
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     recurring: bool | None = None
 
 
 class MinimumCommitmentInput(Input):
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     invoice_display_name: str | None = None
     tax_codes: list[str] | None = None
 
@@ -64,7 +65,7 @@ class PlanInput(Input):
     code: str | None = None
     interval: str | None = None
     description: str | None = None
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None
     pay_in_advance: bool | None = None
@@ -89,7 +90,7 @@ class ChargeOverrideInput(Input):
 
     id: str | None = None
     invoice_display_name: str | None = None
-    min_amount_cents: int | None = None
+    min_amount_cents: AmountCents | None = None
     properties: dict[str, Any] | None = None
     filters: list[ChargeFilterInput] | None = None
     tax_codes: list[str] | None = None
@@ -102,7 +103,7 @@ class PlanOverridesInput(Input):
     name: str | None = None
     invoice_display_name: str | None = None
     description: str | None = None
-    amount_cents: int | None = None
+    amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None
     tax_codes: list[str] | None = None

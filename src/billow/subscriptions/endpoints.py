@@ -11,6 +11,7 @@ from billow.billing.immediate import bill_after_commit
 from billow.customers.service import customer_service
 from billow.db import DbSession, utcnow
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
 from billow.plans.repository import plan_repository
@@ -28,7 +29,7 @@ from billow.subscriptions.schemas import (
 )
 from billow.subscriptions.service import subscription_service
 
-router = APIRouter(tags=["subscriptions"])
+router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)
 
 
 def request_time() -> datetime:

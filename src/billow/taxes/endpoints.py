@@ -4,12 +4,13 @@ from fastapi import APIRouter
 
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.taxes.repository import tax_repository
 from billow.taxes.schemas import TaxEnvelope, TaxList, TaxRequest, tax_out
 from billow.taxes.service import tax_service
 
-router = APIRouter(tags=["taxes"])
+router = APIRouter(tags=["taxes"], route_class=StrictJSONRoute)
 
 
 @router.post("/taxes", response_model=TaxEnvelope)

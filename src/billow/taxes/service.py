@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from billow.errors import Errors, NotFound
+from billow.kit.limits import MAX_PRICE_DECIMALS, MAX_TAX_RATE, bounded_decimal
 from billow.organizations.models import Organization
 from billow.taxes.models import Tax
 from billow.taxes.repository import tax_repository as repository
@@ -66,7 +66,9 @@ class TaxService:
         errors.require(provided, ("name", "code"), creating=creating)
         if creating and "rate" not in provided:
             errors.add("rate", "value_is_mandatory")
-        if data.rate is not None and (not data.rate.is_finite() or data.rate < Decimal(0)):
+        if data.rate is not None and not bounded_decimal(
+            data.rate, high=MAX_TAX_RATE, decimals=MAX_PRICE_DECIMALS
+        ):
             errors.add("rate", "value_is_out_of_range")
         code_changes = data.code and (existing is None or data.code != existing.code)
         if code_changes and repository.by_code(session, organization.id, data.code) is not None:

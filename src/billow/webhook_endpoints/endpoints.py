@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
+from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.webhook_endpoints.repository import webhook_endpoint_repository
 from billow.webhook_endpoints.schemas import (
@@ -14,7 +15,7 @@ from billow.webhook_endpoints.schemas import (
 )
 from billow.webhook_endpoints.service import webhook_endpoint_service
 
-router = APIRouter(tags=["webhook_endpoints"])
+router = APIRouter(tags=["webhook_endpoints"], route_class=StrictJSONRoute)
 
 
 @router.post("/webhook_endpoints", response_model=WebhookEndpointEnvelope)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
+from billow.kit.limits import MAX_DAYS, MAX_PRICE_DECIMALS, bounded_decimal
 from billow.organizations.models import Organization
 from billow.plans.models import (
     Charge,
@@ -337,7 +338,9 @@ class PlanService:
             errors.add("amount_cents", "value_is_out_of_range")
         if not is_currency(state.amount_currency):
             errors.add("amount_currency", "value_is_invalid")
-        if state.trial_period is not None and (not state.trial_period.is_finite() or state.trial_period < 0):
+        if state.trial_period is not None and not bounded_decimal(
+            state.trial_period, high=Decimal(MAX_DAYS), decimals=MAX_PRICE_DECIMALS
+        ):
             errors.add("trial_period", "value_is_out_of_range")
         changed_code = state.code and state.code != current_code
         if changed_code and repository.by_code(session, organization.id, state.code) is not None:

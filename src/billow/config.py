@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     #: an organization's ``billing_configuration.bill_backdated_periods`` overrides this default).
     bill_backdated_periods: bool = False
     #: The backdating horizon: ``subscription_at`` at most this many days before the request (422
-    #: ``value_is_out_of_range`` beyond). 5 years + a leap day by default: the longest catch-up one request
-    #: can cause (60 monthly, 261 weekly periods), far beyond any migration's needs.
-    max_backdate_days: int = Field(default=1827, ge=1)
+    #: ``value_is_out_of_range`` beyond). 10 years by default: room for a migration replaying a long
+    #: contract, while the catch-up one request can cause stays bounded (120 monthly, 522 weekly, 3,653
+    #: daily periods, billed ``max_periods_per_run`` at a time).
+    max_backdate_days: int = Field(default=3653, ge=1)
     #: The most periods of one subscription a billing run bills (oldest first); the rest waits for the next
     #: run, so one subscription's catch-up never holds up the others.
     max_periods_per_run: int = Field(default=100, ge=1)

@@ -177,7 +177,11 @@ class TestBackdatedMonthly:
             ).all()
             failed = s.get(Invoice, link.invoice_id)
             assert failed is not None
-            assert (failed.status, failed.sequential_id, link.period_start) == ("failed", None, at("2024-01-01"))
+            assert (failed.status, failed.sequential_id, link.period_start) == (
+                "failed",
+                None,
+                at("2024-01-01"),
+            )
             assert "RuntimeError: boom" in failed.error_details[0]["details"]["error"]
             assert len(s.scalars(select(Fee)).all()) == 5
         monkeypatch.setattr(assembly, "charge_fees", original)

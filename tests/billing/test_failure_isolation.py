@@ -175,6 +175,17 @@ class TestBillDue:
         }
         assert errors["sub_trial"]["details"]["error"].startswith("OverflowError")
 
+    def test_a_price_beyond_bigint_fails_alone(self, factory, world: World, api: Api) -> None:
+        world.session.execute(
+            update(Charge)
+            .where(Charge.id == world.charges["sub_price"].id)
+            .values(properties={"amount": str(10**30)})
+        )
+        world.session.commit()
+        summary = bill_due(factory, AS_OF)
+        assert (summary.invoices_created, len(summary.failed_invoice_ids), summary.unrecorded) == (2, 2, [])
+        assert by_subscription(factory) == EXPECTED_POISONED
+
     def test_repeated_failures_keep_one_record_per_period(self, factory, world: World, api: Api) -> None:
         bill_due(factory, AS_OF)
         first = {
@@ -308,3 +319,31 @@ class TestTransitions:
         summary = bill_due(factory, AS_OF)
         assert summary.unrecorded == [f"transitions of organization {api.organization.id}"]
         assert by_subscription(factory) == EXPECTED_POISONED  # billing went on
+
+
+class TestCurrentUsage:
+    """A poisoned subscription's current usage is a Lago-shaped 422, never a 500."""
+
+    @pytest.mark.parametrize("amount", ["1e400", str(10**30)])
+    def test_absurd_price(self, world: World, api: Api, clock, amount: str) -> None:
+        clock.set("2024-01-25T00:00:00Z")
+        world.session.execute(
+            update(Charge)
+            .where(Charge.id == world.charges["sub_price"].id)
+            .values(properties={"amount": amount})
+        )
+        world.session.commit()
+        response = api.get(
+            "/customers/cus_sub_price/current_usage", params={"external_subscription_id": "sub_price"}
+        )
+        assert (response.status_code, response.json()) == (
+            422,
+            {
+                "status": 422,
+                "error": "Unprocessable Entity",
+                "code": "validation_errors",
+                "error_details": {"charges": ["value_is_out_of_range"]},
+            },
+        )
+        healthy = api.get("/customers/cus_sub_a/current_usage", params={"external_subscription_id": "sub_a"})
+        assert healthy.status_code == 200

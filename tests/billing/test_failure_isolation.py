@@ -155,6 +155,8 @@ class TestBillDue:
             "sub_trial",
         ]
         assert failed_invoices(other_api) == []
+        # Lago's documented spelling of the filter, too.
+        assert len(api.get("/invoices", params={"statuses[]": "failed"}).json()["invoices"]) == 2
         for invoice in failed:
             assert invoice["status"] == "failed"
             assert invoice["fees"] == [] and invoice["total_amount_cents"] == 0

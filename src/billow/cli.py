@@ -423,24 +423,42 @@ def bill(
         from billow.billing.progressive import bill_thresholds
         from billow.billing.run import bill_due
 
-        summary = bill_due(factory, instant)
+        # A run bills at most BILLOW_MAX_PERIODS_PER_RUN periods per subscription: run again while
+        # some are left and the last run made progress.
+        summaries = [bill_due(factory, instant)]
+        while summaries[-1].deferred and summaries[-1].invoices_created:
+            summaries.append(bill_due(factory, instant))
         # What the other billing scans would do: pay-in-advance fees of events without one
         # (reconcile pass) and progressive billing of reached usage thresholds.
         in_advance = create_pay_in_advance_fees(factory, instant)
         progressive = bill_thresholds(factory, instant)
     finally:
         engine.dispose()
-    typer.echo(str(summary))
+    for summary in summaries:
+        typer.echo(str(summary))
     typer.echo(
         f"pay-in-advance charges: {in_advance.fees_created} fee(s), {in_advance.invoices_created} "
         f"invoice(s) created, {len(in_advance.failed)} failed; progressive billing: "
         f"{progressive.invoices_created} invoice(s) created, {len(progressive.failed)} failed"
     )
-    failed = [*summary.failed, *in_advance.failed, *progressive.failed]
-    for failure in failed:
+    # Exit status: 0 everything billed; 3 the run went through but some subscriptions failed and are
+    # recorded as failed invoices (GET /invoices?status=failed; retried by every run); 1 some failure
+    # could not be recorded (transitions, pay-in-advance fees, progressive billing).
+    recorded = list(dict.fromkeys(invoice_id for s in summaries for invoice_id in s.failed_invoice_ids))
+    failed = list(dict.fromkeys(failure for s in summaries for failure in s.failed))
+    unrecorded = [
+        *dict.fromkeys(failure for s in summaries for failure in s.unrecorded),
+        *in_advance.failed,
+        *progressive.failed,
+    ]
+    for failure in [*failed, *in_advance.failed, *progressive.failed]:
         typer.echo(f"failed: {failure}", err=True)
-    if failed:
+    for invoice_id in recorded:
+        typer.echo(f"failed invoice: {invoice_id}", err=True)
+    if unrecorded:
         raise typer.Exit(code=1)
+    if failed:
+        raise typer.Exit(code=3)
 
 
 def _parse_as_of(text: str) -> datetime:

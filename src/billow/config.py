@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     #: Bill the periods of a backdated subscription that fell due before it was created (Lago does not;
     #: an organization's ``billing_configuration.bill_backdated_periods`` overrides this default).
     bill_backdated_periods: bool = False
+    #: The backdating horizon: ``subscription_at`` at most this many days before the request (422
+    #: ``value_is_out_of_range`` beyond). 10 years by default: room for a migration replaying a long
+    #: contract, while the catch-up one request can cause stays bounded (120 monthly, 522 weekly, 3,653
+    #: daily periods, billed ``max_periods_per_run`` at a time).
+    max_backdate_days: int = Field(default=3653, ge=1)
+    #: The most periods of one subscription a billing run bills (oldest first); the rest waits for the next
+    #: run, so one subscription's catch-up never holds up the others.
+    max_periods_per_run: int = Field(default=100, ge=1)
 
     @field_validator("data_dir")
     @classmethod
@@ -79,6 +87,11 @@ def normalize_database_url(url: str) -> str:
 def bill_backdated_default() -> bool:
     """``BILLOW_BILL_BACKDATED_PERIODS``: the default of organizations that have not chosen."""
     return get_settings().bill_backdated_periods
+
+
+def max_backdate_days() -> int:
+    """``BILLOW_MAX_BACKDATE_DAYS``: how far in the past a subscription may start."""
+    return get_settings().max_backdate_days
 
 
 @lru_cache

@@ -467,13 +467,21 @@ class TestFailures:
         # billed without it.
         assert summary.invoices_created == 2
         assert len(summary.failed) == 1 and "pricing failed" in summary.failed[0]
-        assert [list(fees_by_subscription(i)) for i in listed(api)] == [["sub_b"], ["sub_b"]]
-        assert counts(app) == (2, 2, 2)
+        billed = [i for i in listed(api) if i["status"] != "failed"]
+        assert [list(fees_by_subscription(i)) for i in billed] == [["sub_b"], ["sub_b"]]
+        # sub_a's January is recorded as a failed invoice of its own (no fee, no number).
+        [failed] = [i for i in listed(api) if i["status"] == "failed"]
+        assert [s["external_id"] for s in failed["subscriptions"]] == ["sub_a"]
+        assert (failed["fees"], failed["sequential_id"]) == ([], None)
+        assert "pricing failed" in failed["error_details"][0]["details"]["error"]
+        assert counts(app) == (3, 3, 2)
         monkeypatch.setattr(assembly, "usage_fee_drafts", real)
         # Repaired: sub_a's January, then its February (1000), each on its own invoice.
         assert bill(app, "2024-03-01T00:00:00Z") == 2
         invoices = listed(api)
         assert sorted(amounts(i)[0] for i in invoices) == [1000, 1600, 1700, 3100]
+        assert failed["lago_id"] in {i["lago_id"] for i in invoices}  # the failed one became the real one
+        assert counts(app)[:2] == (4, 4)
         assert [i["sequential_id"] for i in invoices if "sub_a" in fees_by_subscription(i)] == [3, 4]
 
 

@@ -1004,3 +1004,60 @@ class TestDeletingWhatSubscriptionsUse:
         assert api.get("/plans/p").json()["plan"]["active_subscriptions_count"] == 0
         assert api.delete("/customers/cu").status_code == 200
         assert api.delete("/plans/p").status_code == 200
+
+
+# ------------------------------------------------------------------------------------------- horizon
+
+
+class TestBackdatingHorizon:
+    """Issue 9, defect 6: ``subscription_at`` at most ``BILLOW_MAX_BACKDATE_DAYS`` (10 years) in the past."""
+
+    @pytest.mark.parametrize("value", ["0001-01-01T00:00:00Z", "2014-05-10T11:59:59Z", "1970-01-01"])
+    def test_create_beyond_the_horizon(self, api: Api, app: FastAPI, clock: Clock, value: str) -> None:
+        create_plan(api)
+        response = post_subscription(api, external_customer_id="cus_new", subscription_at=value)
+        assert (response.status_code, response.json()) == (
+            422,
+            validation_error({"subscription_at": ["value_is_out_of_range"]}),
+        )
+        assert subscription_count(app) == 0
+        assert api.get("/customers/cus_new").status_code == 404
+
+    def test_create_at_the_horizon(self, api: Api, clock: Clock) -> None:
+        create_plan(api)
+        # 2024-05-10T12:00:00Z - 3,653 days (three leap days between).
+        sub = create_subscription(api, subscription_at="2014-05-10T12:00:00Z")
+        assert (sub["status"], sub["started_at"][:19]) == ("active", "2014-05-10T12:00:00")
+
+    def test_configurable(self, api: Api, clock: Clock, monkeypatch: pytest.MonkeyPatch) -> None:
+        from billow.config import get_settings
+
+        monkeypatch.setenv("BILLOW_MAX_BACKDATE_DAYS", "30")
+        get_settings.cache_clear()
+        try:
+            create_plan(api)
+            response = post_subscription(api, subscription_at="2024-04-09T12:00:00Z")
+            assert response.json() == validation_error({"subscription_at": ["value_is_out_of_range"]})
+            assert post_subscription(api, subscription_at="2024-04-10T12:00:00Z").status_code == 200
+        finally:
+            monkeypatch.delenv("BILLOW_MAX_BACKDATE_DAYS")
+            get_settings.cache_clear()
+
+    def test_update_of_a_pending_subscription(self, api: Api, clock: Clock) -> None:
+        create_plan(api)
+        create_subscription(api, subscription_at="2024-06-01T00:00:00Z")
+        response = api.put(
+            "/subscriptions/sub_1?status=pending",
+            json={"subscription": {"subscription_at": "0001-01-01T00:00:00Z"}},
+        )
+        assert (response.status_code, response.json()) == (
+            422,
+            validation_error({"subscription_at": ["value_is_out_of_range"]}),
+        )
+        assert api.get("/subscriptions/sub_1?status=pending").json()["subscription"]["subscription_at"] == (
+            "2024-06-01T00:00:00Z"
+        )
+        moved = api.put(
+            "/subscriptions/sub_1?status=pending", json={"subscription": {"subscription_at": "2024-05-01"}}
+        )
+        assert moved.status_code == 200, moved.text

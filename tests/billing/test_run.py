@@ -171,12 +171,18 @@ class TestBackdatedMonthly:
         summary = bill_due(factory, at("2024-04-10T00:00:00"))
         assert summary.invoices_created == 3 and len(summary.failed) == 1
         with factory() as s:
-            assert (
-                s.scalars(
-                    select(InvoiceSubscription).where(InvoiceSubscription.subscription_id == crashing.id)
-                ).all()
-                == []
+            # Nothing of the crashed invoice; its period recorded as a failed invoice (no fees, no number).
+            [link] = s.scalars(
+                select(InvoiceSubscription).where(InvoiceSubscription.subscription_id == crashing.id)
+            ).all()
+            failed = s.get(Invoice, link.invoice_id)
+            assert failed is not None
+            assert (failed.status, failed.sequential_id, link.period_start) == (
+                "failed",
+                None,
+                at("2024-01-01"),
             )
+            assert "RuntimeError: boom" in failed.error_details[0]["details"]["error"]
             assert len(s.scalars(select(Fee)).all()) == 5
         monkeypatch.setattr(assembly, "charge_fees", original)
         summary = bill_due(factory, at("2024-04-10T00:00:00"))

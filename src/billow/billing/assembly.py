@@ -306,16 +306,20 @@ def _contexts(
 
 
 def write_subscription_invoice(
-    session: Session, members: Sequence[tuple[Subscription, DueInvoice]]
+    session: Session,
+    members: Sequence[tuple[Subscription, DueInvoice]],
+    *,
+    invoice_id: uuid.UUID | None = None,
 ) -> Invoice:
     """Write ONE invoice billing every ``(subscription, due period)`` of ``members`` — the subscriptions of
     one customer due at the same instant (Lago's ``BillSubscriptionJob`` with several subscriptions, an
     upgrade's old and new subscription): one fee set per subscription, one ``invoice_subscriptions`` row per
     period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
     or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
-    and finalized by :mod:`billow.invoices.lifecycle`)."""
+    and finalized by :mod:`billow.invoices.lifecycle`). ``invoice_id``: the id of the failed invoice it
+    replaces (:mod:`billow.billing.failures`)."""
     members = _members_in_order(members)
-    invoice_id = uuid.uuid4()
+    invoice_id = invoice_id or uuid.uuid4()
     contexts = _contexts(session, members, invoice_id, finalizing=True)
     first = contexts[0]
     organization, customer = first.organization, first.customer

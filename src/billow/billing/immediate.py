@@ -86,8 +86,8 @@ def bill_subscriptions_task(session_factory: SessionFactory, payload: str, now: 
     summary = bill_subscriptions(
         session_factory, [uuid.UUID(i) for i in ids], datetime.fromisoformat(instant)
     )
-    if summary.failed:
-        raise TaskFailed("; ".join(summary.failed))
+    if summary.unrecorded:  # recorded failures are retried by the scans
+        raise TaskFailed("; ".join(summary.unrecorded))
     return summary.invoices_created
 
 

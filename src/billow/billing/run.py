@@ -10,9 +10,19 @@ Each invoice is built and written in its **own** transaction, after locking its 
 and re-checking their keys under the lock. The unique key per (subscription, reason, period start) on
 ``invoice_subscriptions`` is the backstop: a violation means another worker billed one of the periods
 first; that transaction is rolled back whole (no half invoice) and the periods still unbilled are billed
-together again. A failure while billing one invoice rolls back that invoice only; its subscriptions' later
-periods wait for the next run so each subscription's periods are billed in order (the other subscriptions
-of a later invoice are billed).
+together again.
+
+**Failures are isolated** (issue 9): a failure while billing one invoice rolls back that invoice only; its
+subscriptions' later periods wait for the next run so each subscription's periods are billed in order (the
+other subscriptions of a later invoice are billed). The failure is recorded as a failed invoice of the
+subscription's oldest period due (:mod:`billow.billing.failures`), retried by every run until it succeeds.
+A subscription whose periods cannot even be computed (a stored trial of 10^10 days) is recorded the same
+way, its period found without the trial; the transitions that precede a run are applied per organization
+when applying them at once fails.
+
+**Bounded catch-up**: a run bills at most ``BILLOW_MAX_PERIODS_PER_RUN`` periods per subscription (the
+oldest); the rest is left to the next run (:attr:`BillingSummary.deferred`), so a subscription owing
+thousands of periods never holds up the others.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billing import charge_fees, statistics
+from billow.billing import charge_fees, failures, statistics
 from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.proration import trial_end
@@ -43,10 +53,10 @@ from billow.billing.schedule import (
     billable_from,
     due_invoices,
 )
-from billow.config import bill_backdated_default
+from billow.config import bill_backdated_default, get_settings
 from billow.credit_notes.models import CreditNote, CreditStatus
 from billow.customers.models import Customer
-from billow.invoices.models import Invoice, InvoiceSubscription
+from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.organizations.models import Organization
 from billow.plans.models import Plan, UsageThreshold
 from billow.subscriptions.models import Subscription, SubscriptionStatus
@@ -67,15 +77,25 @@ class BillingSummary:
     terminated: int = 0
     invoices_created: int = 0
     already_billed: int = 0
+    #: Every failure, recorded or not (``key: error``).
     failed: list[str] = field(default_factory=list)
     invoice_ids: list[uuid.UUID] = field(default_factory=list)
+    #: The failed invoices written or updated (one per failing period).
+    failed_invoice_ids: list[uuid.UUID] = field(default_factory=list)
+    #: The failures that could not be recorded as a failed invoice (transitions, recording errors).
+    unrecorded: list[str] = field(default_factory=list)
+    #: Subscriptions with periods still due after this run (``BILLOW_MAX_PERIODS_PER_RUN`` reached).
+    deferred: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"as of {self.as_of.isoformat()}: {self.invoices_created} invoice(s) created, "
             f"{self.already_billed} already billed, {len(self.failed)} failed; "
             f"{self.activated} subscription(s) activated, {self.terminated} terminated"
         )
+        if self.deferred:
+            text += f"; {self.deferred} subscription(s) with periods left for the next run"
+        return text
 
 
 class Pending(NamedTuple):
@@ -88,6 +108,11 @@ class Pending(NamedTuple):
     #: their purchase order numbers, and ``consolidate_invoice`` false (its own invoice; the subscriptions
     #: of one external id — an upgrade's old and new — stay together).
     invoice_split: tuple[str | None, str | None] = (None, None)
+    #: Set when the subscription's periods could not be computed: ``dues`` is then its oldest period due
+    #: found without its trial (if any), recorded as failed, not billed.
+    error: str | None = None
+    #: Periods due beyond the run's bound (billed by the next runs).
+    deferred: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,16 +133,45 @@ def bill_due(
         raise ValueError("as_of must be timezone-aware")
     summary = BillingSummary(as_of)
     statistics.refresh_for_run(session_factory)  # the planner must know the period's events
-    with session_factory() as session, session.begin():
-        transitions = subscription_service.apply_due_transitions(session, as_of, organization_id)
-        summary.activated, summary.terminated = len(transitions.activated), len(transitions.terminated)
+    apply_transitions(session_factory, as_of, summary, organization_id=organization_id)
 
     with session_factory() as session:
         work = pending_work(session, as_of, organization_id)
-    with run_cache():
-        queue = group_due(work)
-        _bill_queue(session_factory, queue, summary)
-    _log_run(summary, [due for group in queue for due in group.dues])
+    _bill_work(session_factory, work, summary)
+    return summary
+
+
+def apply_transitions(
+    session_factory: Callable[[], Session],
+    as_of: datetime,
+    summary: BillingSummary | None = None,
+    *,
+    organization_id: uuid.UUID | None = None,
+) -> BillingSummary:
+    """Apply the subscription transitions due at ``as_of`` (activations, terminations, plan changes) in
+    one transaction; if that fails, organization by organization, so one organization's failing
+    transition does not hold up the others' (its failure is logged and counted, retried next run)."""
+    summary = summary or BillingSummary(as_of)
+    try:
+        with session_factory() as session, session.begin():
+            transitions = subscription_service.apply_due_transitions(session, as_of, organization_id)
+        summary.activated += len(transitions.activated)
+        summary.terminated += len(transitions.terminated)
+        return summary
+    except Exception:
+        if organization_id is not None:
+            log.exception("applying the subscription transitions of organization %s failed", organization_id)
+            message = f"transitions of organization {organization_id}"
+            summary.failed.append(message)
+            summary.unrecorded.append(message)
+            return summary
+        log.warning(
+            "applying the subscription transitions failed; applying them organization by organization"
+        )
+    with session_factory() as session:
+        organization_ids = list(session.scalars(select(Organization.id).order_by(Organization.id)))
+    for each in organization_ids:
+        apply_transitions(session_factory, as_of, summary, organization_id=each)
     return summary
 
 
@@ -202,11 +256,28 @@ def bill_subscriptions(
     # The given subscriptions first on ties (then the rest of their customers'), as asked.
     rank = {subscription_id: position for position, subscription_id in enumerate(given)}
     work.sort(key=lambda pending: rank.get(pending.subscription_id, len(rank)))
+    _bill_work(session_factory, work, summary)
+    return summary
+
+
+def _bill_work(
+    session_factory: Callable[[], Session], work: Sequence[Pending], summary: BillingSummary
+) -> None:
+    """Bill ``work`` (:func:`pending_work`): its invoices, and the failed records of the subscriptions whose
+    periods could not be computed."""
+    errors: dict[uuid.UUID, str] = {}
+    for pending in work:
+        summary.deferred += 1 if pending.deferred else 0
+        if pending.error is not None:
+            errors[pending.subscription_id] = pending.error
+            if not pending.dues:  # nothing to attach the failure to
+                message = f"{pending.subscription_id}: {pending.error}"
+                summary.failed.append(message)
+                summary.unrecorded.append(message)
     with run_cache():
         queue = group_due(work)
-        _bill_queue(session_factory, queue, summary)
+        _bill_queue(session_factory, queue, summary, errors)
     _log_run(summary, [due for group in queue for due in group.dues])
-    return summary
 
 
 def _customers_of(session: Session, subscription_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
@@ -225,16 +296,19 @@ def _bill_queue(
     session_factory: Callable[[], Session],
     queue: list[DueGroup],
     summary: BillingSummary,
+    errors: dict[uuid.UUID, str] | None = None,
 ) -> None:
     """Bill ``queue`` in order, each invoice in its own transaction. Chunk by chunk (about
     :data:`_PREFETCH` periods), the usage of the chunk's invoices is first priced in batch
-    (:func:`billow.billing.charge_fees.prefetch`)."""
+    (:func:`billow.billing.charge_fees.prefetch`). ``errors``: subscriptions whose periods could not be
+    computed (their period is recorded as failed, not billed)."""
+    errors = errors or {}
     failed_subscriptions: set[uuid.UUID] = set()
     with charge_fees.prefetch_scope():
         for chunk in _chunks(queue):
-            hints = _prefetch(session_factory, chunk, failed_subscriptions)
+            hints = _prefetch(session_factory, chunk, failed_subscriptions | set(errors))
             with run_cache_module.absence_hints(hints), _pinned(session_factory) as invoice_sessions:
-                _bill_chunk(invoice_sessions, chunk, failed_subscriptions, summary)
+                _bill_chunk(invoice_sessions, chunk, failed_subscriptions, summary, errors)
             charge_fees.clear_prefetched()
 
 
@@ -276,11 +350,19 @@ def _bill_chunk(
     chunk: list[DueGroup],
     failed_subscriptions: set[uuid.UUID],
     summary: BillingSummary,
+    errors: dict[uuid.UUID, str] | None = None,
 ) -> None:
+    errors = errors or {}
     for group in chunk:
         # Keep each subscription's periods in order: after a failure, its later periods wait for the next
         # run (the group's other subscriptions are billed).
         dues = [due for due in group.dues if due.subscription_id not in failed_subscriptions]
+        for due in [due for due in dues if due.subscription_id in errors]:
+            assert isinstance(due.subscription_id, uuid.UUID)
+            summary.failed.append(f"{due.key}: {errors[due.subscription_id]}")
+            _record_failure(session_factory, due, errors[due.subscription_id], summary)
+            failed_subscriptions.add(due.subscription_id)
+        dues = [due for due in dues if due.subscription_id not in errors]
         while dues:
             try:
                 invoice_id, already_billed = _bill_group(session_factory, dues)
@@ -294,6 +376,8 @@ def _bill_chunk(
                 log.exception("billing %s failed", keys)
                 summary.failed.append(f"{keys}: {error!r}")
                 failed_subscriptions.update(due.subscription_id for due in failing)
+                for due in failing:
+                    _record_failure(session_factory, due, failures.describe(error), summary)
                 dues = [due for due in dues if due.subscription_id not in culprits]
                 continue
             summary.already_billed += already_billed
@@ -301,6 +385,25 @@ def _bill_chunk(
                 summary.invoices_created += 1
                 summary.invoice_ids.append(invoice_id)
             break
+
+
+def _record_failure(
+    session_factory: Callable[[], Session], due: DueInvoice, error: str, summary: BillingSummary
+) -> None:
+    """Record the failure of ``due`` as a failed invoice, in its own transaction (under the subscription's
+    row lock, as billing it would be)."""
+    session = session_factory()
+    try:
+        with session.begin():
+            _lock_subscriptions(session, [due], fresh=True)
+            invoice_id = failures.record_failure(session, due, error)
+        if invoice_id is not None:
+            summary.failed_invoice_ids.append(invoice_id)
+    except Exception as failure:
+        log.exception("recording the failure of %s failed", due.key)
+        summary.unrecorded.append(f"{due.key}: {error} (not recorded: {failure!r})")
+    finally:
+        session.close()
 
 
 def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInvoice]) -> set[Hashable]:
@@ -311,7 +414,9 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
         session = session_factory()
         try:
             session.begin()
-            subscriptions, _ = _lock_subscriptions(session, [due], fresh=True)
+            subscriptions, billed = _lock_subscriptions(session, [due], fresh=True)
+            if billed:
+                failures.discard_failed(session, billed)
             write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)])
             session.flush()
         except Exception:
@@ -443,8 +548,13 @@ def pending_work(
     customer or of ``customer_ids``, each with its invoices due at ``as_of`` that are not billed yet. Two
     queries whatever the number of subscriptions (in chunks of :data:`_CHUNK` customers, and the keys
     already billed in chunks of :data:`_CHUNK` subscriptions)."""
-    final_billed = select(InvoiceSubscription.subscription_id).where(
-        InvoiceSubscription.invoicing_reason == "subscription_terminating"
+    final_billed = (
+        select(InvoiceSubscription.subscription_id)
+        .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
+        .where(
+            InvoiceSubscription.invoicing_reason == "subscription_terminating",
+            Invoice.status != InvoiceStatus.FAILED,
+        )
     )
     query = (
         select(
@@ -491,39 +601,71 @@ def pending_work(
     for chunk in chunks:
         chunk_query = query if chunk is None else query.where(Subscription.customer_id.in_(chunk))
         for row in session.execute(chunk_query):
-            timezone = row[8] or row[9] or "UTC"
-            bill_past = row.bill_backdated_periods
-            facts = SubscriptionFacts(
-                id=row[0],
-                started_at=row.started_at,
-                interval=row.interval,
-                billing_time=row.billing_time,
-                timezone=timezone,
-                pay_in_advance=row.pay_in_advance,
-                bill_charges_monthly=row.bill_charges_monthly,
-                terminated_at=row.terminated_at,
-                trial_ended_at=trial_end(row.started_at, row.trial_period),
-                billable_from=None
-                if (bill_backdated_default() if bill_past is None else bill_past)
-                else billable_from(row.created_at, timezone),
-            )
-            due = due_invoices(facts, as_of)
+            split = (row.purchase_order_number, None if row.consolidate_invoice else row.external_id)
+            try:
+                due = due_invoices(_row_facts(row), as_of)
+            except Exception as error:  # one subscription's periods; the others go on
+                log.exception("computing the periods due of subscription %s failed", row[0])
+                candidates.append(
+                    Pending(
+                        row[0], row.customer_id, _fallback_dues(row, as_of), split, failures.describe(error)
+                    )
+                )
+                continue
             if due:
-                split = (row.purchase_order_number, None if row.consolidate_invoice else row.external_id)
                 candidates.append(Pending(row[0], row.customer_id, due, split))
     billed = _billed_keys(session, [candidate.subscription_id for candidate in candidates])
+    bound = max_periods_per_run()
     work = []
     for candidate in candidates:
         keys = billed.get(candidate.subscription_id, set())
         pending = [d for d in candidate.dues if (d.reason.value, d.period_start) not in keys]
-        if pending:
-            work.append(candidate._replace(dues=pending))
+        if candidate.error is not None:
+            # Recorded as failed: its oldest periodic period (whose key does not depend on the trial).
+            periodic = [d for d in pending if d.reason is InvoicingReason.SUBSCRIPTION_PERIODIC]
+            work.append(candidate._replace(dues=(periodic or pending)[:1]))
+        elif pending:
+            work.append(candidate._replace(dues=pending[:bound], deferred=max(len(pending) - bound, 0)))
     return work
+
+
+def max_periods_per_run() -> int:
+    """``BILLOW_MAX_PERIODS_PER_RUN``: the most periods of one subscription a run bills."""
+    return max(get_settings().max_periods_per_run, 1)
+
+
+def _row_facts(row: Any, *, with_trial: bool = True) -> SubscriptionFacts:
+    timezone = row[8] or row[9] or "UTC"
+    bill_past = row.bill_backdated_periods
+    return SubscriptionFacts(
+        id=row[0],
+        started_at=row.started_at,
+        interval=row.interval,
+        billing_time=row.billing_time,
+        timezone=timezone,
+        pay_in_advance=row.pay_in_advance,
+        bill_charges_monthly=row.bill_charges_monthly,
+        terminated_at=row.terminated_at,
+        trial_ended_at=trial_end(row.started_at, row.trial_period) if with_trial else None,
+        billable_from=None
+        if (bill_backdated_default() if bill_past is None else bill_past)
+        else billable_from(row.created_at, timezone),
+    )
+
+
+def _fallback_dues(row: Any, as_of: datetime) -> list[DueInvoice]:
+    """The periods due of a subscription whose periods could not be computed, found without its trial
+    (what fails with absurd stored trials), to record the failure on; ``[]`` if that fails too."""
+    try:
+        return due_invoices(_row_facts(row, with_trial=False), as_of)
+    except Exception:
+        return []
 
 
 def _billed_keys(
     session: Session, subscription_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, set[tuple[str, datetime]]]:
+    """The keys billed of ``subscription_ids`` (a failed invoice's key is not billed)."""
     billed: dict[uuid.UUID, set[tuple[str, datetime]]] = defaultdict(set)
     for start in range(0, len(subscription_ids), _CHUNK):
         rows = session.execute(
@@ -531,7 +673,12 @@ def _billed_keys(
                 InvoiceSubscription.subscription_id,
                 InvoiceSubscription.invoicing_reason,
                 InvoiceSubscription.period_start,
-            ).where(InvoiceSubscription.subscription_id.in_(subscription_ids[start : start + _CHUNK]))
+            )
+            .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
+            .where(
+                InvoiceSubscription.subscription_id.in_(subscription_ids[start : start + _CHUNK]),
+                Invoice.status != InvoiceStatus.FAILED,
+            )
         )
         for subscription_id, reason, period_start in rows:
             billed[subscription_id].add((reason, period_start))
@@ -559,6 +706,10 @@ def _bill_group(
         try:
             with session.begin():
                 subscriptions, billed = _lock_subscriptions(session, remaining, fresh=attempt > 0)
+                replaced: uuid.UUID | None = None
+                if billed:  # a failed invoice's period is billed again, into that invoice
+                    retried, replaced = failures.discard_failed(session, billed)
+                    billed -= retried
                 todo = [due for due in remaining if due.key not in billed]
                 already_billed += len(remaining) - len(todo)
                 if not todo:
@@ -567,7 +718,9 @@ def _bill_group(
                 # identity map is weak, and the invoice's ``session.get(Customer, ...)`` then finds it
                 # without a query.
                 invoice = write_subscription_invoice(
-                    session, [(subscriptions[due.subscription_id][0], due) for due in todo]
+                    session,
+                    [(subscriptions[due.subscription_id][0], due) for due in todo],
+                    invoice_id=replaced,
                 )
                 session.flush()
                 del subscriptions
@@ -577,6 +730,9 @@ def _bill_group(
             billed_meanwhile = _billed_in_new_session(session_factory, remaining)
             if not billed_meanwhile:
                 raise
+            # A period recorded as failed meanwhile is billed again by the next attempt (which reads the
+            # keys after the lock and replaces the failed record).
+            billed_meanwhile -= _failed_in_new_session(session_factory, billed_meanwhile)
             already_billed += len(billed_meanwhile)
             remaining = [due for due in remaining if due.key not in billed_meanwhile]
             if not remaining:
@@ -690,6 +846,13 @@ def _billed(session: Session, dues: Sequence[DueInvoice]) -> set[tuple[Hashable,
         )
     )
     return {(row[0], row[1], row[2]) for row in rows} & wanted
+
+
+def _failed_in_new_session(
+    session_factory: Callable[[], Session], keys: set[tuple[Hashable, str, datetime]]
+) -> set[tuple[Hashable, str, datetime]]:
+    with session_factory() as session:
+        return set(failures.failed_keys(session, keys))
 
 
 def _billed_in_new_session(

@@ -19,8 +19,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from billow.billing.run import bill_subscriptions, due_subscriptions
-from billow.subscriptions.service import subscription_service
+from billow.billing.run import apply_transitions, bill_subscriptions, due_subscriptions
 from billow.worker.scans import SessionFactory, WorkItem, scan
 
 #: Subscriptions per billing job (about a second or two of work each).
@@ -28,7 +27,8 @@ BATCH_SIZE = 100
 
 
 class BillingFailed(RuntimeError):
-    """Some invoices of a batch could not be written (the job fails and is retried)."""
+    """Some failures of a batch could not even be recorded as failed invoices (the job fails and is
+    retried)."""
 
 
 def batches(
@@ -59,11 +59,13 @@ def batches(
 
 def bill_batch(session_factory: SessionFactory, item: str, now: datetime) -> int:
     """Bill the invoices due at ``now`` of the comma-separated subscriptions of ``item``; returns how
-    many were created. Raises when one failed (the others are kept; the retry skips what is billed)."""
+    many were created. A subscription whose billing fails is recorded as a failed invoice
+    (:mod:`billow.billing.failures`) and retried by the next scan: the job succeeds. It raises only when a
+    failure could not be recorded (the others are kept; the retry skips what is billed)."""
     ids = [uuid.UUID(part) for part in item.split(",") if part]
     summary = bill_subscriptions(session_factory, ids, now)
-    if summary.failed:
-        raise BillingFailed("; ".join(summary.failed))
+    if summary.unrecorded:
+        raise BillingFailed("; ".join(summary.unrecorded))
     return summary.invoices_created
 
 
@@ -73,9 +75,9 @@ bill_one_subscription = bill_batch
 
 @scan("billing", every=timedelta(minutes=1), each=bill_batch)
 def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> list[WorkItem]:
-    """Apply the subscription transitions due at ``now``, then list the subscriptions owing an invoice,
-    in batches."""
-    with session_factory() as session, session.begin():
-        subscription_service.apply_due_transitions(session, now)
+    """Apply the subscription transitions due at ``now`` (organization by organization if applying them at
+    once fails), then list the subscriptions owing an invoice, in batches. A subscription owing more than
+    ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan (a minute later)."""
+    apply_transitions(session_factory, now)
     due = due_subscriptions(session_factory, now)
     return batches([subscription_id for subscription_id, _ in due], customers=dict(due))

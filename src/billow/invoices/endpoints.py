@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import DbSession, utcnow
+from billow.errors import NotFound
 from billow.invoices.models import Fee, Invoice
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import (
@@ -31,6 +33,7 @@ from billow.kit.pagination import PageParams, Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.models import Organization
+from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
 
@@ -205,6 +208,34 @@ def void(
 ) -> InvoiceEnvelope:
     invoice = invoice_service.void(session, organization, lago_id, body or InvoiceVoidInput())
     return _one(session, organization, invoice)
+
+
+@router.post("/invoices/{lago_id}/retry", response_model=InvoiceEnvelope)
+def retry(
+    lago_id: str,
+    request: Request,
+    session: DbSession,
+    organization: CurrentOrganization,
+    now: Annotated[datetime, Depends(request_time)],
+) -> InvoiceEnvelope:
+    """Bill a failed invoice's period again now (Lago's retry of a failed invoice). The billing run's own
+    transactions do it (:func:`billow.billing.run.bill_subscriptions`, with the subscription's other
+    periods due): on success the invoice (same id) is the real one; on failure it is still ``failed``,
+    with the new ``error_details``. The request's transaction only reads."""
+    from billow.billing.run import bill_subscriptions
+
+    invoice = invoice_service.failed(session, organization, lago_id)
+    subscription_ids = [
+        link.subscription_id
+        for link in invoice_repository.links_by_invoice(session, [invoice.id])[invoice.id]
+    ]
+    session.commit()  # nothing written: end the read before the billing transactions
+    bill_subscriptions(request.app.state.sessionmaker, subscription_ids, now)
+    session.expire_all()
+    retried = invoice_repository.get(session, organization.id, invoice.id)
+    if retried is None:  # the period was billed by another invoice meanwhile
+        raise NotFound("invoice")
+    return _one(session, organization, retried)
 
 
 @router.get("/customers/{external_id}/invoices", response_model=InvoiceList)

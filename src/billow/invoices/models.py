@@ -35,10 +35,14 @@ class InvoiceStatus(StrEnum):
     CLOSED = "closed"
     #: Invisible: a deleted draft. Its ``invoice_subscriptions`` rows stay, so the period is not billed again.
     DELETED = "deleted"
+    #: The billing of its period failed (:mod:`billow.billing.failures`): no fees, no number, amounts 0,
+    #: ``error_details`` say why. Its ``invoice_subscriptions`` row holds the period's key but does not
+    #: count as billed: the next run (or ``POST /invoices/{id}/retry``) bills the period into this invoice.
+    FAILED = "failed"
 
 
 #: Statuses the API shows (Lago's ``Invoice::VISIBLE_STATUS`` among those Billow uses).
-VISIBLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.VOIDED)
+VISIBLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.VOIDED, InvoiceStatus.FAILED)
 
 
 class PaymentStatus(StrEnum):
@@ -89,6 +93,9 @@ class Invoice(TenantMixin, Base):
     #: Progressive billing: the usage thresholds this invoice bills, as Lago's ``applied_usage_thresholds``
     #: (a snapshot: the plan's thresholds may change later).
     applied_usage_thresholds: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    #: Failed invoices: Lago's ``error_details`` (``[{lago_id, error_code, details}]``), replaced at each
+    #: failed attempt (the ``lago_id`` of an error code is kept).
+    error_details: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class InvoiceMetadata(TenantMixin, Base):

@@ -368,6 +368,7 @@ def invoice_out(
             for row in metadata or []
         ],
         applied_usage_thresholds=list(invoice.applied_usage_thresholds or []),
+        error_details=list(invoice.error_details or []),
     )
 
 

@@ -17,6 +17,9 @@ Rules (Lago's services, reference §5.1):
 * ``PUT /invoices/{id}``: ``payment_status`` (not on a draft: 405
   ``payment_status_update_on_draft_invoice``) and ``metadata`` (not on a draft: 405
   ``metadata_on_draft_invoice``; at most 5); a voided invoice: 405 ``update_on_voided_invoice``;
+* ``failed`` invoices (:mod:`billow.billing.failures`) are visible, with their ``error_details``; they
+  cannot be updated (405 ``invalid_status``), only retried: ``POST /invoices/{id}/retry`` (any other
+  status: 405 ``invalid_status``, as Lago) bills the period again at once (:meth:`InvoiceService.retry`);
 * ``PUT /fees/{id}`` (``payment_status``) and ``DELETE /fees/{id}``: only fees not attached to an
   invoice, else 405 ``invoiced_fee``.
 """
@@ -101,6 +104,14 @@ def parse_int(value: str | None) -> int | None:
 
 class InvoiceService:
     # ------------------------------------------------------------------------------------ reading
+
+    def failed(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
+        """A failed invoice of the organization (``POST /invoices/{id}/retry``): 404 if unknown, 405
+        ``invalid_status`` if not failed."""
+        invoice = self.get(session, organization, lago_id)
+        if invoice.status != InvoiceStatus.FAILED:
+            raise NotAllowed(code="invalid_status")
+        return invoice
 
     def get(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
         invoice_id = _uuid(lago_id)
@@ -200,6 +211,8 @@ class InvoiceService:
         invoice = self.get(session, organization, lago_id)
         if invoice.status == InvoiceStatus.VOIDED:
             raise NotAllowed(code="update_on_voided_invoice")
+        if invoice.status == InvoiceStatus.FAILED:  # Lago: a failed invoice can only be retried
+            raise NotAllowed(code="invalid_status")
         if invoice.status == InvoiceStatus.DRAFT and data.metadata is not None:
             raise NotAllowed(code="metadata_on_draft_invoice")
         errors = Errors()

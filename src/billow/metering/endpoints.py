@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from billow.db import DbSession
+from billow.errors import ValidationFailed
 from billow.kit.limits import BIGINT_MAX
 from billow.kit.pagination import Pagination
 from billow.kit.strict_json import StrictJSONRoute
@@ -17,6 +19,7 @@ from billow.organizations.dependencies import CurrentOrganization
 from billow.subscriptions.endpoints import Now
 
 router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
+log = logging.getLogger(__name__)
 
 #: Rails' ``ActiveModel::Type::Boolean`` false values (any other non-empty value is true).
 _FALSE_VALUES = {"0", "f", "false", "off", ""}
@@ -42,20 +45,30 @@ def current_usage(
     filter_by_charge_id: str | None = None,
     filter_by_charge_code: str | None = None,
 ) -> CustomerUsageEnvelope:
-    usage = usage_service.current_usage(
-        session,
-        organization,
-        external_customer_id=external_customer_id,
-        external_subscription_id=external_subscription_id,
-        now=now,
-        apply_taxes=_flag(apply_taxes, True),
-        filters=UsageFilters(
-            charge_id=charge_id or filter_by_charge_id,
-            charge_code=charge_code or filter_by_charge_code,
-            billable_metric_code=billable_metric_code,
-        ),
-    )
+    try:
+        usage = usage_service.current_usage(
+            session,
+            organization,
+            external_customer_id=external_customer_id,
+            external_subscription_id=external_subscription_id,
+            now=now,
+            apply_taxes=_flag(apply_taxes, True),
+            filters=UsageFilters(
+                charge_id=charge_id or filter_by_charge_id,
+                charge_code=charge_code or filter_by_charge_code,
+                billable_metric_code=billable_metric_code,
+            ),
+        )
+    except ArithmeticError as error:  # stored prices or durations beyond any real bill (issue 9)
+        log.warning("current usage of %s: %r", external_subscription_id, error)
+        raise ValidationFailed.one("charges", "value_is_out_of_range") from error
+    if max(abs(usage.amount_cents), abs(usage.total_amount_cents)) > _MAX_AMOUNT_CENTS:
+        raise ValidationFailed.one("charges", "value_is_out_of_range")  # no bill can carry it
     return customer_usage_out(usage)
+
+
+#: The largest amount an invoice can carry (``BIGINT``).
+_MAX_AMOUNT_CENTS = 2**63 - 1
 
 
 @router.get("/customers/{external_customer_id}/past_usage")

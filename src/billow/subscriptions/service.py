@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from billow.billing.immediate import bill_after_commit
 from billow.billing.periods import BillingTime, Interval, period_containing
 from billow.billing.proration import local_date
+from billow.config import max_backdate_days
 from billow.credit_notes.service import credit_note_service
 from billow.customers.models import Customer
 from billow.customers.service import customer_service
@@ -73,6 +74,12 @@ def parse_instant(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def within_backdating_horizon(subscription_at: datetime, now: datetime) -> bool:
+    """A subscription may start at most ``BILLOW_MAX_BACKDATE_DAYS`` before ``now`` (issue 9: a start in
+    year 1 made billing catch up 24,311 monthly invoices); 422 ``value_is_out_of_range`` beyond."""
+    return subscription_at >= now - timedelta(days=max_backdate_days())
 
 
 def _ending_at_valid(ending_at: datetime, subscription_at: datetime, now: datetime) -> bool:
@@ -201,6 +208,8 @@ class SubscriptionService:
         subscription_at = now if data.subscription_at is None else parse_instant(data.subscription_at)
         if subscription_at is None:
             errors.add("subscription_at", "invalid_date")
+        elif not within_backdating_horizon(subscription_at, now):
+            errors.add("subscription_at", "value_is_out_of_range")
         ending_at = self._ending_at(data.ending_at, subscription_at, now, errors)
         errors.raise_if_any()
         assert subscription_at is not None
@@ -323,6 +332,8 @@ class SubscriptionService:
             parsed = parse_instant(data.subscription_at)
             if parsed is None:
                 errors.add("subscription_at", "invalid_date")
+            elif starts_later and not within_backdating_horizon(parsed, now):
+                errors.add("subscription_at", "value_is_out_of_range")
             elif starts_later:
                 subscription_at = parsed
         ending_at = subscription.ending_at

@@ -8,6 +8,7 @@ from pydantic import Field
 from billow.add_ons.models import AddOn
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.taxes.models import Tax
 from billow.taxes.schemas import TaxOut, tax_out
 
@@ -18,7 +19,7 @@ class AddOnInput(Input):
     code: str | None = Field(default=None, max_length=255)
     amount_cents: int | None = None
     amount_currency: str | None = None
-    description: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     tax_codes: list[str] | None = None
 
 

@@ -40,6 +40,7 @@ from billow.events.schemas import (
     parse_iso_datetime,
     request_body_doc,
     root_object,
+    unstorable_fields,
 )
 from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
@@ -73,7 +74,12 @@ class JsonBody:
 
 
 async def json_body(request: Request) -> JsonBody:
-    return JsonBody(await request.body())
+    """The body of the endpoints that read an event without storing it; like every body, a string
+    that cannot be stored is refused (``value_is_invalid`` on the field of the root object)."""
+    body = JsonBody(await request.body())
+    if body.has_escapes:
+        unstorable_fields(body.data)
+    return body
 
 
 Body = Annotated[JsonBody, Depends(json_body)]

@@ -4,8 +4,11 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.plans.models import UsageThreshold
 from billow.plans.repository import ChargeGraph, FilterGraph, PlanGraph
 from billow.taxes.schemas import TaxOut, tax_out
@@ -63,7 +66,7 @@ class PlanInput(Input):
     invoice_display_name: str | None = None
     code: str | None = None
     interval: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     amount_cents: int | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None
@@ -101,7 +104,7 @@ class PlanOverridesInput(Input):
 
     name: str | None = None
     invoice_display_name: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     amount_cents: int | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None

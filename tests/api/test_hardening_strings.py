@@ -104,6 +104,10 @@ def email(n: int) -> str:
     return "x" * (n - len("@example.com")) + "@example.com"
 
 
+def expression(n: int) -> str:
+    return "event.properties.v" + " " * (n - len("event.properties.v"))
+
+
 def url(n: int) -> str:
     return "https://example.com/" + "x" * (n - len("https://example.com/"))
 
@@ -185,6 +189,17 @@ CASES = {
         )
         for name, limit in (("code", 255), ("name", 255), ("description", 2048), ("field_name", 255))
     },
+    "billable_metric.expression": Case(
+        "POST",
+        "/billable_metrics",
+        "billable_metric",
+        METRIC,
+        "expression",
+        2048,
+        "/billable_metrics",
+        make=expression,
+        echoed=False,
+    ),
     **{
         f"plan.{name}": Case("POST", "/plans", "plan", PLAN, name, limit, "/plans")
         for name, limit in (
@@ -449,6 +464,16 @@ class TestEvents:
             assert details(response) == {"1": {name: ["value_is_invalid"]}}, fields
         assert api.get("/events").json()["events"] == []
 
+    def test_raw_surrogate_bytes(self, api: Api) -> None:
+        # Python's JSON parser decodes a UTF-8-encoded surrogate instead of refusing it.
+        headers = {**api.headers, "Content-Type": "application/json"}
+        body = b'{"event": {"transaction_id": "t", "external_subscription_id": "s", "code": "c\xed\xa0\x80"}}'
+        response = api.client.post("/api/v1/events", content=body, headers=headers)
+        assert details(response) == {"code": ["value_is_invalid"]}
+        body = b'{"tax": {"name": "VAT", "code": "v\xed\xa0\x80", "rate": "20"}}'
+        response = api.client.post("/api/v1/taxes", content=body, headers=headers)
+        assert details(response) == {"code": ["value_is_invalid"]}
+
     def test_estimate_fees_and_evaluate_expression(self, api: Api) -> None:
         _subscription(api)
         body = {"event": {"external_subscription_id": f"sub{NUL}", "code": "calls"}}
@@ -657,3 +682,11 @@ class TestFlushGuard:
         with pytest.raises(ValidationFailed) as caught:
             session.flush()
         assert caught.value.error_details == {"legal_name": ["value_is_too_long"]}
+
+    def test_only_the_changed_attributes_of_a_row(self, session: Session) -> None:
+        # A string stored before these rules (SQLite kept any length) does not block later updates.
+        organization = f.organization(session, name="Acme")
+        session.flush()
+        organization.__dict__["name"] = "x" * 300  # as if loaded from the database
+        organization.legal_name = "Acme Inc."
+        session.flush()

@@ -94,10 +94,15 @@ def check_flushed_strings(session: Session, _context: Any, _instances: Any) -> N
     (:class:`billow.kit.schemas.Input`); this net catches what a request or a task would otherwise
     write differently on SQLite and PostgreSQL."""
     details: dict[str, list[str]] = {}
-    for instance in (*session.new, *session.dirty):
+    for instance, new in (*((i, True) for i in session.new), *((i, False) for i in session.dirty)):
         state = inspect(instance)
         values = state.dict
+        # A changed row: only the changed attributes (a string stored before these rules, such as a
+        # long code on SQLite, must not make every later update of its row fail).
+        changed = None if new else state.committed_state
         for key, name, length in _string_columns(state.mapper):
+            if changed is not None and key not in changed:
+                continue
             value = values.get(key)
             if type(value) is not str and not isinstance(value, str):
                 continue

@@ -31,6 +31,9 @@ API_PREFIX = "/api/v1"
 _MISSING_TYPES = {"missing"}
 _RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _LENGTH_TYPES = {"string_too_long", "too_long"}
+#: A string no database can store (billow.kit.schemas.Input): 422 even in a body's root field (the
+#: plan metadata body ``{"metadata": {...}}`` has no root object).
+_UNSTORABLE = "unstorable_string"
 
 
 def _api_routers() -> list[APIRouter]:
@@ -105,7 +108,8 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     app.state.dispatcher = Dispatcher(make_sessionmaker(engine), mode=dispatch_mode(dispatch))
     bind(app.state.sessionmaker, app.state.dispatcher)
 
-    for router in _api_routers():
+    routers = _api_routers()
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
     install_docs(app, f"{API_PREFIX}/docs")
@@ -120,8 +124,24 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
         return JSONResponse({"status": "ok", "version": __version__})
 
     _install_body_limit(app, settings.max_body_bytes)
+    _install_param_guard(app, routers)
     _install_error_handlers(app)
     return app
+
+
+def _install_param_guard(app: FastAPI, routers: list[APIRouter]) -> None:
+    """NUL characters in path and query parameters (:mod:`billow.param_guard`)."""
+    from fastapi.routing import APIRoute
+
+    from billow.param_guard import ParamGuardMiddleware
+
+    routes = [
+        (API_PREFIX + route.path, route.methods)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+    app.add_middleware(ParamGuardMiddleware, routes=routes)
 
 
 def _install_body_limit(app: FastAPI, limit: int) -> None:
@@ -199,7 +219,7 @@ def _validation_response(errors: Any) -> JSONResponse:
         kind = error.get("type", "")
         if kind == "json_invalid":
             return _bad_request("malformed JSON body")
-        if loc and loc[0] == "body" and len(loc) <= 2 and kind not in _RANGE_TYPES:
+        if loc and loc[0] == "body" and len(loc) <= 2 and kind not in _RANGE_TYPES and kind != _UNSTORABLE:
             # No body, a body that is not an object, or a root key missing / not an object.
             root = loc[1] if len(loc) == 2 else "body"
             return _bad_request(f"param is missing or the value is empty or invalid: {root}")
@@ -207,7 +227,9 @@ def _validation_response(errors: Any) -> JSONResponse:
             # A bound (billow.kit.limits) is reported under the field's own name, as the services do.
             field = str(loc[-1])
         else:
-            field = str(loc[2]) if loc and loc[0] == "body" else str(loc[-1]) if loc else "base"
+            field = (
+                str(loc[2]) if loc and loc[0] == "body" and len(loc) > 2 else str(loc[-1]) if loc else "base"
+            )
         if kind in _MISSING_TYPES:
             code = "value_is_mandatory"
         elif kind in _RANGE_TYPES:

@@ -108,7 +108,9 @@ def _cache_psycopg_queries() -> None:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    from billow.kit.strings import guard_flushes
+
+    return guard_flushes(sessionmaker(bind=engine, expire_on_commit=False, autoflush=True))
 
 
 def session_dependency(request: Request) -> Iterator[Session]:

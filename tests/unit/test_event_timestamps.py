@@ -101,6 +101,25 @@ class TestJsonBody:
     def test_empty(self) -> None:
         assert load_json(b"  ") is None
 
+    @pytest.mark.parametrize(
+        ("body", "scanned"),
+        [
+            (b'{"a": "plain"}', False),
+            (b'{"a": "Z\\u00fcrich \\u2603"}', False),
+            (b'{"a": "x\\u0000y"}', True),
+            (b'{"a\\u0000": 1}', True),
+            (b'{"a": "\\ud800"}', True),
+            (b'{"a": "\\uDFFF"}', True),
+            (b'{"a": "\\ud83d\\ude00"}', True),  # a valid pair: scanned, and accepted
+            (b'{"a": "\xed\xa0\x80"}', True),  # a raw surrogate: json.loads lets it through
+            ('{"a": "\ud55c\uad6d"}'.encode(), False),  # Hangul: ED 95 9C, no surrogate
+        ],
+    )
+    def test_strings_are_scanned_only_with_unstorable_escapes(self, body: bytes, scanned: bool) -> None:
+        from billow.events.endpoints import JsonBody
+
+        assert JsonBody(body).has_escapes is scanned
+
 
 class TestPreciseAmount:
     @pytest.mark.parametrize(

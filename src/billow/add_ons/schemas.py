@@ -9,6 +9,7 @@ from billow.add_ons.models import AddOn
 from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.taxes.models import Tax
 from billow.taxes.schemas import TaxOut, tax_out
 
@@ -19,7 +20,7 @@ class AddOnInput(Input):
     code: str | None = Field(default=None, max_length=255)
     amount_cents: AmountCents | None = None
     amount_currency: str | None = None
-    description: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     tax_codes: list[str] | None = None
 
 

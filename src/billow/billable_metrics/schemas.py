@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import Field
+
 from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
 from billow.kit.limits import RoundingPrecision
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH, EXPRESSION_MAX_LENGTH
 
 
 class MetricFilterInput(Input):
@@ -16,12 +19,12 @@ class MetricFilterInput(Input):
 class BillableMetricInput(Input):
     name: str | None = None
     code: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     aggregation_type: str | None = None
     field_name: str | None = None
     weighted_interval: str | None = None
     recurring: bool | None = None
-    expression: str | None = None
+    expression: str | None = Field(default=None, max_length=EXPRESSION_MAX_LENGTH)
     rounding_function: str | None = None
     rounding_precision: RoundingPrecision | None = None
     filters: list[MetricFilterInput] | None = None

@@ -10,6 +10,7 @@ from billow.coupons.models import Coupon
 from billow.kit.limits import AmountCents, Periods
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import DecimalString, Input, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 
 
 class CouponAppliesTo(Input):
@@ -20,7 +21,7 @@ class CouponAppliesTo(Input):
 class CouponInput(Input):
     name: str | None = Field(default=None, max_length=255)
     code: str | None = Field(default=None, max_length=255)
-    description: str | None = Field(default=None, max_length=2048)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     coupon_type: str | None = None
     amount_cents: AmountCents | None = None
     amount_currency: str | None = None

@@ -5,34 +5,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import ConfigDict, Field
 
 from billow.customers.models import Customer, CustomerMetadata
 from billow.kit.limits import Days
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import URL_MAX_LENGTH, ZIPCODE_MAX_LENGTH
 from billow.organizations.models import Organization
 from billow.taxes.models import Tax
 from billow.taxes.schemas import TaxOut, tax_out
 
 
-def _strip_nul(value: Any) -> Any:
-    """Remove NUL characters, which PostgreSQL cannot store in text (Lago strips them too)."""
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [_strip_nul(item) for item in value]
-    return value
+class AddressInput(Input):
+    # The service checks each value against its column (``shipping_zipcode``: ``value_is_too_long``).
+    model_config = ConfigDict(str_max_length=None)
 
-
-class _CustomerInputBase(Input):
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        return _strip_nul(value)
-
-
-class AddressInput(_CustomerInputBase):
     address_line1: str | None = None
     address_line2: str | None = None
     city: str | None = None
@@ -41,7 +29,10 @@ class AddressInput(_CustomerInputBase):
     country: str | None = None
 
 
-class BillingConfigurationInput(_CustomerInputBase):
+class BillingConfigurationInput(Input):
+    # The service checks each value against its column, or against its closed list.
+    model_config = ConfigDict(str_max_length=None)
+
     invoice_grace_period: Days | None = None
     payment_provider: str | None = None
     payment_provider_code: str | None = None
@@ -54,7 +45,10 @@ class BillingConfigurationInput(_CustomerInputBase):
     subscription_invoice_issuing_date_adjustment: str | None = None
 
 
-class MetadataInput(_CustomerInputBase):
+class MetadataInput(Input):
+    # The service checks the lengths (Lago's: key 20, value 100), naming ``key`` and ``value``.
+    model_config = ConfigDict(str_max_length=None)
+
     #: ``lago_id`` of an existing entry to update; unknown ids create a new entry (as Lago).
     id: str | None = None
     key: str | None = None
@@ -73,17 +67,17 @@ class IntegrationCustomerInput(Input):
     sync_with_provider: bool | None = None
 
 
-class CustomerInput(_CustomerInputBase):
+class CustomerInput(Input):
     external_id: str | None = None
     name: str | None = None
     firstname: str | None = None
     lastname: str | None = None
     customer_type: str | None = None
     account_type: str | None = None
-    email: str | None = None
+    email: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
     phone: str | None = None
-    url: str | None = None
-    logo_url: str | None = None
+    url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
+    logo_url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
     legal_name: str | None = None
     legal_number: str | None = None
     tax_identification_number: str | None = None
@@ -95,7 +89,7 @@ class CustomerInput(_CustomerInputBase):
     address_line2: str | None = None
     city: str | None = None
     state: str | None = None
-    zipcode: str | None = None
+    zipcode: str | None = Field(default=None, max_length=ZIPCODE_MAX_LENGTH)
     country: str | None = None
     shipping_address: AddressInput | None = None
     billing_configuration: BillingConfigurationInput | None = None

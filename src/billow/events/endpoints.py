@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ from billow.events.schemas import (
     parse_iso_datetime,
     request_body_doc,
     root_object,
+    unstorable_fields,
 )
 from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
@@ -62,19 +64,32 @@ def _json_response(payload: Any) -> Response:
     )
 
 
+#: How a body can carry a character no database stores: the escapes ``\\u0000`` (NUL) and
+#: ``\\ud800``-``\\udfff`` (surrogates; a valid pair matches too: the scan then finds nothing), and a
+#: surrogate encoded in the raw bytes (``ED A0``-``ED BF``: Python's JSON parser lets it through). A raw
+#: NUL byte is malformed JSON.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])|\xed[\xa0-\xbf]")
+
+
 class JsonBody:
-    """The parsed JSON body, and whether its raw text has ``\\u`` escapes (the only way JSON can carry
-    characters the database refuses, so properties are scanned for them only then)."""
+    """The parsed JSON body, and whether its raw text has an escape of a character the databases
+    refuse (see ``_UNSTORABLE_ESCAPE``): strings are scanned for them only then, keeping ingestion fast
+    (an escaped ``\\u00e9`` costs no scan)."""
 
     __slots__ = ("data", "has_escapes")
 
     def __init__(self, body: bytes) -> None:
         self.data = load_json(body)
-        self.has_escapes = b"\\u" in body
+        self.has_escapes = (b"\\u" in body or b"\xed" in body) and _UNSTORABLE_ESCAPE.search(body) is not None
 
 
 async def json_body(request: Request) -> JsonBody:
-    return JsonBody(await request.body())
+    """The body of the endpoints that read an event without storing it; like every body, a string
+    that cannot be stored is refused (``value_is_invalid`` on the field of the root object)."""
+    body = JsonBody(await request.body())
+    if body.has_escapes:
+        unstorable_fields(body.data)
+    return body
 
 
 Body = Annotated[JsonBody, Depends(json_body)]

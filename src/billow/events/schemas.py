@@ -10,6 +10,7 @@ Validation rules (Lago's, unless marked *Billow*):
 * ``transaction_id``, ``code``, ``external_subscription_id``: mandatory (``value_is_mandatory`` when
   absent, ``null`` or blank), strings (integers are accepted and stored as text, as Rails casts them);
   *Billow*: at most 255 characters (``value_is_too_long``), no NUL character (``value_is_invalid``).
+  ``external_customer_id`` (optional, not stored): when a string, the same length and NUL checks.
 * ``timestamp``: Unix seconds (integer, decimal number or numeric string, exact to the microsecond);
   *Billow* also accepts ISO-8601 strings (an offset-less one is UTC). Absent or ``null``: reception time.
   Anything else: ``invalid_format``; *Billow*: outside years 1-9999, ``value_is_out_of_range``.
@@ -30,8 +31,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from billow.errors import BadRequest
+from billow.errors import BadRequest, Errors
 from billow.kit.pagination import PageMeta
+from billow.kit.strings import all_storable, storable
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID_LENGTH = 255
@@ -221,12 +223,21 @@ def _clean_properties(value: Any, check_strings: bool) -> Any:
 
 
 def _check_string(text: str) -> None:
-    if "\x00" in text:
+    if not storable(text):
         raise ValueError(INVALID)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(INVALID) from exc
+
+
+def unstorable_fields(data: Any) -> None:
+    """422 ``value_is_invalid`` on each field (of the body, or of its root object) holding a string
+    that cannot be stored (:mod:`billow.kit.strings`)."""
+    errors = Errors()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            items = value.items() if isinstance(value, dict) else [(key, value)]
+            for name, item in items:
+                if not (storable(name) and all_storable(item)):
+                    errors.add(name.replace("\x00", ""), INVALID)
+    errors.raise_if_any()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -284,6 +295,10 @@ def parse_event(raw: Any, now: datetime, check_strings: bool = True) -> NewEvent
     transaction_id = _identifier(raw, "transaction_id", errors, check_strings)
     external_subscription_id = _identifier(raw, "external_subscription_id", errors, check_strings)
     code = _identifier(raw, "code", errors, check_strings)
+    external_customer_id = raw.get("external_customer_id")
+    if type(external_customer_id) is str and external_customer_id:
+        # Optional and not stored (events belong to subscriptions), but checked alike.
+        _identifier(raw, "external_customer_id", errors, check_strings)
 
     timestamp: datetime | None = now
     value = raw.get("timestamp")

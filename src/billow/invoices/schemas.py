@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ConfigDict
+
 from billow.customers.schemas import CustomerOut
 from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
 from billow.invoices.repository import FeeContext
@@ -376,6 +378,9 @@ def invoice_out(
 
 
 class InvoiceMetadataInput(Input):
+    # The service checks the lengths (Lago's: key 20, value 140), naming ``key`` and ``value``.
+    model_config = ConfigDict(str_max_length=None)
+
     #: ``lago_id`` of an existing entry to update; unknown ids create a new entry (as Lago).
     id: str | None = None
     key: str | None = None

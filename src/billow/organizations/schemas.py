@@ -7,23 +7,24 @@ from pydantic import Field
 
 from billow.kit.limits import Days
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import INVOICE_FOOTER_MAX_LENGTH, URL_MAX_LENGTH, ZIPCODE_MAX_LENGTH
 
 
 class OrganizationBillingConfiguration(Input):
-    invoice_footer: str | None = None
+    invoice_footer: str | None = Field(default=None, max_length=INVOICE_FOOTER_MAX_LENGTH)
     invoice_grace_period: Days | None = Field(default=None, ge=0)
     document_locale: str | None = None
     bill_backdated_periods: bool | None = None
 
 
 class OrganizationUpdate(Input):
-    webhook_url: str | None = None
+    webhook_url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
     country: str | None = None
     default_currency: str | None = None
     address_line1: str | None = None
     address_line2: str | None = None
     state: str | None = None
-    zipcode: str | None = None
+    zipcode: str | None = Field(default=None, max_length=ZIPCODE_MAX_LENGTH)
     email: str | None = None
     city: str | None = None
     legal_name: str | None = None

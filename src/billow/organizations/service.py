@@ -218,6 +218,11 @@ class OrganizationService:
             errors.add("timezone", "invalid_timezone")
         if "country" in values and not (len(values["country"]) == 2 and values["country"].isalpha()):
             errors.add("country", "not_a_valid_country_code")
+        from billow.customers.service import DOCUMENT_LOCALES
+
+        billing_values = data.billing_configuration.provided() if data.billing_configuration else {}
+        if billing_values.get("document_locale", "en") not in DOCUMENT_LOCALES:
+            errors.add("document_locale", "not_a_valid_language_code")
         errors.raise_if_any()
 
         if values.get("webhook_url"):

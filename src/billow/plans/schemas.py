@@ -4,9 +4,12 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.plans.models import UsageThreshold
 from billow.plans.repository import ChargeGraph, FilterGraph, PlanGraph
 from billow.taxes.schemas import TaxOut, tax_out
@@ -64,7 +67,7 @@ class PlanInput(Input):
     invoice_display_name: str | None = None
     code: str | None = None
     interval: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None
@@ -102,7 +105,7 @@ class PlanOverridesInput(Input):
 
     name: str | None = None
     invoice_display_name: str | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     amount_cents: AmountCents | None = None
     amount_currency: str | None = None
     trial_period: Decimal | None = None

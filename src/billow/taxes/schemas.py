@@ -3,8 +3,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
+from pydantic import Field
+
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.taxes.models import Tax
 
 
@@ -12,7 +15,7 @@ class TaxInput(Input):
     name: str | None = None
     code: str | None = None
     rate: Decimal | None = None
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     applied_to_organization: bool | None = None
 
 

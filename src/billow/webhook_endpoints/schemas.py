@@ -7,11 +7,12 @@ from pydantic import Field
 
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
+from billow.kit.strings import URL_MAX_LENGTH
 from billow.webhook_endpoints.models import WebhookEndpoint
 
 
 class WebhookEndpointInput(Input):
-    webhook_url: str | None = Field(default=None, max_length=1024)
+    webhook_url: str | None = Field(default=None, max_length=URL_MAX_LENGTH)
     signature_algo: str | None = None
     name: str | None = Field(default=None, max_length=255)
     # Any JSON: the service answers ``must_be_array`` for a non-list, as Lago.

@@ -3,9 +3,11 @@
 An invoice bills one or several subscription periods of one customer due at the same instant (as Lago:
 every subscription billed at once is on one invoice; an upgrade's closing and starting subscriptions too).
 :func:`write_subscription_invoice` runs inside the billing run's per-invoice transaction
-(:mod:`billow.billing.run`), after the subscriptions' rows are locked. The ``invoice_subscriptions`` rows
-are flushed before the fees, so a second worker billing one of the periods fails on its unique key first
-and nothing of the invoice is written.
+(:mod:`billow.billing.run`), after the subscriptions' rows are locked, and writes the invoice's rows with
+Core inserts (one per table: cheaper than the ORM's unit of work; draft refreshes and immediate invoices
+keep the ORM). The ``invoice_subscriptions`` rows are inserted right after the invoice, before the fees,
+so a second worker billing one of the periods fails on its unique key first and nothing of the invoice is
+written.
 """
 
 from __future__ import annotations
@@ -313,7 +315,8 @@ def write_subscription_invoice(
     upgrade's old and new subscription): one fee set per subscription, one ``invoice_subscriptions`` row per
     period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
     or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
-    and finalized by :mod:`billow.invoices.lifecycle`)."""
+    and finalized by :mod:`billow.invoices.lifecycle`). Returns the invoice as written, a transient object
+    (not in the session: load it to work with it)."""
     members = _members_in_order(members)
     invoice_id = uuid.uuid4()
     contexts = _contexts(session, members, invoice_id, finalizing=True)

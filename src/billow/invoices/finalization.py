@@ -96,7 +96,9 @@ def final_payment_status(invoice: Invoice) -> PaymentStatus:
     return PaymentStatus.PENDING if invoice.total_amount_cents > 0 else PaymentStatus.SUCCEEDED
 
 
-def set_final_status(invoice: Invoice, organization: Organization, customer: Customer, *, at: datetime) -> bool:
+def set_final_status(
+    invoice: Invoice, organization: Organization, customer: Customer, *, at: datetime
+) -> bool:
     """Give ``invoice`` (amounts and dates already set) its final status, except its number: ``closed``
     (a skipped zero-amount invoice, with the draft number) or ``finalized`` at ``at`` with the
     paid-or-pending status of its total. Returns whether it takes a number (finalized)."""

@@ -452,7 +452,12 @@ class TestRunCache:
         assert (summary.invoices_created, summary.failed) == (8, [])
         # Every invoice has a plan fee and a charge fee: one INSERT for both.
         assert sum(s.startswith("INSERT INTO fees") for s in statements) == 8
-        assert sum(s.startswith("INSERT INTO invoice_sequences") for s in statements) == 8
+        # Both counters in one statement; on PostgreSQL the same statement numbers the invoice's row.
+        counters = [s for s in statements if "INSERT INTO invoice_sequences" in s]
+        assert len(counters) == 8
+        if engine.dialect.name == "postgresql":
+            assert all(s.startswith("WITH") and "UPDATE invoices" in s for s in counters)
+            assert not [s for s in statements if s.startswith("UPDATE invoices")]
         assert len(at_invoice) == 8
         if engine.dialect.name == "postgresql":  # one chunk: one connection for its 8 invoices
             assert len(set(at_invoice)) == 1
@@ -465,9 +470,9 @@ class TestRunCache:
     def test_fee_insert_converted_once_by_psycopg(
         self, engine: Engine, factory, session: Session, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """PostgreSQL: an invoice's fee insert (~60 parameters for two fees, above psycopg's own caching
-        limit of 50) is converted to PostgreSQL's placeholders once, then served from psycopg's cache
-        (``billow.db._cache_psycopg_queries``), not parsed again in Python for every invoice."""
+        """PostgreSQL: an invoice's fee insert is converted to PostgreSQL's placeholders once, then served
+        from psycopg's cache (``billow.db._cache_psycopg_queries`` raises its limits for larger
+        statements), not parsed again in Python for every invoice."""
         if engine.dialect.name != "postgresql":
             pytest.skip("psycopg only")
         from psycopg import _queries
@@ -488,8 +493,7 @@ class TestRunCache:
         summary = bill_due(factory, at("2024-03-10T00:00:00"))
         assert (summary.invoices_created, summary.failed) == (8, [])
         fee_inserts = [query for query in parsed if query.lstrip().startswith(b"INSERT INTO fees")]
-        assert len(fee_inserts) == 1  # 8 invoices, each with a plan fee and a charge fee in one insert
-        assert fee_inserts[0].count(b"%(") > 50
+        assert len(fee_inserts) == 1  # 8 invoices, each with a plan fee and a charge fee
 
     def test_customer_taxes_prefetched_for_a_batch(self, factory, session: Session) -> None:
         org = f.organization(session, document_number_prefix="CTX")

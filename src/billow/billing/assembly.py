@@ -3,20 +3,22 @@
 An invoice bills one or several subscription periods of one customer due at the same instant (as Lago:
 every subscription billed at once is on one invoice; an upgrade's closing and starting subscriptions too).
 :func:`write_subscription_invoice` runs inside the billing run's per-invoice transaction
-(:mod:`billow.billing.run`), after the subscriptions' rows are locked. The ``invoice_subscriptions`` rows
-are flushed before the fees, so a second worker billing one of the periods fails on its unique key first
-and nothing of the invoice is written.
+(:mod:`billow.billing.run`), after the subscriptions' rows are locked, and writes the invoice's rows with
+Core inserts (one per table: cheaper than the ORM's unit of work; draft refreshes and immediate invoices
+keep the ORM). The ``invoice_subscriptions`` rows are inserted right after the invoice, before the fees,
+so a second worker billing one of the periods fails on its unique key first and nothing of the invoice is
+written.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete
+from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
 from billow.billing import run_cache
@@ -317,7 +319,8 @@ def write_subscription_invoice(
     period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
     or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
     and finalized by :mod:`billow.invoices.lifecycle`). ``invoice_id``: the id of the failed invoice it
-    replaces (:mod:`billow.billing.failures`)."""
+    replaces (:mod:`billow.billing.failures`). Returns the invoice as written, a transient object (not in
+    the session: load it to work with it)."""
     members = _members_in_order(members)
     invoice_id = invoice_id or uuid.uuid4()
     contexts = _contexts(session, members, invoice_id, finalizing=True)
@@ -338,7 +341,7 @@ def write_subscription_invoice(
     dues = [due for _, due in members]
     due_at = max(due.due_at for due in dues)  # one instant (the run groups by it)
     due_date = local_date(due_at, first.timezone)
-    invoice = Invoice(
+    invoice = Invoice(  # transient: its row is written with Core (below), the object returned as a record
         id=invoice_id,
         organization_id=organization.id,
         customer_id=customer.id,
@@ -355,35 +358,110 @@ def write_subscription_invoice(
     finalization.set_issuing_date(invoice, due_date + timedelta(days=shift), customer, organization)
     set_amounts(invoice, amounts)
     finalizing_now = grace == 0
-    if finalizing_now:
-        # Known before anything is written: the fees are inserted with their final payment status, and
-        # finalizing then only numbers the invoice (the counter's row lock is held for the shortest time).
-        invoice.payment_status = finalization.final_payment_status(invoice)
-    session.add(invoice)
-    for (subscription, due), (fee_from, fee_to) in zip(members, spans, strict=True):
-        session.add(
-            InvoiceSubscription(
-                organization_id=organization.id,
-                invoice_id=invoice.id,
-                subscription_id=subscription.id,
-                invoicing_reason=due.reason.value,
-                period_start=due.period_start,
-                timestamp=due.due_at,
+    # Known before anything is written: the invoice and its fees are inserted with their final status;
+    # only the number is written last (the counters' row locks are held for the shortest time).
+    numbered = finalizing_now and finalization.set_final_status(invoice, organization, customer, at=due_at)
+    now = utcnow()
+    invoice.created_at = invoice.updated_at = now
+    connection = session.connection()
+    # Core inserts, one statement per table (the ORM's unit of work cost more than the statements). The
+    # periods come right after the invoice: their unique keys fail there if another worker billed one.
+    connection.execute(_INSERT_INVOICE, _row(_INVOICE_COLUMNS, invoice))
+    connection.execute(
+        _INSERT_PERIOD,
+        [
+            {
+                "id": uuid.uuid4(),
+                "created_at": now,
+                "updated_at": now,
+                "organization_id": organization.id,
+                "invoice_id": invoice_id,
+                "subscription_id": subscription.id,
+                "invoicing_reason": due.reason.value,
+                "period_start": due.period_start,
+                "timestamp": due.due_at,
                 # Without a plan fee, the billed span is the usage window (Lago always fills both).
-                from_datetime=fee_from or due.charges_from,
-                to_datetime=fee_to or due.charges_to,
-                charges_from_datetime=due.charges_from,
-                charges_to_datetime=due.charges_to,
-            )
-        )
-    session.flush()  # the unique keys: fails here if another worker billed one of these periods
-    write_fees(session, invoice, drafts, amounts)
+                "from_datetime": fee_from or due.charges_from,
+                "to_datetime": fee_to or due.charges_to,
+                "charges_from_datetime": due.charges_from,
+                "charges_to_datetime": due.charges_to,
+            }
+            for (subscription, due), (fee_from, fee_to) in zip(members, spans, strict=True)
+        ],
+    )
+    if drafts:
+        fee_rows = []
+        for draft in drafts:
+            row = _row(_FEE_COLUMNS, draft.fee)
+            row["invoice_id"] = invoice_id
+            row["payment_status"] = invoice.payment_status
+            row["created_at"] = row["updated_at"] = now
+            if row["id"] is None:  # set when a true-up fee points at it
+                row["id"] = uuid.uuid4()
+            fee_rows.append(row)
+        _insert_many(connection, _INSERT_FEE, fee_rows)
+    tax_rows = applied_tax_rows(invoice, drafts, amounts, now)
+    if tax_rows:
+        connection.execute(_INSERT_APPLIED_TAX, tax_rows)
     if finalizing_now:
         credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
-        finalization.apply_final_status(
-            session, invoice, organization, customer, at=due_at, fees_follow=False
-        )
+    if numbered:
+        number = numbering.number_invoice(session, invoice_id, organization, customer, invoice.issuing_date)
+        invoice.number = number.number
+        invoice.sequential_id = number.sequential_id
+        invoice.organization_sequential_id = number.organization_sequential_id
     return invoice
+
+
+_Columns = list[tuple[str, Callable[[], object], bool]]
+
+
+def _insert_columns(model: type) -> _Columns:
+    """The columns of ``model``'s table with the value an unset attribute takes (its column's default:
+    the ORM's, so that the rows written with Core are the rows the ORM would write), and whether it is a
+    JSON column."""
+    columns: _Columns = []
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        default = column.default
+        is_json = isinstance(column.type, JSON)
+        if default is None:
+            columns.append((column.key, lambda: None, is_json))
+        elif default.is_callable:
+            columns.append((column.key, lambda arg=default.arg: arg(None), is_json))
+        else:
+            columns.append((column.key, lambda arg=default.arg: arg, is_json))
+    return columns
+
+
+def _row(columns: _Columns, record: object) -> dict[str, object]:
+    """The row of a transient ORM object: every column, from the attributes set on it, else defaults. A
+    JSON column whose value is ``None`` is left out (SQL ``NULL``, as the ORM writes it; a ``None``
+    parameter would be the JSON ``null``)."""
+    values = record.__dict__
+    row = {}
+    for key, default, is_json in columns:
+        value = values[key] if key in values else default()
+        if value is None and is_json:
+            continue
+        row[key] = value
+    return row
+
+
+def _insert_many(connection: Connection, statement: Insert, rows: list[dict[str, object]]) -> None:
+    """``statement`` for ``rows``: one execution per set of columns (in practice one)."""
+    if len({frozenset(row) for row in rows}) == 1:
+        connection.execute(statement, rows)
+        return
+    for row in rows:  # different columns (a JSON column left out): one at a time, in order
+        connection.execute(statement, row)
+
+
+_INVOICE_COLUMNS = _insert_columns(Invoice)
+_FEE_COLUMNS = _insert_columns(Fee)
+_INSERT_INVOICE = insert(Invoice.__table__)
+_INSERT_PERIOD = insert(InvoiceSubscription.__table__)
+_INSERT_FEE = insert(Fee.__table__)
+_INSERT_APPLIED_TAX = insert(AppliedTax.__table__)
 
 
 def rebuild_subscription_invoice(
@@ -469,23 +547,43 @@ def write_immediate_invoice(
     return invoice
 
 
+def applied_tax_values(
+    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
+) -> list[dict[str, object]]:
+    """The invoice's applied taxes (one per tax of its fees), as column values."""
+    taxes_by_id = {t.id: t for d in drafts for t in d.taxes}
+    values: list[dict[str, object]] = []
+    for tax_id, amount_cents in amounts.taxes_by_id.items():
+        tax = taxes_by_id[tax_id]
+        values.append(
+            {
+                "organization_id": invoice.organization_id,
+                "invoice_id": invoice.id,
+                "tax_id": tax.id,
+                "tax_code": tax.code,
+                "tax_name": tax.name,
+                "tax_description": tax.description,
+                "tax_rate": tax.rate,
+                "amount_cents": amount_cents,
+                "amount_currency": invoice.currency,
+                "fees_amount_cents": amounts.tax_bases_by_id[tax_id],
+            }
+        )
+    return values
+
+
+def applied_tax_rows(
+    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts, now: datetime
+) -> list[dict[str, object]]:
+    """:func:`applied_tax_values` as complete rows for a Core insert."""
+    return [
+        {"id": uuid.uuid4(), "created_at": now, "updated_at": now, **values}
+        for values in applied_tax_values(invoice, drafts, amounts)
+    ]
+
+
 def write_applied_taxes(
     session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
 ) -> None:
-    taxes_by_id = {t.id: t for d in drafts for t in d.taxes}
-    for tax_id, amount_cents in amounts.taxes_by_id.items():
-        tax = taxes_by_id[tax_id]
-        session.add(
-            AppliedTax(
-                organization_id=invoice.organization_id,
-                invoice_id=invoice.id,
-                tax_id=tax.id,
-                tax_code=tax.code,
-                tax_name=tax.name,
-                tax_description=tax.description,
-                tax_rate=tax.rate,
-                amount_cents=amount_cents,
-                amount_currency=invoice.currency,
-                fees_amount_cents=amounts.tax_bases_by_id[tax_id],
-            )
-        )
+    for values in applied_tax_values(invoice, drafts, amounts):
+        session.add(AppliedTax(**values))

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Exists, Select, bindparam, exists, func, literal, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from billow.billing import charge_fees, failures, statistics
 from billow.billing import run_cache as run_cache_module
@@ -773,6 +773,7 @@ def _lock_subscriptions(
             .where(Subscription.id.in_(ids))
             .order_by(Subscription.id)
             .with_for_update(of=Subscription)
+            .options(*_invoice_columns())
         ).all()
         subscriptions = {row[0].id: (row[0], row[1]) for row in rows}
     else:
@@ -791,6 +792,44 @@ def _lock_subscriptions(
 
 _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 
+#: The columns of the subscription and the customer an invoice reads: the lock statement loads these, not
+#: the ~70 of both rows (turning each column into an attribute cost more than the statement). Another
+#: attribute read later is loaded then, one more query per invoice; the tests of ``tests/billing`` set
+#: :data:`_RAISE_ON_UNLOADED` (such a read raises) to check none is.
+_SUBSCRIPTION_COLUMNS = (
+    Subscription.id,
+    Subscription.organization_id,
+    Subscription.customer_id,
+    Subscription.plan_id,
+    Subscription.external_id,
+    Subscription.status,
+    Subscription.billing_time,
+    Subscription.started_at,
+    Subscription.subscription_at,
+    Subscription.terminated_at,
+    Subscription.progressive_billing_disabled,
+)
+_CUSTOMER_COLUMNS = (
+    Customer.id,
+    Customer.organization_id,
+    Customer.sequential_id,
+    Customer.timezone,
+    Customer.invoice_grace_period,
+    Customer.net_payment_term,
+    Customer.finalize_zero_amount_invoice,
+    Customer.subscription_invoice_issuing_date_anchor,
+    Customer.subscription_invoice_issuing_date_adjustment,
+)
+_RAISE_ON_UNLOADED = False
+
+
+def _invoice_columns() -> tuple[Any, ...]:
+    return (
+        load_only(*_SUBSCRIPTION_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
+        load_only(*_CUSTOMER_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
+    )
+
+
 #: The one-period lock statement by invoicing reason, built once (its parameters: ``subscription_id``,
 #: ``period_start``): building it for every invoice cost more than running it.
 _LOCK_ONE: dict[str, Select[Any]] = {}
@@ -808,6 +847,7 @@ def _lock_one_statement(reason: str) -> Select[Any]:
             .join(Customer, Customer.id == Subscription.customer_id)
             .where(Subscription.id == subscription_id)
             .with_for_update(of=Subscription)
+            .options(*_invoice_columns())
         )
         _LOCK_ONE[reason] = statement
     return statement

@@ -96,6 +96,23 @@ def final_payment_status(invoice: Invoice) -> PaymentStatus:
     return PaymentStatus.PENDING if invoice.total_amount_cents > 0 else PaymentStatus.SUCCEEDED
 
 
+def set_final_status(
+    invoice: Invoice, organization: Organization, customer: Customer, *, at: datetime
+) -> bool:
+    """Give ``invoice`` (amounts and dates already set) its final status, except its number: ``closed``
+    (a skipped zero-amount invoice, with the draft number) or ``finalized`` at ``at`` with the
+    paid-or-pending status of its total. Returns whether it takes a number (finalized)."""
+    invoice.expected_finalization_date = None
+    if invoice.fees_amount_cents == 0 and not finalizes_zero_amount(customer, organization):
+        invoice.status = InvoiceStatus.CLOSED
+        invoice.number = numbering.draft_number(organization)
+        return False
+    invoice.status = InvoiceStatus.FINALIZED
+    invoice.finalized_at = at
+    invoice.payment_status = final_payment_status(invoice)
+    return True
+
+
 def apply_final_status(
     session: Session,
     invoice: Invoice,
@@ -108,18 +125,12 @@ def apply_final_status(
     """Finalize ``invoice`` (amounts and dates already set): ``closed`` if it is a skipped zero-amount
     invoice, else numbered, ``finalized``, paid-or-pending by its total, its fees following (unless
     ``fees_follow`` is false: the caller wrote them with :func:`final_payment_status` already)."""
-    invoice.expected_finalization_date = None
-    if invoice.fees_amount_cents == 0 and not finalizes_zero_amount(customer, organization):
-        invoice.status = InvoiceStatus.CLOSED
-        invoice.number = numbering.draft_number(organization)
+    if not set_final_status(invoice, organization, customer, at=at):
         return
     number = numbering.allocate(session, organization, customer, invoice.issuing_date)
     invoice.number = number.number
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
-    invoice.status = InvoiceStatus.FINALIZED
-    invoice.finalized_at = at
-    invoice.payment_status = final_payment_status(invoice)
     if not fees_follow:
         return
     session.flush()

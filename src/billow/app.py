@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,7 +21,7 @@ from billow import __version__
 from billow.api_docs import install_docs
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
-from billow.errors import BillowError, PayloadTooLarge
+from billow.errors import ERROR_RESPONSES, BillowError, PayloadTooLarge
 
 log = logging.getLogger("billow")
 
@@ -30,6 +31,12 @@ API_PREFIX = "/api/v1"
 _MISSING_TYPES = {"missing"}
 _RANGE_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _LENGTH_TYPES = {"string_too_long", "too_long"}
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="``ok``, or ``unavailable``.")
+    version: str | None = Field(default=None, description="Billow's version (when ``ok``).")
+    database: str | None = Field(default=None, description="``unreachable`` (when ``unavailable``).")
 
 
 def _api_routers() -> list[APIRouter]:
@@ -105,10 +112,16 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     bind(app.state.sessionmaker, app.state.dispatcher)
 
     for router in _api_routers():
-        app.include_router(router, prefix=API_PREFIX)
+        # Every operation documents the error answers it can give, in Lago's shape.
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     install_docs(app, f"{API_PREFIX}/docs")
 
-    @app.get("/health", tags=["health"])
+    @app.get(
+        "/health",
+        tags=["health"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "The database is unreachable"}},
+    )
     def health() -> Response:
         try:
             with engine.connect() as connection:

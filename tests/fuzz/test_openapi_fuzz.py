@@ -1,0 +1,232 @@
+"""Property-based fuzzing of the whole API from its OpenAPI document (schemathesis + Hypothesis).
+
+Every operation of ``/api/v1/openapi.json`` gets generated requests, schema-valid ones and (about a
+third) schema-invalid ones, most with the organization's API key, some with none or a wrong one. Each
+answer must be no server error, a documented status code, a documented content type and a body that
+validates against the documented schema; an unauthenticated request must get 401 (or the router's 404).
+
+Bounded for CI: ``BILLOW_FUZZ_EXAMPLES`` cases per operation (default 12: ~1 minute per database on
+the CI machine), derandomized (``BILLOW_FUZZ_SEED`` changes the cases), e.g. ``BILLOW_FUZZ_EXAMPLES=500``
+for a long run. The figures are printed at the end of the run (``conftest.py``).
+
+Server errors whose cause is a defect still open elsewhere (``KNOWN_OPEN``) are counted and reported
+but tolerated, unless ``BILLOW_FUZZ_STRICT=1``; any other server error or schema violation fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import Failure
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from billow.app import create_app
+from billow.config import Settings
+from tests.conftest import Api, ThrowawayDatabase
+from tests.fuzz.report import Finding, FuzzStats, stats_for
+
+EXAMPLES = int(os.environ.get("BILLOW_FUZZ_EXAMPLES", "12"))
+SEED = int(os.environ.get("BILLOW_FUZZ_SEED", "9"))
+STRICT = os.environ.get("BILLOW_FUZZ_STRICT", "") not in ("", "0")
+
+#: Causes of server errors that belong to defects of issue 9 fixed on other branches: counted and
+#: reported, tolerated until those fixes land (then remove them from here).
+KNOWN_OPEN: dict[str, str] = {
+    "nul-character": "issue 9 defect 4 (strings)",
+    "string-too-long": "issue 9 defect 5 (strings)",
+    "integer-out-of-range": "issue 9 defect 3 (edge)",
+    "huge-page": "issue 9 defect 8 (edge)",
+    "malformed-body-before-auth": "issue 9 defect 12 (transport)",
+}
+
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    return create_app(Settings(database_url="sqlite://"), dispatch="off").openapi()
+
+
+@cache
+def api_schema() -> Any:
+    return schemathesis.openapi.from_dict(openapi_document())
+
+
+def operation_labels() -> list[str]:
+    return [
+        f"{method.upper()} {path}"
+        for path, methods in openapi_document()["paths"].items()
+        for method in methods
+    ]
+
+
+def _operation(label: str) -> Any:
+    method, path = label.split(" ", 1)
+    return api_schema()[path][method]
+
+
+# --------------------------------------------------------------------------------------------------
+# Server errors: their cause
+# --------------------------------------------------------------------------------------------------
+
+
+def _messages(exc: BaseException) -> str:
+    parts = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 5:
+        parts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return " <- ".join(parts)
+
+
+def _page_is_huge(kwargs: dict[str, Any]) -> bool:
+    params = kwargs.get("params") or {}
+    try:
+        return int(str(params.get("page", "1"))) > 10**15
+    except ValueError:
+        return False
+
+
+def classify(error: str, kwargs: dict[str, Any]) -> str:
+    """A short name for the cause of a server error (``KNOWN_OPEN`` keys), else the error itself."""
+    if re.search(r"NUL \(0x00\)|\\x00|0x00|null character", error, re.IGNORECASE):
+        return "nul-character"
+    if re.search(r"StringDataRightTruncation|value too long", error):
+        return "string-too-long"
+    if re.search(
+        r"out of range|OverflowError|too large to convert|int too big|NumericValueOutOfRange", error
+    ):
+        return "huge-page" if _page_is_huge(kwargs) else "integer-out-of-range"
+    return error.splitlines()[0][:200] if error else "no cause known"
+
+
+# --------------------------------------------------------------------------------------------------
+# One request
+# --------------------------------------------------------------------------------------------------
+
+
+def _reproduction(kwargs: dict[str, Any], auth: str) -> str:
+    query = "&".join(f"{k}={v}" for k, v in (kwargs.get("params") or {}).items())
+    text = f"{kwargs['method']} {kwargs['url']}{'?' + query if query else ''} [{auth} key]"
+    body = kwargs.get("json", kwargs.get("data"))
+    if body is not None:
+        dumped = json.dumps(body, ensure_ascii=True, default=str)
+        text += f" {dumped[:300]}{'...' if len(dumped) > 300 else ''}"
+    return text
+
+
+def _send(api: Api, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    """The response, or ``None`` and the exception's text when the app raised (a 500)."""
+    request: dict[str, Any] = {
+        key: kwargs[key] for key in ("method", "url", "headers", "params") if key in kwargs
+    }
+    if kwargs.get("cookies"):
+        cookie = "; ".join(f"{name}={value}" for name, value in kwargs["cookies"].items())
+        request["headers"] = {**request.get("headers", {}), "Cookie": cookie}
+    if "json" in kwargs:
+        request["json"] = kwargs["json"]
+    elif kwargs.get("data") is not None:
+        request["content"] = kwargs["data"]
+    try:
+        return api.client.request(**request), None
+    except Exception as exc:  # the app's unhandled exception, re-raised by the test client
+        return None, _messages(exc)
+
+
+def run_case(api: Api, stats: FuzzStats, label: str, case: Any, auth: str) -> None:
+    headers: dict[str, str] = {}
+    if auth == "valid":
+        headers["Authorization"] = f"Bearer {api.key}"
+    elif auth == "wrong":
+        headers["Authorization"] = "Bearer not-a-key-of-anyone"
+    kwargs = case.as_transport_kwargs(headers=headers)
+    if auth == "no":
+        kwargs["headers"].pop("Authorization", None)
+    stats.cases += 1
+    stats.operations.add(label)
+    if auth != "valid":
+        stats.unauthenticated += 1
+    response, error = _send(api, kwargs)
+    status = "500" if response is None else str(response.status_code)
+    stats.statuses[status[0] + "xx"] += 1
+    reproduction = _reproduction(kwargs, auth)
+    if response is None or response.status_code >= 500:
+        cause = classify(error or (response.text if response is not None else ""), kwargs)
+        stats.add(Finding("5xx", label, cause, KNOWN_OPEN.get(cause), reproduction))
+        return
+    protected = kwargs["url"].startswith("/api/v1/")
+    if auth != "valid" and protected:
+        body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
+        routed_404 = response.status_code == 404 and body.get("code") == "resource_not_found"
+        if response.status_code != 401 and not routed_404:
+            cause = f"unauthenticated request answered {status}"
+            if response.status_code == 400 and "malformed JSON" in body.get("error", ""):
+                cause = "malformed-body-before-auth"
+            stats.add(Finding("schema", label, cause, KNOWN_OPEN.get(cause), reproduction))
+    try:
+        case.validate_response(response, checks=CHECKS, headers=kwargs["headers"])
+    except BaseException as exc:  # schemathesis' FailureGroup or one Failure
+        failures = getattr(exc, "exceptions", [exc])
+        for failure in failures:
+            title = failure.title if isinstance(failure, Failure) else type(failure).__name__
+            message = str(getattr(failure, "message", failure)).strip().splitlines()
+            cause = f"{title} ({status}): {' '.join(message[:3])[:200]}"
+            stats.add(Finding("schema", label, cause, None, reproduction))
+
+
+AUTH = st.sampled_from(["valid"] * 8 + ["no", "wrong"])
+
+
+def fuzz(api: Api, stats: FuzzStats, label: str, mode: GenerationMode, examples: int) -> None:
+    operation = _operation(label)
+    try:
+        strategy = operation.as_strategy(generation_mode=mode)
+    except Exception:  # nothing in this operation can be made schema-invalid
+        return
+
+    @seed(SEED)
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=["explicit", "generate"],
+        print_blob=False,
+    )
+    @given(case=strategy, auth=AUTH)
+    def check(case: Any, auth: str) -> None:
+        run_case(api, stats, label, case, auth)
+
+    try:
+        check()
+    except Unsatisfiable:  # e.g. no parameter at all to make schema-invalid
+        pass
+
+
+@pytest.mark.parametrize("label", operation_labels())
+def test_operation(label: str, api: Api, database: ThrowawayDatabase) -> None:
+    stats = stats_for(database.backend)
+    before = set(stats.findings)
+    negative = EXAMPLES // 3
+    fuzz(api, stats, label, GenerationMode.POSITIVE, EXAMPLES - negative)
+    if negative:
+        fuzz(api, stats, label, GenerationMode.NEGATIVE, negative)
+    new = [stats.findings[key] for key in stats.findings if key not in before]
+    failing = [f for f in new if f.owner is None or STRICT]
+    assert not failing, "\n".join(f"{f.kind} {f.cause}\n    {f.reproduction}" for f in failing)

@@ -125,7 +125,7 @@ class ErrorOut(BaseModel):
     error: str = Field(description="The status' reason phrase (``BadRequest: <message>`` for a 400).")
     code: str | None = Field(
         default=None,
-        description="What went wrong, for clients to branch on: ``validation_errors``, ``customer_not_found``...",
+        description="What went wrong, for clients to branch on: ``validation_errors``, ``tax_not_found``...",
     )
     error_details: dict[str, Any] | None = Field(
         default=None,

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,7 +21,7 @@ from billow import __version__
 from billow.api_docs import install_docs
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
-from billow.errors import BillowError, PayloadTooLarge
+from billow.errors import ERROR_RESPONSES, BillowError, PayloadTooLarge
 from billow.kit import strict_json
 
 log = logging.getLogger("billow")
@@ -34,6 +35,12 @@ _LENGTH_TYPES = {"string_too_long", "too_long"}
 #: A string no database can store (billow.kit.schemas.Input): 422 even in a body's root field (the
 #: plan metadata body ``{"metadata": {...}}`` has no root object).
 _UNSTORABLE = "unstorable_string"
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="``ok``, or ``unavailable``.")
+    version: str | None = Field(default=None, description="Billow's version (when ``ok``).")
+    database: str | None = Field(default=None, description="``unreachable`` (when ``unavailable``).")
 
 
 def _api_routers() -> list[APIRouter]:
@@ -110,11 +117,17 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
 
     routers = _api_routers()
     for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
+        # Every operation documents the error answers it can give, in Lago's shape.
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
     install_docs(app, f"{API_PREFIX}/docs")
 
-    @app.get("/health", tags=["health"])
+    @app.get(
+        "/health",
+        tags=["health"],
+        response_model=HealthOut,
+        responses={503: {"model": HealthOut, "description": "The database is unreachable"}},
+    )
     def health() -> Response:
         try:
             with engine.connect() as connection:

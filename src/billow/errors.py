@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 
 class BillowError(Exception):
     status: int = 500
@@ -114,3 +116,32 @@ class Errors:
     def raise_if_any(self) -> None:
         if self.details:
             raise ValidationFailed(self.details)
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer (Lago's shape), as the OpenAPI document describes it."""
+
+    status: int = Field(description="The HTTP status, repeated.")
+    error: str = Field(description="The status' reason phrase (``BadRequest: <message>`` for a 400).")
+    code: str | None = Field(
+        default=None,
+        description="What went wrong, for clients to branch on: ``validation_errors``, ``tax_not_found``...",
+    )
+    error_details: dict[str, Any] | None = Field(
+        default=None,
+        description="For 422 ``validation_errors``: ``{field: [code, ...]}`` (per index for a batch).",
+    )
+
+
+#: The error answers every API operation can give, for ``responses=`` of a route or router.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description}
+    for status, description in (
+        (400, "Malformed JSON body, or its root key missing"),
+        (401, "Missing or unknown API key"),
+        (404, "An object of the request was not found in the caller's organization"),
+        (405, "Refused by a business rule (``code`` says which)"),
+        (413, "Request body above the size limit"),
+        (422, "Validation errors (``error_details``)"),
+    )
+}

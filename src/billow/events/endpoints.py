@@ -35,6 +35,7 @@ from billow.events.schemas import (
     EventRequest,
     ExpressionResultEnvelope,
     NewEvent,
+    NewEventEnvelope,
     TimestampError,
     load_json,
     parse_event,
@@ -228,7 +229,7 @@ def _batch_parser(max_events: int) -> Parser:
 
 @router.post(
     "/events",
-    response_model=EventEnvelope,
+    response_model=NewEventEnvelope,
     openapi_extra=request_body_doc(EventRequest),
     summary="Ingest one event",
 )

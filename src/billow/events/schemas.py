@@ -369,7 +369,10 @@ class EventBatchRequest(BaseModel):
 NotAggregatedReason = str
 
 
-class EventOut(BaseModel):
+class NewEventOut(BaseModel):
+    """An event as ``POST /events`` and ``/events/batch`` answer it (Lago's): the subscription and
+    customer ids are ``null`` and the diagnostics are left to the read endpoints (:class:`EventOut`)."""
+
     lago_id: uuid.UUID
     transaction_id: str
     lago_customer_id: uuid.UUID | None
@@ -380,6 +383,11 @@ class EventOut(BaseModel):
     lago_subscription_id: uuid.UUID | None
     external_subscription_id: str
     created_at: str
+
+
+class EventOut(NewEventOut):
+    """An event as the read endpoints answer it: with Billow's diagnostics."""
+
     billable_metric_code_matched: bool = Field(description="Billow: a live billable metric has this code.")
     subscription_matched: bool = Field(
         description="Billow: a subscription has this external id (whatever its status)."
@@ -397,8 +405,12 @@ class EventEnvelope(BaseModel):
     event: EventOut
 
 
+class NewEventEnvelope(BaseModel):
+    event: NewEventOut
+
+
 class EventBatchOut(BaseModel):
-    events: list[EventOut]
+    events: list[NewEventOut]
 
 
 class EventList(BaseModel):

@@ -56,10 +56,6 @@ STRICT = os.environ.get("BILLOW_FUZZ_STRICT", "") not in ("", "0")
 #: Causes of server errors that belong to defects of issue 9 fixed on other branches: counted and
 #: reported, tolerated until those fixes land (then remove them from here).
 KNOWN_OPEN: dict[str, str] = {
-    "nul-character": "issue 9 defect 4 (strings)",
-    "string-too-long": "issue 9 defect 5 (strings)",
-    "integer-out-of-range": "issue 9 defect 3 (edge)",
-    "huge-page": "issue 9 defect 8 (edge)",
     "malformed-body-before-auth": "issue 9 defect 12 (transport)",
 }
 

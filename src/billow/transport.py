@@ -220,7 +220,11 @@ class AuthenticationMiddleware:
         finally:
             # Still here: the request ended before the session dependency took the session over.
             if state.pop(SESSION, None) is not None:
-                await run_in_threadpool(session.close)
+                try:
+                    await run_in_threadpool(session.close)
+                except BaseException:  # cancelled: close it here rather than leak its connection
+                    session.close()
+                    raise
 
     def _authenticate(self, key: str) -> tuple[Session, Any] | None:
         from billow.organizations.service import organization_service

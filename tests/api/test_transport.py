@@ -309,3 +309,58 @@ class TestUnexpectedError:
         response = api.post("/events", one_event("tx_boom"))
         assert response.status_code == 500
         assert response.json() == INTERNAL
+
+
+@pytest.fixture
+def served(database: ThrowawayDatabase) -> Iterator[tuple[str, Api]]:
+    """A fresh app behind a real uvicorn server in a thread: its base URL, and an organization."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    app = create_app(Settings(database_url=database.url), dispatch="sync")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, port=port, lifespan="off", log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    organization, key = make_organization(app, "Served")
+    try:
+        yield f"http://127.0.0.1:{port}", Api(None, key, organization)  # type: ignore[arg-type]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        _wipe(app.state.engine)
+        app.state.engine.dispose()
+
+
+def test_a_500_keeps_the_connection(served: tuple[str, Api], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through a real server: the 500 is JSON and the same keep-alive connection serves the next request."""
+    import httpx
+
+    from billow.taxes.service import tax_service
+
+    def fail(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tax_service, "create", fail)
+    base_url, api = served
+    ports = []
+    with httpx.Client(base_url=base_url, headers=api.headers) as client:
+        for _ in range(3):
+            response = client.post("/api/v1/taxes", json=tax("vat_boom"))
+            assert response.status_code == 500
+            assert response.json() == INTERNAL
+            assert response.headers["x-request-id"]
+            ports.append(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+        listed = client.get("/api/v1/taxes")
+        ports.append(listed.extensions["network_stream"].get_extra_info("client_addr")[1])
+    assert listed.json()["taxes"] == []
+    assert len(set(ports)) == 1, ports  # one connection throughout: never closed by the server

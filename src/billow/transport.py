@@ -4,9 +4,9 @@ Two plain ASGI middlewares (Starlette's ``@app.middleware("http")`` wraps every 
 and stream, a measurable cost on the event ingestion path), outermost first:
 
 :class:`TransportMiddleware`
-    * **Request id.** ``X-Request-Id`` is the client's when it sent a sane one (:func:`request_id_of`),
-      else 32 new random hex digits; it is set on every response, successes included, and kept in
-      ``scope["state"]["request_id"]``.
+    * **Request id.** ``X-Request-Id`` is the client's when it sent a sane one (up to 128 letters,
+      digits and ``._:@+=/-``), else 32 new random hex digits; it is set on every response, successes
+      included, and kept in ``scope["state"]["request_id"]``.
     * **Body-size limit** (``BILLOW_MAX_BODY_BYTES``). A declared ``Content-Length`` above the limit
       answers 413 at once. A body without ``Content-Length`` (chunked) is counted while the application
       reads it: the read that passes the limit raises :class:`RequestTooLarge` (an ``HTTPException``,
@@ -14,7 +14,8 @@ and stream, a measurable cost on the event ingestion path), outermost first:
       application never sees the overflow as data; the exception becomes Lago's 413 before any
       response starts. (A declared length is enforced by the HTTP parser itself.)
     * **Unexpected errors.** An exception no handler maps answers Lago's JSON shape
-      ``{"status": 500, "error": "Internal Server Error", "code": "internal_error"}`` with the request id,
+      ``{"status": 500, "error": "Internal Server Error", "code": "internal_error"}`` (Rails' JSON 500
+      is ``{status, error}``; ``code`` added as on every other Billow error) with the request id,
       and is logged (logger ``billow``) with the request id and the traceback. It is not re-raised, so
       the server keeps the connection (Starlette's ``ServerErrorMiddleware`` would answer
       ``text/plain`` and re-raise, and uvicorn then closes the connection). The request's transaction

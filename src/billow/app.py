@@ -1,4 +1,8 @@
-"""The FastAPI application: routers, Lago's error shape, health, OpenAPI."""
+"""The FastAPI application: routers, Lago's error shape, health, OpenAPI.
+
+The transport around the routes (request ids, body-size limit while streaming, authentication before
+the body is read, unexpected errors as Lago-shaped JSON 500s) is :mod:`billow.transport`.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,20 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from billow import __version__
 from billow.api_docs import install_docs
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
-from billow.errors import ERROR_RESPONSES, BillowError, PayloadTooLarge
+from billow.errors import ERROR_RESPONSES, BillowError
 from billow.kit import strict_json
+from billow.organizations.dependencies import RecentKeys
+from billow.transport import AuthenticationMiddleware, TransportMiddleware, payload_too_large_body
 
 log = logging.getLogger("billow")
 
 API_PREFIX = "/api/v1"
+DOCS_URL = f"{API_PREFIX}/docs"
 
 #: Pydantic error types that mean "no usable value was given".
 _MISSING_TYPES = {"missing"}
@@ -111,6 +117,7 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.recent_keys = RecentKeys()
     # Tasks get sessions without dispatcher: what they do queues nothing more.
     app.state.dispatcher = Dispatcher(make_sessionmaker(engine), mode=dispatch_mode(dispatch))
     bind(app.state.sessionmaker, app.state.dispatcher)
@@ -120,7 +127,7 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
         # Every operation documents the error answers it can give, in Lago's shape.
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
-    install_docs(app, f"{API_PREFIX}/docs")
+    install_docs(app, DOCS_URL)
 
     @app.get(
         "/health",
@@ -136,9 +143,9 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    _install_body_limit(app, settings.max_body_bytes)
-    _install_param_guard(app, routers)
+    _install_param_guard(app, routers)  # inside the authentication (added first = innermost)
     _install_error_handlers(app)
+    _install_transport(app, settings)
     return app
 
 
@@ -157,31 +164,21 @@ def _install_param_guard(app: FastAPI, routers: list[APIRouter]) -> None:
     app.add_middleware(ParamGuardMiddleware, routes=routes)
 
 
-def _install_body_limit(app: FastAPI, limit: int) -> None:
-    app.add_middleware(BodyLimitMiddleware, limit=limit)
-
-
-class BodyLimitMiddleware:
-    """413 for a declared ``Content-Length`` above the limit. A plain ASGI middleware: Starlette's
-    ``@app.middleware("http")`` wraps every request in an extra task and stream, a measurable cost
-    on the event ingestion path."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"content-length":
-                    if value.isdigit() and int(value) > self.limit:
-                        response = JSONResponse(
-                            PayloadTooLarge(code="payload_too_large").body(), status_code=413
-                        )
-                        await response(scope, receive, send)
-                        return
-                    break
-        await self.app(scope, receive, send)
+def _install_transport(app: FastAPI, settings: Settings) -> None:
+    """Request ids, the body-size limit, unexpected errors and authentication (:mod:`billow.transport`).
+    Added last = outermost: the transport middleware sees every response, the 401s included."""
+    assert app.openapi_url is not None
+    app.add_middleware(
+        AuthenticationMiddleware,
+        prefix=API_PREFIX,
+        sessions=app.state.sessionmaker,
+        public=(app.openapi_url, DOCS_URL, f"{DOCS_URL}/"),
+        # Event ingestion authenticates by itself (billow.events.endpoints).
+        self_authenticating=frozenset(
+            {("POST", f"{API_PREFIX}/events"), ("POST", f"{API_PREFIX}/events/batch")}
+        ),
+    )
+    app.add_middleware(TransportMiddleware, limit=settings.max_body_bytes)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -219,6 +216,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             body: dict[str, Any] = {"status": 404, "error": "Not Found", "code": "resource_not_found"}
         elif exc.status_code == 405:
             body = {"status": 405, "error": "Method Not Allowed", "code": "method_not_allowed"}
+        elif exc.status_code == 413:
+            body = payload_too_large_body()
         else:
             body = {"status": exc.status_code, "error": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))

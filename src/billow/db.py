@@ -114,9 +114,13 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 def session_dependency(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: one session and one transaction per request."""
-    factory: sessionmaker[Session] = request.app.state.sessionmaker
-    session = factory()
+    """FastAPI dependency: one session and one transaction per request. An authenticated request brings
+    the session its authentication ran on (:class:`billow.transport.AuthenticationMiddleware`): it is
+    taken over here, so the organization stays attached to the request's session."""
+    session: Session | None = request.scope.get("state", {}).pop("billow.session", None)
+    if session is None:
+        factory: sessionmaker[Session] = request.app.state.sessionmaker
+        session = factory()
     try:
         yield session
         session.commit()

@@ -19,11 +19,10 @@ from urllib.parse import parse_qsl
 
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from billow.errors import BillowError, Errors, NotFound, ValidationFailed
+from billow.errors import BillowError, Errors, NotFound, Unauthorized, ValidationFailed
 
 #: The resource a path parameter identifies, by the path segment before it, when it is not that
 #: segment in the singular; ``None``: the parameter is no lookup (a plan metadata key: an unknown key
@@ -114,8 +113,17 @@ class ParamGuardMiddleware:
 
 
 def _authenticate(scope: Scope) -> None:
-    """401 unless the request carries a valid API key (the same check as every endpoint)."""
-    from billow.organizations.dependencies import current_organization
+    """401 unless the request carries a valid API key: the authentication middleware's finding
+    (:mod:`billow.transport`, which runs first), else, for the routes that authenticate themselves (event
+    ingestion), the same key lookup."""
+    from billow.organizations.service import organization_service
+    from billow.transport import ORGANIZATION, bearer_key_of
 
+    if scope.get("state", {}).get(ORGANIZATION) is not None:
+        return
+    key = bearer_key_of(scope["headers"])
+    if key is None:
+        raise Unauthorized()
     with scope["app"].state.sessionmaker() as session:
-        current_organization(Request(scope), session)
+        if organization_service.authenticate(session, key) is None:
+            raise Unauthorized()

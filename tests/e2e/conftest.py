@@ -31,6 +31,7 @@ class Server:
     base_url: str
     api_key: str
     env: dict[str, str]
+    pid: int = 0  # the server process (for /proc measurements)
 
     def client(self, api_key: str | None = None) -> Client:
         return Client(api_key=api_key or self.api_key, api_url=self.base_url)
@@ -74,7 +75,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base_url, process, log_path)
-        yield Server(request.param, base_url, api_key, env)
+        yield Server(request.param, base_url, api_key, env, process.pid)
     finally:
         process.terminate()
         try:

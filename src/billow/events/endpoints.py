@@ -50,7 +50,7 @@ from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.metering.estimate import estimate_service
 from billow.metering.schemas import FeesEnvelope, estimated_fee_out
-from billow.organizations.dependencies import CurrentOrganization, bearer_key
+from billow.organizations.dependencies import CurrentOrganization, RecentKeys, bearer_key
 from billow.organizations.service import digest_key
 from billow.subscriptions.endpoints import Now
 from billow.worker.dispatch import Dispatcher
@@ -98,10 +98,13 @@ Body = Annotated[JsonBody, Depends(json_body)]
 
 # Ingestion. The body is parsed before authenticating because the authentication query also fetches
 # the billable metrics of the events' codes; a bad body is reported only once the key is known to be
-# valid (401 comes first, as in Lago). On PostgreSQL everything runs on the event loop with an
-# asynchronous connection (see billow.events.repository.IngestionPool); elsewhere one hop to a worker
-# thread runs it on a bare SQLAlchemy connection. Neither uses FastAPI dependencies: each sync
-# dependency is a thread hop, which on a busy server costs more than the work itself.
+# valid (401 comes first, as in Lago). A wrong key must not make the server read a body, though: the
+# key's digest is first checked against the keys this process found valid lately (RecentKeys: no query
+# on the hot path), and an unknown digest is looked up alone before the body is read. On PostgreSQL
+# everything runs on the event loop with an asynchronous connection (see
+# billow.events.repository.IngestionPool); elsewhere one hop to a worker thread runs it on a bare
+# SQLAlchemy connection. Neither uses FastAPI dependencies: each sync dependency is a thread hop, which
+# on a busy server costs more than the work itself.
 
 Parser = Callable[[JsonBody], list[NewEvent]]
 
@@ -118,23 +121,31 @@ def _codes(events: list[NewEvent]) -> set[str]:
 
 
 async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
-    key = bearer_key(request)
-    body = await request.body()
+    digest = digest_key(bearer_key(request))
     engine: Engine = request.app.state.engine
+    recent_keys: RecentKeys = request.app.state.recent_keys
+    if digest not in recent_keys:
+        if not await _key_exists(request, engine, digest):
+            raise Unauthorized()  # the body is left unread
+        recent_keys.add(digest)
+    body = await request.body()
     if engine.dialect.name != "postgresql":
         return await run_in_threadpool(
-            _ingest_in_thread, engine, key, body, parser, batch, request.app.state.dispatcher
+            _ingest_in_thread, engine, digest, body, parser, batch, request.app.state.dispatcher, recent_keys
         )
     events, failure = _parse(parser, body)
-    digest = digest_key(key)
     async with _ingestion_pool(request).store(atomic=batch) as store:
         if failure is not None:
             organization_id, _ = await store.authenticate(digest, ())
-            raise Unauthorized() if organization_id is None else failure
+            if organization_id is None:
+                recent_keys.discard(digest)
+                raise Unauthorized()
+            raise failure
         # Usually one round trip; a second one when a metric of these codes has an expression.
         created_at = service.prepare(events)
         organization_id, inserted = await store.authenticate_and_insert(digest, events, created_at)
         if organization_id is None:
+            recent_keys.discard(digest)
             raise Unauthorized()
         if inserted is None:
             _, metrics = await store.authenticate(digest, _codes(events))
@@ -146,13 +157,36 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 
+async def _key_exists(request: Request, engine: Engine, digest: str) -> bool:
+    """Whether an unrevoked API key has this digest (one indexed query, before the body is read)."""
+    if engine.dialect.name != "postgresql":
+        return await run_in_threadpool(_key_exists_in_thread, engine, digest)
+    async with _ingestion_pool(request).store(atomic=False) as store:
+        organization_id, _ = await store.authenticate(digest, ())
+    return organization_id is not None
+
+
+def _key_exists_in_thread(engine: Engine, digest: str) -> bool:
+    with ingestion_store(engine) as store:
+        organization_id, _ = store.authenticate(digest, ())
+    return organization_id is not None
+
+
 def _ingest_in_thread(
-    engine: Engine, key: str, body: bytes, parser: Parser, batch: bool, dispatcher: Dispatcher | None = None
+    engine: Engine,
+    digest: str,
+    body: bytes,
+    parser: Parser,
+    batch: bool,
+    dispatcher: Dispatcher | None = None,
+    recent_keys: RecentKeys | None = None,
 ) -> Response:
     events, failure = _parse(parser, body)
     with ingestion_store(engine) as store:
-        organization_id, metrics = store.authenticate(digest_key(key), _codes(events))
+        organization_id, metrics = store.authenticate(digest, _codes(events))
         if organization_id is None:
+            if recent_keys is not None:
+                recent_keys.discard(digest)
             raise Unauthorized()
         if failure is not None:
             raise failure

@@ -9,9 +9,9 @@ Bounded for CI: ``BILLOW_FUZZ_EXAMPLES`` cases per operation (default 16: under 
 the CI machine), derandomized (``BILLOW_FUZZ_SEED`` changes the cases), e.g. ``BILLOW_FUZZ_EXAMPLES=500``
 for a long run. The figures are printed at the end of the run (``conftest.py``).
 
-Server errors (and the one answer-before-authentication case) whose cause is a defect still open on
-another branch (``KNOWN_OPEN``) are counted and reported but tolerated, unless ``BILLOW_FUZZ_STRICT=1``;
-any other server error or violation fails its operation's test. ``pytest tests/api -p
+Every server error and every violation fails its operation's test. A cause known and tracked elsewhere can
+be listed in ``KNOWN_OPEN`` (empty today): counted and reported but tolerated, unless
+``BILLOW_FUZZ_STRICT=1``. ``pytest tests/api -p
 tests.fuzz.response_audit`` checks the API tests' own answers against the same document.
 """
 
@@ -53,11 +53,9 @@ EXAMPLES = int(os.environ.get("BILLOW_FUZZ_EXAMPLES", "16"))
 SEED = int(os.environ.get("BILLOW_FUZZ_SEED", "9"))
 STRICT = os.environ.get("BILLOW_FUZZ_STRICT", "") not in ("", "0")
 
-#: Causes of server errors that belong to defects of issue 9 fixed on other branches: counted and
-#: reported, tolerated until those fixes land (then remove them from here).
-KNOWN_OPEN: dict[str, str] = {
-    "malformed-body-before-auth": "issue 9 defect 12 (transport)",
-}
+#: Causes of server errors tracked elsewhere (cause -> issue): counted and reported, tolerated. Empty since
+#: issue 9's fixes landed; keep it so.
+KNOWN_OPEN: dict[str, str] = {}
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

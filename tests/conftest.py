@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from billow.app import create_app
 from billow.config import Settings, normalize_database_url
@@ -102,6 +102,28 @@ def session(engine: Engine) -> Iterator[Session]:
     with factory() as session:
         yield session
     _wipe(engine)
+
+
+@pytest.fixture
+def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the test database, for code that opens its own (billing runs, tasks); ``session``
+    wipes the database after the test."""
+    yield make_sessionmaker(engine)
+
+
+@pytest.fixture
+def billow(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``billow <args>`` (Typer's runner) on the test database (its tables exist: no migration)."""
+    from typer.testing import CliRunner
+
+    from billow import cli
+
+    monkeypatch.setattr(cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False))
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(cli.app, list(args))
+
+    return run
 
 
 @pytest.fixture(scope="session")

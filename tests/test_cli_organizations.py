@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,32 +14,13 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from billow import cli
 from billow.config import Settings
 from billow.customers.models import Customer
-from billow.db import make_sessionmaker
 from billow.organizations.models import ApiKey, Organization
 from billow.organizations.service import digest_key, organization_service
 from tests.metering import factories as f
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    """Sessions on the test database (``session`` wipes it after the test)."""
-    yield make_sessionmaker(engine)
-
-
-@pytest.fixture
-def billow(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """``billow <args>`` on the test database (its tables exist: no migration)."""
-    monkeypatch.setattr(cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False))
-
-    def run(*args: str) -> Any:
-        return CliRunner().invoke(cli.app, list(args))
-
-    return run
 
 
 def make_org(factory: sessionmaker[Session], name: str) -> tuple[uuid.UUID, str]:

@@ -5,18 +5,15 @@ missed (catch-up). Billing the past is an opt-in (``BILLOW_BILL_BACKDATED_PERIOD
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing.run import bill_due
-from billow.db import make_sessionmaker
 from billow.invoices.models import Fee, Invoice, InvoiceSubscription
 from billow.organizations.models import Organization
 from tests.conftest import Api
@@ -27,11 +24,6 @@ from tests.metering.factories import at
 @pytest.fixture(autouse=True)
 def _bills_backdated_periods() -> None:
     """Overrides ``tests/billing/conftest.py``: these tests check the default."""
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
 
 
 def links(factory: sessionmaker[Session]) -> list[tuple[str, datetime, datetime | None, datetime | None]]:

@@ -4,37 +4,16 @@ second, and the billing run's log line."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
 from billow import cli
-from billow.db import make_sessionmaker
 from billow.invoices.models import Invoice, InvoiceSubscription
 from billow.subscriptions.models import Subscription
 from tests.metering import factories as f
 from tests.metering.factories import at
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
-
-
-@pytest.fixture
-def billow(engine: Engine, monkeypatch: pytest.MonkeyPatch):
-    """``billow <args>`` on the test database (its tables exist: no migration)."""
-    monkeypatch.setattr(cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False))
-
-    def run(*args: str):
-        return CliRunner().invoke(cli.app, list(args))
-
-    return run
 
 
 def invoice_count(factory: sessionmaker[Session]) -> int:

@@ -15,18 +15,12 @@ from billow import cli
 from billow.billing.run import bill_due
 from billow.billing.tasks import bill_batch, find_due_subscriptions
 from billow.config import get_settings
-from billow.db import make_sessionmaker
 from billow.invoices.models import InvoiceSubscription
 from billow.subscriptions.models import Subscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 
 AS_OF = at("2024-02-01T00:00:01")
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
 
 
 @pytest.fixture(autouse=True)

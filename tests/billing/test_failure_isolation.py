@@ -4,20 +4,15 @@ period). The poison is written straight into the rows: the API refuses such valu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
 
-from billow import cli
 from billow.billing.run import bill_due
 from billow.billing.tasks import bill_batch, find_due_subscriptions
-from billow.db import make_sessionmaker
 from billow.invoices.models import Invoice, InvoiceSubscription
 from billow.organizations.models import Organization
 from billow.plans.models import Charge, Plan
@@ -28,21 +23,6 @@ from tests.metering.factories import at
 #: January 2024 is due (and billed) at this instant.
 AS_OF = at("2024-02-01T00:00:01")
 TRIAL_DAYS = Decimal(10**10)
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
-
-
-@pytest.fixture
-def billow(engine: Engine, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False))
-
-    def run(*args: str):
-        return CliRunner().invoke(cli.app, list(args))
-
-    return run
 
 
 class World:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from fastapi.testclient import TestClient
 from lago_python_client.models.customer_usage import CustomerUsageResponse
-from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing.run import bill_due
-from billow.db import make_sessionmaker
 from billow.organizations.service import organization_service
 from tests.billing.test_run import setup_catalog
 from tests.metering.factories import at
-
-
-@pytest.fixture
-def factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
 
 
 def test_past_usage_per_invoiced_period(

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from billow.billing import pay_in_advance
 from billow.billing.pay_in_advance import create_pay_in_advance_fees
 from billow.billing.run import bill_due
-from billow.db import make_sessionmaker
 from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
 from billow.organizations.service import organization_service
 from billow.worker.scans import SCANS
@@ -22,11 +19,6 @@ from tests.metering import factories as f
 from tests.metering.factories import at
 
 NOW = at("2024-01-15T12:00:00")
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
 
 
 def setup(session: Session):

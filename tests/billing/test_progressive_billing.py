@@ -4,30 +4,22 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from lago_python_client.models.invoice import InvoiceResponse
 from lago_python_client.models.lifetime_usage import LifetimeUsageResponse
 from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from billow.billing.progressive import Applied, Threshold, bill_thresholds, newly_reached, threshold_progress
 from billow.billing.run import bill_due
-from billow.db import make_sessionmaker
 from billow.invoices.models import Fee, Invoice, InvoiceSubscription
 from billow.organizations.models import Organization
 from billow.plans.models import UsageThreshold
 from billow.worker.scans import SCANS
 from tests.metering import factories as f
 from tests.metering.factories import at
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    yield make_sessionmaker(engine)
 
 
 def threshold(session: Session, org, plan, amount_cents: int, recurring: bool = False) -> None:

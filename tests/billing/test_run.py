@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 
@@ -15,16 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import assembly
 from billow.billing.run import bill_due
-from billow.db import make_sessionmaker
 from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
 from tests.metering import factories as f
 from tests.metering.factories import at
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    # ``session`` wipes the database after the test.
-    yield make_sessionmaker(engine)
 
 
 def setup_catalog(session: Session, *, numbering: str = "per_customer", external_id: str = "sub_1", org=None):

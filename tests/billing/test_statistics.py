@@ -13,16 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import statistics
 from billow.billing.run import bill_due, due_subscription_ids
-from billow.db import make_sessionmaker
 from billow.events.models import Event
 from tests.metering import factories as f
 from tests.metering.factories import at
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    # ``session`` wipes the database after the test.
-    yield make_sessionmaker(engine)
 
 
 @pytest.fixture

@@ -6,17 +6,8 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from billow.db import make_sessionmaker
 from tests.conftest import ThrowawayDatabase
-
-
-@pytest.fixture
-def factory(engine: Engine, session: Session) -> Iterator[sessionmaker[Session]]:
-    # ``session`` wipes the database after the test.
-    yield make_sessionmaker(engine)
 
 
 @pytest.fixture

@@ -359,6 +359,23 @@ class TestPoisonedInputsOfDefect1:
         )
         assert errors_of(response) == {"properties": ["invalid_graduated_ranges"]}
 
+    @pytest.mark.parametrize("value", ["1e30", 10**30, "9" * 40])
+    def test_huge_event_values_make_no_server_error(self, api: Api, value: Any) -> None:
+        """Events carry whatever the client measured (Lago accepts any number): a value no bill can carry
+        is stored, and the current usage it would give answers 422, never a 500 or an amount beyond
+        BIGINT (billing records a failed invoice for it: tests/billing/test_failure_isolation.py)."""
+        metric = {"name": "Storage", "code": "gb", "aggregation_type": "sum_agg", "field_name": "gb"}
+        metric_id = ok(api.post("/billable_metrics", json={"billable_metric": metric}))["billable_metric"]
+        charge = {"billable_metric_id": metric_id["lago_id"], "charge_model": "standard"}
+        plan = {**PLAN, "code": "storage", "charges": [{**charge, "properties": {"amount": "1"}}]}
+        ok(api.post("/plans", json={"plan": plan}))
+        subscription = {"external_customer_id": "cus_9", "plan_code": "storage", "external_id": "sub_9"}
+        ok(api.post("/subscriptions", json={"subscription": subscription}))
+        event = {"transaction_id": "t1", "code": "gb", "external_subscription_id": "sub_9"}
+        ok(api.post("/events", json={"event": {**event, "properties": {"gb": value}}}))
+        response = api.get("/customers/cus_9/current_usage", params={"external_subscription_id": "sub_9"})
+        assert errors_of(response) == {"charges": ["value_is_out_of_range"]}
+
     def test_charge_filter_and_override_prices(self, api: Api, catalog: dict) -> None:
         charge_id = _charge_id(api)
         response = _subscribe(

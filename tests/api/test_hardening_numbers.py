@@ -359,7 +359,8 @@ class TestPoisonedInputsOfDefect1:
         )
         assert errors_of(response) == {"properties": ["invalid_graduated_ranges"]}
 
-    @pytest.mark.parametrize("value", ["1e30", 10**30, "9" * 40])
+    # ("1e30" is no number to Lago's aggregation rule, ^-?[0-9]+(\.[0-9]+)?$: not aggregated at all.)
+    @pytest.mark.parametrize("value", [10**30, "9" * 40])
     def test_huge_event_values_make_no_server_error(self, api: Api, value: Any) -> None:
         """Events carry whatever the client measured (Lago accepts any number): a value no bill can carry
         is stored, and the current usage it would give answers 422, never a 500 or an amount beyond

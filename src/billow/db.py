@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import ForeignKey, MetaData, create_engine, event
+from sqlalchemy import ForeignKey, MetaData, Table, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -34,6 +34,12 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    if TYPE_CHECKING:
+        # Every Billow model is mapped to one Table (no mapping to a select or a join), so its
+        # ``__table__`` can go to insert()/update()/delete() and has ``.c``; SQLAlchemy types it
+        # as the wider FromClause.
+        __table__: ClassVar[Table]
 
 
 class RecordMixin:

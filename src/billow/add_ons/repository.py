@@ -19,7 +19,7 @@ class AddOnRepository:
             )
         ).first()
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[AddOn]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[AddOn]:
         return (
             select(AddOn)
             .where(AddOn.organization_id == organization_id, AddOn.deleted_at.is_(None))

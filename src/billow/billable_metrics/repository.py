@@ -10,7 +10,7 @@ from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
 from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan
 
 
-def _live_charges_of(metric_ids: Sequence[uuid.UUID]) -> Select[tuple[Charge]]:
+def _live_charges_of(metric_ids: Sequence[uuid.UUID]) -> Select[Charge]:
     """Non-deleted charges of non-deleted plans on the given metrics."""
     return (
         select(Charge)
@@ -47,7 +47,7 @@ class BillableMetricRepository:
         )
         return {metric.id: metric for metric in metrics}
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[BillableMetric]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[BillableMetric]:
         return (
             select(BillableMetric)
             .where(BillableMetric.organization_id == organization_id, BillableMetric.deleted_at.is_(None))

@@ -20,7 +20,7 @@ class CouponRepository:
             )
         ).first()
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[Coupon]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[Coupon]:
         """Lago's order: active before terminated, unlimited before time-limited, soonest expiry, newest."""
         return (
             select(Coupon)

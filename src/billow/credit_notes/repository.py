@@ -131,7 +131,7 @@ class CreditNoteRepository:
             )
         ).first()
 
-    def list_stmt(self, organization_id: uuid.UUID, filters: CreditNoteFilters) -> Select[tuple[CreditNote]]:
+    def list_stmt(self, organization_id: uuid.UUID, filters: CreditNoteFilters) -> Select[CreditNote]:
         """Finalized credit notes matching ``filters``, newest first."""
         stmt = select(CreditNote).where(
             CreditNote.organization_id == organization_id, CreditNote.status == "finalized"

@@ -283,7 +283,7 @@ class CreditNoteService:
             raise NotFound("credit_note")
         return note
 
-    def list_stmt(self, organization: Organization, filters: CreditNoteFilters) -> Select[tuple[CreditNote]]:
+    def list_stmt(self, organization: Organization, filters: CreditNoteFilters) -> Select[CreditNote]:
         """Newest first (Lago orders by ``created_at`` descending)."""
         return repository.list_stmt(organization.id, filters)
 

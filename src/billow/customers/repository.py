@@ -101,7 +101,7 @@ class CustomerRepository:
         has_customer_type: bool | None = None,
         has_tax_identification_number: bool | None = None,
         metadata: dict[str, str] | None = None,
-    ) -> Select[tuple[Customer]]:
+    ) -> Select[Customer]:
         stmt = select(Customer).where(
             Customer.organization_id == organization_id, Customer.deleted_at.is_(None)
         )

@@ -192,7 +192,7 @@ class CustomerService:
         session.flush()
         return customer
 
-    def list_stmt(self, organization: Organization, filters: CustomerFilters) -> Select[tuple[Customer]]:
+    def list_stmt(self, organization: Organization, filters: CustomerFilters) -> Select[Customer]:
         errors = Errors()
         countries = [code.upper() for code in filters.countries]
         if not all(is_currency(code) for code in filters.currencies):

@@ -431,7 +431,7 @@ class EventRepository:
         timestamp_from: datetime | None = None,
         timestamp_to: datetime | None = None,
         period_already_invoiced: bool = False,
-    ) -> Select[tuple[Event]]:
+    ) -> Select[Event]:
         """Newest first (Lago's order: timestamp desc, then transaction id)."""
         stmt = select(Event).where(Event.organization_id == organization_id)
         if period_already_invoiced:

@@ -84,7 +84,7 @@ class PlanRepository:
             )
         ).first()
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[Plan]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[Plan]:
         return (
             select(Plan)
             .where(
@@ -103,7 +103,7 @@ class PlanRepository:
             select(Charge).where(Charge.plan_id == plan.id, Charge.code == code, Charge.deleted_at.is_(None))
         ).first()
 
-    def charges_stmt(self, plan: Plan) -> Select[tuple[Charge]]:
+    def charges_stmt(self, plan: Plan) -> Select[Charge]:
         """A plan's live charges, newest first (Lago's order for this listing)."""
         return (
             select(Charge)
@@ -166,7 +166,7 @@ class PlanRepository:
             )
         ).first()
 
-    def filters_stmt(self, charge: Charge) -> Select[tuple[ChargeFilter]]:
+    def filters_stmt(self, charge: Charge) -> Select[ChargeFilter]:
         return (
             select(ChargeFilter)
             .where(ChargeFilter.charge_id == charge.id, ChargeFilter.deleted_at.is_(None))

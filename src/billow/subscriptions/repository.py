@@ -259,7 +259,7 @@ class SubscriptionRepository:
         external_id: str | None = None,
         currency: str | None = None,
         statuses: Sequence[str] | None = None,
-    ) -> Select[tuple[Subscription]]:
+    ) -> Select[Subscription]:
         """Newest ``subscription_at`` first (Lago's order). ``statuses=None``: every status."""
         stmt = select(Subscription).where(Subscription.organization_id == organization_id)
         if customer_id is not None:

@@ -289,7 +289,7 @@ class SubscriptionService:
         filters: SubscriptionFilters,
         *,
         customer: Customer | None = None,
-    ) -> Select[tuple[Subscription]]:
+    ) -> Select[Subscription]:
         """Default status filter ``active``; if any status sent is unknown, no status filter (as Lago)."""
         statuses: list[str] | None = filters.statuses or [SubscriptionStatus.ACTIVE.value]
         if not all(status in STATUSES for status in statuses):

@@ -22,7 +22,7 @@ class TaxRepository:
             session.scalars(select(Tax).where(Tax.organization_id == organization_id, Tax.code.in_(codes)))
         )
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[Tax]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[Tax]:
         return (
             select(Tax).where(Tax.organization_id == organization_id).order_by(Tax.created_at.desc(), Tax.id)
         )

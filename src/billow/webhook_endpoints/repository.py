@@ -40,7 +40,7 @@ class WebhookEndpointRepository:
         """Serialize endpoint creation per organization (PostgreSQL; SQLite writers are serialized anyway)."""
         session.execute(select(Organization.id).where(Organization.id == organization_id).with_for_update())
 
-    def list_stmt(self, organization_id: uuid.UUID) -> Select[tuple[WebhookEndpoint]]:
+    def list_stmt(self, organization_id: uuid.UUID) -> Select[WebhookEndpoint]:
         """Lago's order: by URL, then newest first."""
         return (
             select(WebhookEndpoint)

@@ -80,12 +80,12 @@ class PayloadTooLarge(BillowError):
 
 
 class ValidationFailed(BillowError):
-    """422 with ``error_details``: ``{"field": ["code", ...]}``."""
+    """422 with ``error_details``: ``{"field": ["code", ...]}`` (a batch: ``{"0": {"field": [...]}}``)."""
 
     status = 422
     error = "Unprocessable Entity"
 
-    def __init__(self, error_details: dict[str, list[str]] | None = None, code: str = "validation_errors"):
+    def __init__(self, error_details: dict[str, Any] | None = None, code: str = "validation_errors"):
         super().__init__(code=code, error_details=error_details or {})
 
     @classmethod

@@ -82,8 +82,8 @@ class AddOnService:
             errors.add("amount_currency", "value_is_mandatory")
         elif "amount_currency" in provided and not is_currency(data.amount_currency):
             errors.add("amount_currency", "value_is_invalid")
-        code_changes = data.code and (existing is None or data.code != existing.code)
-        if code_changes and repository.by_code(session, organization.id, data.code) is not None:
+        new_code = data.code if existing is None or data.code != existing.code else None
+        if new_code and repository.by_code(session, organization.id, new_code) is not None:
             errors.add("code", "value_already_exist")
         errors.raise_if_any()
 

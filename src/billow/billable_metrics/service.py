@@ -157,8 +157,8 @@ class BillableMetricService:
             errors.add("rounding_function", "value_is_invalid")
         if state.expression is not None and not _expression_parses(state.expression):
             errors.add("expression", expressions.INVALID_EXPRESSION)
-        changed_code = state.code and state.code != current_code
-        if changed_code and repository.by_code(session, organization.id, state.code) is not None:
+        changed_code = state.code if state.code != current_code else None
+        if changed_code and repository.by_code(session, organization.id, changed_code) is not None:
             errors.add("code", "value_already_exist")
 
     def _orphans_charge_filters(

@@ -51,7 +51,7 @@ def cached(session: Session, key: Hashable, load: Callable[[], T]) -> T:
     if cache is None:
         return load()
     if key in cache:
-        return cache[key]  # type: ignore[no-any-return]
+        return cache[key]
     value = load()
     _detach(session, value, set())
     cache[key] = value

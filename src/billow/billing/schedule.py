@@ -138,15 +138,15 @@ def due_invoices(
         # trial outlasts the first period: the periodic invoices before it carry no plan fee).
         due = started if trial is None else trial
         if ended is None or due < ended:
-            fee_period = _period(facts, due, plan_interval)
-            if trial is None or fee_period.start != due:  # a trial ending on a boundary: periodic
+            first_period = _period(facts, due, plan_interval)
+            if trial is None or first_period.start != due:  # a trial ending on a boundary: periodic
                 emit(
                     DueInvoice(
                         facts.id,
                         InvoicingReason.SUBSCRIPTION_STARTING,
-                        fee_period.start,
+                        first_period.start,
                         due,
-                        fee_period,
+                        first_period,
                         None,
                         None,
                     )

@@ -138,8 +138,8 @@ class CouponService:
             return getattr(existing, field) if existing is not None else None
 
         errors.require(provided, ("name", "code"), creating=creating)
-        code_changes = data.code and (existing is None or data.code != existing.code)
-        if code_changes and repository.by_code(session, organization.id, data.code) is not None:
+        new_code = data.code if existing is None or data.code != existing.code else None
+        if new_code and repository.by_code(session, organization.id, new_code) is not None:
             errors.add("code", "value_already_exist")
 
         for field, allowed in (

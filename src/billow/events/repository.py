@@ -325,7 +325,7 @@ class EventRepository:
 
     def subscriptions_for(
         self, db: Db, organization_id: uuid.UUID, external_ids: Collection[str]
-    ) -> dict[str, list[Row[Any]]]:
+    ) -> dict[str, list[Row[*tuple[Any, ...]]]]:
         """Every subscription (any status) carrying one of ``external_ids``, newest first per id."""
         if not external_ids:
             return {}
@@ -344,7 +344,7 @@ class EventRepository:
             .where(s.organization_id == organization_id, s.external_id.in_(list(external_ids)))
             .order_by(s.created_at.desc(), s.id)
         )
-        found: dict[str, list[Row[Any]]] = {}
+        found: dict[str, list[Row[*tuple[Any, ...]]]] = {}
         for row in rows:
             found.setdefault(row.external_id, []).append(row)
         return found
@@ -356,7 +356,7 @@ class EventRepository:
         subscription_ids: Collection[uuid.UUID],
         timestamp_from: datetime,
         timestamp_to: datetime,
-    ) -> dict[uuid.UUID, list[Row[Any]]]:
+    ) -> dict[uuid.UUID, list[Row[*tuple[Any, ...]]]]:
         """The usage windows ``[charges_from, charges_to)`` of the subscriptions' issued (not draft)
         invoices overlapping ``[timestamp_from, timestamp_to]``, with the wall-clock instant their fees
         were last computed (``fees_computed_at``; events are stamped with the wall clock too)."""
@@ -380,7 +380,7 @@ class EventRepository:
                 Invoice.finalized_at.is_not(None),
             )
         )
-        found: dict[uuid.UUID, list[Row[Any]]] = {}
+        found: dict[uuid.UUID, list[Row[*tuple[Any, ...]]]] = {}
         for row in rows:
             found.setdefault(row.subscription_id, []).append(row)
         return found

@@ -172,7 +172,7 @@ def parse_precise_amount(value: Any) -> Decimal:
 
 
 def _identifier(raw: dict[str, Any], name: str, errors: dict[str, list[str]], check_string: bool) -> str:
-    value = raw.get(name)
+    value: Any = raw.get(name)  # a JSON value: narrowed by ``kind`` below
     kind = type(value)
     if kind is str:
         if not value.strip():
@@ -184,7 +184,7 @@ def _identifier(raw: dict[str, Any], name: str, errors: dict[str, list[str]], ch
                 _check_string(value)
             except ValueError:
                 errors[name] = [INVALID]
-        return value  # type: ignore[no-any-return]
+        return value
     if value is None:
         errors[name] = [MANDATORY]
     elif kind is int:

@@ -87,7 +87,7 @@ def _truncated_to_ms(instant: datetime) -> datetime:
     return instant - timedelta(microseconds=instant.microsecond % 1000)
 
 
-def _covers(subscription: Row[Any], timestamp: datetime) -> bool:
+def _covers(subscription: Row[*tuple[Any, ...]], timestamp: datetime) -> bool:
     """Lago's "subscription of an event": started at or before it, not terminated before it
     (bounds truncated to the millisecond, as Lago compares them)."""
     if subscription.started_at is None or _truncated_to_ms(subscription.started_at) > timestamp:
@@ -95,7 +95,9 @@ def _covers(subscription: Row[Any], timestamp: datetime) -> bool:
     return subscription.terminated_at is None or _truncated_to_ms(subscription.terminated_at) >= timestamp
 
 
-def diagnose(event: EventLike, metric: MetricInfo | None, subscriptions: Sequence[Row[Any]]) -> Diagnosis:
+def diagnose(
+    event: EventLike, metric: MetricInfo | None, subscriptions: Sequence[Row[*tuple[Any, ...]]]
+) -> Diagnosis:
     """Why usage would ignore ``event``, given the live metric of its code and the subscriptions of
     its external id (newest first). The first applicable reason wins, in this order: unknown metric,
     unknown subscription, outside every subscription's period, missing property, non-numeric property.
@@ -201,13 +203,14 @@ class EventService:
             if not batch:
                 raise ValidationFailed.one("transaction_id", "value_already_exist")
             raise ValidationFailed(
-                {  # type: ignore[dict-item]
+                {
                     str(index): {"transaction_id": ["value_already_exist"]}
                     for index, event in enumerate(events)
                     if event.id not in inserted
                 }
             )
-        created = iso_seconds(events[0].created_at) if events else ""
+        created_at = events[0].created_at if events else None  # set by prepare()
+        created = iso_seconds(created_at) if created_at is not None else ""
         return [new_event_json(event, created) for event in events]
 
     def apply_expressions(self, events: Iterable[NewEvent], metrics: Mapping[str, MetricInfo]) -> None:
@@ -215,20 +218,23 @@ class EventService:
 
         An event the expression cannot be evaluated against is stored without the computed property
         (its diagnosis then says ``missing_aggregation_property``)."""
-        computed = {code: m for code, m in metrics.items() if m.expression and m.field_name}
+        computed = {
+            code: (m.expression, m.field_name) for code, m in metrics.items() if m.expression and m.field_name
+        }
         if not computed:
             return
         for event in events:
             metric = computed.get(event.code)
             if metric is None:
                 continue
+            expression, field_name = metric
             try:
-                value = expressions.parse(metric.expression).evaluate(
+                value = expressions.parse(expression).evaluate(
                     code=event.code, timestamp=unix_seconds(event.timestamp), properties=event.properties
                 )
             except expressions.ExpressionError:
                 continue
-            event.properties[metric.field_name] = expression_value_text(value)
+            event.properties[field_name] = expression_value_text(value)
 
     def get(
         self,
@@ -264,7 +270,7 @@ class EventService:
         organization_id: uuid.UUID,
         events: Sequence[EventLike],
         diagnoses: list[Diagnosis],
-        subscriptions: Mapping[str, list[Row[Any]]],
+        subscriptions: Mapping[str, list[Row[*tuple[Any, ...]]]],
     ) -> list[Diagnosis]:
         """``period_already_invoiced`` for the events that would be aggregated but arrived after their
         period's invoice was issued (not a draft, its fees computed before the event was stored): usage
@@ -299,11 +305,11 @@ class EventService:
         in_advance = repository.pay_in_advance_codes(
             session,
             organization_id,
-            {plans[diagnoses[index].lago_subscription_id] for index in late},  # type: ignore[index]
+            {plans[diagnoses[index].lago_subscription_id] for index in late},
         )
         marked = list(diagnoses)
         for index in late:
-            plan_id = plans[diagnoses[index].lago_subscription_id]  # type: ignore[index]
+            plan_id = plans[diagnoses[index].lago_subscription_id]
             if events[index].code not in in_advance.get(plan_id, ()):
                 marked[index] = replace(diagnoses[index], not_aggregated_reason=PERIOD_ALREADY_INVOICED)
         return marked

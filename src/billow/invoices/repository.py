@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, false, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from billow.billable_metrics.models import BillableMetric
@@ -216,7 +216,7 @@ class InvoiceRepository:
         name, first name, last name, external id or email, case-insensitively."""
         assert filters.search_term is not None
         term = _like(filters.search_term)
-        conditions = [Invoice.number.ilike(term, escape="\\")]
+        conditions: list[ColumnElement[bool]] = [Invoice.number.ilike(term, escape="\\")]
         with contextlib.suppress(ValueError):
             conditions.append(Invoice.id == uuid.UUID(filters.search_term))
         if filters.customer_id is None and filters.external_customer_id is None:
@@ -377,7 +377,8 @@ class InvoiceRepository:
             rows = session.execute(
                 select(Fee.true_up_parent_fee_id, Fee.id).where(Fee.true_up_parent_fee_id.in_(parent_ids))
             )
-            true_ups = {parent_id: fee_id for parent_id, fee_id in rows}
+            # The IN filter leaves no NULL parent; the test narrows the type.
+            true_ups = {parent_id: fee_id for parent_id, fee_id in rows if parent_id is not None}
         return FeeContext(subscriptions, customers, plans, charges, metrics, filters, values, true_ups)
 
     def subscriptions_by_id(

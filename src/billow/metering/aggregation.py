@@ -188,9 +188,9 @@ class _Layout:
     def group_columns(self, inner: Any) -> list[ColumnElement[Any]]:
         """One expression per grouping key over a subquery of :meth:`inner_columns`: its value (empty
         text counts as missing) in the buckets grouping by it, ``NULL`` elsewhere."""
-        columns = []
+        columns: list[ColumnElement[Any]] = []
         for i, key in enumerate(self.keys):
-            value = func.nullif(inner.c[f"t{i}"], "")
+            value: ColumnElement[Any] = func.nullif(inner.c[f"t{i}"], "")
             users = [bucket for bucket, keys in self.keys_by_bucket.items() if key in keys]
             if len(users) < len(self.keys_by_bucket):
                 value = case((inner.c.b.in_(users), value), else_=None)
@@ -681,9 +681,9 @@ def _event_values(
         return
     rows = query.stream(session, [query.dialect.number(query.field).label("v")], lower, to_datetime)
     for bucket, values, (raw, _timestamp) in rows:
-        partial = partials.get((bucket, values))
-        if partial is not None:
-            partial.event_values.append(to_decimal(raw) or ZERO)
+        found = partials.get((bucket, values))
+        if found is not None:
+            found.event_values.append(to_decimal(raw) or ZERO)
 
 
 # ------------------------------------------------------------------------------------------- proration

@@ -824,5 +824,7 @@ WHERE ctid IN (
 """
         ),
         {"limit": limit},
-    ).rowcount
+        # A DELETE's result is a CursorResult at run time; Session.execute() is typed as the plain
+        # Result, which has no rowcount.
+    ).rowcount  # type: ignore[attr-defined]
     return (states, touches)

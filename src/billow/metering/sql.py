@@ -21,7 +21,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, Numeric, String, Text, bindparam, cast, func, text
+from sqlalchemy import Boolean, Numeric, SQLColumnExpression, String, Text, bindparam, cast, func, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -75,7 +75,7 @@ class MeteringDialect:
     def dmax(self, expression: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.max(expression)
 
-    def precise_amount(self) -> ColumnElement[Any]:
+    def precise_amount(self) -> SQLColumnExpression[Any]:
         return Event.precise_total_amount_cents
 
 
@@ -104,7 +104,7 @@ class SqliteMetering(MeteringDialect):
     def dmax(self, expression: ColumnElement[Any]) -> ColumnElement[Any]:
         return func.billow_dmax(expression, type_=Text)
 
-    def precise_amount(self) -> ColumnElement[Any]:
+    def precise_amount(self) -> SQLColumnExpression[Any]:
         # ExactDecimal is text on SQLite; read it raw so that billow_dsum gets the exact digits.
         return cast(Event.precise_total_amount_cents, Text)
 

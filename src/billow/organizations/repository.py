@@ -40,7 +40,7 @@ class OrganizationRepository:
     def count(self, session: Session) -> int:
         return session.scalar(select(func.count()).select_from(Organization)) or 0
 
-    def listing(self, session: Session) -> Sequence[Row[tuple[Organization, int, int]]]:
+    def listing(self, session: Session) -> Sequence[Row[Organization, int, int]]:
         """Every organization with its number of active keys and of (non-deleted) customers."""
         active_keys = (
             select(func.count())
@@ -73,7 +73,7 @@ class OrganizationRepository:
 
     def keys(
         self, session: Session, organization_id: uuid.UUID | None = None
-    ) -> Sequence[Row[tuple[ApiKey, str]]]:
+    ) -> Sequence[Row[ApiKey, str]]:
         """API keys (revoked ones included) with their organization's name, oldest first."""
         stmt = (
             select(ApiKey, Organization.name)

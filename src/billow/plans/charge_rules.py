@@ -28,7 +28,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeGuard
 
 from billow.errors import Errors
 from billow.kit.limits import MAX_QUANTITY, is_price, is_quantity, parse_decimal_text
@@ -106,7 +106,10 @@ def validate_charge(spec: ChargeSpec) -> tuple[dict[str, Any], dict[str, list[st
         errors.add("properties", "value_is_invalid")
         properties: dict[str, Any] = {}
     else:
-        source = spec.properties if _present(spec.properties) else _default_properties(model)
+        if spec.properties is not None and _present(spec.properties):
+            source: Mapping[str, Any] = spec.properties
+        else:
+            source = _default_properties(model)
         properties = _filter_properties(model, source, spec.aggregation_type, keep_presentation=True)
         if model is not None:
             for code in _property_codes(model, properties, spec.aggregation_type):
@@ -493,12 +496,12 @@ def _present(value: Any) -> bool:
     return True
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     """An integer quantity (``free_units``, ``package_size``...): a JSON integer up to ``MAX_QUANTITY``."""
     return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_QUANTITY
 
 
-def _is_amount(value: Any) -> bool:
+def _is_amount(value: Any) -> TypeGuard[str]:
     """A price: a string holding a decimal in ``[0, MAX_PRICE]`` with at most 15 decimals
     (:mod:`billow.kit.limits`). Numbers are refused, never coerced; ``"1e400"``, ``"NaN"`` too."""
     return is_price(value)

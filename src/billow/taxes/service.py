@@ -70,8 +70,8 @@ class TaxService:
             data.rate, high=MAX_TAX_RATE, decimals=MAX_PRICE_DECIMALS
         ):
             errors.add("rate", "value_is_out_of_range")
-        code_changes = data.code and (existing is None or data.code != existing.code)
-        if code_changes and repository.by_code(session, organization.id, data.code) is not None:
+        new_code = data.code if existing is None or data.code != existing.code else None
+        if new_code and repository.by_code(session, organization.id, new_code) is not None:
             errors.add("code", "value_already_exist")
         errors.raise_if_any()
 

@@ -126,7 +126,7 @@ class WebhookEndpointService:
                 errors.add("webhook_url", "value_is_mandatory")
             if not is_http_url(url):
                 errors.add("webhook_url", "url_is_invalid")
-            elif (existing is None or url != existing.webhook_url) and repository.by_url(
+            elif url and (existing is None or url != existing.webhook_url) and repository.by_url(
                 session, organization.id, url
             ) is not None:
                 errors.add("webhook_url", "value_already_exist")

@@ -244,7 +244,7 @@ def _run_after_commit(session: Session) -> None:
     dispatcher = dispatcher_of(session)
     if not pending or dispatcher is None:
         return
-    for name, payload in pending:  # type: ignore[misc]
+    for name, payload in pending:
         try:
             dispatcher.submit(name, payload)
         except Exception:  # never turn a committed request into an error

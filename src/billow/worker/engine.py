@@ -251,7 +251,9 @@ def make_engine(
             periodic_id=definition.name,
             task_kwargs={"scan": definition.name},
             queueing_lock=f"billow.scan:{definition.name}",
-        )(run_scan)
+            # procrastinate's stub wants the tick as a first positional parameter; it is passed by
+            # keyword (``timestamp=``), which run_scan takes.
+        )(run_scan)  # type: ignore[arg-type]
 
     return JobEngine(app=app, sessionmaker=factory, scans=registered)
 
@@ -271,9 +273,11 @@ async def run_worker(
         async with engine.app.open_async():
             await engine.app.run_worker_async(
                 concurrency=concurrency,
-                queues=queues or None,
+                # WorkerOptions types these without None, but procrastinate's Worker takes None (all
+                # queues; no name) and Billow's callers rely on it.
+                queues=queues or None,  # type: ignore[arg-type]
                 wait=wait,
-                name=name,
+                name=name,  # type: ignore[arg-type]
                 install_signal_handlers=install_signal_handlers,
                 stalled_worker_timeout=STALLED_AFTER_SECONDS,
             )

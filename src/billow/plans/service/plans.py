@@ -342,8 +342,8 @@ class PlanService:
             state.trial_period, high=Decimal(MAX_DAYS), decimals=MAX_PRICE_DECIMALS
         ):
             errors.add("trial_period", "value_is_out_of_range")
-        changed_code = state.code and state.code != current_code
-        if changed_code and repository.by_code(session, organization.id, state.code) is not None:
+        changed_code = state.code if state.code != current_code else None
+        if changed_code and repository.by_code(session, organization.id, changed_code) is not None:
             errors.add("code", "value_already_exist")
 
     def _draft_charge_replacement(

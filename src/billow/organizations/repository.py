@@ -71,9 +71,7 @@ class OrganizationRepository:
     def get_key(self, session: Session, key_id: uuid.UUID) -> ApiKey | None:
         return session.get(ApiKey, key_id)
 
-    def keys(
-        self, session: Session, organization_id: uuid.UUID | None = None
-    ) -> Sequence[Row[ApiKey, str]]:
+    def keys(self, session: Session, organization_id: uuid.UUID | None = None) -> Sequence[Row[ApiKey, str]]:
         """API keys (revoked ones included) with their organization's name, oldest first."""
         stmt = (
             select(ApiKey, Organization.name)

@@ -126,9 +126,11 @@ class WebhookEndpointService:
                 errors.add("webhook_url", "value_is_mandatory")
             if not is_http_url(url):
                 errors.add("webhook_url", "url_is_invalid")
-            elif url and (existing is None or url != existing.webhook_url) and repository.by_url(
-                session, organization.id, url
-            ) is not None:
+            elif (
+                url
+                and (existing is None or url != existing.webhook_url)
+                and repository.by_url(session, organization.id, url) is not None
+            ):
                 errors.add("webhook_url", "value_already_exist")
         if "signature_algo" in provided and data.signature_algo not in SIGNATURE_ALGOS:
             errors.add("signature_algo", "value_is_invalid")

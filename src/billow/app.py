@@ -156,7 +156,8 @@ def _install_param_guard(app: FastAPI, routers: list[APIRouter]) -> None:
     from billow.param_guard import ParamGuardMiddleware
 
     routes = [
-        (API_PREFIX + route.path, route.methods)
+        # An APIRoute's methods are always a set (Starlette's Route types them as optional).
+        (API_PREFIX + route.path, route.methods or set())
         for router in routers
         for route in router.routes
         if isinstance(route, APIRoute)

@@ -163,7 +163,7 @@ def create_pay_in_advance_fees(
 
 def _candidates_query(
     now: datetime, organization_id: uuid.UUID | None, external_ids: Sequence[str] | None = None
-) -> Select[Any]:
+) -> Select[uuid.UUID, uuid.UUID, str, datetime | None, uuid.UUID, str]:
     """The pay-in-advance charges of the active subscriptions (one row each)."""
     query = (
         select(
@@ -215,15 +215,16 @@ def _pending_work(
     """``(candidate, event id)`` of every event without a fee, in time order per candidate."""
     if since is not None:
         return _recent_work(session, now, since, organization_id, external_ids)
-    work = []
+    work: list[tuple[_Candidate, uuid.UUID]] = []
     candidates = session.execute(
         _candidates_query(now, organization_id, external_ids).order_by(
             Subscription.id, Charge.position, Charge.id
         )
     ).all()
     lower_bounds: dict[uuid.UUID, datetime] = {}
-    for row in candidates:
-        candidate = _Candidate(*row)
+    for org_id, subscription_id, external_id, started_at, charge_id, code in candidates:
+        assert started_at is not None  # _candidates_query keeps started subscriptions only
+        candidate = _Candidate(org_id, subscription_id, external_id, started_at, charge_id, code)
         if candidate.subscription_id not in lower_bounds:
             lower_bounds[candidate.subscription_id] = _lower_bound(session, candidate, now)
         lower = lower_bounds[candidate.subscription_id]

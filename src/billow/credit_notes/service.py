@@ -9,6 +9,7 @@ Not here: manual credit notes (``POST /credit_notes``, estimate, void, update), 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -214,7 +215,7 @@ class CreditNoteService:
                 amount_currency=invoice.currency,
             )
         )
-        by_id = {t.id: t for t in taxes}
+        by_id: dict[Hashable, Tax] = {t.id: t for t in taxes}  # keyed as TaxPart.tax_id
         for part in money.taxes:
             tax = by_id[part.tax_id]
             session.add(

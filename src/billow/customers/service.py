@@ -94,8 +94,15 @@ _NOT_COUNTRIES = frozenset(
 def _country_codes() -> frozenset[str]:
     territories = Locale("en").territories
     return frozenset(
-        code for code in territories if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+        code
+        for code in territories
+        if isinstance(code, str) and len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
     )
+
+
+def _column_length(column: str) -> int | None:
+    """The ``String(n)`` length of a ``customers`` column (None: unbounded or not a string)."""
+    return getattr(Customer.__table__.c[column].type, "length", None)
 
 
 def is_country_code(code: object) -> bool:
@@ -276,9 +283,10 @@ class CustomerService:
 
     def _validate(self, data: CustomerInput, values: dict[str, Any]) -> None:
         errors = Errors()
-        if not (data.external_id or "").strip():
+        external_id_length = _column_length("external_id")
+        if not data.external_id or not data.external_id.strip():
             errors.add("external_id", "value_is_mandatory")
-        elif len(data.external_id) > Customer.__table__.c.external_id.type.length:
+        elif external_id_length is not None and len(data.external_id) > external_id_length:
             errors.add("external_id", "value_is_too_long")
 
         def check(column: str, valid: Any, code: str = "value_is_invalid") -> None:
@@ -300,7 +308,7 @@ class CustomerService:
         check("subscription_invoice_issuing_date_adjustment", ISSUING_DATE_ADJUSTMENTS.__contains__)
         check("finalize_zero_amount_invoice", FINALIZE_ZERO_AMOUNT_INVOICE.__contains__, "invalid_value")
         for column, value in values.items():
-            length = getattr(Customer.__table__.c[column].type, "length", None)
+            length = _column_length(column)
             too_long = isinstance(value, str) and length is not None and len(value) > length
             if too_long and column not in errors.details:
                 errors.add(column, "value_is_too_long")
@@ -315,7 +323,7 @@ class CustomerService:
             errors.add("metadata", "invalid_count")
         seen: set[str] = set()
         for item in items:
-            if not (item.key or "").strip():
+            if not item.key or not item.key.strip():
                 errors.add("key", "value_is_mandatory")
             elif len(item.key) > METADATA_KEY_MAX_LENGTH:
                 errors.add("key", "value_is_too_long")
@@ -323,7 +331,7 @@ class CustomerService:
                 errors.add("key", "value_already_exist")
             else:
                 seen.add(item.key)
-            if not (item.value or "").strip():
+            if not item.value or not item.value.strip():
                 errors.add("value", "value_is_mandatory")
             elif len(item.value) > METADATA_VALUE_MAX_LENGTH:
                 errors.add("value", "value_is_too_long")

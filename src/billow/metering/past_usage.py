@@ -86,9 +86,9 @@ class PastUsageService:
         metrics = _by_id(session, BillableMetric, {c.billable_metric_id for c in charges.values()})
         by_charge: dict[uuid.UUID, list[Fee]] = defaultdict(list)
         for fee in fees:
-            if fee.charge_id in charges:
+            if fee.charge_id is not None and fee.charge_id in charges:
                 by_charge[fee.charge_id].append(fee)
-        usages = []
+        usages: list[dict[str, Any]] = []
         for charge_id, charge_fees in by_charge.items():
             charge = charges[charge_id]
             metric = metrics[charge.billable_metric_id]
@@ -135,9 +135,12 @@ class PastUsageService:
             )
         amount = sum(u["amount_cents"] for u in usages)
         taxes = sum(f.taxes_amount_cents for f in fees if f.charge_id in by_charge)
+        charges_from, charges_to = link.charges_from_datetime, link.charges_to_datetime
+        # The listing keeps invoiced periods only: both bounds are set.
+        assert charges_from is not None and charges_to is not None
         return {
-            "from_datetime": iso_seconds(link.charges_from_datetime),
-            "to_datetime": iso_seconds(link.charges_to_datetime - timedelta(seconds=1)),
+            "from_datetime": iso_seconds(charges_from),
+            "to_datetime": iso_seconds(charges_to - timedelta(seconds=1)),
             "issuing_date": invoice.issuing_date.isoformat(),
             "lago_invoice_id": str(invoice.id),
             "currency": invoice.currency,

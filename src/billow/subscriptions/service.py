@@ -194,13 +194,13 @@ class SubscriptionService:
         ):
             if not value:
                 errors.add(field, "value_is_mandatory")
-        for field, value in (
+        for field, text in (
             ("external_customer_id", external_customer_id),
             ("external_id", external_id),
             ("name", name),
             ("purchase_order_number", purchase_order_number),
         ):
-            if value and len(value) > MAX_LENGTH:
+            if text and len(text) > MAX_LENGTH:
                 errors.add(field, "value_is_too_long")
         billing_time = data.billing_time or BillingTime.CALENDAR.value
         if billing_time not in {b.value for b in BillingTime}:
@@ -291,9 +291,8 @@ class SubscriptionService:
         customer: Customer | None = None,
     ) -> Select[Subscription]:
         """Default status filter ``active``; if any status sent is unknown, no status filter (as Lago)."""
-        statuses: list[str] | None = filters.statuses or [SubscriptionStatus.ACTIVE.value]
-        if not all(status in STATUSES for status in statuses):
-            statuses = None
+        requested = filters.statuses or [SubscriptionStatus.ACTIVE.value]
+        statuses = requested if all(status in STATUSES for status in requested) else None
         return repository.list_stmt(
             organization.id,
             customer_id=customer.id if customer is not None else None,

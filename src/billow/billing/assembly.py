@@ -13,10 +13,11 @@ written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
@@ -425,12 +426,22 @@ def _insert_columns(model: type) -> _Columns:
         default = column.default
         is_json = isinstance(column.type, JSON)
         if default is None:
-            columns.append((column.key, lambda: None, is_json))
+            columns.append((column.key, _constant(None), is_json))
         elif default.is_callable:
-            columns.append((column.key, lambda arg=default.arg: arg(None), is_json))
+            columns.append((column.key, _calling(default.arg), is_json))
         else:
-            columns.append((column.key, lambda arg=default.arg: arg, is_json))
+            columns.append((column.key, _constant(default.arg), is_json))
     return columns
+
+
+def _constant(value: object) -> Callable[[], object]:
+    return lambda: value
+
+
+def _calling(function: Callable[[Any], object]) -> Callable[[], object]:
+    """A column default's callable (SQLAlchemy passes it the execution context; the ORM's defaults here
+    ignore it)."""
+    return lambda: function(None)
 
 
 def _row(columns: _Columns, record: object) -> dict[str, object]:
@@ -551,7 +562,7 @@ def applied_tax_values(
     invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
 ) -> list[dict[str, object]]:
     """The invoice's applied taxes (one per tax of its fees), as column values."""
-    taxes_by_id = {t.id: t for d in drafts for t in d.taxes}
+    taxes_by_id: dict[Hashable, Tax] = {t.id: t for d in drafts for t in d.taxes}
     values: list[dict[str, object]] = []
     for tax_id, amount_cents in amounts.taxes_by_id.items():
         tax = taxes_by_id[tax_id]

@@ -303,7 +303,7 @@ def _bill_queue(
     (:func:`billow.billing.charge_fees.prefetch`). ``errors``: subscriptions whose periods could not be
     computed (their period is recorded as failed, not billed)."""
     errors = errors or {}
-    failed_subscriptions: set[uuid.UUID] = set()
+    failed_subscriptions: set[Hashable] = set()
     with charge_fees.prefetch_scope():
         for chunk in _chunks(queue):
             hints = _prefetch(session_factory, chunk, failed_subscriptions | set(errors))
@@ -348,7 +348,7 @@ def _chunks(queue: list[DueGroup]) -> Iterator[list[DueGroup]]:
 def _bill_chunk(
     session_factory: Callable[[], Session],
     chunk: list[DueGroup],
-    failed_subscriptions: set[uuid.UUID],
+    failed_subscriptions: set[Hashable],
     summary: BillingSummary,
     errors: dict[uuid.UUID, str] | None = None,
 ) -> None:
@@ -430,7 +430,7 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
 def _prefetch(
     session_factory: Callable[[], Session],
     chunk: list[DueGroup],
-    skipped: set[uuid.UUID],
+    skipped: set[Hashable],
 ) -> dict[str, set[Hashable]]:
     """Price the usage of the chunk's invoices in batch (each subscription's oldest period); on any failure
     the invoices price their own usage."""
@@ -885,7 +885,8 @@ def _billed(session: Session, dues: Sequence[DueInvoice]) -> set[tuple[Hashable,
             InvoiceSubscription.invoicing_reason.in_(sorted({due.reason.value for due in dues})),
         )
     )
-    return {(row[0], row[1], row[2]) for row in rows} & wanted
+    found: set[tuple[Hashable, str, datetime]] = {(row[0], row[1], row[2]) for row in rows}
+    return found & wanted
 
 
 def _failed_in_new_session(

@@ -83,6 +83,13 @@ def failed_keys(session: Session, keys: Collection[Key]) -> dict[Key, uuid.UUID]
     its id."""
     if not keys:
         return {}
+    wanted = set(keys)
+    held = _failed(session, {key[0] for key in keys})
+    return {key: invoice_id for key, invoice_id in held.items() if key in wanted}
+
+
+def _failed(session: Session, subscription_ids: Collection[Hashable]) -> dict[Key, uuid.UUID]:
+    """The keys held by failed invoices of ``subscription_ids``, and those invoices' ids."""
     rows = session.execute(
         select(
             InvoiceSubscription.subscription_id,
@@ -92,12 +99,11 @@ def failed_keys(session: Session, keys: Collection[Key]) -> dict[Key, uuid.UUID]
         )
         .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
         .where(
-            InvoiceSubscription.subscription_id.in_(list({key[0] for key in keys})),
+            InvoiceSubscription.subscription_id.in_(list(subscription_ids)),
             Invoice.status == InvoiceStatus.FAILED,
         )
     )
-    wanted = set(keys)
-    return {(row[0], row[1], row[2]): row[3] for row in rows if (row[0], row[1], row[2]) in wanted}
+    return {(row[0], row[1], row[2]): row[3] for row in rows}
 
 
 def discard_failed(session: Session, keys: Collection[Key]) -> tuple[set[Key], uuid.UUID | None]:
@@ -191,25 +197,11 @@ def record_failure(session: Session, due: DueInvoice, error: str) -> uuid.UUID |
     return invoice.id
 
 
-def failed_subscription_keys(
-    session: Session, subscription_ids: Collection[uuid.UUID]
-) -> set[tuple[uuid.UUID, str, datetime]]:
+def failed_subscription_keys(session: Session, subscription_ids: Collection[uuid.UUID]) -> set[Key]:
     """The keys held by failed invoices of ``subscription_ids`` (they do not count as billed)."""
     if not subscription_ids:
         return set()
-    rows = session.execute(
-        select(
-            InvoiceSubscription.subscription_id,
-            InvoiceSubscription.invoicing_reason,
-            InvoiceSubscription.period_start,
-        )
-        .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
-        .where(
-            InvoiceSubscription.subscription_id.in_(list(subscription_ids)),
-            Invoice.status == InvoiceStatus.FAILED,
-        )
-    )
-    return {(row[0], row[1], row[2]) for row in rows}
+    return set(_failed(session, subscription_ids))
 
 
 __all__ = [

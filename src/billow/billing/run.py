@@ -522,21 +522,6 @@ _LOGGED_PERIODS = 10
 # ------------------------------------------------------------------------------------------ finding work
 
 
-def _facts(subscription: Subscription, plan: Plan, timezone: str) -> SubscriptionFacts:
-    assert subscription.started_at is not None
-    return SubscriptionFacts(
-        id=subscription.id,
-        started_at=subscription.started_at,
-        interval=plan.interval,
-        billing_time=subscription.billing_time,
-        timezone=timezone,
-        pay_in_advance=plan.pay_in_advance,
-        bill_charges_monthly=plan.bill_charges_monthly,
-        terminated_at=subscription.terminated_at,
-        trial_ended_at=trial_end(subscription.started_at, plan.trial_period),
-    )
-
-
 def pending_work(
     session: Session,
     as_of: datetime,

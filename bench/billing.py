@@ -247,13 +247,13 @@ def _events(
 def _prepare_copy(url: str, subscriptions: int, start: datetime) -> uuid.UUID:
     from sqlalchemy import insert as sa_insert
 
-    from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
-    from billow.customers.models import Customer
     from billow.db import make_engine, make_sessionmaker
+    from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+    from billow.models.customers import Customer
+    from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan, plan_taxes
+    from billow.models.subscriptions import Subscription
+    from billow.models.taxes import Tax
     from billow.organizations.service import organization_service
-    from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan, plan_taxes
-    from billow.subscriptions.models import Subscription
-    from billow.taxes.models import Tax
 
     _prepare_schema(url)
     engine = make_engine(url)

@@ -93,12 +93,12 @@ class Catalog:
 
 
 def _prepare(url: str) -> Catalog:
-    from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
     from billow.db import make_engine, make_sessionmaker
     from billow.migrate import upgrade
     from billow.models import metadata
+    from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+    from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan
     from billow.organizations.service import organization_service
-    from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan
 
     upgrade(url)
     engine = make_engine(url)
@@ -189,10 +189,10 @@ def _prepare(url: str) -> Catalog:
 def _subscribe(url: str, catalog: Catalog, name: str, started_at: datetime) -> None:
     from sqlalchemy import func, select
 
-    from billow.customers.models import Customer
     from billow.db import make_engine, make_sessionmaker
-    from billow.plans.models import Plan
-    from billow.subscriptions.models import Subscription
+    from billow.models.customers import Customer
+    from billow.models.plans import Plan
+    from billow.models.subscriptions import Subscription
 
     engine = make_engine(url)
     with make_sessionmaker(engine).begin() as session:
@@ -287,7 +287,7 @@ def _percentiles(samples: list[float]) -> str:
 
 def _usage_once(factory: Any, catalog: Catalog, name: str, now: datetime) -> tuple[float, str]:
     from billow.metering.usage import usage_service
-    from billow.organizations.models import Organization
+    from billow.models.organizations import Organization
 
     with factory() as session:
         started = time.perf_counter()
@@ -374,7 +374,7 @@ def _ingest_more(url: str, catalog: Catalog, name: str, count: int, start: datet
 def _explain(url: str, catalog: Catalog, name: str, now: datetime) -> None:
     from billow.db import make_engine, make_sessionmaker
     from billow.metering.usage import usage_service
-    from billow.organizations.models import Organization
+    from billow.models.organizations import Organization
 
     engine = make_engine(url)
     captured: list[tuple[str, Any]] = []

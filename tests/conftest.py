@@ -26,7 +26,7 @@ from billow.app import create_app
 from billow.config import Settings, normalize_database_url
 from billow.db import make_engine, make_sessionmaker
 from billow.models import metadata
-from billow.organizations.models import Organization
+from billow.models.organizations import Organization
 from billow.organizations.service import organization_service
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

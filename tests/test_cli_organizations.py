@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow import cli
 from billow.config import Settings
-from billow.customers.models import Customer
-from billow.organizations.models import ApiKey, Organization
+from billow.models.customers import Customer
+from billow.models.organizations import ApiKey, Organization
 from billow.organizations.service import digest_key, organization_service
 from tests.metering import factories as f
 

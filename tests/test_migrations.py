@@ -50,7 +50,7 @@ def test_0007_blanks_the_stored_prefixes_of_keys_billow_did_not_issue(backend: s
     import sqlalchemy as sa
 
     from billow.kit.db_types import UTCDateTime
-    from billow.organizations.models import Organization
+    from billow.models.organizations import Organization
 
     # api_keys as revision 0006 left it (the model has more columns now).
     api_keys = sa.table(

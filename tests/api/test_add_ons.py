@@ -5,7 +5,7 @@ from typing import Any
 from lago_python_client.models.add_on import AddOnResponse
 from sqlalchemy import func, select
 
-from billow.add_ons.models import AddOn, AddOnTax
+from billow.models.add_ons import AddOn, AddOnTax
 from tests.conftest import Api
 
 ADD_ON = {

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from billow import cli
 from billow.billing.run import bill_due
-from billow.organizations.models import ApiKey
+from billow.models.organizations import ApiKey
 from billow.organizations.service import _owned_tables, organization_service
 from tests.conftest import Api, Clock
 from tests.metering.factories import at

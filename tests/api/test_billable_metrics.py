@@ -7,7 +7,7 @@ from lago_python_client.models.billable_metric import BillableMetricResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
 from tests.conftest import Api
 
 METRIC = {

@@ -8,10 +8,10 @@ import pytest
 from lago_python_client.models.coupon import CouponResponse
 from sqlalchemy import func, select, update
 
-from billow.billable_metrics.models import BillableMetric
-from billow.coupons.models import Coupon, CouponTarget
 from billow.coupons.service import parse_expiration_at
-from billow.plans.models import Plan
+from billow.models.billable_metrics import BillableMetric
+from billow.models.coupons import Coupon, CouponTarget
+from billow.models.plans import Plan
 from tests.conftest import Api
 
 FIXED = {

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from billow.customers.repository import customer_repository
 from billow.customers.service import customer_service
-from billow.organizations.models import Organization
+from billow.models.organizations import Organization
 from tests.conftest import Api
 
 FULL = {

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from billow.events.models import Event
-from billow.subscriptions.models import Subscription
+from billow.models.events import Event
+from billow.models.subscriptions import Subscription
 from tests.conftest import Api
 
 T0 = 1_720_000_000  # 2024-07-03T09:46:40Z

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from billow.app import API_PREFIX, _api_routers
 from billow.billing.run import bill_due
 from billow.errors import ValidationFailed
-from billow.organizations.models import Organization
+from billow.models.organizations import Organization
 from billow.param_guard import resource_of
 from tests.conftest import Api
 from tests.metering import factories as f

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from billow.billing import immediate
 from billow.billing.run import bill_due
-from billow.invoices.models import Invoice, InvoiceSubscription
+from billow.models.invoices import Invoice, InvoiceSubscription
 from tests.conftest import Api
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from billow.billing import run as billing_run
 from billow.billing.run import bill_due, bill_subscriptions
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from tests.conftest import Api, Clock
 
 # The scenarios run on a frozen past clock: their periods are all before the subscriptions' creation.

@@ -19,10 +19,10 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select, update
 
 from billow.billing.run import bill_due
-from billow.customers.models import Customer
 from billow.invoices import finalization, tasks
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
 from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at

@@ -12,7 +12,7 @@ from lago_python_client.services.response import prepare_index_response, prepare
 from sqlalchemy import update
 
 from billow.billing.run import bill_due
-from billow.organizations.models import Organization
+from billow.models.organizations import Organization
 from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at

@@ -13,10 +13,10 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select
 
 from billow.billing.run import bill_due
-from billow.credit_notes.models import CreditNote, InvoiceCreditNote
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.plans.models import Plan
-from billow.subscriptions.models import Subscription
+from billow.models.credit_notes import CreditNote, InvoiceCreditNote
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription
 from tests.conftest import Api, Clock
 
 # These tests subscribe in the past and bill the periods since (off by default, as Lago).

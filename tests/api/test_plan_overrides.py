@@ -11,9 +11,9 @@ from lago_python_client.models.subscription import SubscriptionResponse
 from sqlalchemy import func, select
 
 from billow.billing.run import bill_due
-from billow.invoices.models import Fee, Invoice
-from billow.plans.models import Charge, Plan
-from billow.subscriptions.models import Subscription
+from billow.models.invoices import Fee, Invoice
+from billow.models.plans import Charge, Plan
+from billow.models.subscriptions import Subscription
 from tests.conftest import Api
 
 # These tests subscribe in the past and bill the periods since (off by default, as Lago).

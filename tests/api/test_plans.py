@@ -9,7 +9,7 @@ from lago_python_client.models.plan import PlanResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billow.plans.models import Charge, ChargeFilter, Plan, UsageThreshold
+from billow.models.plans import Charge, ChargeFilter, Plan, UsageThreshold
 from tests.conftest import Api
 
 PLAN = {

@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from lago_python_client.models.subscription import SubscriptionResponse
 from sqlalchemy import func, select
 
-from billow.customers.models import Customer
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
+from billow.models.subscriptions import Subscription
 from billow.subscriptions.endpoints import request_time
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.service import subscription_service
 from tests.conftest import Api

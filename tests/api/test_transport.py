@@ -159,7 +159,7 @@ class TestRecentKeys:
 
     def test_a_revoked_key_is_forgotten(self, api: Api, app: FastAPI) -> None:
         from billow.db import utcnow
-        from billow.organizations.models import ApiKey
+        from billow.models.organizations import ApiKey
         from billow.organizations.service import digest_key
 
         assert api.post("/events", one_event("tx_before")).status_code == 200

@@ -8,7 +8,7 @@ from lago_python_client.models.webhook_endpoint import WebhookEndpointResponse
 from sqlalchemy import func, select
 
 from billow.errors import ValidationFailed
-from billow.webhook_endpoints.models import WEBHOOK_EVENT_TYPES, WebhookEndpoint
+from billow.models.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint
 from billow.webhook_endpoints.repository import webhook_endpoint_repository
 from billow.webhook_endpoints.service import is_http_url, normalize_event_types, webhook_endpoint_service
 from tests.conftest import Api

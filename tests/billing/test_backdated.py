@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing.run import bill_due
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.organizations.models import Organization
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
 from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow import cli
-from billow.invoices.models import Invoice, InvoiceSubscription
-from billow.subscriptions.models import Subscription
+from billow.models.invoices import Invoice, InvoiceSubscription
+from billow.models.subscriptions import Subscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 

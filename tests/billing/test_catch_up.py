@@ -15,8 +15,8 @@ from billow import cli
 from billow.billing.run import bill_due
 from billow.billing.tasks import bill_batch, find_due_subscriptions
 from billow.config import get_settings
-from billow.invoices.models import InvoiceSubscription
-from billow.subscriptions.models import Subscription
+from billow.models.invoices import InvoiceSubscription
+from billow.models.subscriptions import Subscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 

@@ -13,13 +13,13 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select
 
 from billow.billing.run import bill_due
-from billow.events.models import Event
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
 from billow.metering.window import window_fees
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan
+from billow.models.events import Event
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan
+from billow.models.subscriptions import Subscription
 from billow.plans.repository import plan_repository
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import charges_window
 from tests.conftest import Api
 from tests.metering import factories as f

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 
 from billow.billing.run import bill_due
 from billow.credit_notes import amounts as cn
-from billow.credit_notes.models import CreditNote, InvoiceCreditNote
-from billow.invoices.models import Fee, Invoice
+from billow.models.credit_notes import CreditNote, InvoiceCreditNote
+from billow.models.invoices import Fee, Invoice
 from tests.conftest import Api, Clock
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing.run import bill_due
 from billow.billing.tasks import bill_batch, find_due_subscriptions
-from billow.invoices.models import Invoice, InvoiceSubscription
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan
+from billow.models.invoices import Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan
 from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at
@@ -87,7 +87,7 @@ def world(session: Session, api: Api, other_api: Api) -> World:
 
 def by_subscription(factory: sessionmaker[Session]) -> dict[str, list[tuple[str, int]]]:
     """``external_id -> [(status, total_amount_cents), ...]`` of every invoice, one row per period."""
-    from billow.subscriptions.models import Subscription
+    from billow.models.subscriptions import Subscription
 
     with factory() as session:
         rows = session.execute(

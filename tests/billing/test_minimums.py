@@ -14,12 +14,12 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from billow.billing.run import bill_due
-from billow.customers.models import Customer
 from billow.invoices import lifecycle
-from billow.invoices.models import AppliedTax, Fee, Invoice
-from billow.organizations.models import Organization
-from billow.plans.models import Commitment, Plan, commitment_taxes
-from billow.taxes.models import Tax
+from billow.models.customers import Customer
+from billow.models.invoices import AppliedTax, Fee, Invoice
+from billow.models.organizations import Organization
+from billow.models.plans import Commitment, Plan, commitment_taxes
+from billow.models.taxes import Tax
 from tests.conftest import Api
 from tests.metering import factories as f
 from tests.metering.factories import at

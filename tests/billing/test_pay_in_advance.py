@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from billow.billing import pay_in_advance
 from billow.billing.pay_in_advance import create_pay_in_advance_fees
 from billow.billing.run import bill_due
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
+from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
 from billow.organizations.service import organization_service
 from billow.worker.scans import SCANS
 from tests.metering import factories as f

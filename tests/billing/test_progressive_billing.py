@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from billow.billing.progressive import Applied, Threshold, bill_thresholds, newly_reached, threshold_progress
 from billow.billing.run import bill_due
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.organizations.models import Organization
-from billow.plans.models import UsageThreshold
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import UsageThreshold
 from billow.worker.scans import SCANS
 from tests.metering import factories as f
 from tests.metering.factories import at
@@ -394,7 +394,7 @@ class TestGroupedInvoice:
         """One periodic invoice for both subscriptions (as Lago); the progressive credit is sub_1's only,
         and each subscription's lifetime invoiced usage counts its own share of it."""
         from billow.billing.progressive import invoiced_usage
-        from billow.plans.models import Plan
+        from billow.models.plans import Plan
 
         org, customer, first, metric = setup(session)
         plan = session.get(Plan, first.plan_id)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import assembly
 from billow.billing.run import bill_due
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
+from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 
@@ -374,7 +374,7 @@ class TestBatches:
 class TestRunCache:
     def test_cached_rows_survive_a_rolled_back_invoice(self, factory, session: Session) -> None:
         from billow.billing.run_cache import cached, run_cache
-        from billow.plans.models import Plan
+        from billow.models.plans import Plan
 
         _, _, subscription = setup_catalog(session)
         session.commit()

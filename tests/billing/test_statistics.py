@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import statistics
 from billow.billing.run import bill_due, due_subscription_ids
-from billow.events.models import Event
+from billow.models.events import Event
 from tests.metering import factories as f
 from tests.metering.factories import at
 

@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
-from billow.customers.models import Customer, CustomerTax
-from billow.events.models import Event
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan, charge_taxes, plan_taxes
-from billow.subscriptions.models import Subscription
-from billow.taxes.models import Tax
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+from billow.models.customers import Customer, CustomerTax
+from billow.models.events import Event
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan, charge_taxes, plan_taxes
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 
 _sequence = itertools.count(1)
 

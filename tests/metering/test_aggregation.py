@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.metering.aggregation import BucketAggregation, UnsupportedAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, matching_filter
-from billow.organizations.models import Organization
+from billow.models.billable_metrics import BillableMetric
+from billow.models.organizations import Organization
 from tests.metering import factories as f
 
 AUG_1 = f.at("2023-08-01T00:00:00")

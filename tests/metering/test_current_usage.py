@@ -13,8 +13,8 @@ import pytest
 from fastapi import FastAPI
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 
-from billow.billable_metrics.models import BillableMetric
-from billow.plans.models import Charge, ChargeFilter, Plan
+from billow.models.billable_metrics import BillableMetric
+from billow.models.plans import Charge, ChargeFilter, Plan
 from billow.subscriptions.endpoints import request_time
 from tests.conftest import Api
 from tests.metering import factories as f

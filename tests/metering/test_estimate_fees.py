@@ -15,9 +15,9 @@ from lago_python_client.models.event import Event as LagoEvent
 from lago_python_client.models.fee import FeeResponse
 from sqlalchemy import func, select
 
-from billow.billable_metrics.models import BillableMetric
-from billow.events.models import Event
-from billow.plans.models import Charge, ChargeFilter
+from billow.models.billable_metrics import BillableMetric
+from billow.models.events import Event
+from billow.models.plans import Charge, ChargeFilter
 from billow.subscriptions.endpoints import request_time
 from tests.conftest import Api
 from tests.metering import factories as f

@@ -21,13 +21,13 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.db import make_sessionmaker
 from billow.metering import rollups
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec
-from billow.metering.models import UsageRollupHour, UsageRollupState, UsageRollupValue, UsageTouch
-from billow.organizations.models import Organization
+from billow.models.billable_metrics import BillableMetric
+from billow.models.metering import UsageRollupHour, UsageRollupState, UsageRollupValue, UsageTouch
+from billow.models.organizations import Organization
 from tests.conftest import _wipe
 from tests.metering import factories as f
 from tests.metering.test_current_usage import World, world  # noqa: F401  (fixture)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.invoices.models import Invoice, InvoiceSubscription
+from billow.models.invoices import Invoice, InvoiceSubscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 

@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 
 from billow.billing import tasks as billing_tasks
 from billow.metering import tasks as metering_tasks
-from billow.subscriptions.models import Subscription
+from billow.models.subscriptions import Subscription
 from billow.worker import engine as job_engine
 from billow.worker.engine import JobEngine, conninfo, cron_for, ensure_schema, make_engine
 from billow.worker.scans import SCANS, Scan

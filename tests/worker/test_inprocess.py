@@ -138,7 +138,7 @@ class TestServeApp:
 def _subscription_ids():
     from sqlalchemy import select
 
-    from billow.subscriptions.models import Subscription
+    from billow.models.subscriptions import Subscription
 
     return select(Subscription.id)
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
-from billow.add_ons.models import AddOn, AddOnTax
-from billow.taxes.models import Tax
+from billow.models.add_ons import AddOn, AddOnTax
+from billow.models.taxes import Tax
 
 
 class AddOnRepository:

@@ -5,12 +5,12 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from billow.add_ons.models import AddOn
 from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH
-from billow.taxes.models import Tax
+from billow.models.add_ons import AddOn
+from billow.models.taxes import Tax
 from billow.taxes.schemas import TaxOut, tax_out
 
 

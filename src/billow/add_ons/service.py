@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from billow.add_ons.models import AddOn
 from billow.add_ons.repository import add_on_repository as repository
 from billow.add_ons.schemas import AddOnInput
 from billow.db import utcnow
 from billow.errors import Errors, NotFound
 from billow.kit.currency import is_currency
 from billow.kit.limits import MAX_AMOUNT_CENTS
-from billow.organizations.models import Organization
-from billow.taxes.models import Tax
+from billow.models.add_ons import AddOn
+from billow.models.organizations import Organization
+from billow.models.taxes import Tax
 from billow.taxes.service import tax_service
 
 #: ``amount_cents`` is a BIGINT.

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billable_metrics.repository import billable_metric_repository as repository
 from billow.billable_metrics.schemas import (
     BillableMetricEnvelope,
@@ -18,6 +17,7 @@ from billow.billable_metrics.service import billable_metric_service as service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.billable_metrics import BillableMetric
 from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["billable_metrics"], route_class=StrictJSONRoute)

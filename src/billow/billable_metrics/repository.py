@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
-from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan
 
 
 def _live_charges_of(metric_ids: Sequence[uuid.UUID]) -> Select[Charge]:

@@ -4,11 +4,11 @@ import uuid
 
 from pydantic import Field
 
-from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
 from billow.kit.limits import RoundingPrecision
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH, EXPRESSION_MAX_LENGTH
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
 
 
 class MetricFilterInput(Input):

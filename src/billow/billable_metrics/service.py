@@ -6,13 +6,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric, BillableMetricFilter
 from billow.billable_metrics.repository import billable_metric_repository as repository
 from billow.billable_metrics.schemas import BillableMetricInput, MetricFilterInput
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.metering import expression as expressions
-from billow.organizations.models import Organization
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+from billow.models.organizations import Organization
 
 log = logging.getLogger(__name__)
 

@@ -31,11 +31,13 @@ from billow.billing.schedule import DueInvoice
 from billow.billing.taxes import applicable_charge_taxes
 from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
 from billow.credit_notes.service import credit_note_service
-from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
 from billow.db import utcnow
 from billow.invoices import finalization, numbering
-from billow.invoices.models import (
+from billow.kit.money import from_minor_units
+from billow.metering.repository import usage_repository
+from billow.models.customers import Customer
+from billow.models.invoices import (
     AppliedTax,
     Fee,
     FeeType,
@@ -44,14 +46,12 @@ from billow.invoices.models import (
     InvoiceSubscription,
     PaymentStatus,
 )
-from billow.kit.money import from_minor_units
-from billow.metering.repository import usage_repository
-from billow.organizations.models import Organization
-from billow.plans.models import Plan, plan_taxes
+from billow.models.organizations import Organization
+from billow.models.plans import Plan, plan_taxes
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.service import subscription_service
-from billow.taxes.models import Tax
 
 
 @dataclass

@@ -28,18 +28,18 @@ from billow.billing import run_cache
 from billow.billing.run_cache import active as run_cache_active
 from billow.billing.run_cache import cached
 from billow.billing.schedule import DueInvoice
-from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
-from billow.invoices.models import Fee, FeeType
 from billow.metering.aggregation import AGGREGATION_TYPES
 from billow.metering.repository import usage_repository
 from billow.metering.window import ChargeWindowFees, window_fees, window_fees_many
-from billow.organizations.models import Organization
-from billow.plans.models import Plan
+from billow.models.customers import Customer
+from billow.models.invoices import Fee, FeeType
+from billow.models.organizations import Organization
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import ChargeGraph, plan_repository
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import UsageWindow, charges_window
-from billow.taxes.models import Tax
 
 _EPSILON = timedelta(microseconds=1)
 

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from billow.billing.run import group_due, pending_work
 from billow.billing.schedule import DueInvoice
-from billow.customers.models import Customer
-from billow.subscriptions.models import Subscription
+from billow.models.customers import Customer
+from billow.models.subscriptions import Subscription
 from billow.subscriptions.service import subscription_service
 
 

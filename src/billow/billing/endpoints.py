@@ -18,9 +18,9 @@ from billow.db import DbSession, utcnow
 from billow.errors import NotFound, ValidationFailed
 from billow.kit.limits import is_amount_cents
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.organizations import Organization
+from billow.models.subscriptions import Subscription
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.repository import subscription_repository
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)

@@ -27,19 +27,19 @@ from sqlalchemy.orm import Session
 
 from billow.billing.proration import local_date
 from billow.billing.schedule import DueInvoice
-from billow.customers.models import Customer
 from billow.db import utcnow
 from billow.invoices import numbering
-from billow.invoices.models import (
+from billow.models.customers import Customer
+from billow.models.invoices import (
     Invoice,
     InvoiceMetadata,
     InvoiceStatus,
     InvoiceSubscription,
     PaymentStatus,
 )
-from billow.organizations.models import Organization
-from billow.plans.models import Plan
-from billow.subscriptions.models import Subscription
+from billow.models.organizations import Organization
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription
 
 #: Lago's ``ErrorDetail`` code of an invoice whose generation failed.
 GENERATION_ERROR = "invoice_generation_error"

@@ -35,9 +35,9 @@ from typing import Any, Protocol
 from sqlalchemy import and_, event, exists, select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.plans.models import Charge, Plan, UsageThreshold
-from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.models.billable_metrics import BillableMetric
+from billow.models.plans import Charge, Plan, UsageThreshold
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.worker.dispatch import Dispatcher, after_commit, task
 from billow.worker.scans import SessionFactory
 

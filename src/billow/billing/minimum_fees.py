@@ -31,13 +31,13 @@ from billow.billing.periods import Period, period_containing
 from billow.billing.proration import local_date
 from billow.billing.run_cache import cached
 from billow.billing.schedule import InvoicingReason
-from billow.invoices.models import Fee, FeeType, Invoice, InvoiceStatus
 from billow.kit.money import from_minor_units
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.plans.models import commitment_taxes
+from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus
+from billow.models.plans import commitment_taxes
+from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
 from billow.subscriptions.periods import charges_interval
-from billow.taxes.models import Tax
 
 if TYPE_CHECKING:
     from billow.billing.assembly import InvoiceContext

@@ -54,15 +54,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billing.assembly import (
     FeeDraft,
     compute_amounts,
     write_immediate_invoice,
 )
-from billow.customers.models import Customer
-from billow.events.models import Event
-from billow.invoices.models import Fee, FeeType, PaymentStatus
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.estimate import (
     EstimatedFee,
@@ -77,10 +73,14 @@ from billow.metering.estimate import (
 )
 from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text
 from billow.metering.repository import usage_repository
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.events import Event
+from billow.models.invoices import Fee, FeeType, PaymentStatus
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
-from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.worker.scans import scan
 

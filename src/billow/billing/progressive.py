@@ -58,10 +58,14 @@ from billow.billing.assembly import (
     compute_amounts,
     write_immediate_invoice,
 )
-from billow.billing.models import LifetimeUsage
 from billow.billing.pay_in_advance import lock_subscription
-from billow.customers.models import Customer
-from billow.invoices.models import (
+from billow.kit.money import from_minor_units
+from billow.kit.schemas import iso_seconds
+from billow.metering.aggregation import AGGREGATION_TYPES
+from billow.metering.usage import CurrentUsage, usage_service
+from billow.models.billing import LifetimeUsage
+from billow.models.customers import Customer
+from billow.models.invoices import (
     Fee,
     FeeType,
     Invoice,
@@ -69,14 +73,10 @@ from billow.invoices.models import (
     InvoiceSubscription,
     PaymentStatus,
 )
-from billow.kit.money import from_minor_units
-from billow.kit.schemas import iso_seconds
-from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.metering.usage import CurrentUsage, usage_service
-from billow.organizations.models import Organization
-from billow.plans.models import Plan, UsageThreshold
+from billow.models.organizations import Organization
+from billow.models.plans import Plan, UsageThreshold
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
-from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.worker.scans import scan
 

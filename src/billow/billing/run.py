@@ -54,12 +54,12 @@ from billow.billing.schedule import (
     due_invoices,
 )
 from billow.config import bill_backdated_default, get_settings
-from billow.credit_notes.models import CreditNote, CreditStatus
-from billow.customers.models import Customer
-from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
-from billow.organizations.models import Organization
-from billow.plans.models import Plan, UsageThreshold
-from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.models.credit_notes import CreditNote, CreditStatus
+from billow.models.customers import Customer
+from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Plan, UsageThreshold
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.subscriptions.service import subscription_service
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from sqlalchemy import Select, case, delete, select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.coupons.models import Coupon, CouponTarget
-from billow.plans.models import Plan
+from billow.models.billable_metrics import BillableMetric
+from billow.models.coupons import Coupon, CouponTarget
+from billow.models.plans import Plan
 
 
 class CouponRepository:

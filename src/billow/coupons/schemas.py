@@ -6,11 +6,11 @@ from typing import Any
 
 from pydantic import Field
 
-from billow.coupons.models import Coupon
 from billow.kit.limits import AmountCents, Periods
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import DecimalString, Input, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH
+from billow.models.coupons import Coupon
 
 
 class CouponAppliesTo(Input):

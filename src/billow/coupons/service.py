@@ -6,8 +6,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.coupons.models import COUPON_TYPES, EXPIRATIONS, FREQUENCIES, Coupon
 from billow.coupons.repository import coupon_repository as repository
 from billow.coupons.schemas import CouponAppliesTo, CouponInput
 from billow.db import utcnow
@@ -20,8 +18,10 @@ from billow.kit.limits import (
     MAX_PRICE_DECIMALS,
     bounded_decimal,
 )
-from billow.organizations.models import Organization
-from billow.plans.models import Plan
+from billow.models.billable_metrics import BillableMetric
+from billow.models.coupons import COUPON_TYPES, EXPIRATIONS, FREQUENCIES, Coupon
+from billow.models.organizations import Organization
+from billow.models.plans import Plan
 
 
 def parse_expiration_at(value: Any) -> datetime | None:

@@ -8,7 +8,6 @@ from datetime import date
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.models import CreditNote
 from billow.credit_notes.repository import CreditNoteGraph, credit_note_repository
 from billow.credit_notes.schemas import (
     CreditNoteEnvelope,
@@ -27,8 +26,9 @@ from billow.invoices.schemas import fee_out
 from billow.kit.limits import clamp_bigint
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.credit_notes import CreditNote
+from billow.models.organizations import Organization
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
 
 router = APIRouter(tags=["credit_notes"], route_class=StrictJSONRoute)
 

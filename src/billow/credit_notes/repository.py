@@ -11,12 +11,12 @@ from decimal import Decimal
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.models import CreditNote, CreditNoteAppliedTax, CreditNoteItem, CreditStatus
 from billow.credit_notes.schemas import CreditNoteFilters
-from billow.customers.models import Customer
-from billow.invoices.models import AppliedTax, Fee, FeeType, Invoice, InvoiceStatus
-from billow.subscriptions.models import Subscription
-from billow.taxes.models import Tax
+from billow.models.credit_notes import CreditNote, CreditNoteAppliedTax, CreditNoteItem, CreditStatus
+from billow.models.customers import Customer
+from billow.models.invoices import AppliedTax, Fee, FeeType, Invoice, InvoiceStatus
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 
 
 @dataclass

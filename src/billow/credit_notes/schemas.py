@@ -9,12 +9,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from billow.credit_notes.models import CreditNote, CreditNoteAppliedTax, CreditNoteItem
 from billow.customers.schemas import CustomerOut
-from billow.invoices.models import Invoice
 from billow.invoices.schemas import FeeOut
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp
+from billow.models.credit_notes import CreditNote, CreditNoteAppliedTax, CreditNoteItem
+from billow.models.invoices import Invoice
 
 
 @dataclass

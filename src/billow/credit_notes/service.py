@@ -20,7 +20,12 @@ from billow.billing.periods import period_containing
 from billow.billing.proration import local_date, trial_end
 from billow.billing.taxes import applicable_charge_taxes
 from billow.credit_notes import amounts as cn
-from billow.credit_notes.models import (
+from billow.credit_notes.repository import credit_note_repository as repository
+from billow.credit_notes.schemas import CreditNoteFilters
+from billow.customers.repository import customer_repository
+from billow.errors import NotFound
+from billow.metering.repository import usage_repository
+from billow.models.credit_notes import (
     CreditNote,
     CreditNoteAppliedTax,
     CreditNoteItem,
@@ -29,18 +34,13 @@ from billow.credit_notes.models import (
     InvoiceCreditNote,
     RefundStatus,
 )
-from billow.credit_notes.repository import credit_note_repository as repository
-from billow.credit_notes.schemas import CreditNoteFilters
-from billow.customers.models import Customer
-from billow.customers.repository import customer_repository
-from billow.errors import NotFound
-from billow.invoices.models import Fee, Invoice
-from billow.metering.repository import usage_repository
-from billow.organizations.models import Organization
-from billow.plans.models import Plan, plan_taxes
+from billow.models.customers import Customer
+from billow.models.invoices import Fee, Invoice
+from billow.models.organizations import Organization
+from billow.models.plans import Plan, plan_taxes
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
-from billow.subscriptions.models import Subscription
-from billow.taxes.models import Tax
 
 
 class CreditNoteService:

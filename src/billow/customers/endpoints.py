@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import (
     CustomerEnvelope,
@@ -19,8 +18,9 @@ from billow.customers.service import customer_service
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
 
 router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
 

@@ -7,9 +7,9 @@ from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer, CustomerMetadata, CustomerSequence, CustomerTax
-from billow.subscriptions.models import Subscription, SubscriptionStatus
-from billow.taxes.models import Tax
+from billow.models.customers import Customer, CustomerMetadata, CustomerSequence, CustomerTax
+from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.taxes import Tax
 
 #: Columns ``search_term`` looks into (Lago's searchable customer fields).
 SEARCHABLE_COLUMNS = (

@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from billow.customers.models import Customer, CustomerMetadata
 from billow.kit.limits import Days
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.kit.strings import URL_MAX_LENGTH, ZIPCODE_MAX_LENGTH
-from billow.organizations.models import Organization
-from billow.taxes.models import Tax
+from billow.models.customers import Customer, CustomerMetadata
+from billow.models.organizations import Organization
+from billow.models.taxes import Tax
 from billow.taxes.schemas import TaxOut, tax_out
 
 

@@ -16,15 +16,15 @@ from babel import Locale
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer, CustomerMetadata
 from billow.customers.repository import customer_repository as repository
 from billow.customers.schemas import CustomerFilters, CustomerInput, MetadataInput
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.kit.time import is_timezone
-from billow.organizations.models import Organization
-from billow.taxes.models import Tax
+from billow.models.customers import Customer, CustomerMetadata
+from billow.models.organizations import Organization
+from billow.models.taxes import Tax
 from billow.taxes.service import tax_service
 
 CUSTOMER_TYPES = ("company", "individual")

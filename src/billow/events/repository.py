@@ -31,12 +31,12 @@ from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, exi
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.events.models import Event
-from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
-from billow.organizations.models import ApiKey
-from billow.plans.models import Charge
-from billow.subscriptions.models import Subscription
+from billow.models.billable_metrics import BillableMetric
+from billow.models.events import Event
+from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.organizations import ApiKey
+from billow.models.plans import Charge
+from billow.models.subscriptions import Subscription
 
 _events = Event.__table__
 _metrics = BillableMetric.__table__

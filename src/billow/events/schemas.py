@@ -247,7 +247,7 @@ def unstorable_fields(data: Any) -> None:
 
 @dataclass(slots=True)
 class NewEvent:
-    """A validated event, ready to be stored. Attribute names match :class:`billow.events.models.Event`
+    """A validated event, ready to be stored. Attribute names match :class:`billow.models.events.Event`
     so that one serializer serves stored and new events."""
 
     transaction_id: str

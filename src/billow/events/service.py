@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from billow.db import utcnow
 from billow.errors import NotFound, ValidationFailed
-from billow.events.models import Event
 from billow.events.repository import MetricInfo
 from billow.events.repository import event_repository as repository
 from billow.events.schemas import (
@@ -37,6 +36,7 @@ from billow.events.schemas import (
 )
 from billow.kit.schemas import decimal_str, iso_seconds
 from billow.metering import expression as expressions
+from billow.models.events import Event
 
 #: Aggregations that only count events whose property is a plain decimal number (Lago's
 #: ``^-?\d+(\.\d+)?$`` rule; other values are skipped silently).

@@ -13,7 +13,6 @@ from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import DbSession, utcnow
 from billow.errors import NotFound
-from billow.invoices.models import Fee, Invoice
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import (
     FeeEnvelope,
@@ -31,8 +30,9 @@ from billow.invoices.schemas import (
 from billow.invoices.service import invoice_service
 from billow.kit.pagination import PageParams, Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.invoices import Fee, Invoice
+from billow.models.organizations import Organization
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
 from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out

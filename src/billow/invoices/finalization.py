@@ -28,10 +28,10 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billow.billing.proration import local_date
-from billow.customers.models import Customer
 from billow.invoices import numbering
-from billow.invoices.models import Fee, Invoice, InvoiceStatus, PaymentStatus
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
+from billow.models.organizations import Organization
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer
 from billow.invoices import finalization
-from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.organizations import Organization
 from billow.worker.dispatch import after_commit, task
 from billow.worker.scans import SessionFactory
 

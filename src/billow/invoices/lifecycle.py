@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session
 from billow.billing.assembly import invoicing_reason, rebuild_subscription_invoice
 from billow.billing.proration import trial_end
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
-from billow.customers.models import Customer
 from billow.db import utcnow
 from billow.invoices import finalization
-from billow.invoices.models import Invoice, InvoiceStatus, InvoiceSubscription
-from billow.organizations.models import Organization
-from billow.plans.models import Plan
-from billow.subscriptions.models import Subscription
+from billow.models.customers import Customer
+from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from datetime import date
 from sqlalchemy import bindparam, text, update
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer
-from billow.invoices.models import Invoice, InvoiceSequence
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.invoices import Invoice, InvoiceSequence
+from billow.models.organizations import Organization
 
 _TABLE = InvoiceSequence.__table__
 _INVOICES = Invoice.__table__

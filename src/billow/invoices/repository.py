@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.customers.models import Customer
-from billow.events.models import Event
-from billow.invoices.models import (
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.events import Event
+from billow.models.invoices import (
     VISIBLE_STATUSES,
     AppliedTax,
     Fee,
@@ -25,8 +25,8 @@ from billow.invoices.models import (
     InvoiceStatus,
     InvoiceSubscription,
 )
-from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan
-from billow.subscriptions.models import Subscription
+from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan
+from billow.models.subscriptions import Subscription
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,12 @@ from typing import Any
 from pydantic import ConfigDict
 
 from billow.customers.schemas import CustomerOut
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
 from billow.invoices.repository import FeeContext
 from billow.kit.limits import AmountCents
 from billow.kit.money import from_minor_units
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Date, DecimalString, Input, JsonNumber, Output, Timestamp
+from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
 from billow.subscriptions.schemas import SubscriptionOut
 
 _SECOND = timedelta(seconds=1)

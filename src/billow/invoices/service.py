@@ -31,15 +31,15 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.invoices import lifecycle
-from billow.invoices.models import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeUpdateInput, InvoiceMetadataInput, InvoiceUpdateInput, InvoiceVoidInput
 from billow.kit.limits import clamp_bigint
-from billow.organizations.models import Organization
+from billow.models.customers import Customer
+from billow.models.invoices import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
+from billow.models.organizations import Organization
 
 #: Lago's ``Invoice::VISIBLE_STATUS``: the statuses a list may filter on.
 FILTERABLE_STATUSES = ("draft", "finalized", "voided", "failed", "pending")

@@ -17,8 +17,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from billow.invoices import lifecycle
-from billow.invoices.models import Invoice, InvoiceStatus, PaymentStatus
 from billow.invoices.repository import invoice_repository
+from billow.models.invoices import Invoice, InvoiceStatus, PaymentStatus
 from billow.worker.scans import SessionFactory, scan
 
 log = logging.getLogger(__name__)

@@ -62,11 +62,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.billable_metrics.models import BillableMetric
-from billow.events.models import Event
 from billow.metering.filters import ChargeFilterSpec, ranked
 from billow.metering.proration import PRORATED_AGGREGATIONS, Proration, SumProration, UniqueCountProration
 from billow.metering.sql import MeteringDialect, metering_dialect, to_decimal
+from billow.models.billable_metrics import BillableMetric
+from billow.models.events import Event
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

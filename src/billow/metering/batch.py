@@ -24,8 +24,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.billable_metrics.models import BillableMetric
-from billow.events.models import Event
 from billow.metering.aggregation import (
     NUMERIC_AGGREGATIONS,
     RECURRING_WITHOUT_LOWER_BOUND,
@@ -43,6 +41,8 @@ from billow.metering.aggregation import (
 )
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.sql import MeteringDialect, metering_dialect
+from billow.models.billable_metrics import BillableMetric
+from billow.models.events import Event
 
 _BATCH_AGGREGATIONS = {
     "count_agg": _count,

@@ -43,10 +43,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing.taxes import applicable_charge_taxes, fee_tax_amounts, fee_taxes_amount_cents
-from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
 from billow.errors import NotFound, ValidationFailed
 from billow.events.schemas import (
@@ -64,16 +62,18 @@ from billow.metering.filters import ChargeFilterSpec, matching_filter, property_
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.metering.sql import to_decimal
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan, plan_taxes
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan, plan_taxes
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.pricing import Aggregation, price_in_advance
 from billow.pricing._common import per_unit
 from billow.pricing.percentage import running_totals
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.subscriptions.repository import subscription_repository
-from billow.taxes.models import Tax
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

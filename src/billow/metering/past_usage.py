@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.customers.service import customer_service
-from billow.invoices.models import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription
 from billow.kit.pagination import PageMeta, PageParams
 from billow.kit.schemas import decimal_str, iso_seconds
-from billow.organizations.models import Organization
-from billow.plans.models import Charge
-from billow.subscriptions.models import Subscription
+from billow.models.billable_metrics import BillableMetric
+from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Charge
+from billow.models.subscriptions import Subscription
 
 
 class PastUsageService:

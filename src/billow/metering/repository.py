@@ -12,13 +12,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetricFilter
-from billow.customers.models import Customer
-from billow.events.models import Event
 from billow.metering.sql import metering_dialect
-from billow.plans.models import Plan
-from billow.subscriptions.models import Subscription, SubscriptionStatus
-from billow.taxes.models import Tax
+from billow.models.billable_metrics import BillableMetricFilter
+from billow.models.customers import Customer
+from billow.models.events import Event
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.taxes import Tax
 
 
 class UsageRepository:

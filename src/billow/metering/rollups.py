@@ -11,11 +11,11 @@ charge filters' resolved values in order, grouping keys, the time window, and :d
 of metric or charge definition, or a new period, gives a new signature, hence a new state built from the
 events; nothing stored is ever reinterpreted. States keep, per UTC hour, bucket (charge filter) and group,
 the count, sum, precise-amount sum, maximum and latest event of the window's events
-(:class:`~billow.metering.models.UsageRollupHour`), or for unique counts each distinct value's latest
-operation (:class:`~billow.metering.models.UsageRollupValue`).
+(:class:`~billow.models.metering.UsageRollupHour`), or for unique counts each distinct value's latest
+operation (:class:`~billow.models.metering.UsageRollupValue`).
 
 **Which events are already in a state**: a trigger on ``events`` (:data:`TRIGGER_DDL`) journals, in the
-same statement as any insert, update or delete of events, one :class:`~billow.metering.models.UsageTouch`
+same statement as any insert, update or delete of events, one :class:`~billow.models.metering.UsageTouch`
 per (organization, subscription, code) with the writing transaction's id (``pg_current_xact_id()``) and
 the UTC hours written. A state records the PostgreSQL snapshot (``pg_current_snapshot()``)
 taken *before* it read the events: a transaction visible in that snapshot is in the state, and any other
@@ -60,7 +60,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    DDL,
     Connection,
     Engine,
     Text,
@@ -68,7 +67,6 @@ from sqlalchemy import (
     and_,
     cast,
     delete,
-    event,
     func,
     insert,
     literal,
@@ -84,11 +82,16 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.db import Base
-from billow.events.models import Event
 from billow.metering.aggregation import ZERO, GroupValues, _operation, _Partial, _Query
-from billow.metering.models import UsageRollupHour, UsageRollupState, UsageRollupValue, UsageTouch
 from billow.metering.sql import to_decimal
+from billow.models.events import Event
+from billow.models.metering import (
+    TRIGGER_DDL,
+    UsageRollupHour,
+    UsageRollupState,
+    UsageRollupValue,
+    UsageTouch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,97 +117,6 @@ _hours = UsageRollupHour.__table__
 _values = UsageRollupValue.__table__
 _states = UsageRollupState.__table__
 _touches = UsageTouch.__table__
-
-# ------------------------------------------------------------------------------------------- the trigger
-
-TRIGGER_NAMES = (
-    "billow_usage_touch_insert",
-    "billow_usage_touch_update",
-    "billow_usage_touch_delete",
-    "billow_usage_rollups_truncate",
-)
-
-# One function per operation: a transition table can only be named by a trigger that defines it.
-_HOUR_OF = 'floor(extract(epoch FROM {0}."timestamp") / 3600)::integer'
-
-
-def _touch_function(name: str, source: str, removal: bool) -> str:
-    """A trigger function journaling the (organization, subscription, code) keys and UTC hours of the rows
-    of ``source`` (transition tables), for the current transaction."""
-    return f"""
-CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-  INSERT INTO usage_touches AS t (organization_id, external_subscription_id, code, xid, hours, removal)
-  SELECT c.organization_id, c.external_subscription_id, c.code, pg_current_xact_id()::text::bigint,
-         array_agg(DISTINCT {_HOUR_OF.format("c")}), {str(removal).lower()}
-  FROM ({source}) AS c
-  GROUP BY c.organization_id, c.external_subscription_id, c.code
-  ON CONFLICT (organization_id, external_subscription_id, code, xid) DO UPDATE
-    SET hours = ARRAY(SELECT DISTINCT h FROM unnest(t.hours || excluded.hours) AS h),
-        removal = t.removal OR excluded.removal;
-  RETURN NULL;
-END
-$body$
-"""
-
-
-_COLUMNS = 'organization_id, external_subscription_id, code, "timestamp"'
-
-# One function per operation: a transition table can only be named by a trigger that defines it.
-_TOUCH_FUNCTIONS = [
-    _touch_function("billow_usage_touch_inserted", f"SELECT {_COLUMNS} FROM billow_new_events", False),
-    _touch_function(
-        "billow_usage_touch_updated",
-        f"SELECT {_COLUMNS} FROM billow_old_events UNION ALL SELECT {_COLUMNS} FROM billow_new_events",
-        True,
-    ),
-    _touch_function("billow_usage_touch_deleted", f"SELECT {_COLUMNS} FROM billow_old_events", True),
-    """
-CREATE OR REPLACE FUNCTION billow_usage_rollups_reset() RETURNS trigger LANGUAGE plpgsql AS $body$
-BEGIN
-  DELETE FROM usage_rollup_states;
-  DELETE FROM usage_rollup_hours;
-  DELETE FROM usage_rollup_values;
-  DELETE FROM usage_touches;
-  RETURN NULL;
-END
-$body$
-""",
-]
-
-#: The statements that install the journal trigger on ``events`` (idempotent). The Alembic migration
-#: that creates the rollup tables must run them (``for statement in TRIGGER_DDL: op.execute(statement)``);
-#: ``metadata.create_all`` runs them by itself. Without the trigger, usage keeps the plain aggregation.
-TRIGGER_DDL: list[str] = [
-    *_TOUCH_FUNCTIONS,
-    "DROP TRIGGER IF EXISTS billow_usage_touch_insert ON events",
-    "CREATE TRIGGER billow_usage_touch_insert AFTER INSERT ON events"
-    " REFERENCING NEW TABLE AS billow_new_events"
-    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_inserted()",
-    "DROP TRIGGER IF EXISTS billow_usage_touch_update ON events",
-    "CREATE TRIGGER billow_usage_touch_update AFTER UPDATE ON events"
-    " REFERENCING OLD TABLE AS billow_old_events NEW TABLE AS billow_new_events"
-    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_updated()",
-    "DROP TRIGGER IF EXISTS billow_usage_touch_delete ON events",
-    "CREATE TRIGGER billow_usage_touch_delete AFTER DELETE ON events"
-    " REFERENCING OLD TABLE AS billow_old_events"
-    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_deleted()",
-    "DROP TRIGGER IF EXISTS billow_usage_rollups_truncate ON events",
-    "CREATE TRIGGER billow_usage_rollups_truncate AFTER TRUNCATE ON events"
-    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_rollups_reset()",
-]
-
-#: ``DROP`` counterpart, for a migration's downgrade.
-DROP_TRIGGER_DDL: list[str] = [
-    *(f"DROP TRIGGER IF EXISTS {name} ON events" for name in TRIGGER_NAMES),
-    "DROP FUNCTION IF EXISTS billow_usage_touch_inserted()",
-    "DROP FUNCTION IF EXISTS billow_usage_touch_updated()",
-    "DROP FUNCTION IF EXISTS billow_usage_touch_deleted()",
-    "DROP FUNCTION IF EXISTS billow_usage_rollups_reset()",
-]
-
-for _statement in TRIGGER_DDL:
-    event.listen(Base.metadata, "after_create", DDL(_statement).execute_if(dialect="postgresql"))
 
 
 def install(connection: Connection) -> None:

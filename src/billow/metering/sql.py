@@ -25,7 +25,7 @@ from sqlalchemy import Boolean, Numeric, SQLColumnExpression, String, Text, bind
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.events.models import Event
+from billow.models.events import Event
 
 NUMERIC_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
 

@@ -33,9 +33,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billing.taxes import applicable_charge_taxes, taxes_of_fees
-from billow.customers.models import Customer
 from billow.customers.repository import customer_repository
 from billow.errors import NotAllowed, NotFound
 from billow.kit.money import ROUNDING, to_minor_units
@@ -43,15 +41,17 @@ from billow.metering.aggregation import AGGREGATION_TYPES, BucketAggregation, ag
 from billow.metering.filters import ChargeFilterSpec, resolve_values
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan, plan_taxes
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan, plan_taxes
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.pricing import Aggregation, price
 from billow.pricing._common import CONTEXT, UNIT_AMOUNT_QUANTUM
 from billow.pricing.percentage import running_totals
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import charges_window
-from billow.taxes.models import Tax
 
 ZERO = Decimal(0)
 

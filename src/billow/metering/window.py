@@ -32,18 +32,18 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.kit.money import precise_minor_units
 from billow.metering import batch, rollups
 from billow.metering.aggregation import BucketAggregation
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.metering.usage import FeeUsage, filter_specs, group_keys, usage_service
-from billow.plans.models import Charge
+from billow.models.billable_metrics import BillableMetric
+from billow.models.plans import Charge
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
 from billow.plans.repository import ChargeGraph, FilterGraph
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import UsageWindow
-from billow.taxes.models import Tax
 
 
 @dataclass(frozen=True)

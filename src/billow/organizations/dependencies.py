@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from billow.errors import Unauthorized
-from billow.organizations.models import Organization
+from billow.models.organizations import Organization
 from billow.transport import ORGANIZATION, bearer_key_of
 
 

@@ -5,8 +5,8 @@ from sqlalchemy.orm import Session
 
 from billow.db import DbSession
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.organizations import Organization
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
 from billow.organizations.schemas import OrganizationEnvelope, OrganizationOut, OrganizationUpdateRequest
 from billow.organizations.service import bill_backdated_periods, organization_service
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Row, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from billow.customers.models import Customer
-from billow.organizations.models import ApiKey, Organization
+from billow.models.customers import Customer
+from billow.models.organizations import ApiKey, Organization
 
 
 class OrganizationRepository:

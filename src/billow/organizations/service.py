@@ -15,7 +15,7 @@ from billow.config import bill_backdated_default
 from billow.errors import Errors
 from billow.kit.currency import is_currency
 from billow.kit.time import is_timezone
-from billow.organizations.models import ApiKey, Organization
+from billow.models.organizations import ApiKey, Organization
 from billow.organizations.repository import organization_repository as repository
 from billow.organizations.schemas import OrganizationUpdate
 

@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, distinct, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from billow.billable_metrics.models import BillableMetric
-from billow.plans.models import (
+from billow.models.billable_metrics import BillableMetric
+from billow.models.plans import (
     Charge,
     ChargeFilter,
     ChargeFilterValue,
@@ -31,8 +31,8 @@ from billow.plans.models import (
     commitment_taxes,
     plan_taxes,
 )
-from billow.subscriptions.models import Subscription, SubscriptionStatus
-from billow.taxes.models import Tax
+from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.taxes import Tax
 
 
 @dataclass

@@ -10,7 +10,7 @@ from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH
-from billow.plans.models import UsageThreshold
+from billow.models.plans import UsageThreshold
 from billow.plans.repository import ChargeGraph, FilterGraph, PlanGraph
 from billow.taxes.schemas import TaxOut, tax_out
 

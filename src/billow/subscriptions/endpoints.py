@@ -12,10 +12,10 @@ from billow.customers.service import customer_service
 from billow.db import DbSession, utcnow
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.models.organizations import Organization
+from billow.models.subscriptions import Subscription
 from billow.organizations.dependencies import CurrentOrganization
-from billow.organizations.models import Organization
 from billow.plans.repository import plan_repository
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import (
     SubscriptionEnvelope,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from billow.billing.periods import Interval, Period, period_containing
-from billow.subscriptions.models import Subscription
+from billow.models.subscriptions import Subscription
 
 #: Plans whose usage charges may be billed monthly while the plan fee stays on the plan interval.
 _MONTHLY_CHARGES_INTERVALS = {Interval.YEARLY, Interval.SEMIANNUAL}

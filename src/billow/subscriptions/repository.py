@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import Select, and_, case, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from billow.billable_metrics.models import BillableMetric
-from billow.customers.models import Customer
-from billow.plans.models import Charge, Plan
-from billow.subscriptions.models import Subscription, SubscriptionStatus
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.plans import Charge, Plan
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 
 _LIVE = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PENDING)
 #: What a pay-in-advance subscription does with its unused days when terminated, unless told otherwise.

@@ -8,13 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import PlainSerializer, field_validator
 
-from billow.customers.models import Customer
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp, iso_millis
-from billow.plans.models import Plan, UsageThreshold
+from billow.models.customers import Customer
+from billow.models.plans import Plan, UsageThreshold
+from billow.models.subscriptions import Subscription
 from billow.plans.repository import PlanGraph
 from billow.plans.schemas import PlanOut, PlanOverridesInput, plan_out
-from billow.subscriptions.models import Subscription
 from billow.subscriptions.periods import current_billing_period
 
 #: Lago sends ``started_at`` with milliseconds (``2024-04-23T10:02:03.000Z``), other instants without.

@@ -35,16 +35,16 @@ from billow.billing.periods import BillingTime, Interval, period_containing
 from billow.billing.proration import local_date
 from billow.config import max_backdate_days
 from billow.credit_notes.service import credit_note_service
-from billow.customers.models import Customer
 from billow.customers.service import customer_service
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
-from billow.organizations.models import Organization
-from billow.plans.models import Plan
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.plans.schemas import PlanOverridesInput
 from billow.plans.service import plan_service
-from billow.subscriptions.models import Subscription, SubscriptionStatus
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.repository import subscription_repository as repository
 from billow.subscriptions.schemas import (

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from billow.taxes.models import Tax
+from billow.models.taxes import Tax
 
 
 class TaxRepository:

@@ -8,7 +8,7 @@ from pydantic import Field
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH
-from billow.taxes.models import Tax
+from billow.models.taxes import Tax
 
 
 class TaxInput(Input):

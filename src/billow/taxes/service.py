@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from billow.errors import Errors, NotFound
 from billow.kit.limits import MAX_PRICE_DECIMALS, MAX_TAX_RATE, bounded_decimal
-from billow.organizations.models import Organization
-from billow.taxes.models import Tax
+from billow.models.organizations import Organization
+from billow.models.taxes import Tax
 from billow.taxes.repository import tax_repository as repository
 from billow.taxes.schemas import TaxInput
 

@@ -5,8 +5,8 @@ import uuid
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from billow.organizations.models import Organization
-from billow.webhook_endpoints.models import WebhookEndpoint
+from billow.models.organizations import Organization
+from billow.models.webhook_endpoints import WebhookEndpoint
 
 
 class WebhookEndpointRepository:

@@ -8,7 +8,7 @@ from pydantic import Field
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.kit.strings import URL_MAX_LENGTH
-from billow.webhook_endpoints.models import WebhookEndpoint
+from billow.models.webhook_endpoints import WebhookEndpoint
 
 
 class WebhookEndpointInput(Input):

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from billow.errors import Errors, NotFound
-from billow.organizations.models import Organization
-from billow.webhook_endpoints.models import WEBHOOK_EVENT_TYPES, WebhookEndpoint
+from billow.models.organizations import Organization
+from billow.models.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint
 from billow.webhook_endpoints.repository import webhook_endpoint_repository as repository
 from billow.webhook_endpoints.schemas import WebhookEndpointInput
 

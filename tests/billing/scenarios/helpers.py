@@ -10,13 +10,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billing.run import bill_due
-from billow.customers.models import Customer
-from billow.invoices.models import AppliedTax, Fee, Invoice, InvoiceSubscription
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, Plan
-from billow.subscriptions.models import Subscription
+from billow.models.billable_metrics import BillableMetric
+from billow.models.customers import Customer
+from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, Plan
+from billow.models.subscriptions import Subscription
 from tests.metering import factories as f
 from tests.metering.factories import at
 

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from billow.invoices.models import Invoice
+from billow.models.invoices import Invoice
 from tests.billing.scenarios.helpers import periodic, rows, run, starting, step, sub, usage, world
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from billow.invoices.models import Fee, Invoice, InvoiceSubscription
-from billow.subscriptions.models import Subscription
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.subscriptions import Subscription
 from tests.billing.scenarios.helpers import SECOND, run, world
 from tests.metering import factories as f
 from tests.metering.factories import at

@@ -17,15 +17,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.models import BillableMetric
 from billow.billable_metrics.repository import billable_metric_repository
 from billow.billable_metrics.service import ALL_FILTER_VALUES
 from billow.errors import Errors, NotFound
+from billow.models.billable_metrics import BillableMetric
+from billow.models.plans import Charge
+from billow.models.taxes import Tax
 from billow.plans.charge_rules import CHARGE_MODELS, ChargeSpec, validate_charge, validate_properties
-from billow.plans.models import Charge
 from billow.plans.repository import plan_repository
 from billow.plans.schemas import ChargeFilterInput, ChargeInput
-from billow.taxes.models import Tax
 from billow.taxes.service import tax_service
 
 FilterIdentity = tuple[tuple[str, tuple[str, ...]], ...]

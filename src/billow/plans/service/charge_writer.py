@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
-from billow.plans.models import Charge, ChargeFilter, ChargeFilterValue, Plan, charge_taxes
+from billow.models.plans import Charge, ChargeFilter, ChargeFilterValue, Plan, charge_taxes
 from billow.plans.repository import plan_repository as repository
 from billow.plans.service.charge_drafts import ChargeDraft, FilterDraft, filter_identity
 

@@ -6,8 +6,8 @@ from sqlalchemy.orm import Session
 
 from billow.db import utcnow
 from billow.errors import Errors, NotFound
-from billow.organizations.models import Organization
-from billow.plans.models import Charge, ChargeFilter, Plan
+from billow.models.organizations import Organization
+from billow.models.plans import Charge, ChargeFilter, Plan
 from billow.plans.repository import plan_repository as repository
 from billow.plans.schemas import ChargeFilterInput, ChargeInput
 from billow.plans.service.charge_drafts import ChargeDrafter, assign_codes, filter_identity

@@ -12,8 +12,8 @@ from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.kit.limits import MAX_DAYS, MAX_PRICE_DECIMALS, bounded_decimal
-from billow.organizations.models import Organization
-from billow.plans.models import (
+from billow.models.organizations import Organization
+from billow.models.plans import (
     Charge,
     Commitment,
     Plan,
@@ -22,6 +22,7 @@ from billow.plans.models import (
     commitment_taxes,
     plan_taxes,
 )
+from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository as repository
 from billow.plans.schemas import (
     ChargeInput,
@@ -33,7 +34,6 @@ from billow.plans.schemas import (
 )
 from billow.plans.service.charge_drafts import ChargeDraft, ChargeDrafter, assign_codes
 from billow.plans.service.charge_writer import delete_charge, write_charge
-from billow.taxes.models import Tax
 from billow.taxes.service import tax_service
 
 #: ``daily`` is a Billow extension; the others are Lago's.

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from billow.db import Base, SoftDeleteMixin, TenantMixin
 
 if TYPE_CHECKING:
-    from billow.organizations.models import Organization
+    from billow.models.organizations import Organization
 
 
 class Customer(TenantMixin, SoftDeleteMixin, Base):

@@ -2,7 +2,7 @@
 event (PostgreSQL only; see :mod:`billow.metering.rollups` and docs/decisions/0002-usage-rollups.md).
 
 * :class:`UsageTouch` — the change journal. A trigger on ``events`` (installed with the schema,
-  :data:`billow.metering.rollups.TRIGGER_DDL`) adds, per statement that inserts, updates or deletes
+  :data:`TRIGGER_DDL`) adds, per statement that inserts, updates or deletes
   events, one row per (organization, external subscription id, code) touched: the inserting
   transaction's id and the UTC hours of the events it wrote. Append-only, no foreign key, one
   index: cheap to write, never contended (rows of different transactions never conflict).
@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, Numeric, String, Text
+from sqlalchemy import DDL, JSON, BigInteger, Boolean, Index, Integer, Numeric, String, Text, event
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -119,3 +119,95 @@ class UsageRollupValue(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     event_id: Mapped[uuid.UUID] = mapped_column()
     is_add: Mapped[bool] = mapped_column(Boolean)
+
+
+# ------------------------------------------------------------------------------------------- the trigger
+
+TRIGGER_NAMES = (
+    "billow_usage_touch_insert",
+    "billow_usage_touch_update",
+    "billow_usage_touch_delete",
+    "billow_usage_rollups_truncate",
+)
+
+# One function per operation: a transition table can only be named by a trigger that defines it.
+_HOUR_OF = 'floor(extract(epoch FROM {0}."timestamp") / 3600)::integer'
+
+
+def _touch_function(name: str, source: str, removal: bool) -> str:
+    """A trigger function journaling the (organization, subscription, code) keys and UTC hours of the rows
+    of ``source`` (transition tables), for the current transaction."""
+    return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  INSERT INTO usage_touches AS t (organization_id, external_subscription_id, code, xid, hours, removal)
+  SELECT c.organization_id, c.external_subscription_id, c.code, pg_current_xact_id()::text::bigint,
+         array_agg(DISTINCT {_HOUR_OF.format("c")}), {str(removal).lower()}
+  FROM ({source}) AS c
+  GROUP BY c.organization_id, c.external_subscription_id, c.code
+  ON CONFLICT (organization_id, external_subscription_id, code, xid) DO UPDATE
+    SET hours = ARRAY(SELECT DISTINCT h FROM unnest(t.hours || excluded.hours) AS h),
+        removal = t.removal OR excluded.removal;
+  RETURN NULL;
+END
+$body$
+"""
+
+
+_COLUMNS = 'organization_id, external_subscription_id, code, "timestamp"'
+
+# One function per operation: a transition table can only be named by a trigger that defines it.
+_TOUCH_FUNCTIONS = [
+    _touch_function("billow_usage_touch_inserted", f"SELECT {_COLUMNS} FROM billow_new_events", False),
+    _touch_function(
+        "billow_usage_touch_updated",
+        f"SELECT {_COLUMNS} FROM billow_old_events UNION ALL SELECT {_COLUMNS} FROM billow_new_events",
+        True,
+    ),
+    _touch_function("billow_usage_touch_deleted", f"SELECT {_COLUMNS} FROM billow_old_events", True),
+    """
+CREATE OR REPLACE FUNCTION billow_usage_rollups_reset() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+  DELETE FROM usage_rollup_states;
+  DELETE FROM usage_rollup_hours;
+  DELETE FROM usage_rollup_values;
+  DELETE FROM usage_touches;
+  RETURN NULL;
+END
+$body$
+""",
+]
+
+#: The statements that install the journal trigger on ``events`` (idempotent). The Alembic migration
+#: that creates the rollup tables must run them (``for statement in TRIGGER_DDL: op.execute(statement)``);
+#: ``metadata.create_all`` runs them by itself. Without the trigger, usage keeps the plain aggregation.
+TRIGGER_DDL: list[str] = [
+    *_TOUCH_FUNCTIONS,
+    "DROP TRIGGER IF EXISTS billow_usage_touch_insert ON events",
+    "CREATE TRIGGER billow_usage_touch_insert AFTER INSERT ON events"
+    " REFERENCING NEW TABLE AS billow_new_events"
+    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_inserted()",
+    "DROP TRIGGER IF EXISTS billow_usage_touch_update ON events",
+    "CREATE TRIGGER billow_usage_touch_update AFTER UPDATE ON events"
+    " REFERENCING OLD TABLE AS billow_old_events NEW TABLE AS billow_new_events"
+    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_updated()",
+    "DROP TRIGGER IF EXISTS billow_usage_touch_delete ON events",
+    "CREATE TRIGGER billow_usage_touch_delete AFTER DELETE ON events"
+    " REFERENCING OLD TABLE AS billow_old_events"
+    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_touch_deleted()",
+    "DROP TRIGGER IF EXISTS billow_usage_rollups_truncate ON events",
+    "CREATE TRIGGER billow_usage_rollups_truncate AFTER TRUNCATE ON events"
+    " FOR EACH STATEMENT EXECUTE FUNCTION billow_usage_rollups_reset()",
+]
+
+#: ``DROP`` counterpart, for a migration's downgrade.
+DROP_TRIGGER_DDL: list[str] = [
+    *(f"DROP TRIGGER IF EXISTS {name} ON events" for name in TRIGGER_NAMES),
+    "DROP FUNCTION IF EXISTS billow_usage_touch_inserted()",
+    "DROP FUNCTION IF EXISTS billow_usage_touch_updated()",
+    "DROP FUNCTION IF EXISTS billow_usage_touch_deleted()",
+    "DROP FUNCTION IF EXISTS billow_usage_rollups_reset()",
+]
+
+for _statement in TRIGGER_DDL:
+    event.listen(Base.metadata, "after_create", DDL(_statement).execute_if(dialect="postgresql"))

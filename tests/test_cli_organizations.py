@@ -16,10 +16,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow import cli
+from billow.auth import digest_key
 from billow.config import Settings
 from billow.models.customers import Customer
 from billow.models.organizations import ApiKey, Organization
-from billow.organizations.service import digest_key, organization_service
+from billow.organizations.service import organization_service
 from tests.metering import factories as f
 
 

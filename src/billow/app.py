@@ -7,6 +7,7 @@ the body is read, unexpected errors as Lago-shaped JSON 500s) is :mod:`billow.tr
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,11 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from billow import __version__
 from billow.api_docs import install_docs
+from billow.auth import RecentKeys
 from billow.config import Settings, get_settings
 from billow.db import make_engine, make_sessionmaker
 from billow.errors import ERROR_RESPONSES, BillowError
 from billow.kit import strict_json
-from billow.organizations.dependencies import RecentKeys
 from billow.transport import AuthenticationMiddleware, TransportMiddleware, payload_too_large_body
 
 log = logging.getLogger("billow")
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     (:mod:`billow.worker.dispatch`): ``thread`` (a small pool in this process), ``sync`` (in the request's
     thread right after the commit: deterministic tests) or ``off`` (left to the periodic scans); default
     ``BILLOW_DISPATCH``, else ``thread``."""
+    from billow.billing.immediate import IngestionFollowUp
     from billow.worker.dispatch import Dispatcher, bind, dispatch_mode
 
     settings = settings or get_settings()
@@ -121,6 +123,8 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     # Tasks get sessions without dispatcher: what they do queues nothing more.
     app.state.dispatcher = Dispatcher(make_sessionmaker(engine), mode=dispatch_mode(dispatch))
     bind(app.state.sessionmaker, app.state.dispatcher)
+    # Ingestion (billow.events) is below billing: the billing that follows it is wired here.
+    app.state.ingestion_follow_up = IngestionFollowUp(app.state.dispatcher)
 
     routers = _api_routers()
     for router in routers:
@@ -290,3 +294,40 @@ def _unique_violation_field(exc: IntegrityError) -> str | None:
     if match:
         return match.group("cols").split(",")[-1].strip().split(".")[-1]
     return None
+
+
+def serve_app() -> FastAPI:
+    """The app of ``billow serve`` (a uvicorn factory): :func:`create_app` plus the in-process
+    scheduler when :func:`scheduler_mode` says so."""
+
+    settings = get_settings()
+    _log_to_stderr()
+    app = create_app()
+    from billow.worker.inprocess import attach, scheduler_plan
+
+    plan = scheduler_plan(settings.is_embedded)
+    if plan == "inprocess":
+        attach(app)
+        log.info("background scans run in this server process (BILLOW_SCHEDULER)")
+    elif plan == "leader":
+        from billow.worker.leader import attach_leader
+
+        attach_leader(app, settings.resolved_database_url)
+        log.info("background scans run in the one server elected by an advisory lock (BILLOW_SCHEDULER=auto)")
+    else:
+        log.info("background scans are off in this server (BILLOW_SCHEDULER=off)")
+    log.info(
+        "work that follows API calls runs after their commit (BILLOW_DISPATCH=%s)", app.state.dispatcher.mode
+    )
+    return app
+
+
+def _log_to_stderr() -> None:
+    """Billow's own log lines (scheduler mode and leadership, failed tasks...) next to uvicorn's."""
+    logger = logging.getLogger("billow")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(os.environ.get("BILLOW_LOG_LEVEL", "info").upper())

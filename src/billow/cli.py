@@ -170,7 +170,7 @@ def serve(
         listener = _listening_socket(host, port)
         where_to_listen = {"fd": listener.fileno()}
     uvicorn.run(
-        "billow.worker.inprocess:serve_app",
+        "billow.app:serve_app",
         factory=True,
         workers=workers,
         log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"),

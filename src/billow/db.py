@@ -66,7 +66,7 @@ class SoftDeleteMixin:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        from billow.metering.sqlite_functions import register as register_metering_functions
+        from billow.kit.sqlite_decimal import register as register_metering_functions
 
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
@@ -78,7 +78,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
-            # Exact decimal JSON/aggregate functions for metering (billow.metering.sqlite_functions).
+            # Exact decimal JSON/aggregate functions for metering (billow.kit.sqlite_decimal).
             register_metering_functions(dbapi_connection)
 
         return engine

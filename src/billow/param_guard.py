@@ -116,8 +116,8 @@ def _authenticate(scope: Scope) -> None:
     """401 unless the request carries a valid API key: the authentication middleware's finding
     (:mod:`billow.transport`, which runs first), else, for the routes that authenticate themselves (event
     ingestion), the same key lookup."""
+    from billow.auth import ORGANIZATION, bearer_key_of
     from billow.organizations.service import organization_service
-    from billow.transport import ORGANIZATION, bearer_key_of
 
     if scope.get("state", {}).get(ORGANIZATION) is not None:
         return

@@ -30,7 +30,7 @@ and stream, a measurable cost on the event ingestion path), outermost first:
     never a large body in memory, and a malformed body with no valid key is a 401, not a 400. The one
     authentication query runs on the request's own session, which the middleware opens and leaves in
     ``scope["state"]``: :func:`billow.db.session_dependency` takes it over (commit or rollback, close)
-    and ``CurrentOrganization`` (:mod:`billow.organizations.dependencies`) reads the organization,
+    and ``CurrentOrganization`` (:mod:`billow.auth`) reads the organization,
     attached to that session. A request that never reaches the session dependency (404, 422 of the
     body...) has the session closed here.
 """
@@ -48,6 +48,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from billow.auth import ORGANIZATION, bearer_key_of
 from billow.errors import PayloadTooLarge, Unauthorized
 
 log = logging.getLogger("billow")
@@ -55,7 +56,6 @@ log = logging.getLogger("billow")
 REQUEST_ID_HEADER = b"x-request-id"
 #: Keys of ``scope["state"]`` set by the middlewares.
 REQUEST_ID = "request_id"
-ORGANIZATION = "billow.organization"
 SESSION = "billow.session"
 
 #: What a client's request id may look like to be reused: printable, no spaces, at most 128 characters.
@@ -152,18 +152,6 @@ class TransportMiddleware:
                 )
                 response = JSONResponse(INTERNAL_ERROR_BODY, status_code=500)
             await response(scope, receive, send_with_id)
-
-
-def bearer_key_of(headers: list[tuple[bytes, bytes]] | Any) -> str | None:
-    """The API key of ``Authorization: Bearer <key>``, or ``None``."""
-    for name, value in headers:
-        if name == b"authorization":
-            scheme, _, key = value.decode("latin-1").partition(" ")
-            key = key.strip()
-            if scheme.lower() != "bearer" or not key:
-                return None
-            return key
-    return None
 
 
 def _unauthorized() -> JSONResponse:

@@ -19,6 +19,7 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select, update
 
 from billow.billing.run import bill_due
+from billow.customers.settings import grace_period_days
 from billow.invoices import finalization, tasks
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
@@ -745,6 +746,6 @@ class TestIssuingDateRules:
 
     def test_grace_period_inheritance(self) -> None:
         organization = Organization(invoice_grace_period=4)
-        assert finalization.grace_period_days(Customer(invoice_grace_period=None), organization) == 4
-        assert finalization.grace_period_days(Customer(invoice_grace_period=0), organization) == 0
-        assert finalization.grace_period_days(Customer(invoice_grace_period=1), organization) == 1
+        assert grace_period_days(Customer(invoice_grace_period=None), organization) == 4
+        assert grace_period_days(Customer(invoice_grace_period=0), organization) == 0
+        assert grace_period_days(Customer(invoice_grace_period=1), organization) == 1

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from billow.app import create_app
+from billow.auth import RecentKeys
 from billow.config import Settings
-from billow.organizations.dependencies import RecentKeys
 from tests.conftest import Api, ThrowawayDatabase, _wipe, make_organization
 
 UNAUTHORIZED = {"status": 401, "error": "Unauthorized"}
@@ -158,9 +158,9 @@ class TestRecentKeys:
         assert "d" in keys
 
     def test_a_revoked_key_is_forgotten(self, api: Api, app: FastAPI) -> None:
+        from billow.auth import digest_key
         from billow.db import utcnow
         from billow.models.organizations import ApiKey
-        from billow.organizations.service import digest_key
 
         assert api.post("/events", one_event("tx_before")).status_code == 200
         assert digest_key(api.key) in app.state.recent_keys

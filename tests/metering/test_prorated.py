@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 from sqlalchemy.orm import Session
 
-from billow.billing.periods import period_containing
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.proration import Proration, ceil5
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from billow.pricing import Aggregation, price
+from billow.subscriptions.calendar import period_containing
 from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.periods import UsageWindow
 from tests.conftest import Api

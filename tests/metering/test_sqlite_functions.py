@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from billow.kit.sqlite_decimal import json_number, json_text, register
 from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text, ranked, resolve_values
-from billow.metering.sqlite_functions import json_number, json_text, register
 
 
 @pytest.mark.parametrize(

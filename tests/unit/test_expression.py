@@ -1,4 +1,4 @@
-"""Lago billable-metric expressions (billow.metering.expression).
+"""Lago billable-metric expressions (billow.kit.expression).
 
 Expected values mirror the test cases of getlago/lago-expression (expression-core/src/parser.rs and
 evaluate.rs, expression-ruby/spec/lago-expression/*_spec.rb) and the lago-api specs that use it
@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billow.metering import expression as expr_module
-from billow.metering.expression import (
+from billow.kit import expression as expr_module
+from billow.kit.expression import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING_DEPTH,
     Expression,

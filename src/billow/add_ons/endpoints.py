@@ -6,11 +6,11 @@ from sqlalchemy.orm import Session
 from billow.add_ons.repository import add_on_repository
 from billow.add_ons.schemas import AddOnEnvelope, AddOnList, AddOnOut, AddOnRequest, add_on_out
 from billow.add_ons.service import add_on_service
+from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.add_ons import AddOn
-from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["add_ons"], route_class=StrictJSONRoute)
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.billable_metrics.repository import billable_metric_repository as repository
 from billow.billable_metrics.schemas import (
     BillableMetricEnvelope,
@@ -18,7 +19,6 @@ from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.billable_metrics import BillableMetric
-from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["billable_metrics"], route_class=StrictJSONRoute)
 

@@ -10,7 +10,7 @@ from billow.billable_metrics.repository import billable_metric_repository as rep
 from billow.billable_metrics.schemas import BillableMetricInput, MetricFilterInput
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound
-from billow.metering import expression as expressions
+from billow.kit import expression as expressions
 from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
 from billow.models.organizations import Organization
 

@@ -25,16 +25,17 @@ from sqlalchemy.orm import Session
 from billow.billing import run_cache
 from billow.billing.charge_fees import charge_fees
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
-from billow.billing.proration import local_date, subscription_fee, trial_end
+from billow.billing.proration import subscription_fee
 from billow.billing.run_cache import cached
 from billow.billing.schedule import DueInvoice
-from billow.billing.taxes import applicable_charge_taxes
 from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
 from billow.credit_notes.service import credit_note_service
 from billow.customers.repository import customer_repository
+from billow.customers.settings import grace_period_days
 from billow.db import utcnow
 from billow.invoices import finalization, numbering
 from billow.kit.money import from_minor_units
+from billow.kit.time import local_date
 from billow.metering.repository import usage_repository
 from billow.models.customers import Customer
 from billow.models.invoices import (
@@ -51,7 +52,9 @@ from billow.models.plans import Plan, plan_taxes
 from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
+from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
+from billow.taxes.rules import applicable_charge_taxes
 
 
 @dataclass
@@ -327,7 +330,7 @@ def write_subscription_invoice(
     contexts = _contexts(session, members, invoice_id, finalizing=True)
     first = contexts[0]
     organization, customer = first.organization, first.customer
-    grace = finalization.grace_period_days(customer, organization)
+    grace = grace_period_days(customer, organization)
     for ctx in contexts:
         ctx.finalizing = grace == 0
 

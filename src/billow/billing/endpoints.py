@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.billing import progressive
 from billow.billing.schemas import (
     LifetimeUsageEnvelope,
@@ -20,7 +21,6 @@ from billow.kit.limits import is_amount_cents
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.organizations.dependencies import CurrentOrganization
 from billow.subscriptions.repository import subscription_repository
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)

@@ -25,10 +25,10 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from billow.billing.proration import local_date
 from billow.billing.schedule import DueInvoice
 from billow.db import utcnow
 from billow.invoices import numbering
+from billow.kit.time import local_date
 from billow.models.customers import Customer
 from billow.models.invoices import (
     Invoice,

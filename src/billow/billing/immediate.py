@@ -5,9 +5,9 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`,
 - :data:`BILL_SUBSCRIPTIONS`: the invoices due at an instant of some subscriptions, billed together in
   one :func:`billow.billing.run.bill_subscriptions` call (an upgrade's old and new subscriptions: its
   ``subscription_terminating`` and ``subscription_starting`` invoices). Queued by
-  :func:`bill_after_commit` when a subscription on a pay-in-advance plan starts now (creation, upgrade,
-  pending subscription activated), when one is terminated (``DELETE``, upgrade, ``ending_at`` reached)
-  unless its ``on_termination_invoice`` is ``skip``.
+  :func:`billow.subscriptions.follow_up.bill_after_commit` when a subscription on a pay-in-advance plan
+  starts now (creation, upgrade, pending subscription activated), when one is terminated (``DELETE``,
+  upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip``.
 - :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
   of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
   those whose plan has usage thresholds: one task per request (a batch is one task), queued by
@@ -38,12 +38,13 @@ from sqlalchemy.orm import Session
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
-from billow.worker.dispatch import Dispatcher, after_commit, task
+from billow.subscriptions.follow_up import BILL_SUBSCRIPTIONS
+from billow.worker.dispatch import Dispatcher, ids_payload, split_ids_payload, task
 from billow.worker.scans import SessionFactory
 
 log = logging.getLogger(__name__)
 
-BILL_SUBSCRIPTIONS = "billing.bill_subscriptions"
+
 PAY_IN_ADVANCE = "billing.pay_in_advance"
 PROGRESSIVE = "billing.progressive"
 
@@ -58,31 +59,14 @@ class TaskFailed(RuntimeError):
 # ------------------------------------------------------------------------------------------ payloads
 
 
-def _ids_payload(head: str, items: Iterable[str]) -> str:
-    return f"{head}|{','.join(items)}"
-
-
-def _split(payload: str) -> tuple[str, list[str]]:
-    head, _, rest = payload.partition("|")
-    return head, [item for item in rest.split(",") if item]
-
-
 # ------------------------------------------------------------------------------------------ subscriptions
-
-
-def bill_after_commit(session: Session, subscription_ids: Sequence[uuid.UUID], as_of: datetime) -> None:
-    """Bill the invoices of ``subscription_ids`` due at ``as_of`` once the transaction commits, in one
-    billing call (so an upgrade's two subscriptions are billed together)."""
-    if subscription_ids:
-        ids = [str(sid) for sid in dict.fromkeys(subscription_ids)]
-        after_commit(session, BILL_SUBSCRIPTIONS, _ids_payload(as_of.isoformat(), ids))
 
 
 @task(BILL_SUBSCRIPTIONS)
 def bill_subscriptions_task(session_factory: SessionFactory, payload: str, now: datetime) -> int:
     from billow.billing.run import bill_subscriptions
 
-    instant, ids = _split(payload)
+    instant, ids = split_ids_payload(payload)
     summary = bill_subscriptions(
         session_factory, [uuid.UUID(i) for i in ids], datetime.fromisoformat(instant)
     )
@@ -111,7 +95,7 @@ def progressive_task(session_factory: SessionFactory, payload: str, now: datetim
 def _run_for_subscriptions(pass_: Any, session_factory: SessionFactory, payload: str, now: datetime) -> Any:
     """Run a billing pass (pay-in-advance fees, progressive billing) on the subscriptions of an
     ``organization|external ids`` payload; raise when some of its work failed."""
-    organization_id, external_ids = _split(payload)
+    organization_id, external_ids = split_ids_payload(payload)
     summary = pass_(
         session_factory,
         now,
@@ -253,11 +237,11 @@ def _queue_event_work(
     if found.pay_in_advance_codes:
         ids = sorted({e.external_subscription_id for e in events if e.code in found.pay_in_advance_codes})
         if ids:
-            dispatcher.submit(PAY_IN_ADVANCE, _ids_payload(str(organization_id), ids))
+            dispatcher.submit(PAY_IN_ADVANCE, ids_payload(str(organization_id), ids))
     if found.threshold_subscriptions:
         ids = sorted({e.external_subscription_id for e in events} & found.threshold_subscriptions)
         if ids:
-            dispatcher.submit(PROGRESSIVE, _ids_payload(str(organization_id), ids))
+            dispatcher.submit(PROGRESSIVE, ids_payload(str(organization_id), ids))
 
 
 async def after_ingestion_async(
@@ -271,3 +255,17 @@ async def after_ingestion_async(
         await asyncio.to_thread(after_ingestion, dispatcher, organization_id, events)
     else:
         after_ingestion(dispatcher, organization_id, events)
+
+
+@dataclass(frozen=True)
+class IngestionFollowUp:
+    """The billing that follows an ingestion, for :mod:`billow.events.endpoints` (wired by
+    :func:`billow.app.create_app`): :func:`after_ingestion` on the app's dispatcher."""
+
+    dispatcher: Dispatcher | None
+
+    def queue(self, organization_id: uuid.UUID, events: Sequence[IngestedEvent]) -> None:
+        after_ingestion(self.dispatcher, organization_id, events)
+
+    async def queue_async(self, organization_id: uuid.UUID, events: Sequence[IngestedEvent]) -> None:
+        await after_ingestion_async(self.dispatcher, organization_id, events)

@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Protocol
 from sqlalchemy import func, or_, select
 
 from billow.billing.minimums import billed_days, charge_true_up, commitment_true_up
-from billow.billing.periods import Period, period_containing
-from billow.billing.proration import local_date
 from billow.billing.run_cache import cached
 from billow.billing.schedule import InvoicingReason
 from billow.kit.money import from_minor_units
+from billow.kit.time import local_date
 from billow.metering.aggregation import AGGREGATION_TYPES
 from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus
 from billow.models.plans import commitment_taxes
 from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
+from billow.subscriptions.calendar import Period, period_containing
 from billow.subscriptions.periods import charges_interval
 
 if TYPE_CHECKING:

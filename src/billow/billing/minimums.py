@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
-from billow.billing.proration import inclusive_days, local_date
+from billow.billing.proration import inclusive_days
+from billow.kit.time import local_date
 
 _EXACT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 _EPSILON = timedelta(microseconds=1)

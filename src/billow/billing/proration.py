@@ -11,22 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from zoneinfo import ZoneInfo
 
-from billow.billing.periods import Period
+from billow.kit.time import local_date
+from billow.subscriptions.calendar import Period
 
 _EXACT = Context(prec=100, rounding=ROUND_HALF_UP)
-
-
-def trial_end(started_at: datetime, trial_period_days: Decimal | int | None) -> datetime | None:
-    """``started_at`` + the plan's trial period (days, possibly fractional); ``None`` without a trial."""
-    if not trial_period_days:
-        return None
-    return started_at + timedelta(days=float(Decimal(trial_period_days)))
-
-
-def local_date(instant: datetime, timezone: str) -> date:
-    return instant.astimezone(ZoneInfo(timezone)).date()
 
 
 def inclusive_days(first: date, last: date) -> int:

@@ -44,7 +44,6 @@ from sqlalchemy.orm import Session, load_only, sessionmaker
 from billow.billing import charge_fees, failures, statistics
 from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
-from billow.billing.proration import trial_end
 from billow.billing.run_cache import run_cache
 from billow.billing.schedule import (
     DueInvoice,
@@ -60,6 +59,7 @@ from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
 from billow.models.plans import Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
 
 log = logging.getLogger(__name__)

@@ -38,8 +38,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from billow.billing.periods import BillingTime, Interval, Period, period_containing
-from billow.billing.proration import local_date
+from billow.kit.time import local_date
+from billow.subscriptions.calendar import BillingTime, Interval, Period, period_containing
 from billow.subscriptions.periods import charges_interval
 
 _EPSILON = timedelta(microseconds=1)

@@ -3,7 +3,7 @@
 1. ``fees_amount_cents`` = Σ fee amounts (each already rounded to minor units);
 2. pre-tax deductions — the progressive-billing credit, then coupons — are spread over the fees they
    apply to (:func:`spread`) and subtracted: ``sub_total_excluding_taxes``;
-3. taxes per fee on ``amount - deductions`` (:mod:`billow.billing.taxes`);
+3. taxes per fee on ``amount - deductions`` (:mod:`billow.taxes.rules`);
 4. ``sub_total_including_taxes`` = excluding + taxes;
 5. after tax: credit notes, then prepaid credits (wallets), each capped at what is left;
 6. ``total_amount_cents`` is what remains.
@@ -18,7 +18,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
-from billow.billing.taxes import TaxLike, fee_tax_amounts, taxes_of_fees
+from billow.taxes.rules import TaxLike, fee_tax_amounts, taxes_of_fees
 
 _CTX = Context(prec=200, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 

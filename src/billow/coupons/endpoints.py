@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.coupons.repository import coupon_repository
 from billow.coupons.schemas import CouponEnvelope, CouponList, CouponOut, CouponRequest, coupon_out
 from billow.coupons.service import coupon_service
@@ -10,7 +11,6 @@ from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.coupons import Coupon
-from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["coupons"], route_class=StrictJSONRoute)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
 
-from billow.billing.taxes import TaxLike
+from billow.taxes.rules import TaxLike
 
 _CTX = Context(prec=100, rounding=ROUND_HALF_UP)
 #: Lago keeps credit-note item amounts with 5 decimals (``CreditNote::DB_PRECISION_SCALE``).

@@ -8,6 +8,7 @@ from datetime import date
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.credit_notes.repository import CreditNoteGraph, credit_note_repository
 from billow.credit_notes.schemas import (
     CreditNoteEnvelope,
@@ -28,7 +29,6 @@ from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.credit_notes import CreditNote
 from billow.models.organizations import Organization
-from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["credit_notes"], route_class=StrictJSONRoute)
 

@@ -16,14 +16,12 @@ from decimal import Decimal
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from billow.billing.periods import period_containing
-from billow.billing.proration import local_date, trial_end
-from billow.billing.taxes import applicable_charge_taxes
 from billow.credit_notes import amounts as cn
 from billow.credit_notes.repository import credit_note_repository as repository
 from billow.credit_notes.schemas import CreditNoteFilters
 from billow.customers.repository import customer_repository
 from billow.errors import NotFound
+from billow.kit.time import local_date
 from billow.metering.repository import usage_repository
 from billow.models.credit_notes import (
     CreditNote,
@@ -41,6 +39,8 @@ from billow.models.plans import Plan, plan_taxes
 from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
+from billow.subscriptions.calendar import period_containing, trial_end
+from billow.taxes.rules import applicable_charge_taxes
 
 
 class CreditNoteService:

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import (
     CustomerEnvelope,
@@ -20,7 +21,6 @@ from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
-from billow.organizations.dependencies import CurrentOrganization
 
 router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
 

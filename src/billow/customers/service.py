@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from billow.customers.repository import customer_repository as repository
 from billow.customers.schemas import CustomerFilters, CustomerInput, MetadataInput
+from billow.customers.settings import GRACE_PERIOD_CHANGED, grace_period_days
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
@@ -26,6 +27,7 @@ from billow.models.customers import Customer, CustomerMetadata
 from billow.models.organizations import Organization
 from billow.models.taxes import Tax
 from billow.taxes.service import tax_service
+from billow.worker.dispatch import run_hooks
 
 CUSTOMER_TYPES = ("company", "individual")
 ACCOUNT_TYPES = ("customer", "partner")
@@ -170,17 +172,20 @@ class CustomerService:
         else:
             # Later: the account type can only change while the customer has no subscription, invoice,
             # wallet or applied coupon (Lago's ``Customer#editable?``).
-            from billow.invoices.finalization import grace_period_days
-
             old_grace = grace_period_days(customer, organization)
             for column, value in values.items():
                 setattr(customer, column, value)
             session.flush()
             if grace_period_days(customer, organization) != old_grace:
-                # Its drafts move with it; those now due are finalized right after the commit.
-                from billow.invoices.grace import customer_grace_changed
-
-                customer_grace_changed(session, organization, customer, old_grace)
+                # Its drafts move with it (billow.invoices.grace); those now due are finalized right
+                # after the commit.
+                run_hooks(
+                    session,
+                    GRACE_PERIOD_CHANGED,
+                    organization=organization,
+                    customer=customer,
+                    old_grace=old_grace,
+                )
 
         if taxes is not None:
             self._apply_taxes(session, customer, taxes)

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from billow.billing.immediate import after_ingestion, after_ingestion_async
+from billow.auth import CurrentOrganization, RecentKeys, bearer_key, digest_key
 from billow.db import DbSession, utcnow
 from billow.errors import BillowError, Unauthorized, ValidationFailed
 from billow.events.repository import IngestionPool, ingestion_store
@@ -50,10 +51,7 @@ from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.metering.estimate import estimate_service
 from billow.metering.schemas import FeesEnvelope, estimated_fee_out
-from billow.organizations.dependencies import CurrentOrganization, RecentKeys, bearer_key
-from billow.organizations.service import digest_key
 from billow.subscriptions.endpoints import Now
-from billow.worker.dispatch import Dispatcher
 
 router = APIRouter(tags=["events"], route_class=StrictJSONRoute)
 
@@ -131,7 +129,7 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
     body = await request.body()
     if engine.dialect.name != "postgresql":
         return await run_in_threadpool(
-            _ingest_in_thread, engine, digest, body, parser, batch, request.app.state.dispatcher, recent_keys
+            _ingest_in_thread, engine, digest, body, parser, batch, _follow_up(request), recent_keys
         )
     events, failure = _parse(parser, body)
     async with _ingestion_pool(request).store(atomic=batch) as store:
@@ -153,7 +151,9 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
             inserted = await store.insert(organization_id, events, created_at)
         created = service.conclude(events, inserted, batch=batch)
     # Committed: pay-in-advance fees and progressive billing follow (billow.billing.immediate).
-    await after_ingestion_async(request.app.state.dispatcher, organization_id, events)
+    follow_up = _follow_up(request)
+    if follow_up is not None:
+        await follow_up.queue_async(organization_id, events)
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 
@@ -178,7 +178,7 @@ def _ingest_in_thread(
     body: bytes,
     parser: Parser,
     batch: bool,
-    dispatcher: Dispatcher | None = None,
+    follow_up: IngestionFollowUp | None = None,
     recent_keys: RecentKeys | None = None,
 ) -> Response:
     events, failure = _parse(parser, body)
@@ -193,8 +193,23 @@ def _ingest_in_thread(
         created_at = service.prepare(events, metrics)
         inserted = store.insert(organization_id, events, created_at)
         created = service.conclude(events, inserted, batch=batch)
-    after_ingestion(dispatcher, organization_id, events)  # committed (see _ingest)
+    if follow_up is not None:  # committed (see _ingest)
+        follow_up.queue(organization_id, events)
     return _json_response({"events": created} if batch else {"event": created[0]})
+
+
+class IngestionFollowUp(Protocol):
+    """What follows an ingestion once it commits (pay-in-advance fees, progressive billing): the billing
+    layer's :class:`billow.billing.immediate.IngestionFollowUp`, wired by :func:`billow.app.create_app`
+    (``app.state.ingestion_follow_up``). Never raises: a failure is left to the scans."""
+
+    def queue(self, organization_id: uuid.UUID, events: Sequence[NewEvent]) -> None: ...
+
+    async def queue_async(self, organization_id: uuid.UUID, events: Sequence[NewEvent]) -> None: ...
+
+
+def _follow_up(request: Request) -> IngestionFollowUp | None:
+    return getattr(request.app.state, "ingestion_follow_up", None)
 
 
 def _ingestion_pool(request: Request) -> IngestionPool:

@@ -34,8 +34,8 @@ from billow.events.schemas import (
     parse_timestamp,
     unix_seconds,
 )
+from billow.kit import expression as expressions
 from billow.kit.schemas import decimal_str, iso_seconds
-from billow.metering import expression as expressions
 from billow.models.events import Event
 
 #: Aggregations that only count events whose property is a plain decimal number (Lago's

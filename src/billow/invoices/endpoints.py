@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import DbSession, utcnow
@@ -32,7 +33,6 @@ from billow.kit.pagination import PageParams, Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.invoices import Fee, Invoice
 from billow.models.organizations import Organization
-from billow.organizations.dependencies import CurrentOrganization
 from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out

@@ -27,8 +27,9 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from billow.billing.proration import local_date
+from billow.customers.settings import net_payment_term
 from billow.invoices import numbering
+from billow.kit.time import local_date
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
@@ -36,18 +37,6 @@ from billow.models.organizations import Organization
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
 PERIODIC = "subscription_periodic"
-
-
-def grace_period_days(customer: Customer, organization: Organization) -> int:
-    if customer.invoice_grace_period is not None:
-        return customer.invoice_grace_period
-    return organization.invoice_grace_period or 0
-
-
-def net_payment_term(customer: Customer, organization: Organization) -> int:
-    if customer.net_payment_term is not None:
-        return customer.net_payment_term
-    return organization.net_payment_term
 
 
 def _adjustment_setting(customer: Customer) -> str:

@@ -20,11 +20,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.customers.settings import GRACE_PERIOD_CHANGED, grace_period_days
 from billow.invoices import finalization
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
-from billow.worker.dispatch import after_commit, task
+from billow.worker.dispatch import after_commit, hook, task
 from billow.worker.scans import SessionFactory
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 FINALIZE_DUE_DRAFTS = "invoices.finalize_due_drafts"
 
 
+@hook(GRACE_PERIOD_CHANGED)
 def customer_grace_changed(
     session: Session, organization: Organization, customer: Customer, old_grace: int
 ) -> int:
@@ -85,7 +87,7 @@ def _move_drafts(session: Session, organization: Organization, old_grace: Mappin
     moved = 0
     for invoice in drafts:
         customer = customers[invoice.customer_id]
-        old, new = old_grace[invoice.customer_id], finalization.grace_period_days(customer, organization)
+        old, new = old_grace[invoice.customer_id], grace_period_days(customer, organization)
         if old == new:
             continue
         reason = reasons.get(invoice.id, "")

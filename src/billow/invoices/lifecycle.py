@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.billing.assembly import invoicing_reason, rebuild_subscription_invoice
-from billow.billing.proration import trial_end
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
 from billow.db import utcnow
 from billow.invoices import finalization
@@ -30,6 +29,7 @@ from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
 from billow.models.plans import Plan
 from billow.models.subscriptions import Subscription
+from billow.subscriptions.calendar import trial_end
 
 log = logging.getLogger(__name__)
 

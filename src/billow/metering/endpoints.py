@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.errors import ValidationFailed
 from billow.kit.limits import BIGINT_MAX
@@ -15,7 +16,6 @@ from billow.kit.strict_json import StrictJSONRoute
 from billow.metering.past_usage import past_usage_service
 from billow.metering.schemas import CustomerUsageEnvelope, customer_usage_out
 from billow.metering.usage import UsageFilters, usage_service
-from billow.organizations.dependencies import CurrentOrganization
 from billow.subscriptions.endpoints import Now
 
 router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)

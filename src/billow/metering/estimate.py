@@ -26,7 +26,7 @@ One fee per such charge (in the plan's order):
    ``units_applied``). A prorated charge bills ``ceil5(increase * days left / period days)`` of its units
    (:mod:`billow.metering.proration`), ``units`` staying the full increase;
 5. taxes: the charge's, else the plan's, else the customer's, else the organization's defaults
-   (:mod:`billow.billing.taxes`), on the fee's rounded amount (``taxes_amount_cents``) and on its precise
+   (:mod:`billow.taxes.rules`), on the fee's rounded amount (``taxes_amount_cents``) and on its precise
    amount (``taxes_precise_amount``).
 
 The event is estimated at the request time, as Lago does (``timestamp`` is validated, not used).
@@ -44,7 +44,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billow.billable_metrics.repository import billable_metric_repository
-from billow.billing.taxes import applicable_charge_taxes, fee_tax_amounts, fee_taxes_amount_cents
 from billow.customers.repository import customer_repository
 from billow.errors import NotFound, ValidationFailed
 from billow.events.schemas import (
@@ -55,8 +54,8 @@ from billow.events.schemas import (
     unix_seconds,
 )
 from billow.events.service import expression_value_text, is_numeric_value
+from billow.kit import expression as expressions
 from billow.kit.money import precise_minor_units, round_to_currency, to_minor_units
-from billow.metering import expression as expressions
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text, resolve_values
 from billow.metering.proration import Proration
@@ -74,6 +73,7 @@ from billow.pricing._common import per_unit
 from billow.pricing.percentage import running_totals
 from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.subscriptions.repository import subscription_repository
+from billow.taxes.rules import applicable_charge_taxes, fee_tax_amounts, fee_taxes_amount_cents
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

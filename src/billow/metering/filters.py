@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from billow.metering.sqlite_functions import number_text
+from billow.kit.sqlite_decimal import number_text
 
 ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
 

@@ -12,7 +12,7 @@ Both dialects must give the same answers; the functions here build SQLAlchemy ex
 * ``dsum(x)`` / ``dmax(x)``: PostgreSQL ``SUM`` / ``MAX``; SQLite ``billow_dsum`` / ``billow_dmax`` (in
   ``Decimal``, returning text).
 
-SQLite's functions are registered on each connection (:mod:`billow.metering.sqlite_functions`). Results
+SQLite's functions are registered on each connection (:mod:`billow.kit.sqlite_decimal`). Results
 come back as ``Decimal`` (PostgreSQL) or decimal text (SQLite); :func:`to_decimal` reads both.
 """
 

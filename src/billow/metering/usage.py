@@ -11,7 +11,7 @@ Nothing is stored. For each live charge of the subscription's plan (or the one a
    (:func:`billow.kit.money.to_minor_units`);
 3. keep, as Lago does, the fees with units, an amount or events; a bucket left without any gets one zero
    fee (all its grouping keys ``None``);
-4. taxes (``apply_taxes``, default true): :mod:`billow.billing.taxes` (charge, else plan, else customer,
+4. taxes (``apply_taxes``, default true): :mod:`billow.taxes.rules` (charge, else plan, else customer,
    else organization default taxes).
 
 Pay-in-advance sum and unique-count charges are priced on the largest total the period reached (what was
@@ -33,7 +33,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.billing.taxes import applicable_charge_taxes, taxes_of_fees
 from billow.customers.repository import customer_repository
 from billow.errors import NotAllowed, NotFound
 from billow.kit.money import ROUNDING, to_minor_units
@@ -52,6 +51,7 @@ from billow.pricing import Aggregation, price
 from billow.pricing._common import CONTEXT, UNIT_AMOUNT_QUANTUM
 from billow.pricing.percentage import running_totals
 from billow.subscriptions.periods import charges_window
+from billow.taxes.rules import applicable_charge_taxes, taxes_of_fees
 
 ZERO = Decimal(0)
 

@@ -5,7 +5,7 @@ the one that replaced it on a plan change, a pending downgrade), but at most one
 time per organization and external id (partial unique index). Events name subscriptions by
 ``external_id``, so usage follows the external id across plan changes, as in Lago.
 Instants are UTC; periods are computed in the customer's applicable time zone
-(:mod:`billow.billing.periods`).
+(:mod:`billow.subscriptions.calendar`).
 
 Plan changes (Lago's upgrade/downgrade, a second ``POST`` with the same external id and another plan):
 an **upgrade** (the new plan's yearly amount is at least the old one's) terminates the active subscription
@@ -80,7 +80,7 @@ class Subscription(TenantMixin, Base):
     external_id: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16), default=SubscriptionStatus.ACTIVE)
-    #: ``calendar`` or ``anniversary`` (:class:`billow.billing.periods.BillingTime`).
+    #: ``calendar`` or ``anniversary`` (:class:`billow.subscriptions.calendar.BillingTime`).
     billing_time: Mapped[str] = mapped_column(String(16), default="calendar")
     #: The start the client asked for (may be in the past: backdated, or future: pending).
     subscription_at: Mapped[datetime] = mapped_column(UTCDateTime())

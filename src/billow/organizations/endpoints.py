@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
-from billow.organizations.dependencies import CurrentOrganization
 from billow.organizations.schemas import OrganizationEnvelope, OrganizationOut, OrganizationUpdateRequest
 from billow.organizations.service import bill_backdated_periods, organization_service
 

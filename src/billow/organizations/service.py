@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from billow.auth import digest_key
 from billow.config import bill_backdated_default
 from billow.errors import Errors
 from billow.kit.currency import is_currency
@@ -28,10 +28,6 @@ _ISSUED_KEY = re.compile(r"blw_[A-Za-z0-9_-]{43}")
 DISPLAY_CHARACTERS = 4
 #: Shortest ``BILLOW_API_KEY`` accepted outside development: shorter keys are guessable.
 MIN_BOOTSTRAP_KEY_LENGTH = 32
-
-
-def digest_key(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
 def generate_key() -> str:

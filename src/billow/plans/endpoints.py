@@ -5,12 +5,12 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
+from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.schemas import Input, Output
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.plans import Charge, ChargeFilter, Plan
-from billow.organizations.dependencies import CurrentOrganization
 from billow.plans.repository import plan_repository as repository
 from billow.plans.schemas import (
     ChargeEnvelope,

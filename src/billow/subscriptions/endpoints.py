@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
-from billow.billing.immediate import bill_after_commit
+from billow.auth import CurrentOrganization
 from billow.customers.service import customer_service
 from billow.db import DbSession, utcnow
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.organizations.dependencies import CurrentOrganization
 from billow.plans.repository import plan_repository
+from billow.subscriptions.follow_up import bill_after_commit
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import (
     SubscriptionEnvelope,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from billow.billing.periods import Interval, Period, period_containing
 from billow.models.subscriptions import Subscription
+from billow.subscriptions.calendar import Interval, Period, period_containing
 
 #: Plans whose usage charges may be billed monthly while the plan fee stays on the plan interval.
 _MONTHLY_CHARGES_INTERVALS = {Interval.YEARLY, Interval.SEMIANNUAL}

@@ -30,14 +30,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
-from billow.billing.immediate import bill_after_commit
-from billow.billing.periods import BillingTime, Interval, period_containing
-from billow.billing.proration import local_date
 from billow.config import max_backdate_days
 from billow.credit_notes.service import credit_note_service
 from billow.customers.service import customer_service
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
+from billow.kit.time import local_date
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.plans import Plan
@@ -45,6 +43,8 @@ from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.plans.schemas import PlanOverridesInput
 from billow.plans.service import plan_service
+from billow.subscriptions.calendar import BillingTime, Interval, period_containing
+from billow.subscriptions.follow_up import bill_after_commit
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.repository import subscription_repository as repository
 from billow.subscriptions.schemas import (

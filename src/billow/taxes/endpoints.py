@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
-from billow.organizations.dependencies import CurrentOrganization
 from billow.taxes.repository import tax_repository
 from billow.taxes.schemas import TaxEnvelope, TaxList, TaxRequest, tax_out
 from billow.taxes.service import tax_service

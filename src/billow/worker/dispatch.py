@@ -30,7 +30,7 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,6 +88,54 @@ def load_all() -> dict[str, Task]:
     for module in TASK_MODULES:
         importlib.import_module(module)
     return TASKS
+
+
+# ------------------------------------------------------------------------------------------ hooks
+
+HookFunction = Callable[..., object]
+
+#: In-transaction hooks: a lower domain announces a change by name (:func:`run_hooks`) and the domain
+#: that reacts (higher in the layers: ``docs/architecture.md``) registers a function with :func:`hook`;
+#: the function runs in the caller's transaction, so its writes commit or roll back with the change.
+HOOKS: dict[str, list[HookFunction]] = {}
+
+#: Modules that register hooks (imported before a hook runs, so a reaction is never missed).
+HOOK_MODULES: list[str] = [
+    "billow.invoices.grace",
+]
+
+
+def hook(name: str) -> Callable[[HookFunction], HookFunction]:
+    """Register ``function(session, **details)`` to run when :func:`run_hooks` announces ``name``."""
+
+    def register(function: HookFunction) -> HookFunction:
+        functions = HOOKS.setdefault(name, [])
+        if function not in functions:
+            functions.append(function)
+        return function
+
+    return register
+
+
+def run_hooks(session: Session, name: str, **details: Any) -> None:
+    """Run every function registered for ``name`` in ``session``'s transaction."""
+    import importlib
+
+    for module in HOOK_MODULES:
+        importlib.import_module(module)
+    for function in HOOKS.get(name, ()):
+        function(session, **details)
+
+
+def ids_payload(head: str, items: Iterable[str]) -> str:
+    """A task payload: a head (an instant, an organization id) and a list of ids (``head|id,id``)."""
+    return f"{head}|{','.join(items)}"
+
+
+def split_ids_payload(payload: str) -> tuple[str, list[str]]:
+    """The head and ids of an :func:`ids_payload`."""
+    head, _, rest = payload.partition("|")
+    return head, [item for item in rest.split(",") if item]
 
 
 def dispatch_mode(value: str | None = None) -> str:

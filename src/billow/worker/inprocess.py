@@ -10,9 +10,9 @@ Which mode ``billow serve`` uses comes from ``BILLOW_SCHEDULER`` (:func:`schedul
   redundant on PostgreSQL with several processes).
 - ``off``: never (``billow worker`` on PostgreSQL, or an external ``billow bill`` cron).
 
-Apps made by :func:`billow.app.create_app` (tests) never start it; ``billow serve`` builds its app with
-:func:`serve_app`, which does when the mode says so. The work that follows an API call does not wait for
-a scan: it runs right after the call's commit (:mod:`billow.worker.dispatch`).
+Apps made by :func:`billow.app.create_app` (tests) never start it; ``billow serve`` builds its app
+with :func:`billow.app.serve_app`, which does when the mode says so. The work that follows an API call
+does not wait for a scan: it runs right after the call's commit (:mod:`billow.worker.dispatch`).
 """
 
 from __future__ import annotations
@@ -141,40 +141,3 @@ def attach(app: FastAPI, scheduler: Scheduler | None = None) -> None:
             running.stop()
 
     app.router.lifespan_context = lifespan
-
-
-def serve_app() -> FastAPI:
-    """The app of ``billow serve`` (a uvicorn factory): :func:`create_app` plus the in-process
-    scheduler when :func:`scheduler_mode` says so."""
-    from billow.app import create_app
-    from billow.config import get_settings
-
-    settings = get_settings()
-    _log_to_stderr()
-    app = create_app()
-    plan = scheduler_plan(settings.is_embedded)
-    if plan == "inprocess":
-        attach(app)
-        log.info("background scans run in this server process (BILLOW_SCHEDULER)")
-    elif plan == "leader":
-        from billow.worker.leader import attach_leader
-
-        attach_leader(app, settings.resolved_database_url)
-        log.info("background scans run in the one server elected by an advisory lock (BILLOW_SCHEDULER=auto)")
-    else:
-        log.info("background scans are off in this server (BILLOW_SCHEDULER=off)")
-    log.info(
-        "work that follows API calls runs after their commit (BILLOW_DISPATCH=%s)", app.state.dispatcher.mode
-    )
-    return app
-
-
-def _log_to_stderr() -> None:
-    """Billow's own log lines (scheduler mode and leadership, failed tasks...) next to uvicorn's."""
-    logger = logging.getLogger("billow")
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(os.environ.get("BILLOW_LOG_LEVEL", "info").upper())

@@ -11,9 +11,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billow.billing.periods import Interval, period_containing
 from billow.billing.proration import subscription_fee
 from billow.billing.schedule import SubscriptionFacts, due_invoices
+from billow.subscriptions.calendar import Interval, period_containing
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
 

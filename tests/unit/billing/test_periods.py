@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billow.billing.periods import Interval, add_months, next_period, period_containing
+from billow.subscriptions.calendar import Interval, add_months, next_period, period_containing
 
 
 def utc(*args: int) -> datetime:

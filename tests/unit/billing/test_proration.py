@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billow.billing.periods import period_containing
-from billow.billing.proration import prorate, subscription_fee, trial_end
+from billow.billing.proration import prorate, subscription_fee
 from billow.billing.schedule import InvoicingReason, SubscriptionFacts, due_invoices
-from billow.billing.taxes import taxes_of_fees
+from billow.subscriptions.calendar import period_containing, trial_end
+from billow.taxes.rules import taxes_of_fees
 
 
 def utc(*args: int) -> datetime:

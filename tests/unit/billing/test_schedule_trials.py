@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from billow.billing.proration import subscription_fee, trial_end
+from billow.billing.proration import subscription_fee
 from billow.billing.schedule import SubscriptionFacts, due_invoices
+from billow.subscriptions.calendar import trial_end
 
 
 def utc(*args: int) -> datetime:

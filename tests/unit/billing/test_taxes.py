@@ -1,11 +1,11 @@
-"""billow.billing.taxes: which taxes apply to a charge fee, and the tax of a set of fees."""
+"""billow.taxes.rules: which taxes apply to a charge fee, and the tax of a set of fees."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billow.billing.taxes import applicable_charge_taxes, fee_taxes_amount_cents, taxes_of_fees
+from billow.taxes.rules import applicable_charge_taxes, fee_taxes_amount_cents, taxes_of_fees
 
 
 @dataclass(frozen=True)

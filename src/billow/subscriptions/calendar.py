@@ -15,6 +15,7 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -127,3 +128,10 @@ def next_period(
     return period_containing(
         period.end, interval=interval, billing_time=billing_time, anchor=anchor, timezone=timezone
     )
+
+
+def trial_end(started_at: datetime, trial_period_days: Decimal | int | None) -> datetime | None:
+    """``started_at`` + the plan's trial period (days, possibly fractional); ``None`` without a trial."""
+    if not trial_period_days:
+        return None
+    return started_at + timedelta(days=float(Decimal(trial_period_days)))

@@ -9,14 +9,35 @@ authenticates by itself (:mod:`billow.events.endpoints`), with :func:`bearer_key
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
 from billow.errors import Unauthorized
 from billow.models.organizations import Organization
-from billow.transport import ORGANIZATION, bearer_key_of
+
+
+def digest_key(raw_key: str) -> str:
+    """What is stored of an API key: its SHA-256, hex (keys are looked up by digest, never stored)."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+#: Key of ``scope["state"]`` where the authentication middleware puts the caller's organization.
+ORGANIZATION = "billow.organization"
+
+
+def bearer_key_of(headers: list[tuple[bytes, bytes]] | Any) -> str | None:
+    """The API key of ``Authorization: Bearer <key>``, or ``None``."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, key = value.decode("latin-1").partition(" ")
+            key = key.strip()
+            if scheme.lower() != "bearer" or not key:
+                return None
+            return key
+    return None
 
 
 def bearer_key(request: Request) -> str:

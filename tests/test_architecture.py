@@ -242,3 +242,26 @@ def test_the_checks_see_a_cycle() -> None:
     assert any(i.importer == "billow.app" and i.target.startswith("billow.billing") for i in found)
     # Function-level imports count (billow.app imports the routers inside _api_routers).
     assert any(i.importer == "billow.app" and i.target == "billow.taxes.endpoints" for i in found)
+
+
+#: Modules that still read the environment themselves (issue 10: every ``BILLOW_*`` through Settings).
+KNOWN_ENVIRONMENT_READS = {"metering/rollups.py"}
+
+
+def test_the_environment_is_read_through_settings() -> None:
+    """``billow.config.Settings`` is the one reader of ``BILLOW_*`` variables: no ``os.environ`` /
+    ``os.getenv`` elsewhere in ``src/billow`` (a switch that tests flip is a Settings field)."""
+    readers = set()
+    for path in _modules().values():
+        name = str(path.relative_to(SRC))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ("environ", "getenv")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and name != "config.py"
+            ):
+                readers.add(name)
+    assert sorted(readers - KNOWN_ENVIRONMENT_READS) == [], "read it through billow.config.Settings"
+    assert sorted(KNOWN_ENVIRONMENT_READS - readers) == [], "fixed: remove it from KNOWN_ENVIRONMENT_READS"

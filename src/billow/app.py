@@ -7,7 +7,6 @@ the body is read, unexpected errors as Lago-shaped JSON 500s) is :mod:`billow.tr
 from __future__ import annotations
 
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from billow import __version__
 from billow.api_docs import install_docs
 from billow.auth import RecentKeys
-from billow.config import Settings, get_settings
+from billow.config import Settings, current_settings, get_settings
 from billow.db import make_engine, make_sessionmaker
 from billow.errors import ERROR_RESPONSES, BillowError
 from billow.kit import strict_json
@@ -330,4 +329,4 @@ def _log_to_stderr() -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(os.environ.get("BILLOW_LOG_LEVEL", "info").upper())
+    logger.setLevel(current_settings().log_level.upper())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import socket
 from collections.abc import Iterator, Sequence
@@ -15,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from billow import __version__
-from billow.config import Settings, default_data_dir, get_settings
+from billow.config import Settings, current_settings, default_data_dir, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -173,7 +172,7 @@ def serve(
         "billow.app:serve_app",
         factory=True,
         workers=workers,
-        log_level=os.environ.get("BILLOW_LOG_LEVEL", "info"),
+        log_level=current_settings().log_level,
         **where_to_listen,
     )
 
@@ -405,7 +404,7 @@ def bill(
             "Pass --allow-future to do it anyway (demos, tests).",
             param_hint="--as-of",
         )
-    level = getattr(logging, os.environ.get("BILLOW_LOG_LEVEL", "info").upper(), logging.INFO)
+    level = getattr(logging, current_settings().log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = _prepare_database()
     engine = make_engine(url)
@@ -514,7 +513,7 @@ def worker(
     from billow.worker.engine import run_worker
 
     url = _prepare_database()
-    level = getattr(logging, os.environ.get("BILLOW_LOG_LEVEL", "info").upper(), logging.INFO)
+    level = getattr(logging, current_settings().log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # procrastinate logs every job at INFO: only from debug on.
     quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     #: The most periods of one subscription a billing run bills (oldest first); the rest waits for the next
     #: run, so one subscription's catch-up never holds up the others.
     max_periods_per_run: int = Field(default=100, ge=1)
+    #: Where the work that follows an API call runs once it commits (:mod:`billow.worker.dispatch`):
+    #: ``thread``, ``sync`` or ``off``; and the threads of ``thread`` mode.
+    dispatch: str = "thread"
+    dispatch_threads: int = Field(default=2, ge=1)
+    #: How ``billow serve`` runs the periodic scans: ``auto``, ``inprocess`` or ``off``
+    #: (:func:`billow.worker.inprocess.scheduler_plan`).
+    scheduler: str = "auto"
+    #: Seconds between two runs of every scan, overriding each scan's own interval (tests, demos).
+    scan_interval: float | None = Field(default=None, gt=0)
+    #: Seconds between two attempts of a ``billow serve`` to become the scans' leader (PostgreSQL).
+    leader_retry: float | None = Field(default=None, gt=0)
+    #: Level of Billow's own log lines and of uvicorn's (``debug``, ``info``, ``warning``...).
+    log_level: str = "info"
 
     @field_validator("data_dir")
     @classmethod
@@ -74,6 +87,12 @@ class Settings(BaseSettings):
         if self.env is not None:
             return self.env == "development"
         return self.is_embedded
+
+
+def current_settings() -> Settings:
+    """The settings as the environment says now (not cached: for switches read at the moment they act,
+    which tests and ``billow serve`` processes set per process)."""
+    return Settings()
 
 
 def normalize_database_url(url: str) -> str:

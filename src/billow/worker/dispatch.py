@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +38,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from billow.config import current_settings
 from billow.worker.scans import SessionFactory
 
 log = logging.getLogger("billow.dispatch")
@@ -140,7 +140,7 @@ def split_ids_payload(payload: str) -> tuple[str, list[str]]:
 
 def dispatch_mode(value: str | None = None) -> str:
     """``BILLOW_DISPATCH``: ``thread`` (default), ``sync`` or ``off``."""
-    mode = (value if value is not None else os.environ.get("BILLOW_DISPATCH", "thread")).strip().lower()
+    mode = (value if value is not None else current_settings().dispatch).strip().lower()
     if mode not in MODES:
         raise ValueError(f"BILLOW_DISPATCH must be one of {', '.join(MODES)}, not {mode!r}")
     return mode
@@ -163,7 +163,7 @@ class Dispatcher:
         self.session_factory = session_factory
         self.clock = clock
         self.max_waiting = max_waiting
-        self.threads = threads or int(os.environ.get("BILLOW_DISPATCH_THREADS", DEFAULT_THREADS))
+        self.threads = threads or current_settings().dispatch_threads
         self._lock = threading.Lock()
         self._waiting: set[tuple[str, str]] = set()
         self._executor: ThreadPoolExecutor | None = None

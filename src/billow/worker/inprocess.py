@@ -18,7 +18,6 @@ does not wait for a scan: it runs right after the call's commit (:mod:`billow.wo
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -28,6 +27,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from billow.config import current_settings
 from billow.worker.scans import Scan, SessionFactory, load_all
 
 log = logging.getLogger("billow.scheduler")
@@ -39,7 +39,7 @@ def scheduler_plan(embedded: bool, value: str | None = None) -> str:
     """How ``billow serve`` runs the scans, from ``BILLOW_SCHEDULER`` (``auto``, ``inprocess``, ``off``):
     ``"inprocess"`` (this process), ``"leader"`` (this process when it is the elected leader) or
     ``"off"``."""
-    mode = (value if value is not None else os.environ.get("BILLOW_SCHEDULER", "auto")).strip().lower()
+    mode = (value if value is not None else current_settings().scheduler).strip().lower()
     if mode not in MODES:
         raise ValueError(f"BILLOW_SCHEDULER must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "auto":

@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI
 
+from billow.config import current_settings
 from billow.worker.inprocess import Scheduler
 
 log = logging.getLogger("billow.scheduler")
@@ -50,8 +51,7 @@ class LeaderScheduler:
 
         self.scheduler = scheduler
         self.conninfo = conninfo(database_url, search_path=False)
-        env_retry = os.environ.get("BILLOW_LEADER_RETRY", "").strip()
-        self.retry_seconds = retry_seconds or (float(env_retry) if env_retry else RETRY_SECONDS)
+        self.retry_seconds = retry_seconds or current_settings().leader_retry or RETRY_SECONDS
         self.check_seconds = check_seconds
         self.name = name or f"pid {os.getpid()}"
         self._connection: psycopg.Connection[Any] | None = None

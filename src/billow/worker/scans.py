@@ -9,13 +9,14 @@ PostgreSQL) and the in-process scheduler of ``billow serve`` (embedded SQLite) b
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
+
+from billow.config import current_settings
 
 SessionFactory = Callable[[], Session]
 ScanFunction = Callable[[SessionFactory, datetime], Any]
@@ -36,8 +37,8 @@ class Scan:
     @property
     def interval(self) -> timedelta:
         """``every``, unless ``BILLOW_SCAN_INTERVAL`` (seconds; tests, demos) overrides every scan's."""
-        override = os.environ.get("BILLOW_SCAN_INTERVAL", "").strip()
-        return timedelta(seconds=float(override)) if override else self.every
+        override = current_settings().scan_interval
+        return timedelta(seconds=override) if override else self.every
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,6 @@ KNOWN_LARGE: dict[str, int] = {
     "billing/progressive.py": 646,
     "metering/rollups.py": 742,
     "billing/assembly.py": 603,
-    "metering/aggregation.py": 814,
     "subscriptions/service.py": 653,
 }
 

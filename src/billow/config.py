@@ -47,6 +47,20 @@ class Settings(BaseSettings):
     #: The most periods of one subscription a billing run bills (oldest first); the rest waits for the next
     #: run, so one subscription's catch-up never holds up the others.
     max_periods_per_run: int = Field(default=100, ge=1)
+    #: Answer usage queries from usage rollups on PostgreSQL (:mod:`billow.metering.rollups`); off
+    #: (``0``, ``false``, ``off``, ``no``): always the plain aggregation.
+    usage_rollups: bool = True
+    #: A database error in the usage-rollup path: ``fallback`` logs it and answers with the plain
+    #: aggregation; ``raise`` raises it (the tests).
+    rollup_errors: Literal["fallback", "raise"] = "fallback"
+
+    @field_validator("usage_rollups", mode="before")
+    @classmethod
+    def _rollups_switch(cls, value: object) -> object:
+        # As the former environment read: only these spellings switch rollups off, anything else is on.
+        if isinstance(value, str):
+            return value.lower() not in ("0", "false", "off", "no")
+        return value
 
     @field_validator("data_dir")
     @classmethod

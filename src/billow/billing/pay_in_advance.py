@@ -59,7 +59,7 @@ from billow.billing.assembly import (
     compute_amounts,
     write_immediate_invoice,
 )
-from billow.metering.aggregation import BucketAggregation, aggregate
+from billow.metering.aggregation import PLAIN, BucketAggregation, aggregate
 from billow.metering.estimate import (
     EstimatedFee,
     EstimateService,
@@ -492,6 +492,7 @@ class _StoredEventPricer(EstimateService):
             with_event_values=charge.charge_model == "percentage" and _needs_values(properties),
             pay_in_advance=True,
             period_duration_days=window.period.days,
+            source=PLAIN,
         )
         filter_id = charge_filter.filter.id if charge_filter else None
         bucket = next(

@@ -56,7 +56,7 @@ from billow.events.schemas import (
 from billow.events.service import expression_value_text, is_numeric_value
 from billow.kit import expression as expressions
 from billow.kit.money import precise_minor_units, round_to_currency, to_minor_units
-from billow.metering.aggregation import BucketAggregation, aggregate
+from billow.metering.aggregation import PLAIN, BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text, resolve_values
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
@@ -402,6 +402,7 @@ class EstimateService:
             with_event_values=with_event_values,
             pay_in_advance=True,
             period_duration_days=window.period.days,
+            source=PLAIN,
         )
         filter_id = charge_filter.filter.id if charge_filter else None
         for bucket in buckets:

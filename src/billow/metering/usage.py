@@ -36,10 +36,11 @@ from sqlalchemy.orm import Session
 from billow.customers.repository import customer_repository
 from billow.errors import NotAllowed, NotFound
 from billow.kit.money import ROUNDING, to_minor_units
-from billow.metering.aggregation import AGGREGATION_TYPES, BucketAggregation, aggregate
+from billow.metering.aggregation import AGGREGATION_TYPES, BucketAggregation, UsageSource, aggregate
 from billow.metering.filters import ChargeFilterSpec, resolve_values
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
+from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
@@ -127,11 +128,13 @@ class UsageService:
         now: datetime,
         apply_taxes: bool = True,
         filters: UsageFilters | None = None,
+        source: UsageSource | None = None,
     ) -> CurrentUsage:
         """The current usage of the customer's active subscription ``external_subscription_id``.
 
         404 ``customer_not_found``; 405 ``no_active_subscription``; 404 ``charge_not_found`` when a charge
-        filter matches no charge.
+        filter matches no charge. ``source``: the event store (default: the session's,
+        :func:`billow.metering.sources.usage_source`).
         """
         filters = filters or UsageFilters()
         customer = customer_repository.by_external_id(session, organization.id, external_customer_id)
@@ -159,6 +162,7 @@ class UsageService:
             charges=graphs,
             now=now,
             apply_taxes=apply_taxes,
+            source=source,
         )
 
     def compute(
@@ -172,6 +176,7 @@ class UsageService:
         charges: Sequence[ChargeGraph],
         now: datetime,
         apply_taxes: bool = True,
+        source: UsageSource | None = None,
     ) -> CurrentUsage:
         """The usage of ``charges`` for the subscription's charges period containing ``now``."""
         window = charges_window(
@@ -187,6 +192,7 @@ class UsageService:
         )
         tax_sources = _TaxSources(session, organization, customer, plan) if apply_taxes else None
         proration = Proration.of_window(window, customer.applicable_timezone(organization))
+        source = source or usage_source(session)
 
         usages = []
         for graph in charges:
@@ -200,6 +206,7 @@ class UsageService:
                 to_datetime=window.to_datetime,
                 period_days=window.period.days,
                 proration=proration if graph.charge.prorated else None,
+                source=source,
             )
             taxes = tax_sources.for_charge(graph) if tax_sources else ()
             usages.append(ChargeUsage(graph.charge, graph.metric, bool(graph.filters), fees, taxes))
@@ -272,6 +279,7 @@ class UsageService:
         period_days: int,
         proration: Proration | None = None,
         buckets: Sequence[BucketAggregation] | None = None,
+        source: UsageSource,
     ) -> list[FeeUsage]:
         """``buckets``: the charge's aggregation when the caller already has it (a billing run aggregates
         many subscriptions in one query, :mod:`billow.metering.window`); computed here otherwise."""
@@ -297,6 +305,7 @@ class UsageService:
                 pay_in_advance=charge.pay_in_advance,
                 period_duration_days=period_days,
                 proration=proration,
+                source=source,
             )
 
         fees: list[FeeUsage] = []

@@ -33,8 +33,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billow.kit.money import precise_minor_units
-from billow.metering import batch, rollups
-from billow.metering.aggregation import BucketAggregation
+from billow.metering import batch
+from billow.metering.aggregation import PLAIN, BucketAggregation
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.metering.usage import FeeUsage, filter_specs, group_keys, usage_service
@@ -105,24 +105,24 @@ def window_fees(
         )
     proration = Proration.of_window(window, timezone)
     result = []
-    with rollups.disabled():
-        for graph in charges:
-            usages = usage_service._fees(
-                session,
-                subscription,
-                graph,
-                metric_filters.get(graph.metric.id, {}),
-                currency=currency,
-                from_datetime=window.from_datetime,
-                to_datetime=window.to_datetime,
-                period_days=window.period.days,
-                proration=proration if graph.charge.prorated else None,
+    for graph in charges:
+        usages = usage_service._fees(
+            session,
+            subscription,
+            graph,
+            metric_filters.get(graph.metric.id, {}),
+            currency=currency,
+            from_datetime=window.from_datetime,
+            to_datetime=window.to_datetime,
+            period_days=window.period.days,
+            proration=proration if graph.charge.prorated else None,
+            source=PLAIN,
+        )
+        result.append(
+            ChargeWindowFees(
+                graph.charge, graph.metric, graph.taxes, [_window_fee(u, currency) for u in usages]
             )
-            result.append(
-                ChargeWindowFees(
-                    graph.charge, graph.metric, graph.taxes, [_window_fee(u, currency) for u in usages]
-                )
-            )
+        )
     return result
 
 
@@ -155,43 +155,43 @@ def window_fees_many(
         )
     proration = Proration.of_window(window, timezone)
     result: dict[uuid.UUID, list[ChargeWindowFees]] = {s.id: [] for s in subscriptions}
-    with rollups.disabled():
-        for graph in charges:
-            charge, metric = graph.charge, graph.metric
-            filters = metric_filters.get(metric.id, {})
-            buckets: dict[str, list[BucketAggregation]] | None = None
-            if batch.supported(
-                metric,
-                with_event_values=usage_service.needs_event_values(graph),
-                pay_in_advance=charge.pay_in_advance,
-                prorated=charge.prorated,
-            ):
-                buckets = batch.aggregate_many(
-                    session,
-                    organization_id=organization_id,
-                    external_subscription_ids=[s.external_id for s in subscriptions],
-                    metric=metric,
-                    from_datetime=window.from_datetime,
-                    to_datetime=window.to_datetime,
-                    filters=filter_specs(graph, filters),
-                    pricing_group_keys=group_keys(charge.properties),
-                )
-            for subscription in subscriptions:
-                usages = usage_service._fees(
-                    session,
-                    subscription,
-                    graph,
-                    filters,
-                    currency=currency,
-                    from_datetime=window.from_datetime,
-                    to_datetime=window.to_datetime,
-                    period_days=window.period.days,
-                    proration=proration if charge.prorated else None,
-                    buckets=buckets[subscription.external_id] if buckets is not None else None,
-                )
-                result[subscription.id].append(
-                    ChargeWindowFees(charge, metric, graph.taxes, [_window_fee(u, currency) for u in usages])
-                )
+    for graph in charges:
+        charge, metric = graph.charge, graph.metric
+        filters = metric_filters.get(metric.id, {})
+        buckets: dict[str, list[BucketAggregation]] | None = None
+        if batch.supported(
+            metric,
+            with_event_values=usage_service.needs_event_values(graph),
+            pay_in_advance=charge.pay_in_advance,
+            prorated=charge.prorated,
+        ):
+            buckets = batch.aggregate_many(
+                session,
+                organization_id=organization_id,
+                external_subscription_ids=[s.external_id for s in subscriptions],
+                metric=metric,
+                from_datetime=window.from_datetime,
+                to_datetime=window.to_datetime,
+                filters=filter_specs(graph, filters),
+                pricing_group_keys=group_keys(charge.properties),
+            )
+        for subscription in subscriptions:
+            usages = usage_service._fees(
+                session,
+                subscription,
+                graph,
+                filters,
+                currency=currency,
+                from_datetime=window.from_datetime,
+                to_datetime=window.to_datetime,
+                period_days=window.period.days,
+                proration=proration if charge.prorated else None,
+                buckets=buckets[subscription.external_id] if buckets is not None else None,
+                source=PLAIN,
+            )
+            result[subscription.id].append(
+                ChargeWindowFees(charge, metric, graph.taxes, [_window_fee(u, currency) for u in usages])
+            )
     return result
 
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing import run_cache
 from billow.billing.run_cache import active as run_cache_active
 from billow.billing.run_cache import cached
@@ -31,7 +32,6 @@ from billow.billing.schedule import DueInvoice
 from billow.customers.repository import customer_repository
 from billow.fees.window import ChargeWindowFees, window_fees, window_fees_many
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.metering.repository import usage_repository
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, FeeType
 from billow.models.organizations import Organization
@@ -57,7 +57,7 @@ def _plan_charges(session: Session, plan: Plan) -> _PlanCharges:
             for graph in plan_repository.load_charges(session, plan_repository.charges_of(session, plan))
             if graph.metric.aggregation_type in AGGREGATION_TYPES and not graph.charge.pay_in_advance
         ]
-        metric_filters = usage_repository.metric_filters(
+        metric_filters = billable_metric_repository.filter_values(
             session, plan.organization_id, list({g.metric.id for g in graphs})
         )
         return _PlanCharges(graphs, metric_filters)

@@ -54,13 +54,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing.assembly import (
     FeeDraft,
     compute_amounts,
     write_immediate_invoice,
 )
 from billow.fees.in_advance import EstimatedFee, StoredEvent, event_fee, priced_event, pricing_context
-from billow.metering.repository import usage_repository
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.events import Event
@@ -353,9 +353,9 @@ def price_event(
     assert organization is not None and customer is not None and plan is not None
     context = pricing_context(session, organization, subscription, customer, plan, at=event.timestamp)
     window = context.window
-    metric_filters = usage_repository.metric_filters(session, organization.id, [graph.metric.id]).get(
-        graph.metric.id, {}
-    )
+    metric_filters = billable_metric_repository.filter_values(
+        session, organization.id, [graph.metric.id]
+    ).get(graph.metric.id, {})
     history = StoredEvent(id=event.id, timestamp=event.timestamp, created_at=event.created_at)
     return event_fee(context, graph, metric_filters, priced_event(event), history), window
 

@@ -64,6 +64,7 @@ from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.pricing import Aggregation, price_in_advance, unit_amount
 from billow.pricing.percentage import running_totals
 from billow.subscriptions.periods import UsageWindow, charges_window
+from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes, fee_tax_amounts, fee_taxes_amount_cents
 
 ZERO = Decimal(0)
@@ -300,7 +301,7 @@ def pricing_context(
         timezone=timezone,
         plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
         customer_taxes=customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
-        organization_taxes=usage_repository.organization_default_taxes(session, organization.id),
+        organization_taxes=tax_repository.organization_default_taxes(session, organization.id),
     )
 
 

@@ -27,11 +27,11 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.customers.repository import customer_repository
 from billow.fees.window import FeeUsage, charge_fees
 from billow.metering.aggregation import AGGREGATION_TYPES, UsageSource
 from billow.metering.proration import Proration
-from billow.metering.repository import usage_repository
 from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
@@ -41,6 +41,7 @@ from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
 from billow.plans.repository import ChargeGraph, plan_repository
 from billow.subscriptions.periods import charges_window
+from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes, taxes_of_fees
 
 
@@ -103,7 +104,7 @@ class UsageService:
             at=now,
         )
         currency = plan.amount_currency
-        metric_filters = usage_repository.metric_filters(
+        metric_filters = billable_metric_repository.filter_values(
             session, organization.id, list({g.metric.id for g in charges})
         )
         tax_sources = _TaxSources(session, organization, customer, plan) if apply_taxes else None
@@ -180,7 +181,7 @@ class _TaxSources:
     def __init__(self, session: Session, organization: Organization, customer: Customer, plan: Plan) -> None:
         self.plan_taxes = plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id]
         self.customer_taxes = customer_repository.taxes_by_customer(session, [customer.id])[customer.id]
-        self.organization_taxes = usage_repository.organization_default_taxes(session, organization.id)
+        self.organization_taxes = tax_repository.organization_default_taxes(session, organization.id)
 
     def for_charge(self, graph: ChargeGraph) -> Sequence[Tax]:
         return applicable_charge_taxes(

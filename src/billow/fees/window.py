@@ -43,12 +43,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.kit.money import ROUNDING, precise_minor_units, to_minor_units
 from billow.metering import batch
 from billow.metering.aggregation import PLAIN, BucketAggregation, UsageSource, aggregate
 from billow.metering.filters import ChargeFilterSpec, resolve_values
 from billow.metering.proration import Proration
-from billow.metering.repository import usage_repository
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge
 from billow.models.subscriptions import Subscription
@@ -309,7 +309,7 @@ def window_fees(
     if window.to_datetime < window.from_datetime:
         raise ValueError("the window ends before it starts")
     if metric_filters is None:
-        metric_filters = usage_repository.metric_filters(
+        metric_filters = billable_metric_repository.filter_values(
             session, subscription.organization_id, list({g.metric.id for g in charges})
         )
     proration = Proration.of_window(window, timezone)
@@ -359,7 +359,7 @@ def window_fees_many(
     if any(s.organization_id != organization_id for s in subscriptions):
         raise ValueError("subscriptions of one batch must belong to one organization")
     if metric_filters is None:
-        metric_filters = usage_repository.metric_filters(
+        metric_filters = billable_metric_repository.filter_values(
             session, organization_id, list({g.metric.id for g in charges})
         )
     proration = Proration.of_window(window, timezone)

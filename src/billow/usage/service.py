@@ -50,7 +50,6 @@ from billow.fees.in_advance import (
 from billow.fees.usage import CurrentUsage, UsageFilters, usage_charges, usage_service
 from billow.kit import expression as expressions
 from billow.metering.aggregation import UsageSource
-from billow.metering.repository import usage_repository
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
@@ -85,13 +84,13 @@ class CustomerUsageService:
         if customer is None:
             raise NotFound("customer")
         subscription = (
-            usage_repository.active_subscription(session, customer, external_subscription_id)
+            subscription_repository.active_of_customer(session, customer, external_subscription_id)
             if external_subscription_id
             else None
         )
         if subscription is None:
             raise NotAllowed(code="no_active_subscription")
-        plan = usage_repository.plan(session, organization.id, subscription.plan_id)
+        plan = plan_repository.by_id(session, organization.id, subscription.plan_id)
         if plan is None:  # cannot happen: subscriptions keep their plan
             raise NotAllowed(code="no_active_subscription")
         graphs = usage_charges(session, plan, filters)
@@ -135,7 +134,7 @@ class CustomerUsageService:
             raise NotFound("billable_metric")
         event = self._event(raw, metric, code or "", now)
 
-        plan = usage_repository.plan(session, organization.id, subscription.plan_id)
+        plan = plan_repository.by_id(session, organization.id, subscription.plan_id)
         charges = [
             charge
             for charge in (plan_repository.charges_of(session, plan) if plan is not None else [])
@@ -149,7 +148,7 @@ class CustomerUsageService:
             raise NotFound("subscription")
         context = pricing_context(session, organization, subscription, customer, plan, at=now)
         graphs = plan_repository.load_charges(session, charges)
-        metric_filters = usage_repository.metric_filters(session, organization.id, [metric.id]).get(
+        metric_filters = billable_metric_repository.filter_values(session, organization.id, [metric.id]).get(
             metric.id, {}
         )
         if metric.aggregation_type not in IN_ADVANCE_AGGREGATIONS:  # refused when charges are written

@@ -17,7 +17,7 @@ then, per size, a customer and subscription whose current month holds that many 
 charge, spread from the first of the month to now), loaded with ``COPY`` and ``ANALYZE``d. Every size
 lives in the same ``events`` table (1.11 M rows with the default sizes).
 
-Timings, per size: ``usage_service.current_usage`` called directly (a fresh session per call, as a
+Timings, per size: ``customer_usage_service.current_usage`` called directly (a fresh session per call, as a
 request), warm-up excluded, p50 / p99 / mean over ``--iterations`` calls; with ``--http``, the same through
 ``GET /api/v1/customers/{id}/current_usage`` on a ``billow serve`` subprocess (one worker, keep-alive
 client). Then the growth from the smallest to the largest size (p50 ratio).
@@ -285,19 +285,20 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {p50:7.1f} ms  p99 {p99:7.1f} ms  mean {mean:7.1f} ms  (n={len(ordered)})"
 
 
-def _usage_once(factory: Any, catalog: Catalog, name: str, now: datetime) -> tuple[float, str]:
-    from billow.metering.usage import usage_service
+def _usage_once(factory: Any, catalog: Catalog, name: str, now: datetime, source: Any) -> tuple[float, str]:
     from billow.models.organizations import Organization
+    from billow.usage.service import customer_usage_service
 
     with factory() as session:
         started = time.perf_counter()
         organization = session.get(Organization, catalog.organization_id)
-        usage = usage_service.current_usage(
+        usage = customer_usage_service.current_usage(
             session,
             organization,
             external_customer_id=f"cus_{name}",
             external_subscription_id=f"sub_{name}",
             now=now,
+            source=source,
         )
         session.commit()  # as a request: the rollups' refresh is kept
         elapsed = time.perf_counter() - started
@@ -309,21 +310,18 @@ def _time_service(
     url: str, catalog: Catalog, name: str, iterations: int, now: datetime, *, raw: bool = False
 ) -> tuple[float, list[float], Any]:
     """(first call, timed calls after two warm-ups, usage summary)."""
-    from contextlib import nullcontext
-
     from billow.db import make_engine, make_sessionmaker
-    from billow.metering import rollups
+    from billow.metering.aggregation import PLAIN
 
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     samples, body, first = [], None, 0.0
-    with rollups.disabled() if raw else nullcontext():
-        for iteration in range(iterations + 2):
-            elapsed, body = _usage_once(factory, catalog, name, now)
-            if iteration == 0:
-                first = elapsed
-            if iteration >= 2:
-                samples.append(elapsed)
+    for iteration in range(iterations + 2):
+        elapsed, body = _usage_once(factory, catalog, name, now, PLAIN if raw else None)
+        if iteration == 0:
+            first = elapsed
+        if iteration >= 2:
+            samples.append(elapsed)
     engine.dispose()
     return first, samples, body
 
@@ -373,8 +371,8 @@ def _ingest_more(url: str, catalog: Catalog, name: str, count: int, start: datet
 
 def _explain(url: str, catalog: Catalog, name: str, now: datetime) -> None:
     from billow.db import make_engine, make_sessionmaker
-    from billow.metering.usage import usage_service
     from billow.models.organizations import Organization
+    from billow.usage.service import customer_usage_service
 
     engine = make_engine(url)
     captured: list[tuple[str, Any]] = []
@@ -388,7 +386,7 @@ def _explain(url: str, catalog: Catalog, name: str, now: datetime) -> None:
 
     with make_sessionmaker(engine)() as session:
         organization = session.get(Organization, catalog.organization_id)
-        usage_service.current_usage(
+        customer_usage_service.current_usage(
             session,
             organization,
             external_customer_id=f"cus_{name}",
@@ -498,7 +496,7 @@ def main() -> None:
             print(f"VACUUM ANALYZE events: {time.perf_counter() - began:.1f} s")
         engine.dispose()
 
-        print("\nusage_service.current_usage (direct call, fresh session per call):")
+        print("\ncustomer_usage_service.current_usage (direct call, fresh session per call):")
         p50s: dict[int, float] = {}
         summaries: dict[int, str] = {}
         for size in sizes:

@@ -3,6 +3,9 @@
 PostgreSQL comes from ``BILLOW_TEST_DATABASE_URL`` (default: the local server at 127.0.0.1:5432,
 user postgres); each run creates a throwaway database and drops it at the end. Set
 ``BILLOW_TEST_BACKENDS=sqlite`` (or ``postgresql``) to run one backend only.
+
+A database error in the usage-rollup path fails every test (``BILLOW_ROLLUP_ERRORS=raise``, also in the
+servers the end-to-end tests start) instead of silently falling back to the plain aggregation.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from billow.db import make_engine, make_sessionmaker
 from billow.models import metadata
 from billow.models.organizations import Organization
 from billow.organizations.service import organization_service
+
+# Before any settings are read (get_settings() is cached).
+os.environ.setdefault("BILLOW_ROLLUP_ERRORS", "raise")
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

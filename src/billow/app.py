@@ -58,11 +58,11 @@ def _api_routers() -> list[APIRouter]:
     from billow.customers.endpoints import router as customers
     from billow.events.endpoints import router as events
     from billow.invoices.endpoints import router as invoices
-    from billow.metering.endpoints import router as metering
     from billow.organizations.endpoints import router as organizations
     from billow.plans.endpoints import router as plans
     from billow.subscriptions.endpoints import router as subscriptions
     from billow.taxes.endpoints import router as taxes
+    from billow.usage.endpoints import router as usage
     from billow.webhook_endpoints.endpoints import router as webhook_endpoints
 
     # events first: routes are matched in order, so the ingestion endpoints (the hot path) are found
@@ -74,7 +74,7 @@ def _api_routers() -> list[APIRouter]:
         taxes,
         billable_metrics,
         plans,
-        metering,  # GET /customers/{id}/current_usage, before the customers' routes
+        usage,  # GET /customers/{id}/current_usage, before the customers' routes; POST /events/estimate_fees
         customers,
         subscriptions,
         lifetime_usage,  # /subscriptions/{id}/lifetime_usage

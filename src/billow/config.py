@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     leader_retry: float | None = Field(default=None, gt=0)
     #: Level of Billow's own log lines and of uvicorn's (``debug``, ``info``, ``warning``...).
     log_level: str = "info"
+    #: Answer usage queries from usage rollups on PostgreSQL (:mod:`billow.metering.rollups`); off
+    #: (``0``, ``false``, ``off``, ``no``): always the plain aggregation.
+    usage_rollups: bool = True
+    #: A database error in the usage-rollup path: ``fallback`` logs it and answers with the plain
+    #: aggregation; ``raise`` raises it (the tests).
+    rollup_errors: Literal["fallback", "raise"] = "fallback"
+
+    @field_validator("usage_rollups", mode="before")
+    @classmethod
+    def _rollups_switch(cls, value: object) -> object:
+        # As the former environment read: only these spellings switch rollups off, anything else is on.
+        if isinstance(value, str):
+            return value.lower() not in ("0", "false", "off", "no")
+        return value
 
     @field_validator("data_dir")
     @classmethod

@@ -13,7 +13,7 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select
 
 from billow.billing.run import bill_due
-from billow.metering.window import window_fees
+from billow.fees.window import window_fees
 from billow.models.events import Event
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
@@ -408,9 +408,8 @@ class TestRounding:
     def test_half_up_to_the_currency_exponent(
         self, currency: str, amount: str, cents: int, precise: str
     ) -> None:
+        from billow.fees.window import FeeUsage, window_fee
         from billow.kit.money import to_minor_units
-        from billow.metering.usage import FeeUsage
-        from billow.metering.window import _window_fee
 
         usage = FeeUsage(
             filter=None,
@@ -422,7 +421,7 @@ class TestRounding:
             amount=Decimal(amount),
             unit_amount=Decimal(amount),
         )
-        fee = _window_fee(usage, currency)
+        fee = window_fee(usage, currency)
         assert (fee.amount_cents, fee.precise_amount_cents, fee.amount) == (
             cents,
             Decimal(precise),
@@ -430,7 +429,7 @@ class TestRounding:
         )
 
     def test_batch_equals_one_by_one(self, app: FastAPI, invoice: dict[str, Any]) -> None:
-        from billow.metering.window import window_fees_many
+        from billow.fees.window import window_fees_many
 
         with app.state.sessionmaker() as session:
             subscriptions = list(session.scalars(select(Subscription).order_by(Subscription.external_id)))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from billow.metering.aggregation import BucketAggregation, UnsupportedAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, matching_filter
+from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from tests.metering import factories as f
@@ -50,6 +51,7 @@ def run(
         metric=metric,
         from_datetime=from_datetime,
         to_datetime=to_datetime,
+        source=usage_source(session),
         **options,
     )
 
@@ -610,5 +612,6 @@ def test_sql_bucketing_matches_the_python_rule(session: Session, org: Organizati
             from_datetime=AUG_1,
             to_datetime=SEP_1,
             filters=specs,
+            source=usage_source(session),
         )
         assert {r.filter_id: int(r.units) for r in results if r.units} == dict(expected)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.proration import Proration, ceil5
+from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from billow.pricing import Aggregation, price
@@ -65,6 +66,7 @@ def run(
         to_datetime=OCT_1,
         period_duration_days=30,
         proration=proration or september(),
+        source=usage_source(session),
         **options,
     )
 
@@ -183,6 +185,7 @@ class TestSum:
             from_datetime=start,
             to_datetime=end,
             proration=september("America/New_York", start=start, end=end),
+            source=usage_source(session),
         )
         assert single(results).units == D(22)  # 30 * 22/30: still the 9th in New York
 

@@ -21,10 +21,12 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from billow.config import get_settings
 from billow.db import make_sessionmaker
 from billow.metering import rollups
-from billow.metering.aggregation import BucketAggregation, aggregate
+from billow.metering.aggregation import PLAIN, BucketAggregation, UsageSource, aggregate
 from billow.metering.filters import ChargeFilterSpec
+from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.metering import UsageRollupHour, UsageRollupState, UsageRollupValue, UsageTouch
 from billow.models.organizations import Organization
@@ -41,6 +43,22 @@ def pg_engine(engine: Engine) -> Iterator[Engine]:
         pytest.skip("usage rollups are PostgreSQL only")
     yield engine
     _wipe(engine)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Tests switch rollups off through the environment (:func:`rollups_off`): read it again after."""
+    yield
+    get_settings.cache_clear()
+
+
+def rollups_off(monkeypatch: pytest.MonkeyPatch, off: bool = True) -> None:
+    """``BILLOW_USAGE_ROLLUPS=0`` (or back to the default), as the process's settings."""
+    if off:
+        monkeypatch.setenv("BILLOW_USAGE_ROLLUPS", "0")
+    else:
+        monkeypatch.delenv("BILLOW_USAGE_ROLLUPS")
+    get_settings.cache_clear()
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -76,7 +94,7 @@ class Harness:
             recurring=definition.recurring,
         )
 
-    def run(self, definition: Definition) -> list[BucketAggregation]:
+    def run(self, definition: Definition, source: UsageSource | None = None) -> list[BucketAggregation]:
         return aggregate(
             self.session,
             organization_id=self.org.id,
@@ -89,6 +107,7 @@ class Harness:
                 for i, (values, keys) in enumerate(definition.filters)
             ],
             pricing_group_keys=definition.keys,
+            source=source or usage_source(self.session),
         )
 
     def compare(self, definition: Definition) -> list[BucketAggregation]:
@@ -96,8 +115,7 @@ class Harness:
         states_before = self.states()
         optimized = self.run(definition)
         assert self.states() >= max(states_before, 1), "the rollup path did not answer"
-        with rollups.disabled():
-            plain = self.run(definition)
+        plain = self.run(definition, PLAIN)
         assert_same(optimized, plain, definition.kind)
         return optimized
 
@@ -425,7 +443,7 @@ def test_without_the_trigger_the_plain_path_answers(
 
 
 def test_environment_switch(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BILLOW_USAGE_ROLLUPS", "0")
+    rollups_off(monkeypatch)
     harness.event(BASE + timedelta(hours=1), {})
     assert harness.run(Definition("count_agg"))[0].units == 1
     assert harness.states() == 0
@@ -513,9 +531,9 @@ def test_ingested_through_the_api(world: World, monkeypatch: pytest.MonkeyPatch)
 
     batch(0, 30, 600)
     first = world.body()
-    monkeypatch.setenv("BILLOW_USAGE_ROLLUPS", "0")
+    rollups_off(monkeypatch)
     assert world.body() == first
-    monkeypatch.delenv("BILLOW_USAGE_ROLLUPS")
+    rollups_off(monkeypatch, off=False)
     batch(30, 10, -3600)  # late: hours before the first batch's
     response = world.api.post(
         "/events",
@@ -552,7 +570,7 @@ def test_ingested_through_the_api(world: World, monkeypatch: pytest.MonkeyPatch)
     assert duplicate.status_code == 422  # nothing stored, nothing touched
     second = world.body()
     assert second != first
-    monkeypatch.setenv("BILLOW_USAGE_ROLLUPS", "0")
+    rollups_off(monkeypatch)
     assert world.body() == second
     with world.tx() as session:
         assert session.scalar(select(func.count()).select_from(UsageRollupState)) == 3

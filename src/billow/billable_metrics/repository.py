@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -69,6 +71,22 @@ class BillableMetricRepository:
         for row in rows:
             result[row.billable_metric_id].append(row)
         return result
+
+    def filter_values(
+        self, session: Session, organization_id: uuid.UUID, metric_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, list[Any]]]:
+        """Each metric's filters as the usage computations take them: values by key."""
+        found: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(dict)
+        if metric_ids:
+            rows = session.scalars(
+                select(BillableMetricFilter).where(
+                    BillableMetricFilter.organization_id == organization_id,
+                    BillableMetricFilter.billable_metric_id.in_(list(metric_ids)),
+                )
+            )
+            for row in rows:
+                found[row.billable_metric_id][row.key] = list(row.values)
+        return found
 
     def plans_count(self, session: Session, metric_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         """Number of distinct live plans with a live charge on each metric."""

@@ -36,7 +36,6 @@ from billow.db import utcnow
 from billow.invoices import finalization, numbering
 from billow.kit.money import from_minor_units
 from billow.kit.time import local_date
-from billow.metering.repository import usage_repository
 from billow.models.customers import Customer
 from billow.models.invoices import (
     AppliedTax,
@@ -54,6 +53,7 @@ from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
+from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
 
 
@@ -130,7 +130,7 @@ def invoice_context(
         organization_taxes=cached(
             session,
             ("organization_taxes", organization.id),
-            lambda: usage_repository.organization_default_taxes(session, organization.id),
+            lambda: tax_repository.organization_default_taxes(session, organization.id),
         ),
     )
 

@@ -1,5 +1,5 @@
 """The usage fees of an invoice's charges window: one fee per charge, filter and group (Lago's
-``Fees::ChargeService``), priced over the closed window by :func:`billow.metering.window.window_fees`.
+``Fees::ChargeService``), priced over the closed window by :func:`billow.fees.window.window_fees`.
 
 Each fee stores, as Lago: ``amount_cents`` (the charge model's amount rounded half-up to the currency's
 exponent), ``precise_amount_cents`` (unrounded), ``unit_amount`` (Lago's ``precise_unit_amount``) and the
@@ -24,14 +24,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing import run_cache
 from billow.billing.run_cache import active as run_cache_active
 from billow.billing.run_cache import cached
 from billow.billing.schedule import DueInvoice
 from billow.customers.repository import customer_repository
+from billow.fees.window import ChargeWindowFees, window_fees, window_fees_many
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.metering.repository import usage_repository
-from billow.metering.window import ChargeWindowFees, window_fees, window_fees_many
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, FeeType
 from billow.models.organizations import Organization
@@ -57,7 +57,7 @@ def _plan_charges(session: Session, plan: Plan) -> _PlanCharges:
             for graph in plan_repository.load_charges(session, plan_repository.charges_of(session, plan))
             if graph.metric.aggregation_type in AGGREGATION_TYPES and not graph.charge.pay_in_advance
         ]
-        metric_filters = usage_repository.metric_filters(
+        metric_filters = billable_metric_repository.filter_values(
             session, plan.organization_id, list({g.metric.id for g in graphs})
         )
         return _PlanCharges(graphs, metric_filters)
@@ -102,7 +102,7 @@ def prefetch_scope() -> Iterator[None]:
 def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> int:
     """Price the charges windows of a batch of invoices about to be written, with one aggregation query
     per charge for all the subscriptions of a plan that close the same window (a billing run closes the
-    same calendar period for many subscriptions): :func:`billow.metering.window.window_fees_many`.
+    same calendar period for many subscriptions): :func:`billow.fees.window.window_fees_many`.
     Returns how many invoices were priced.
 
     The usage is read before each invoice's own transaction, a moment earlier than that transaction would

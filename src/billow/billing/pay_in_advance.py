@@ -6,7 +6,7 @@ scans) finds the events of the active subscriptions' pay-in-advance charges that
 each one. Event ingestion does nothing for them (it stays one ``INSERT``).
 
 **Amount.** An event's fee is ``price(units with the event) - price(units without it)``
-(:class:`billow.metering.estimate.EstimateService`, the same computation as ``POST /events/estimate_fees``),
+(:func:`billow.fees.in_advance.event_fee`, the same computation as ``POST /events/estimate_fees``),
 the events of the charges period being taken in **time order** (timestamp, then reception, then id): the
 units "without" are those of the period's events before it in that order, whatever was billed already.
 So the fees of a period add up to the price of its units when events arrive in time order. A late event
@@ -44,35 +44,23 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, select, tuple_, update
+from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
+from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing.assembly import (
     FeeDraft,
     compute_amounts,
     write_immediate_invoice,
 )
-from billow.metering.aggregation import BucketAggregation, aggregate
-from billow.metering.estimate import (
-    EstimatedFee,
-    EstimateService,
-    _Context,
-    _Event,
-    _group_keys,
-    _needs_values,
-    _numeric,
-    _unrounded,
-    pricing_context,
-)
-from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text
-from billow.metering.repository import usage_repository
+from billow.fees.in_advance import EstimatedFee, StoredEvent, event_fee, priced_event, pricing_context
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.events import Event
@@ -80,7 +68,7 @@ from billow.models.invoices import Fee, FeeType, PaymentStatus
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
-from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
+from billow.plans.repository import ChargeGraph, plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
 from billow.worker.scans import scan
 
@@ -365,19 +353,11 @@ def price_event(
     assert organization is not None and customer is not None and plan is not None
     context = pricing_context(session, organization, subscription, customer, plan, at=event.timestamp)
     window = context.window
-    metric_filters = usage_repository.metric_filters(session, organization.id, [graph.metric.id]).get(
-        graph.metric.id, {}
-    )
-    stored = _StoredEvent(
-        transaction_id=event.transaction_id,
-        code=event.code,
-        timestamp=event.timestamp,
-        properties=dict(event.properties or {}),
-        precise_total_amount_cents=event.precise_total_amount_cents or Decimal(0),
-        id=event.id,
-        created_at=event.created_at,
-    )
-    return _StoredEventPricer()._fee(context, graph, metric_filters, stored), window
+    metric_filters = billable_metric_repository.filter_values(
+        session, organization.id, [graph.metric.id]
+    ).get(graph.metric.id, {})
+    history = StoredEvent(id=event.id, timestamp=event.timestamp, created_at=event.created_at)
+    return event_fee(context, graph, metric_filters, priced_event(event), history), window
 
 
 def write_event_fee(
@@ -453,127 +433,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
-
-
-# ------------------------------------------------------------------------------------------ pricing
-
-
-@dataclass(frozen=True)
-class _StoredEvent(_Event):
-    id: uuid.UUID | None = None
-    created_at: datetime | None = None
-
-
-class _StoredEventPricer(EstimateService):
-    """The estimate's pricing, for an event that is already stored: the units "without" it are those of the
-    events strictly before it in (timestamp, reception, id) order."""
-
-    def _bucket(
-        self,
-        context: _Context,
-        graph: ChargeGraph,
-        specs: Sequence[ChargeFilterSpec],
-        properties: Mapping[str, Any],
-        charge_filter: FilterGraph | None,
-        grouped_by: dict[str, str | None],
-        event: _Event,
-    ) -> BucketAggregation:
-        charge, metric = graph.charge, graph.metric
-        window = context.window
-        buckets = aggregate(
-            context.session,
-            organization_id=context.organization.id,
-            external_subscription_id=context.subscription.external_id,
-            metric=_unrounded(metric),  # type: ignore[arg-type]
-            from_datetime=window.from_datetime,
-            to_datetime=max(event.timestamp, window.from_datetime),
-            filters=specs,
-            pricing_group_keys=_group_keys(charge.properties),
-            with_event_values=charge.charge_model == "percentage" and _needs_values(properties),
-            pay_in_advance=True,
-            period_duration_days=window.period.days,
-        )
-        filter_id = charge_filter.filter.id if charge_filter else None
-        bucket = next(
-            (b for b in buckets if b.filter_id == filter_id and b.grouped_by == grouped_by),
-            BucketAggregation(
-                filter_id=filter_id,
-                grouped_by=grouped_by,
-                units=Decimal(0),
-                events_count=0,
-                current_usage_units=Decimal(0),
-                total_aggregated_units=Decimal(0),
-            ),
-        )
-        # Events with the very same timestamp that come before this one (reception, then id).
-        assert isinstance(event, _StoredEvent)
-        for tied in self._tied_before(context, metric, event):
-            index = matching_filter(tied.properties, specs)
-            if (specs[index].id if index is not None else None) != filter_id:
-                continue
-            if any(
-                (property_text(tied.properties.get(key)) or None) != wanted
-                for key, wanted in grouped_by.items()
-            ):
-                continue
-            contribution = self._contribution(
-                context, graph, specs, charge_filter, grouped_by, bucket, tied, properties
-            )
-            delta = (
-                _numeric(tied.properties.get(metric.field_name or ""))
-                if metric.aggregation_type == "sum_agg"
-                else (Decimal(1) if metric.aggregation_type == "count_agg" else contribution.increase)
-            )
-            after = contribution.after
-            bucket = replace(
-                bucket,
-                units=after.units,
-                events_count=after.events_count,
-                current_usage_units=bucket.current_usage_units + delta,
-                total_aggregated_units=bucket.total_aggregated_units + delta,
-                event_values=after.event_values,
-                precise_total_amount_cents=after.precise_total_amount_cents,
-            )
-        return bucket
-
-    def _tied_before(self, context: _Context, metric: Any, event: _StoredEvent) -> list[_StoredEvent]:
-        rows = context.session.execute(
-            select(Event)
-            .where(
-                Event.organization_id == context.organization.id,
-                Event.external_subscription_id == context.subscription.external_id,
-                Event.code == metric.code,
-                Event.timestamp == event.timestamp,
-                tuple_(Event.created_at, Event.id) < tuple_(event.created_at, event.id),
-            )
-            .order_by(Event.created_at, Event.id)
-        ).scalars()
-        return [
-            _StoredEvent(
-                transaction_id=row.transaction_id,
-                code=row.code,
-                timestamp=row.timestamp,
-                properties=dict(row.properties or {}),
-                precise_total_amount_cents=row.precise_total_amount_cents or Decimal(0),
-                id=row.id,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
-
-    def _is_active(
-        self,
-        context: _Context,
-        metric: BillableMetric,
-        specs: Sequence[ChargeFilterSpec],
-        charge_filter: FilterGraph | None,
-        grouped_by: dict[str, str | None],
-        value: str,
-        event: _Event,
-    ) -> bool:
-        # Strictly before the event (the estimate's event is not stored; this one is).
-        earlier = replace(event, timestamp=event.timestamp - _MICROSECOND)
-        return super()._is_active(context, metric, specs, charge_filter, grouped_by, value, earlier)
 
 
 __all__ = ["PayInAdvanceSummary", "create_pay_in_advance_fees", "lock_subscription", "price_event"]

@@ -59,10 +59,10 @@ from billow.billing.assembly import (
     write_immediate_invoice,
 )
 from billow.billing.pay_in_advance import lock_subscription
+from billow.fees.usage import CurrentUsage, usage_service
 from billow.kit.money import from_minor_units
 from billow.kit.schemas import iso_seconds
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.metering.usage import CurrentUsage, usage_service
 from billow.models.billing import LifetimeUsage
 from billow.models.customers import Customer
 from billow.models.invoices import (

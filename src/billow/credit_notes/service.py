@@ -22,7 +22,6 @@ from billow.credit_notes.schemas import CreditNoteFilters
 from billow.customers.repository import customer_repository
 from billow.errors import NotFound
 from billow.kit.time import local_date
-from billow.metering.repository import usage_repository
 from billow.models.credit_notes import (
     CreditNote,
     CreditNoteAppliedTax,
@@ -40,6 +39,7 @@ from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
+from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
 
 
@@ -152,7 +152,7 @@ class CreditNoteService:
                 charge_taxes=(),
                 plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
                 customer_taxes=customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
-                organization_taxes=usage_repository.organization_default_taxes(
+                organization_taxes=tax_repository.organization_default_taxes(
                     session, subscription.organization_id
                 ),
             )

@@ -1,6 +1,6 @@
-"""Events API: ``POST /events``, ``POST /events/batch``, ``POST /events/estimate_fees``, ``GET /events``,
-``GET /events/{transaction_id}``, and ``POST /billable_metrics/evaluate_expression`` (it evaluates against
-an event).
+"""Events API: ``POST /events``, ``POST /events/batch``, ``GET /events``, ``GET /events/{transaction_id}``,
+and ``POST /billable_metrics/evaluate_expression`` (it evaluates against an event). ``POST
+/events/estimate_fees`` is :mod:`billow.usage.endpoints`.
 
 The two ingestion endpoints read their body by hand (see :mod:`billow.events.schemas`) and answer
 with pre-serialized JSON: per event, a Pydantic round trip would cost more than the database insert.
@@ -27,7 +27,6 @@ from billow.errors import BillowError, Unauthorized, ValidationFailed
 from billow.events.repository import IngestionPool, ingestion_store
 from billow.events.repository import event_repository as repository
 from billow.events.schemas import (
-    EstimateFeesRequest,
     EvaluateExpressionRequest,
     EventBatchOut,
     EventBatchRequest,
@@ -49,9 +48,6 @@ from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
-from billow.metering.estimate import estimate_service
-from billow.metering.schemas import FeesEnvelope, estimated_fee_out
-from billow.subscriptions.endpoints import Now
 
 router = APIRouter(tags=["events"], route_class=StrictJSONRoute)
 
@@ -295,19 +291,6 @@ async def create(request: Request) -> Response:
 async def batch(request: Request) -> Response:
     parser = _batch_parser(request.app.state.settings.max_batch_events)
     return await _ingest(request, parser, batch=True)
-
-
-@router.post(
-    "/events/estimate_fees",
-    response_model=FeesEnvelope,
-    openapi_extra=request_body_doc(EstimateFeesRequest),
-    summary="Estimate the pay-in-advance fees of an event, without storing anything",
-)
-def estimate_fees(
-    session: DbSession, organization: CurrentOrganization, now: Now, body: Body
-) -> FeesEnvelope:
-    fees = estimate_service.estimate_fees(session, organization, body.data, now)
-    return FeesEnvelope(fees=[estimated_fee_out(fee) for fee in fees])
 
 
 def _datetime_filter(value: str | None, field: str) -> datetime | None:

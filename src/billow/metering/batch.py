@@ -8,9 +8,9 @@ of a plan).
 The results are exactly those of :func:`billow.metering.aggregation.aggregate` for each subscription:
 the same per-type queries run with ``external_subscription_id IN (...)`` and the subscription as an extra
 (first) grouping key, and the rows are split per subscription before the usual rounding and ordering
-(``_results``). ``None`` means "not answered here, aggregate each subscription on its own": weighted
-sums, prorated charges, per-event values (percentage with free units or per-transaction limits) and
-pay-in-advance charges stream or post-process per subscription.
+(:func:`billow.metering.aggregation.result.results`). ``None`` means "not answered here, aggregate each
+subscription on its own": weighted sums, prorated charges, per-event values (percentage with free units
+or per-transaction limits) and pay-in-advance charges stream or post-process per subscription.
 """
 
 from __future__ import annotations
@@ -24,40 +24,23 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.metering.aggregation import (
-    NUMERIC_AGGREGATIONS,
-    RECURRING_WITHOUT_LOWER_BOUND,
-    BucketAggregation,
-    GroupValues,
-    _count,
-    _latest,
-    _Layout,
-    _max,
-    _Partial,
-    _Query,
-    _results,
-    _sum,
-    _unique_count,
-)
+from billow.metering.aggregation import BucketAggregation
+from billow.metering.aggregation.plain import PER_TYPE
+from billow.metering.aggregation.query import RECURRING_WITHOUT_LOWER_BOUND, Layout, Partials, Query
+from billow.metering.aggregation.result import results
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.sql import MeteringDialect, metering_dialect
 from billow.models.billable_metrics import BillableMetric
 from billow.models.events import Event
 
-_BATCH_AGGREGATIONS = {
-    "count_agg": _count,
-    "sum_agg": _sum,
-    "max_agg": _max,
-    "latest_agg": _latest,
-    "unique_count_agg": _unique_count,
-}
+_BATCH_AGGREGATIONS = PER_TYPE
 
 #: The grouping key that stands for the subscription (not a property name an event can carry: NUL).
 _SUBSCRIPTION = "\x00external_subscription_id"
 
 
-class _BatchLayout(_Layout):
-    """:class:`_Layout` with the subscription's external id as the first grouping key of every bucket."""
+class _BatchLayout(Layout):
+    """:class:`Layout` with the subscription's external id as the first grouping key of every bucket."""
 
     def __init__(
         self, dialect: MeteringDialect, specs: Sequence[ChargeFilterSpec], default_keys: Sequence[str]
@@ -75,23 +58,13 @@ class _BatchLayout(_Layout):
         return columns
 
 
-class _BatchQuery(_Query):
+class _BatchQuery(Query):
     def __init__(self, *args: Any, external_subscription_ids: Sequence[str], **kwargs: Any) -> None:
         super().__init__(*args, external_subscription_id="", **kwargs)
         self.external_subscription_ids = list(external_subscription_ids)
 
-    def where(self, from_datetime: datetime | None, to_datetime: datetime) -> list[ColumnElement[bool]]:
-        conditions: list[ColumnElement[bool]] = [
-            Event.organization_id == self.organization_id,
-            Event.external_subscription_id.in_(self.external_subscription_ids),
-            Event.code == self.metric.code,
-            Event.timestamp < to_datetime,
-        ]
-        if from_datetime is not None:
-            conditions.append(Event.timestamp >= from_datetime)
-        if self.metric.aggregation_type in NUMERIC_AGGREGATIONS:
-            conditions.append(self.dialect.is_number(self.field))
-        return conditions
+    def subscription_condition(self) -> ColumnElement[bool]:
+        return Event.external_subscription_id.in_(self.external_subscription_ids)
 
 
 def supported(
@@ -123,7 +96,7 @@ def aggregate_many(
         raise ValueError(f"aggregation type {kind!r} is not aggregated in batches")
     dialect = metering_dialect(session.get_bind().dialect.name)
     dialect.prepare(session)
-    layout = _Layout(dialect, filters, pricing_group_keys)
+    layout = Layout(dialect, filters, pricing_group_keys)
     query = _BatchQuery(
         dialect,
         _BatchLayout(dialect, filters, pricing_group_keys),
@@ -135,12 +108,12 @@ def aggregate_many(
     if metric.recurring and kind in RECURRING_WITHOUT_LOWER_BOUND:
         lower = None
     partials = _BATCH_AGGREGATIONS[kind](session, query, lower, to_datetime)
-    by_subscription: dict[str, dict[tuple[int, GroupValues], _Partial]] = defaultdict(dict)
+    by_subscription: dict[str, Partials] = defaultdict(dict)
     for (bucket, values), partial in partials.items():
         external_id = values[0]
         assert external_id is not None
         by_subscription[external_id][(bucket, values[1:])] = partial
     return {
-        external_id: _results(metric, layout, by_subscription.get(external_id, {}), pay_in_advance=False)
+        external_id: results(metric, layout, by_subscription.get(external_id, {}), pay_in_advance=False)
         for external_id in dict.fromkeys(external_subscription_ids)
     }

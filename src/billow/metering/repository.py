@@ -1,11 +1,9 @@
-"""Catalog reads of the usage computations (the events themselves are read by
-:mod:`billow.metering.aggregation`, except one unique-count value's history for fee estimates)."""
+"""Event reads outside the aggregation (:mod:`billow.metering.aggregation`): one unique-count value's
+history, for pay-in-advance fees."""
 
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,49 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.metering.sql import metering_dialect
-from billow.models.billable_metrics import BillableMetricFilter
-from billow.models.customers import Customer
 from billow.models.events import Event
-from billow.models.plans import Plan
-from billow.models.subscriptions import Subscription, SubscriptionStatus
-from billow.models.taxes import Tax
 
 
 class UsageRepository:
-    def active_subscription(
-        self, session: Session, customer: Customer, external_id: str
-    ) -> Subscription | None:
-        """The customer's active subscription with this external id."""
-        return session.scalars(
-            select(Subscription).where(
-                Subscription.organization_id == customer.organization_id,
-                Subscription.customer_id == customer.id,
-                Subscription.external_id == external_id,
-                Subscription.status == SubscriptionStatus.ACTIVE,
-            )
-        ).first()
-
-    def plan(self, session: Session, organization_id: uuid.UUID, plan_id: uuid.UUID) -> Plan | None:
-        return session.scalars(
-            select(Plan).where(Plan.organization_id == organization_id, Plan.id == plan_id)
-        ).first()
-
-    def metric_filters(
-        self, session: Session, organization_id: uuid.UUID, metric_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, dict[str, list[Any]]]:
-        """Each metric's filters: values by key."""
-        found: dict[uuid.UUID, dict[str, list[Any]]] = defaultdict(dict)
-        if metric_ids:
-            rows = session.scalars(
-                select(BillableMetricFilter).where(
-                    BillableMetricFilter.organization_id == organization_id,
-                    BillableMetricFilter.billable_metric_id.in_(list(metric_ids)),
-                )
-            )
-            for row in rows:
-                found[row.billable_metric_id][row.key] = list(row.values)
-        return found
-
     def events_with_value(
         self,
         session: Session,
@@ -84,15 +43,6 @@ class UsageRepository:
             stmt.order_by(Event.timestamp.desc(), Event.created_at.desc(), Event.id.desc())
         )
         return [(row.properties or {}, row.timestamp) for row in rows]
-
-    def organization_default_taxes(self, session: Session, organization_id: uuid.UUID) -> list[Tax]:
-        return list(
-            session.scalars(
-                select(Tax)
-                .where(Tax.organization_id == organization_id, Tax.applied_to_organization.is_(True))
-                .order_by(Tax.code)
-            )
-        )
 
 
 usage_repository = UsageRepository()

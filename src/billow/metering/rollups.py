@@ -24,37 +24,37 @@ transaction), so a change committed at any time, whatever its timestamp (late ev
 commit order of concurrent transactions, is either in the state or pending; there is no time-based
 watermark to race with.
 
-**A usage query** (:func:`partials`): take the key's advisory lock (one refresher per subscription and
-code at a time); read the state and its pending touches in one statement (which also takes the new
-snapshot); recompute the touched hours from the events (count, sum, max, latest: the hours' rows are
-*replaced*, so recomputing an hour twice is harmless) or merge the touched hours' events into the
-per-value rows (unique count: keeping the later of two operations is idempotent too; a touch from an
-update or delete rebuilds the state); store the new snapshot; delete the touches every state of the key
-now covers; then answer from the rollup rows: a few hundred hour rows, or one row per distinct value.
-The first query of a state builds it with one scan, as the plain aggregation would.
+**A usage query** (:func:`partials`, for :class:`billow.metering.sources.RollupSource`): take the key's
+advisory lock (one refresher per subscription and code at a time); read the state and its pending
+touches in one statement (which also takes the new snapshot); recompute the touched hours from the
+events (count, sum, max, latest: the hours' rows are *replaced*, so recomputing an hour twice is
+harmless) or merge the touched hours' events into the per-value rows (unique count: keeping the later of
+two operations is idempotent too; a touch from an update or delete rebuilds the state); store the new
+snapshot; delete the touches every state of the key now covers; then answer from the rollup rows: a few
+hundred hour rows, or one row per distinct value. The first query of a state builds it with one scan, as
+the plain aggregation would.
 
-Exactness: the stored rows are the very SQL expressions of :mod:`billow.metering.aggregation` (bucket
-``CASE``, grouping keys, numeric rule, ``numeric`` sums) grouped by hour; sums of hour sums are exact
+Exactness: the stored rows are the very SQL expressions of :mod:`billow.metering.aggregation.query`
+(bucket ``CASE``, grouping keys, numeric rule, ``numeric`` sums) grouped by hour; sums of hour sums are exact
 ``numeric`` sums with the same scale; latest and unique count order by (timestamp, reception, id) as the
 plain queries do. Window bounds inside an hour need no special case: a state's rows only ever hold the
 events of its own window. ``tests/metering/test_rollups.py`` compares both paths on random histories.
 
 Not handled here (the plain aggregation runs): SQLite, weighted sums, pay-in-advance charges and
 per-event values (percentage charges), which stream every event anyway; a database whose trigger is not
-installed (the migration must run :data:`TRIGGER_DDL`); ``BILLOW_USAGE_ROLLUPS=0`` or :func:`disabled`.
+installed (the migration must run :data:`TRIGGER_DDL`); ``BILLOW_USAGE_ROLLUPS=0``
+(:func:`billow.metering.sources.usage_source` then gives the plain source), and whoever passes the plain
+source (the closed windows an invoice bills, :mod:`billow.fees.window`).
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import json
 import logging
-import os
 import uuid
 import weakref
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -82,7 +82,14 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from billow.metering.aggregation import ZERO, GroupValues, _operation, _Partial, _Query
+from billow.metering.aggregation.query import (
+    ZERO,
+    GroupValues,
+    Partial,
+    Partials,
+    Query,
+    operation_of,
+)
 from billow.metering.sql import to_decimal
 from billow.models.events import Event
 from billow.models.metering import (
@@ -94,9 +101,6 @@ from billow.models.metering import (
 )
 
 log = logging.getLogger(__name__)
-
-#: Tests set it: a database error in the rollup path raises instead of falling back.
-RAISE_ERRORS = False
 
 #: Bump when the meaning of the stored rows changes: every state is then rebuilt.
 FORMAT = 1
@@ -128,7 +132,6 @@ def install(connection: Connection) -> None:
 
 # ------------------------------------------------------------------------------------------- switches
 
-_disabled = contextvars.ContextVar("billow_usage_rollups_disabled", default=False)
 _installed: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 #: PostgreSQL 14 or later (``date_bin``; 13 for snapshots) and the four triggers installed and enabled.
@@ -140,41 +143,30 @@ _CHECK_TRIGGER = text(
 )
 
 
-@contextmanager
-def disabled() -> Iterator[None]:
-    """Run the plain aggregation in this block (tests, benchmarks)."""
-    token = _disabled.set(True)
-    try:
-        yield
-    finally:
-        _disabled.reset(token)
-
-
-def enabled(session: Session) -> bool:
-    """Rollups answer for this session: PostgreSQL with the trigger installed, not switched off."""
-    if _disabled.get() or os.environ.get("BILLOW_USAGE_ROLLUPS", "1").lower() in ("0", "false", "off", "no"):
-        return False
+def installed(session: Session) -> bool:
+    """Rollups can answer for this session: PostgreSQL with the trigger installed (checked once per
+    engine)."""
     bind = session.get_bind()
     if bind.dialect.name != "postgresql":
         return False
     engine = bind.engine
-    installed = _installed.get(engine)
-    if installed is None:
-        installed = bool(session.execute(_CHECK_TRIGGER).scalar_one())
-        _installed[engine] = installed
-    return installed
+    found = _installed.get(engine)
+    if found is None:
+        found = bool(session.execute(_CHECK_TRIGGER).scalar_one())
+        _installed[engine] = found
+    return found
 
 
 # ------------------------------------------------------------------------------------------- entry point
 
 
 def partials(
-    session: Session, query: _Query, lower: datetime | None, upper: datetime
-) -> dict[tuple[int, GroupValues], _Partial] | None:
+    session: Session, query: Query, lower: datetime | None, upper: datetime, *, raise_errors: bool = False
+) -> Partials | None:
     """The aggregation's partial results from its rollup (refreshed first), or ``None`` when rollups do
     not apply (the caller then runs the plain queries). ``lower``/``upper``: the events' window, as the
     plain aggregation uses it (``lower`` ``None`` for recurring sums and unique counts)."""
-    if query.metric.aggregation_type not in SUPPORTED or not enabled(session):
+    if query.metric.aggregation_type not in SUPPORTED or not installed(session):
         return None
     rollup = _Rollup(session, query, lower, upper)
     try:
@@ -188,7 +180,7 @@ def partials(
     except _NotApplicable:
         return None
     except DBAPIError:
-        if RAISE_ERRORS:
+        if raise_errors:
             raise
         log.warning("usage rollup failed, using the plain aggregation", exc_info=True)
         return None
@@ -198,7 +190,7 @@ class _NotApplicable(Exception):
     """The transaction cannot use rollups (not READ COMMITTED, or read-only)."""
 
 
-def definition_of(query: _Query, lower: datetime | None, upper: datetime) -> dict[str, Any]:
+def definition_of(query: Query, lower: datetime | None, upper: datetime) -> dict[str, Any]:
     """Everything a state's rows depend on."""
     layout = query.layout
     return {
@@ -392,7 +384,7 @@ def merge_intervals(hours: Sequence[int], lower: datetime | None, upper: datetim
 class _Rollup:
     """One aggregation's state: refresh, then read."""
 
-    def __init__(self, session: Session, query: _Query, lower: datetime | None, upper: datetime) -> None:
+    def __init__(self, session: Session, query: Query, lower: datetime | None, upper: datetime) -> None:
         self.session = session
         self.query = query
         self.kind = query.metric.aggregation_type
@@ -582,7 +574,7 @@ class _Rollup:
         inner = query.inner(
             [
                 value.label("v"),
-                _operation(dialect).label("op"),
+                operation_of(dialect).label("op"),
                 Event.timestamp.label("ts"),
                 Event.created_at.label("ca"),
                 Event.id.label("id"),
@@ -618,9 +610,9 @@ class _Rollup:
 
     # ---------------------------------------------------------------------------------------- read
 
-    def read(self) -> dict[tuple[int, GroupValues], _Partial]:
+    def read(self) -> Partials:
         session, kind = self.session, self.kind
-        partials: dict[tuple[int, GroupValues], _Partial] = {}
+        partials: Partials = {}
         if kind == "unique_count_agg":
             v = _values.c
             rows = session.execute(
@@ -629,7 +621,7 @@ class _Rollup:
                 .group_by(v.bucket, v.grp)
             )
             for bucket, grp, count in rows:
-                partials[(bucket, _group(grp))] = _Partial(units=Decimal(int(count)), events_count=int(count))
+                partials[(bucket, _group(grp))] = Partial(units=Decimal(int(count)), events_count=int(count))
             return partials
         h = _hours.c
         if kind == "latest_agg":
@@ -652,7 +644,7 @@ class _Rollup:
             )
             for bucket, grp, value, count in rows:
                 latest = to_decimal(value) or ZERO
-                partials[(bucket, _group(grp))] = _Partial(units=max(latest, ZERO), events_count=int(count))
+                partials[(bucket, _group(grp))] = Partial(units=max(latest, ZERO), events_count=int(count))
             return partials
         rows = session.execute(
             select(
@@ -669,15 +661,15 @@ class _Rollup:
         for bucket, grp, count, total, precise, largest in rows:
             events = int(count)
             if kind == "count_agg":
-                partial = _Partial(units=Decimal(events), events_count=events)
+                partial = Partial(units=Decimal(events), events_count=events)
             elif kind == "sum_agg":
-                partial = _Partial(
+                partial = Partial(
                     units=to_decimal(total) or ZERO,
                     events_count=events,
                     precise_total_amount_cents=to_decimal(precise) or ZERO,
                 )
             else:
-                partial = _Partial(units=to_decimal(largest) or ZERO, events_count=events)
+                partial = Partial(units=to_decimal(largest) or ZERO, events_count=events)
             partials[(bucket, _group(grp))] = partial
         return partials
 

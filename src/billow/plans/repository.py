@@ -84,6 +84,12 @@ class PlanRepository:
             )
         ).first()
 
+    def by_id(self, session: Session, organization_id: uuid.UUID, plan_id: uuid.UUID) -> Plan | None:
+        """The plan with this id (deleted or not: subscriptions keep their plan)."""
+        return session.scalars(
+            select(Plan).where(Plan.organization_id == organization_id, Plan.id == plan_id)
+        ).first()
+
     def list_stmt(self, organization_id: uuid.UUID) -> Select[Plan]:
         return (
             select(Plan)

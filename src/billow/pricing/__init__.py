@@ -2,6 +2,7 @@
 
     price(charge_model, properties, aggregation, currency=...)                 -> ChargeAmount
     price_in_advance(charge_model, properties, before, after, currency=...)    -> ChargeAmount
+    unit_amount(amount, units)                                                 -> Decimal (15 decimals)
 
 ``properties`` are a charge's (or a charge filter's) validated properties, prices as decimal strings.
 Amounts come back in currency units, unrounded; round once per fee with
@@ -16,7 +17,7 @@ amount becomes 0 units, 0 amount, 0 unit amount (its amount_details are kept as 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from decimal import localcontext
+from decimal import Decimal, localcontext
 from typing import Any
 
 from billow.kit.currency import exponent
@@ -30,16 +31,19 @@ from billow.pricing import (
     standard,
     volume,
 )
-from billow.pricing._common import CONTEXT, ZERO, dec, per_unit
+from billow.pricing._common import CONTEXT, UNIT_AMOUNT_QUANTUM, ZERO, dec, per_unit
 from billow.pricing.types import Aggregation, ChargeAmount
 
 __all__ = [
     "CHARGE_MODELS",
+    "CONTEXT",
     "IN_ADVANCE_CHARGE_MODELS",
+    "UNIT_AMOUNT_QUANTUM",
     "Aggregation",
     "ChargeAmount",
     "price",
     "price_in_advance",
+    "unit_amount",
 ]
 
 _Model = Callable[..., ChargeAmount]
@@ -128,3 +132,9 @@ def price_in_advance(
         details_of = _IN_ADVANCE_DETAILS.get(charge_model)
         details = details_of(with_event.amount_details, without_event.amount_details) if details_of else {}
         return ChargeAmount(amount=amount, units=units, unit_amount=unit_amount, amount_details=details)
+
+
+def unit_amount(amount: Decimal, units: Decimal) -> Decimal:
+    """``amount / units`` rounded half-up to 15 decimals (Lago's stored ``precise_unit_amount``, see
+    :data:`UNIT_AMOUNT_QUANTUM`); 0 when ``units`` is 0."""
+    return per_unit(amount, units)

@@ -42,6 +42,19 @@ class SubscriptionRepository:
             )
         ).first()
 
+    def active_of_customer(
+        self, session: Session, customer: Customer, external_id: str
+    ) -> Subscription | None:
+        """The customer's active subscription with this external id."""
+        return session.scalars(
+            select(Subscription).where(
+                Subscription.organization_id == customer.organization_id,
+                Subscription.customer_id == customer.id,
+                Subscription.external_id == external_id,
+                Subscription.status == SubscriptionStatus.ACTIVE,
+            )
+        ).first()
+
     def by_external_id(
         self,
         session: Session,

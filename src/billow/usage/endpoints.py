@@ -1,4 +1,5 @@
-"""``GET /customers/{external_customer_id}/current_usage``."""
+"""The customer-usage API: ``GET /customers/{external_customer_id}/current_usage``,
+``GET /customers/{external_customer_id}/past_usage`` and ``POST /events/estimate_fees``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,19 @@ from fastapi import APIRouter, Query
 from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.errors import ValidationFailed
+from billow.events.endpoints import Body
+from billow.events.schemas import EstimateFeesRequest, request_body_doc
+from billow.fees.usage import UsageFilters
 from billow.kit.limits import BIGINT_MAX
 from billow.kit.pagination import Pagination
 from billow.kit.strict_json import StrictJSONRoute
-from billow.metering.past_usage import past_usage_service
-from billow.metering.schemas import CustomerUsageEnvelope, customer_usage_out
-from billow.metering.usage import UsageFilters, usage_service
 from billow.subscriptions.endpoints import Now
+from billow.usage.past_usage import past_usage_service
+from billow.usage.schemas import CustomerUsageEnvelope, FeesEnvelope, customer_usage_out, estimated_fee_out
+from billow.usage.service import customer_usage_service
 
-router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
+#: Tags per route: the usage routes are the customers' in the documentation, the estimate the events'.
+router = APIRouter(route_class=StrictJSONRoute)
 log = logging.getLogger(__name__)
 
 #: Rails' ``ActiveModel::Type::Boolean`` false values (any other non-empty value is true).
@@ -31,7 +36,11 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() not in _FALSE_VALUES
 
 
-@router.get("/customers/{external_customer_id}/current_usage", response_model=CustomerUsageEnvelope)
+@router.get(
+    "/customers/{external_customer_id}/current_usage",
+    response_model=CustomerUsageEnvelope,
+    tags=["customers"],
+)
 def current_usage(
     external_customer_id: str,
     session: DbSession,
@@ -46,7 +55,7 @@ def current_usage(
     filter_by_charge_code: str | None = None,
 ) -> CustomerUsageEnvelope:
     try:
-        usage = usage_service.current_usage(
+        usage = customer_usage_service.current_usage(
             session,
             organization,
             external_customer_id=external_customer_id,
@@ -71,7 +80,7 @@ def current_usage(
 _MAX_AMOUNT_CENTS = 2**63 - 1
 
 
-@router.get("/customers/{external_customer_id}/past_usage")
+@router.get("/customers/{external_customer_id}/past_usage", tags=["customers"])
 def past_usage(
     external_customer_id: str,
     session: DbSession,
@@ -91,3 +100,17 @@ def past_usage(
         pages=pages,
     )
     return {"usage_periods": periods, "meta": meta.model_dump()}
+
+
+@router.post(
+    "/events/estimate_fees",
+    response_model=FeesEnvelope,
+    openapi_extra=request_body_doc(EstimateFeesRequest),
+    summary="Estimate the pay-in-advance fees of an event, without storing anything",
+    tags=["events"],
+)
+def estimate_fees(
+    session: DbSession, organization: CurrentOrganization, now: Now, body: Body
+) -> FeesEnvelope:
+    fees = customer_usage_service.estimate_fees(session, organization, body.data, now)
+    return FeesEnvelope(fees=[estimated_fee_out(fee) for fee in fees])

@@ -10,11 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from billow.fees.in_advance import EstimatedFee
+from billow.fees.usage import ChargeUsage, CurrentUsage
+from billow.fees.window import FeeUsage
 from billow.kit.currency import exponent
 from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp, decimal_str
-from billow.metering.estimate import EstimatedFee
 from billow.metering.filters import ALL_FILTER_VALUES
-from billow.metering.usage import ChargeUsage, CurrentUsage, FeeUsage
 from billow.plans.repository import FilterGraph
 
 

@@ -66,7 +66,7 @@ EXEMPT_FROM_SIZE = {"kit/expression.py"}
 KNOWN_LARGE: dict[str, int] = {
     "billing/run.py": 902,
     "billing/progressive.py": 646,
-    "metering/rollups.py": 734,
+    "metering/rollups.py": 735,
     "billing/assembly.py": 603,
     "subscriptions/service.py": 653,
 }

@@ -11,22 +11,16 @@ from billow.billable_metrics.schemas import BillableMetricInput, MetricFilterInp
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.kit import expression as expressions
-from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
+from billow.models.billable_metrics import (
+    NON_RECURRING_AGGREGATIONS,
+    AggregationType,
+    BillableMetric,
+    BillableMetricFilter,
+)
 from billow.models.organizations import Organization
 
 log = logging.getLogger(__name__)
 
-AGGREGATION_TYPES = (
-    "count_agg",
-    "sum_agg",
-    "max_agg",
-    "unique_count_agg",
-    "weighted_sum_agg",
-    "latest_agg",
-    "custom_agg",
-)
-#: A recurring metric carries its value over periods; that means nothing for these.
-NON_RECURRING_AGGREGATIONS = frozenset({"count_agg", "max_agg", "latest_agg"})
 ROUNDING_FUNCTIONS = ("round", "ceil", "floor")
 WEIGHTED_INTERVALS = ("seconds",)
 ALL_FILTER_VALUES = "__ALL_FILTER_VALUES__"
@@ -61,9 +55,9 @@ class _MetricState:
         # Explicit nulls count as absent, so an empty string is how an expression is removed.
         if not self.expression:
             self.expression = None
-        if self.aggregation_type == "count_agg":
+        if self.aggregation_type == AggregationType.COUNT:
             self.field_name = None
-        if self.aggregation_type == "weighted_sum_agg" and self.weighted_interval is None:
+        if self.aggregation_type == AggregationType.WEIGHTED_SUM and self.weighted_interval is None:
             self.weighted_interval = "seconds"
 
     def as_dict(self) -> dict[str, Any]:
@@ -142,12 +136,12 @@ class BillableMetricService:
         for field in ("name", "code"):
             if not getattr(state, field):
                 errors.add(field, "value_is_mandatory")
-        if state.aggregation_type not in AGGREGATION_TYPES:
+        if state.aggregation_type not in tuple(AggregationType):
             # Lago answers value_is_invalid for a missing type too (it fails the inclusion check).
             errors.add("aggregation_type", "value_is_invalid")
-        elif state.aggregation_type == "custom_agg":
+        elif state.aggregation_type == AggregationType.CUSTOM:
             errors.add("aggregation_type", "custom_agg_not_supported")
-        elif state.aggregation_type != "count_agg" and not state.field_name:
+        elif state.aggregation_type != AggregationType.COUNT and not state.field_name:
             errors.add("field_name", "value_is_mandatory")
         if state.recurring and state.aggregation_type in NON_RECURRING_AGGREGATIONS:
             errors.add("recurring", "not_compatible_with_aggregation_type")

@@ -36,11 +36,11 @@ from billow.events.schemas import (
 )
 from billow.kit import expression as expressions
 from billow.kit.schemas import decimal_str, iso_seconds
+from billow.models.billable_metrics import NUMERIC_AGGREGATIONS
 from billow.models.events import Event
 
 #: Aggregations that only count events whose property is a plain decimal number (Lago's
 #: ``^-?\d+(\.\d+)?$`` rule; other values are skipped silently).
-NUMERIC_AGGREGATIONS = frozenset({"sum_agg", "max_agg", "latest_agg", "weighted_sum_agg"})
 _NUMERIC_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 UNKNOWN_BILLABLE_METRIC = "unknown_billable_metric"

@@ -53,7 +53,7 @@ from billow.metering.filters import ChargeFilterSpec, matching_filter, property_
 from billow.metering.proration import Proration
 from billow.metering.repository import usage_repository
 from billow.metering.sql import to_decimal
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 from billow.models.customers import Customer
 from billow.models.events import Event
 from billow.models.organizations import Organization
@@ -78,7 +78,9 @@ _PER_EVENT_OPTIONS = (
 _ONE_MICROSECOND = timedelta(microseconds=1)
 
 #: The aggregations a pay-in-advance charge may have (the others are refused when a charge is written).
-IN_ADVANCE_AGGREGATIONS = frozenset({"count_agg", "sum_agg", "unique_count_agg"})
+IN_ADVANCE_AGGREGATIONS = frozenset(
+    {AggregationType.COUNT, AggregationType.SUM, AggregationType.UNIQUE_COUNT}
+)
 
 
 @dataclass(frozen=True)
@@ -413,9 +415,9 @@ def _aggregation(context: PricingContext, bucket: _Bucket, history: EventHistory
         if not bucket.holds(tied.properties):
             continue
         contribution = _contribution(context, bucket, found, tied, history)
-        if metric.aggregation_type == "sum_agg":
+        if metric.aggregation_type == AggregationType.SUM:
             delta = numeric_value(tied.properties.get(metric.field_name or ""))
-        elif metric.aggregation_type == "count_agg":
+        elif metric.aggregation_type == AggregationType.COUNT:
             delta = ONE
         else:
             delta = contribution.increase
@@ -443,15 +445,15 @@ def _contribution(
     properties = bucket.properties
     kind = metric.aggregation_type
     value = event.properties.get(metric.field_name or "")
-    if kind == "count_agg":
+    if kind == AggregationType.COUNT:
         delta = ONE
         gap = ZERO
         added: tuple[Decimal, ...] = (ONE,)
-    elif kind == "sum_agg":
+    elif kind == AggregationType.SUM:
         delta = numeric_value(value)
         gap = max(aggregation.units - aggregation.current_usage_units, ZERO)
         added = (delta,)
-    elif kind == "unique_count_agg":
+    elif kind == AggregationType.UNIQUE_COUNT:
         text = property_text(value)
         active = text is not None and text != "" and _is_active(context, bucket, text, history)
         if text is None or text == "":
@@ -523,7 +525,7 @@ def _running_totals(
     free_total = properties.get("free_units_per_total_aggregation")
     if not values or (free_events in (None, "", 0, "0") and free_total in (None, "", 0, "0")):
         return ()
-    if metric.aggregation_type in ("count_agg", "unique_count_agg"):
+    if metric.aggregation_type in (AggregationType.COUNT, AggregationType.UNIQUE_COUNT):
         return tuple(Decimal(i) for i in range(1, len(values) + 1))
     return running_totals(properties, values)
 

@@ -49,7 +49,7 @@ from billow.metering import batch
 from billow.metering.aggregation import PLAIN, BucketAggregation, UsageSource, aggregate
 from billow.metering.filters import ChargeFilterSpec, resolve_values
 from billow.metering.proration import Proration
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 from billow.models.plans import Charge
 from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
@@ -258,7 +258,7 @@ def _price(
     prorated = bucket.full_units is not None
     units = bucket.current_usage_units if charge.pay_in_advance or prorated else result.units
     total_aggregated = (
-        bucket.total_aggregated_units if metric.aggregation_type == "weighted_sum_agg" else units
+        bucket.total_aggregated_units if metric.aggregation_type == AggregationType.WEIGHTED_SUM else units
     )
     return FeeUsage(
         filter=charge_filter,
@@ -284,7 +284,7 @@ def _running_totals(
     free_total = properties.get("free_units_per_total_aggregation")
     if free_events in (None, "", 0, "0") and free_total in (None, "", 0, "0"):
         return ()
-    if metric.aggregation_type in ("count_agg", "unique_count_agg"):
+    if metric.aggregation_type in (AggregationType.COUNT, AggregationType.UNIQUE_COUNT):
         return tuple(Decimal(i) for i in range(1, len(bucket.event_values) + 1))
     return running_totals(properties, bucket.event_values)
 

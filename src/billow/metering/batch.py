@@ -30,7 +30,7 @@ from billow.metering.aggregation.query import RECURRING_WITHOUT_LOWER_BOUND, Lay
 from billow.metering.aggregation.result import results
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.sql import MeteringDialect, metering_dialect
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 from billow.models.events import Event
 
 _BATCH_AGGREGATIONS = PER_TYPE
@@ -91,7 +91,7 @@ def aggregate_many(
 ) -> dict[str, list[BucketAggregation]]:
     """The usage of ``metric`` by each subscription over ``[from_datetime, to_datetime)``, as
     :func:`billow.metering.aggregation.aggregate` computes it (check :func:`supported` first)."""
-    kind = metric.aggregation_type
+    kind = AggregationType(metric.aggregation_type)
     if kind not in _BATCH_AGGREGATIONS:
         raise ValueError(f"aggregation type {kind!r} is not aggregated in batches")
     dialect = metering_dialect(session.get_bind().dialect.name)

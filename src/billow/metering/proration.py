@@ -34,10 +34,11 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from billow.models.billable_metrics import AggregationType
 from billow.subscriptions.periods import UsageWindow
 
 ZERO = Decimal(0)
-PRORATED_AGGREGATIONS = frozenset({"sum_agg", "unique_count_agg"})
+PRORATED_AGGREGATIONS = frozenset({AggregationType.SUM, AggregationType.UNIQUE_COUNT})
 
 _EXACT = Context(prec=400, traps=[InvalidOperation, Inexact])
 _DIVISION = Context(prec=80, rounding=ROUND_CEILING, traps=[InvalidOperation])

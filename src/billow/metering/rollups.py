@@ -91,6 +91,7 @@ from billow.metering.aggregation.query import (
     operation_of,
 )
 from billow.metering.sql import to_decimal
+from billow.models.billable_metrics import COMPUTED_AGGREGATIONS, AggregationType
 from billow.models.events import Event
 from billow.models.metering import (
     TRIGGER_DDL,
@@ -105,7 +106,7 @@ log = logging.getLogger(__name__)
 #: Bump when the meaning of the stored rows changes: every state is then rebuilt.
 FORMAT = 1
 
-SUPPORTED = frozenset({"count_agg", "sum_agg", "max_agg", "latest_agg", "unique_count_agg"})
+SUPPORTED = COMPUTED_AGGREGATIONS - {AggregationType.WEIGHTED_SUM}
 
 #: States of a key unused for this long are deleted when another state of the key is refreshed (and by
 #: :func:`prune`): they would otherwise keep their touches alive.
@@ -419,7 +420,7 @@ class _Rollup:
             if row.used_at is None or datetime.now(UTC) - row.used_at > _USED_AT_GRANULARITY:
                 session.execute(_TOUCH_STATE, {"id": self.state_id})
             return
-        if self.kind == "unique_count_agg" and removal:
+        if self.kind == AggregationType.UNIQUE_COUNT and removal:
             # A value's latest operation cannot be "unmerged": start over.
             session.execute(delete(_values).where(_values.c.state_id == self.state_id))
             self._fill(None)
@@ -475,7 +476,7 @@ class _Rollup:
                     ]
                 )
             )
-        if self.kind == "unique_count_agg":
+        if self.kind == AggregationType.UNIQUE_COUNT:
             # Many rows (one per distinct value): inserted by the database itself, which is faster than a
             # parallel SELECT whose rows travel to Python and back.
             statement = pg_insert(_values).from_select(
@@ -523,11 +524,11 @@ class _Rollup:
         query, kind = self.query, self.kind
         dialect = query.dialect
         extra: list[ColumnElement[Any]] = [_HOUR_BIN.label("h")]
-        if kind in ("sum_agg", "max_agg", "latest_agg"):
+        if kind in (AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST):
             extra.append(dialect.number(query.field).label("v"))
-        if kind == "sum_agg":
+        if kind == AggregationType.SUM:
             extra.append(dialect.precise_amount().label("p"))
-        if kind == "latest_agg":
+        if kind == AggregationType.LATEST:
             extra += [Event.timestamp.label("ts"), Event.created_at.label("ca"), Event.id.label("id")]
         inner = query.inner(extra, [*query.where(self.lower, self.upper), *conditions])
         names = [column.key for column in extra]
@@ -537,7 +538,7 @@ class _Rollup:
         keys = [level.c[f"g{i}"] for i in range(len(query.layout.keys))]
         grp = cast(func.jsonb_build_array(*keys), Text)
         none = null()
-        if kind == "latest_agg":
+        if kind == AggregationType.LATEST:
             partition = [level.c.h, level.c.b, *keys]
             ranked_rows = select(
                 level.c.h,
@@ -556,9 +557,9 @@ class _Rollup:
             ).subquery("r")
             r = ranked_rows.c
             return select(r.h, r.b, r.grp, r.n, none, none, none, r.v, r.ts, r.ca, r.id).where(r.rn == 1)
-        if kind == "sum_agg":
+        if kind == AggregationType.SUM:
             aggregates = [func.sum(level.c.v), func.sum(level.c.p), none]
-        elif kind == "max_agg":
+        elif kind == AggregationType.MAX:
             aggregates = [none, none, func.max(level.c.v)]
         else:
             aggregates = [none, none, none]
@@ -613,7 +614,7 @@ class _Rollup:
     def read(self) -> Partials:
         session, kind = self.session, self.kind
         partials: Partials = {}
-        if kind == "unique_count_agg":
+        if kind == AggregationType.UNIQUE_COUNT:
             v = _values.c
             rows = session.execute(
                 select(v.bucket, v.grp, func.count().filter(v.is_add))
@@ -624,7 +625,7 @@ class _Rollup:
                 partials[(bucket, _group(grp))] = Partial(units=Decimal(int(count)), events_count=int(count))
             return partials
         h = _hours.c
-        if kind == "latest_agg":
+        if kind == AggregationType.LATEST:
             rows = session.execute(
                 select(
                     h.bucket,
@@ -660,9 +661,9 @@ class _Rollup:
         )
         for bucket, grp, count, total, precise, largest in rows:
             events = int(count)
-            if kind == "count_agg":
+            if kind == AggregationType.COUNT:
                 partial = Partial(units=Decimal(events), events_count=events)
-            elif kind == "sum_agg":
+            elif kind == AggregationType.SUM:
                 partial = Partial(
                     units=to_decimal(total) or ZERO,
                     events_count=events,

@@ -1,12 +1,40 @@
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, SoftDeleteMixin, TenantMixin
+
+
+class AggregationType(StrEnum):
+    """How a billable metric turns events into units (Lago's ``aggregation_type``)."""
+
+    COUNT = "count_agg"
+    SUM = "sum_agg"
+    MAX = "max_agg"
+    UNIQUE_COUNT = "unique_count_agg"
+    WEIGHTED_SUM = "weighted_sum_agg"
+    LATEST = "latest_agg"
+    #: Lago runs a customer script for it; Billow accepts the metric and computes no units for it.
+    CUSTOM = "custom_agg"
+
+
+#: The aggregations the metering engine computes.
+COMPUTED_AGGREGATIONS = frozenset(AggregationType) - {AggregationType.CUSTOM}
+#: Aggregations over a numeric event property (``field_name``), whose values must parse as decimals.
+NUMERIC_AGGREGATIONS = frozenset(
+    {AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST, AggregationType.WEIGHTED_SUM}
+)
+#: A recurring metric carries its value over periods; that means nothing for these.
+NON_RECURRING_AGGREGATIONS = frozenset({AggregationType.COUNT, AggregationType.MAX, AggregationType.LATEST})
+#: A charge may be paid in advance (one fee per event) only on these.
+PAYABLE_IN_ADVANCE_AGGREGATIONS = frozenset(
+    {AggregationType.COUNT, AggregationType.SUM, AggregationType.UNIQUE_COUNT, AggregationType.CUSTOM}
+)
 
 
 class BillableMetric(TenantMixin, SoftDeleteMixin, Base):

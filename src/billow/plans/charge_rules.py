@@ -32,29 +32,14 @@ from typing import Any, TypeGuard
 
 from billow.errors import Errors
 from billow.kit.limits import MAX_QUANTITY, is_price, is_quantity, parse_decimal_text
+from billow.models.billable_metrics import PAYABLE_IN_ADVANCE_AGGREGATIONS, AggregationType
+from billow.pricing import ChargeModel
 
-CHARGE_MODELS: tuple[str, ...] = (
-    "standard",
-    "graduated",
-    "graduated_percentage",
-    "package",
-    "percentage",
-    "volume",
-    "dynamic",
-)
+CHARGE_MODELS: tuple[str, ...] = tuple(ChargeModel)
 # Lago's seventh model needs a ``custom_agg`` metric (a sandboxed script), which Billow does not run.
 CUSTOM_MODEL = "custom"
 
-AGGREGATION_TYPES: tuple[str, ...] = (
-    "count_agg",
-    "sum_agg",
-    "max_agg",
-    "unique_count_agg",
-    "weighted_sum_agg",
-    "latest_agg",
-    "custom_agg",
-)
-PAYABLE_IN_ADVANCE_AGGREGATIONS = frozenset({"count_agg", "sum_agg", "unique_count_agg", "custom_agg"})
+AGGREGATION_TYPES: tuple[str, ...] = tuple(AggregationType)
 REGROUP_PAID_FEES_OPTIONS = frozenset({"invoice"})
 
 # Properties each model keeps; anything else is dropped. The grouping keys are kept for every model.
@@ -115,7 +100,7 @@ def validate_charge(spec: ChargeSpec) -> tuple[dict[str, Any], dict[str, list[st
             for code in _property_codes(model, properties, spec.aggregation_type):
                 errors.add("properties", code)
 
-    if model == "dynamic" and spec.aggregation_type != "sum_agg":
+    if model == "dynamic" and spec.aggregation_type != AggregationType.SUM:
         errors.add("charge_model", "invalid_aggregation_type_or_charge_model")
     if spec.min_amount_cents < 0:
         errors.add("min_amount_cents", "value_is_out_of_range")
@@ -183,7 +168,7 @@ def _prorated_allowed(spec: ChargeSpec, model: str | None) -> bool:
 
     Never with ``weighted_sum_agg``, whose aggregation already weights by time.
     """
-    if spec.aggregation_type == "weighted_sum_agg" or not spec.recurring:
+    if spec.aggregation_type == AggregationType.WEIGHTED_SUM or not spec.recurring:
         return False
     if spec.pay_in_advance:
         return model == "standard"
@@ -219,7 +204,7 @@ def _filter_properties(
     model: str | None, source: Mapping[str, Any], aggregation_type: str, *, keep_presentation: bool
 ) -> dict[str, Any]:
     """Keep what the model uses (a deep copy), plus the grouping keys; map ``grouped_by``."""
-    keys: list[str] = ["custom_properties"] if aggregation_type == "custom_agg" else []
+    keys: list[str] = ["custom_properties"] if aggregation_type == AggregationType.CUSTOM else []
     if model is not None:
         keys += MODEL_PROPERTY_KEYS.get(model, ())
     kept = {key: copy.deepcopy(source[key]) for key in keys if key in source}
@@ -291,7 +276,7 @@ def _check_package(properties: Mapping[str, Any], errors: Errors, aggregation_ty
 
 
 def _check_percentage(properties: Mapping[str, Any], errors: Errors, aggregation_type: str) -> None:
-    if aggregation_type == "latest_agg":
+    if aggregation_type == AggregationType.LATEST:
         errors.add("billable_metric", "invalid_value")
     if not _is_amount(properties.get("rate")):
         errors.add("rate", "invalid_rate")
@@ -337,7 +322,7 @@ def _check_volume(properties: Mapping[str, Any], errors: Errors, aggregation_typ
 
 
 def _check_graduated_percentage(properties: Mapping[str, Any], errors: Errors, aggregation_type: str) -> None:
-    if aggregation_type == "latest_agg":
+    if aggregation_type == AggregationType.LATEST:
         errors.add("billable_metric", "invalid_value")
     _check_ranges(
         properties.get("graduated_percentage_ranges"),

@@ -32,7 +32,7 @@ from billow.pricing import (
     volume,
 )
 from billow.pricing._common import CONTEXT, UNIT_AMOUNT_QUANTUM, ZERO, dec, per_unit
-from billow.pricing.types import Aggregation, ChargeAmount
+from billow.pricing.types import Aggregation, ChargeAmount, ChargeModel
 
 __all__ = [
     "CHARGE_MODELS",
@@ -41,6 +41,7 @@ __all__ = [
     "UNIT_AMOUNT_QUANTUM",
     "Aggregation",
     "ChargeAmount",
+    "ChargeModel",
     "price",
     "price_in_advance",
     "unit_amount",
@@ -49,23 +50,23 @@ __all__ = [
 _Model = Callable[..., ChargeAmount]
 
 _MODELS: dict[str, _Model] = {
-    "standard": standard.compute,
-    "graduated": graduated.compute,
-    "graduated_percentage": graduated_percentage.compute,
-    "package": package.compute,
-    "percentage": percentage.compute,
-    "volume": volume.compute,
-    "dynamic": dynamic.compute,
+    ChargeModel.STANDARD: standard.compute,
+    ChargeModel.GRADUATED: graduated.compute,
+    ChargeModel.GRADUATED_PERCENTAGE: graduated_percentage.compute,
+    ChargeModel.PACKAGE: package.compute,
+    ChargeModel.PERCENTAGE: percentage.compute,
+    ChargeModel.VOLUME: volume.compute,
+    ChargeModel.DYNAMIC: dynamic.compute,
 }
 
-CHARGE_MODELS = frozenset(_MODELS)
+CHARGE_MODELS = frozenset(ChargeModel)
 # Volume prices all units at the tier of the total, which a per-event fee cannot do (Lago refuses it too).
-IN_ADVANCE_CHARGE_MODELS = CHARGE_MODELS - {"volume"}
+IN_ADVANCE_CHARGE_MODELS = CHARGE_MODELS - {ChargeModel.VOLUME}
 
 # Lago reports what one event added for these models only; the others' pay-in-advance fees have {}.
 _IN_ADVANCE_DETAILS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]] = {
-    "percentage": percentage.in_advance_details,
-    "graduated_percentage": graduated_percentage.in_advance_details,
+    ChargeModel.PERCENTAGE: percentage.in_advance_details,
+    ChargeModel.GRADUATED_PERCENTAGE: graduated_percentage.in_advance_details,
 }
 
 

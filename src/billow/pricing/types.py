@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
+
+
+class ChargeModel(StrEnum):
+    """How a charge prices its units (Lago's ``charge_model``). Lago's ``custom`` model (a customer
+    script) is not one of them."""
+
+    STANDARD = "standard"
+    GRADUATED = "graduated"
+    GRADUATED_PERCENTAGE = "graduated_percentage"
+    PACKAGE = "package"
+    PERCENTAGE = "percentage"
+    VOLUME = "volume"
+    DYNAMIC = "dynamic"
 
 
 @dataclass(frozen=True)

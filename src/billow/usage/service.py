@@ -50,14 +50,14 @@ from billow.fees.in_advance import (
 from billow.fees.usage import CurrentUsage, UsageFilters, usage_charges, usage_service
 from billow.kit import expression as expressions
 from billow.metering.aggregation import UsageSource
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.plans.repository import plan_repository
 from billow.subscriptions.repository import subscription_repository
 
 ZERO = Decimal(0)
-_NUMERIC_FIELDS = frozenset({"sum_agg", "max_agg", "latest_agg"})
+_NUMERIC_FIELDS = frozenset({AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST})
 
 
 class CustomerUsageService:

@@ -83,7 +83,7 @@ from billow.metering.aggregation.result import BucketAggregation, apply_rounding
 from billow.metering.filters import ChargeFilterSpec
 from billow.metering.proration import PRORATED_AGGREGATIONS, Proration
 from billow.metering.sql import metering_dialect
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 
 __all__ = [
     "AGGREGATION_TYPES",
@@ -146,9 +146,9 @@ def aggregate(
     base = PLAIN if pay_in_advance or with_event_values else source
     partials = base.partials(session, query, span)
 
-    if pay_in_advance and kind == "sum_agg":
+    if pay_in_advance and kind == AggregationType.SUM:
         in_advance_sum(session, query, partials, from_datetime, to_datetime)
-    elif pay_in_advance and kind == "unique_count_agg":
+    elif pay_in_advance and kind == AggregationType.UNIQUE_COUNT:
         in_advance_unique_count(session, query, partials, lower, from_datetime, to_datetime)
     if with_event_values:
         event_values(session, query, partials, lower, to_datetime)

@@ -30,6 +30,7 @@ from billow.metering.aggregation.query import (
 )
 from billow.metering.proration import Proration, SumProration, UniqueCountProration
 from billow.metering.sql import to_decimal
+from billow.models.billable_metrics import AggregationType
 from billow.models.events import Event
 
 
@@ -37,8 +38,8 @@ class PlainSource:
     """The plain SQL aggregation (every database)."""
 
     def partials(self, session: Session, query: Query, span: Span) -> Partials:
-        kind = query.metric.aggregation_type
-        if kind == "weighted_sum_agg":
+        kind = AggregationType(query.metric.aggregation_type)
+        if kind == AggregationType.WEIGHTED_SUM:
             return weighted_sum_partials(
                 session, query, span.from_datetime, span.to_datetime, span.period_days
             )
@@ -266,11 +267,11 @@ def _seconds(span: timedelta) -> Decimal:
 
 #: The aggregations one grouped query answers (all but the weighted sum).
 PER_TYPE = {
-    "count_agg": count_partials,
-    "sum_agg": sum_partials,
-    "max_agg": max_partials,
-    "latest_agg": latest_partials,
-    "unique_count_agg": unique_count_partials,
+    AggregationType.COUNT: count_partials,
+    AggregationType.SUM: sum_partials,
+    AggregationType.MAX: max_partials,
+    AggregationType.LATEST: latest_partials,
+    AggregationType.UNIQUE_COUNT: unique_count_partials,
 }
 
 
@@ -353,11 +354,11 @@ def event_values(
 ) -> None:
     """Per-event values in time order, as Lago's aggregators hand them to the percentage model."""
     kind = query.metric.aggregation_type
-    if kind in ("count_agg", "unique_count_agg"):
+    if kind in (AggregationType.COUNT, AggregationType.UNIQUE_COUNT):
         for partial in partials.values():
             partial.event_values = [ONE] * int(partial.units)
         return
-    if kind != "sum_agg":
+    if kind != AggregationType.SUM:
         return
     rows = query.stream(session, [query.dialect.number(query.field).label("v")], lower, to_datetime)
     for bucket, values, (raw, _timestamp) in rows:
@@ -385,7 +386,7 @@ def prorate(
     every event (a value's activity needs its whole history)."""
     dialect = query.dialect
     accumulator: SumProration | UniqueCountProration
-    if query.metric.aggregation_type == "sum_agg":
+    if query.metric.aggregation_type == AggregationType.SUM:
         accumulator = SumProration(proration)
         if lower is None:
             for key, carried in sum_partials(session, query, None, from_datetime).items():

@@ -23,17 +23,19 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from billow.metering.filters import ChargeFilterSpec, ranked
 from billow.metering.sql import MeteringDialect
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import (
+    COMPUTED_AGGREGATIONS,
+    NUMERIC_AGGREGATIONS,
+    AggregationType,
+    BillableMetric,
+)
 from billow.models.events import Event
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
 
-AGGREGATION_TYPES = frozenset(
-    {"count_agg", "sum_agg", "max_agg", "unique_count_agg", "weighted_sum_agg", "latest_agg"}
-)
-NUMERIC_AGGREGATIONS = frozenset({"sum_agg", "max_agg", "latest_agg", "weighted_sum_agg"})
-RECURRING_WITHOUT_LOWER_BOUND = frozenset({"sum_agg", "unique_count_agg"})
+AGGREGATION_TYPES = COMPUTED_AGGREGATIONS
+RECURRING_WITHOUT_LOWER_BOUND = frozenset({AggregationType.SUM, AggregationType.UNIQUE_COUNT})
 
 #: Additions are exact (an inexact one raises); weighted sums divide under their own context.
 EXACT = Context(prec=400, traps=[InvalidOperation, Inexact])

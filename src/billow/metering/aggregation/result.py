@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from billow.metering.aggregation.query import ONE, QUANTIZE, ZERO, GroupValues, Layout, Partial
-from billow.models.billable_metrics import BillableMetric
+from billow.models.billable_metrics import AggregationType, BillableMetric
 
 ROUNDING_MODES = {"round": ROUND_HALF_UP, "ceil": ROUND_CEILING, "floor": ROUND_FLOOR}
 
@@ -102,7 +102,7 @@ def _finish(
         current = max(current, ZERO)
         full_units = max(units, ZERO)
         units = max(rounded(partial.prorated_units), ZERO)
-        if metric.aggregation_type == "unique_count_agg":
+        if metric.aggregation_type == AggregationType.UNIQUE_COUNT:
             events_count = int(units)
     total_aggregated = (
         partial.total_aggregated_units if partial.total_aggregated_units is not None else current

@@ -22,10 +22,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 
+from billow.billing.context import InvoiceContext
 from billow.billing.minimums import billed_days, charge_true_up, commitment_true_up
 from billow.billing.run_cache import cached
 from billow.billing.schedule import InvoicingReason
@@ -38,9 +39,6 @@ from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import Period, period_containing
 from billow.subscriptions.periods import charges_interval
-
-if TYPE_CHECKING:
-    from billow.billing.assembly import InvoiceContext
 
 _EPSILON = timedelta(microseconds=1)
 

@@ -13,7 +13,7 @@ So the fees of a period add up to the price of its units when events arrive in t
 (older timestamp than events already billed) is priced at its place in time; the fees of the later events
 are not revised. Filters, grouping keys, proration, percentage per-transaction rules and dynamic pricing
 work as in the estimate. Taxes: the charge's, else the plan's, the customer's, the organization's
-(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.assembly.compute_amounts`).
+(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.writer.compute_amounts`).
 
 **Invoices.** ``invoiceable`` charges: each fee gets its own invoice (``invoice_type: subscription``,
 ``invoicing_reason: in_advance_charge``), issued on the scan's day (customer's time zone), finalized and
@@ -54,11 +54,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
-from billow.billing.assembly import (
-    FeeDraft,
-    compute_amounts,
-    write_immediate_invoice,
-)
+from billow.billing.context import FeeDraft
+from billow.billing.writer import compute_amounts, write_immediate_invoice
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.estimate import (
     EstimatedFee,

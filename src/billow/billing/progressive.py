@@ -29,20 +29,14 @@ and group, the period's usage to date minus what the period's progressive invoic
 (fees that would be zero or negative are left out; when no fee is left, nothing is issued and the
 thresholds wait).
 
-**At period end** the subscription invoice deducts what the period's progressive invoices billed:
-:func:`apply_period_credits` gives each charge fee of the invoice a credit of at most its amount (the
-progressive fees of the same charge, filter and group), the invoice's
-``progressive_billing_credit_amount_cents`` is their sum and taxes apply to what remains
-(:func:`billow.billing.totals.invoice_amounts`). A progressive amount above the period's final fee (usage
-that went down) is not refunded (Lago issues a credit note; not done).
+**At period end** the subscription invoice deducts what the period's progressive invoices billed
+(:mod:`billow.billing.progressive_credits`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,13 +46,16 @@ from typing import Any
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session, aliased
 
-from billow.billing import run_cache
-from billow.billing.assembly import (
-    FeeDraft,
-    compute_amounts,
-    write_immediate_invoice,
-)
+from billow.billing.context import FeeDraft
 from billow.billing.pay_in_advance import lock_subscription
+from billow.billing.progressive_credits import (
+    COUNTED_STATUSES,
+    PROGRESSIVE_BILLING,
+    FeeKey,
+    fee_key,
+    progressive_billed,
+)
+from billow.billing.writer import compute_amounts, write_immediate_invoice
 from billow.kit.money import from_minor_units
 from billow.kit.schemas import iso_seconds
 from billow.metering.aggregation import AGGREGATION_TYPES
@@ -69,7 +66,6 @@ from billow.models.invoices import (
     Fee,
     FeeType,
     Invoice,
-    InvoiceStatus,
     InvoiceSubscription,
     PaymentStatus,
 )
@@ -82,17 +78,7 @@ from billow.worker.scans import scan
 
 log = logging.getLogger(__name__)
 
-PROGRESSIVE_BILLING = "progressive_billing"
-#: Invoices whose fees count as invoiced usage (voided and deleted ones do not).
-COUNTED_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.CLOSED)
 _NAMESPACE = uuid.UUID("5a0d7c1e-3f61-4c52-9d0e-6b3f4a1c2e70")
-
-FeeKey = tuple[uuid.UUID | None, uuid.UUID | None, str]
-
-
-def fee_key(charge_id: uuid.UUID | None, charge_filter_id: uuid.UUID | None, grouped_by: Any) -> FeeKey:
-    """A charge fee's identity within a period: charge, filter and group."""
-    return charge_id, charge_filter_id, json.dumps(dict(grouped_by or {}), sort_keys=True)
 
 
 def lifetime_usage_id(subscription_id: uuid.UUID) -> uuid.UUID:
@@ -348,27 +334,6 @@ def _credit_share(
     return share
 
 
-def progressive_billed(
-    session: Session, subscription_id: uuid.UUID, charges_from: datetime
-) -> dict[FeeKey, int]:
-    """What the progressive invoices of the charges period starting at ``charges_from`` billed, per fee."""
-    rows = session.execute(
-        select(Fee.charge_id, Fee.charge_filter_id, Fee.grouped_by, Fee.amount_cents)
-        .join(Invoice, Invoice.id == Fee.invoice_id)
-        .where(
-            Fee.subscription_id == subscription_id,
-            Fee.fee_type == FeeType.CHARGE,
-            Fee.from_datetime == charges_from,
-            Invoice.invoice_type == PROGRESSIVE_BILLING,
-            Invoice.status.in_(COUNTED_STATUSES),
-        )
-    )
-    billed: dict[FeeKey, int] = defaultdict(int)
-    for charge_id, filter_id, grouped_by, amount in rows:
-        billed[fee_key(charge_id, filter_id, grouped_by)] += amount
-    return dict(billed)
-
-
 def lifetime_usage(session: Session, subscription: Subscription, now: datetime) -> LifetimeFigures:
     plan = session.get(Plan, subscription.plan_id)
     customer = session.get(Customer, subscription.customer_id)
@@ -620,27 +585,3 @@ def write_progressive_invoice(
         invoice_id=invoice_id,
         applied_usage_thresholds=[_threshold_json(t, figures.total_amount_cents, now) for t in reached],
     )
-
-
-# ------------------------------------------------------------------------------------------ period end
-
-
-def apply_period_credits(
-    session: Session, subscription_id: uuid.UUID, charges_from: datetime | None, drafts: Sequence[FeeDraft]
-) -> None:
-    """Give each charge fee of a subscription invoice its share of the period's progressive billing (at most
-    its amount): :attr:`FeeDraft.progressive_credit_cents`."""
-    if charges_from is None or run_cache.known_absent("progressive_billing", subscription_id):
-        return
-    billed = progressive_billed(session, subscription_id, charges_from)
-    if not billed:
-        return
-    for draft in drafts:
-        fee = draft.fee
-        if fee.fee_type != FeeType.CHARGE or fee.pay_in_advance:
-            continue
-        key = fee_key(fee.charge_id, fee.charge_filter_id, fee.grouped_by)
-        credit = min(billed.get(key, 0), fee.amount_cents)
-        if credit > 0:
-            draft.progressive_credit_cents = credit
-            billed[key] -= credit

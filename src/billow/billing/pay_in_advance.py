@@ -49,13 +49,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, select, tuple_, update
+from sqlalchemy import and_, exists, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 from billow.billing.context import FeeDraft
 from billow.billing.writer import compute_amounts, write_immediate_invoice
+from billow.kit.locking import lock_row
 from billow.metering.aggregation import BucketAggregation, aggregate
 from billow.metering.estimate import (
     EstimatedFee,
@@ -299,14 +300,8 @@ def _lower_bound(session: Session, candidate: _Candidate, now: datetime) -> date
 
 
 def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription:
-    """Lock the subscription row for the transaction (``FOR UPDATE``; SQLite: take the write lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return session.execute(
-            select(Subscription).where(Subscription.id == subscription_id).with_for_update()
-        ).scalar_one()
-    table = Subscription.__table__
-    session.execute(update(table).where(table.c.id == subscription_id).values(updated_at=table.c.updated_at))
-    return session.execute(select(Subscription).where(Subscription.id == subscription_id)).scalar_one()
+    """Lock the subscription row for the transaction and reload it (:func:`billow.kit.locking.lock_row`)."""
+    return lock_row(session, Subscription, subscription_id)
 
 
 def _has_fee(session: Session, candidate: _Candidate, transaction_id: str) -> bool:

@@ -481,8 +481,7 @@ def check_subscription(session: Session, subscription_id: uuid.UUID, now: dateti
     _, reached = _reached(session, subscription, now)
     if not reached:
         return None
-    subscription = lock_subscription(session, subscription_id)
-    session.refresh(subscription)
+    subscription = lock_subscription(session, subscription_id)  # reloaded under the lock
     if subscription.status != SubscriptionStatus.ACTIVE or subscription.progressive_billing_disabled:
         return None
     figures, reached = _reached(session, subscription, now)

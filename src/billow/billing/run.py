@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Exists, Select, bindparam, exists, func, literal, select, update
+from sqlalchemy import Exists, Select, bindparam, exists, func, literal, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, sessionmaker
@@ -53,6 +53,7 @@ from billow.billing.schedule import (
     due_invoices,
 )
 from billow.config import bill_backdated_default, get_settings
+from billow.kit.locking import lock_rows
 from billow.models.credit_notes import CreditNote, CreditStatus
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
@@ -741,30 +742,29 @@ def _lock_subscriptions(
     That "billed" answer comes from the statement's snapshot: if the lock had to wait for another worker
     that has just billed the period, it says "not billed" and the invoice's insert then fails on the
     period's unique key (handled by :func:`_bill_group`), so the answer is a shortcut, never the guard.
-    Several periods, or ``fresh``: the keys are read by a statement after the lock (a newer snapshot).
+    Several periods, or ``fresh`` (and SQLite): the rows are locked (:func:`billow.kit.locking.lock_rows`),
+    then loaded, and the keys read by a statement after the lock (a newer snapshot).
     """
     ids = sorted({due.subscription_id for due in dues}, key=str)
-    if session.get_bind().dialect.name == "postgresql":
-        if len(dues) == 1 and not fresh:
-            [due] = dues
-            row = session.execute(
-                _lock_one_statement(due.reason.value),
-                {"subscription_id": due.subscription_id, "period_start": due.period_start},
-            ).one()
-            return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql and len(dues) == 1 and not fresh:
+        [due] = dues
+        row = session.execute(
+            _lock_one_statement(due.reason.value),
+            {"subscription_id": due.subscription_id, "period_start": due.period_start},
+        ).one()
+        return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
+    lock_rows(session, Subscription, ids)
+    if postgresql:
         rows = session.execute(
             select(Subscription, Customer, _CUSTOM_PLANS)
             .join(Customer, Customer.id == Subscription.customer_id)
             .where(Subscription.id.in_(ids))
             .order_by(Subscription.id)
-            .with_for_update(of=Subscription)
             .options(*_invoice_columns())
         ).all()
         subscriptions = {row[0].id: (row[0], row[1]) for row in rows}
     else:
-        # SQLite: take the database write lock now (a no-op write), so concurrent runs queue here.
-        table = Subscription.__table__
-        session.execute(update(table).where(table.c.id.in_(ids)).values(updated_at=table.c.updated_at))
         subscriptions = {
             subscription.id: (subscription, None)
             for subscription in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))

@@ -51,9 +51,6 @@ LAYERS: list[tuple[str, ...]] = [
 KNOWN_UPWARD: set[tuple[str, str]] = {
     ("events", "billow.metering.estimate"),
     ("events", "billow.metering.schemas"),
-    ("invoices", "billow.billing.run"),
-    ("invoices", "billow.billing.assembly"),
-    ("invoices", "billow.billing.schedule"),
     ("subscriptions", "billow.credit_notes.service"),
 }
 

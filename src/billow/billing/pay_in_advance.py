@@ -80,7 +80,6 @@ from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import ChargeGraph, FilterGraph, plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
-from billow.worker.scans import scan
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +108,6 @@ class _Candidate:
     started_at: datetime
     charge_id: uuid.UUID
     code: str
-
-
-@scan("pay_in_advance_fees", every=timedelta(seconds=10))
-def scan_recent(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
-    """Bill the pay-in-advance events of the last hour (timestamps) that have no fee yet."""
-    return create_pay_in_advance_fees(session_factory, now, since=now - RECENT)
-
-
-@scan("pay_in_advance_fees_reconcile", every=timedelta(minutes=15))
-def scan_all(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
-    """Bill every pay-in-advance event of the current and previous charges periods without a fee."""
-    return create_pay_in_advance_fees(session_factory, now)
 
 
 def create_pay_in_advance_fees(

@@ -39,7 +39,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,7 +74,6 @@ from billow.models.plans import Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
-from billow.worker.scans import scan
 
 log = logging.getLogger(__name__)
 
@@ -400,12 +399,6 @@ class ProgressiveSummary:
     invoices_created: int = 0
     failed: list[str] = field(default_factory=list)
     invoice_ids: list[uuid.UUID] = field(default_factory=list)
-
-
-@scan("progressive_billing", every=timedelta(minutes=5))
-def scan_thresholds(session_factory: Callable[[], Session], now: datetime) -> ProgressiveSummary:
-    """Issue a progressive-billing invoice for every subscription that reached a usage threshold."""
-    return bill_thresholds(session_factory, now)
 
 
 def bill_thresholds(

@@ -128,6 +128,21 @@ class InvoiceRepository:
         )
         return [(row[0], row[1]) for row in rows]
 
+    def due_drafts_of(self, session: Session, organization_id: uuid.UUID, today: date) -> list[uuid.UUID]:
+        """The organization's drafts whose ``expected_finalization_date`` has come, oldest first."""
+        return list(
+            session.scalars(
+                select(Invoice.id)
+                .where(
+                    Invoice.organization_id == organization_id,
+                    Invoice.status == InvoiceStatus.DRAFT,
+                    Invoice.expected_finalization_date.is_not(None),
+                    Invoice.expected_finalization_date <= today,
+                )
+                .order_by(Invoice.expected_finalization_date, Invoice.created_at, Invoice.id)
+            )
+        )
+
     def drafts_to_refresh(self, session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """Drafts that received events (timestamped in their charges window) since their last refresh."""
         refreshed_at = func.coalesce(Invoice.refreshed_at, Invoice.created_at)

@@ -9,7 +9,9 @@ drafts past their grace period, one code path) refreshes, sets the issuing and d
 invoice (or closes a skipped zero-amount one, :func:`billow.invoices.finalization.apply_final_status`).
 
 Callers lock the invoice row first (:meth:`InvoiceRepository.lock`) so the API and the scans never
-finalize or refresh the same draft at once.
+finalize or refresh the same draft at once: :func:`refresh_invoice` and :func:`finalize_invoice` (``PUT
+/invoices/{id}/refresh`` and ``/finalize``, :mod:`billow.billing.endpoints`) and the draft scans of
+:mod:`billow.billing.tasks`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from sqlalchemy.orm import Session
 from billow.billing.assembly import invoicing_reason, rebuild_subscription_invoice
 from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
 from billow.db import utcnow
+from billow.errors import NotFound
 from billow.invoices import finalization
+from billow.invoices.repository import invoice_repository
+from billow.invoices.service import invoice_service
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
@@ -119,3 +124,22 @@ def finalize(session: Session, invoice: Invoice, *, now: datetime) -> Invoice:
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     session.flush()
     return invoice
+
+
+def refresh_invoice(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    """``PUT /invoices/{id}/refresh``: a draft is rebuilt under its row lock; any other invoice is returned
+    unchanged."""
+    invoice = invoice_repository.lock(session, invoice_service.get(session, organization, lago_id))
+    return refresh(session, invoice)
+
+
+def finalize_invoice(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    """``PUT /invoices/{id}/finalize``: a draft only — any other invoice is a 404 ``invoice_not_found``
+    (Lago looks the invoice up among drafts)."""
+    invoice = invoice_service.get(session, organization, lago_id)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise NotFound("invoice")
+    invoice = invoice_repository.lock(session, invoice)
+    if invoice.status != InvoiceStatus.DRAFT:  # finalized meanwhile by the scan
+        raise NotFound("invoice")
+    return finalize(session, invoice, now=utcnow())

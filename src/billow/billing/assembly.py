@@ -21,12 +21,12 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
-from billow.billing import run_cache
 from billow.billing.charge_fees import charge_fees
 from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.progressive_credits import apply_period_credits
 from billow.billing.proration import subscription_fee
+from billow.billing.run_context import BillingRun, known_absent
 from billow.billing.schedule import DueInvoice
 from billow.billing.writer import applied_tax_rows, compute_amounts, set_amounts, write_fees
 from billow.credit_notes.service import credit_note_service
@@ -110,16 +110,17 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
             ctx.plan,
             due,
             invoice_id=ctx.invoice_id,
+            run=ctx.run,
         )
         if fee.charge_id not in carried_over
     ]
-    apply_period_credits(ctx.session, ctx.subscription.id, due.charges_from, drafts)
+    apply_period_credits(ctx, drafts)
     return drafts
 
 
 def credit_notes_available(ctx: InvoiceContext) -> int:
     """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
-    if not ctx.finalizing or run_cache.known_absent("credit_notes", ctx.customer.id):
+    if not ctx.finalizing or known_absent(ctx.run, "credit_notes", ctx.customer.id):
         return 0
     return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 
@@ -166,9 +167,11 @@ def _contexts(
     invoice_id: uuid.UUID,
     *,
     finalizing: bool,
+    run: BillingRun | None = None,
 ) -> list[InvoiceContext]:
     contexts = [
-        invoice_context(session, subscription, due, invoice_id=invoice_id) for subscription, due in members
+        invoice_context(session, subscription, due, invoice_id=invoice_id, run=run)
+        for subscription, due in members
     ]
     if len({ctx.currency for ctx in contexts}) != 1:  # a customer bills in one currency (subscriptions)
         raise ValueError("the subscriptions of one invoice have plans in different currencies")
@@ -182,18 +185,19 @@ def write_subscription_invoice(
     members: Sequence[tuple[Subscription, DueInvoice]],
     *,
     invoice_id: uuid.UUID | None = None,
+    run: BillingRun | None = None,
 ) -> Invoice:
     """Write ONE invoice billing every ``(subscription, due period)`` of ``members`` — the subscriptions of
     one customer due at the same instant (Lago's ``BillSubscriptionJob`` with several subscriptions, an
     upgrade's old and new subscription): one fee set per subscription, one ``invoice_subscriptions`` row per
     period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
     or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
-    and finalized by :mod:`billow.invoices.lifecycle`). ``invoice_id``: the id of the failed invoice it
-    replaces (:mod:`billow.billing.failures`). Returns the invoice as written, a transient object (not in
-    the session: load it to work with it)."""
+    and finalized by :mod:`billow.billing.drafts`). ``invoice_id``: the id of the failed invoice it
+    replaces (:mod:`billow.billing.failures`); ``run``: the billing run writing it. Returns the invoice as
+    written, a transient object (not in the session: load it to work with it)."""
     members = _members_in_order(members)
     invoice_id = invoice_id or uuid.uuid4()
-    contexts = _contexts(session, members, invoice_id, finalizing=True)
+    contexts = _contexts(session, members, invoice_id, finalizing=True, run=run)
     first = contexts[0]
     organization, customer = first.organization, first.customer
     grace = grace_period_days(customer, organization)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from billow.billing.run_cache import cached
+from billow.billing.run_context import BillingRun, cached
 from billow.billing.schedule import DueInvoice
 from billow.customers.repository import customer_repository
 from billow.metering.repository import usage_repository
@@ -52,6 +52,9 @@ class InvoiceContext:
     #: ``False`` while the invoice is a draft (Lago applies coupons, credit notes and wallets only when
     #: finalizing).
     finalizing: bool = True
+    #: The billing run writing the invoice (its catalog cache, prefetched usage, absence hints); ``None``
+    #: outside a run (a draft's refresh).
+    run: BillingRun | None = None
 
     def taxes_for(self, own_taxes: Sequence[Tax] = ()) -> Sequence[Tax]:
         """A fee's taxes: its own (charge) taxes, else the plan's, the customer's, the organization's."""
@@ -64,12 +67,20 @@ class InvoiceContext:
 
 
 def invoice_context(
-    session: Session, subscription: Subscription, due: DueInvoice, *, invoice_id: uuid.UUID | None = None
+    session: Session,
+    subscription: Subscription,
+    due: DueInvoice,
+    *,
+    invoice_id: uuid.UUID | None = None,
+    run: BillingRun | None = None,
 ) -> InvoiceContext:
-    # Plan, organization and their taxes: once per billing run (billow.billing.run_cache).
-    plan = cached(session, ("plan", subscription.plan_id), lambda: session.get(Plan, subscription.plan_id))
+    # Plan, organization and their taxes: once per billing run (billow.billing.run_context).
+    plan = cached(
+        run, session, ("plan", subscription.plan_id), lambda: session.get(Plan, subscription.plan_id)
+    )
     customer = session.get(Customer, subscription.customer_id)
     organization = cached(
+        run,
         session,
         ("organization", subscription.organization_id),
         lambda: session.get(Organization, subscription.organization_id),
@@ -86,16 +97,20 @@ def invoice_context(
         timezone=customer.applicable_timezone(organization),
         currency=plan.amount_currency,
         plan_taxes=cached(
+            run,
             session,
             ("plan_taxes", plan.id),
             lambda: plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
         ),
         customer_taxes=cached(
+            run,
             session,
             ("customer_taxes", customer.id),
             lambda: customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
         ),
+        run=run,
         organization_taxes=cached(
+            run,
             session,
             ("organization_taxes", organization.id),
             lambda: usage_repository.organization_default_taxes(session, organization.id),

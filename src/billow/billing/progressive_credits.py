@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billow.billing import run_cache
-from billow.billing.context import FeeDraft
+from billow.billing.context import FeeDraft, InvoiceContext
+from billow.billing.run_context import known_absent
 from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus
 
 PROGRESSIVE_BILLING = "progressive_billing"
@@ -56,14 +56,13 @@ def progressive_billed(
     return dict(billed)
 
 
-def apply_period_credits(
-    session: Session, subscription_id: uuid.UUID, charges_from: datetime | None, drafts: Sequence[FeeDraft]
-) -> None:
-    """Give each charge fee of a subscription invoice its share of the period's progressive billing (at most
-    its amount): :attr:`FeeDraft.progressive_credit_cents`."""
-    if charges_from is None or run_cache.known_absent("progressive_billing", subscription_id):
+def apply_period_credits(ctx: InvoiceContext, drafts: Sequence[FeeDraft]) -> None:
+    """Give each charge fee of a subscription invoice (its charges window's ``drafts``) its share of the
+    period's progressive billing (at most its amount): :attr:`FeeDraft.progressive_credit_cents`."""
+    subscription_id, charges_from = ctx.subscription.id, ctx.due.charges_from
+    if charges_from is None or known_absent(ctx.run, "progressive_billing", subscription_id):
         return
-    billed = progressive_billed(session, subscription_id, charges_from)
+    billed = progressive_billed(ctx.session, subscription_id, charges_from)
     if not billed:
         return
     for draft in drafts:

@@ -42,9 +42,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from billow.billing import charge_fees, failures, statistics
-from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
-from billow.billing.run_cache import run_cache
+from billow.billing.run_context import BillingRun
 from billow.billing.schedule import (
     DueInvoice,
     InvoicingReason,
@@ -275,9 +274,8 @@ def _bill_work(
                 message = f"{pending.subscription_id}: {pending.error}"
                 summary.failed.append(message)
                 summary.unrecorded.append(message)
-    with run_cache():
-        queue = group_due(work)
-        _bill_queue(session_factory, queue, summary, errors)
+    queue = group_due(work)
+    _bill_queue(session_factory, queue, summary, errors)
     _log_run(summary, [due for group in queue for due in group.dues])
 
 
@@ -303,14 +301,13 @@ def _bill_queue(
     :data:`_PREFETCH` periods), the usage of the chunk's invoices is first priced in batch
     (:func:`billow.billing.charge_fees.prefetch`). ``errors``: subscriptions whose periods could not be
     computed (their period is recorded as failed, not billed)."""
-    errors = errors or {}
-    failed_subscriptions: set[Hashable] = set()
-    with charge_fees.prefetch_scope():
-        for chunk in _chunks(queue):
-            hints = _prefetch(session_factory, chunk, failed_subscriptions | set(errors))
-            with run_cache_module.absence_hints(hints), _pinned(session_factory) as invoice_sessions:
-                _bill_chunk(invoice_sessions, chunk, failed_subscriptions, summary, errors)
-            charge_fees.clear_prefetched()
+    errors, failed_subscriptions = errors or {}, set[Hashable]()
+    run = BillingRun()  # the catalog cache, each chunk's prefetched usage and absence hints
+    for chunk in _chunks(queue):
+        _prefetch(session_factory, run, chunk, failed_subscriptions | set(errors))
+        with _pinned(session_factory) as invoice_sessions:
+            _bill_chunk(invoice_sessions, run, chunk, failed_subscriptions, summary, errors)
+        run.end_chunk()
 
 
 @contextmanager
@@ -348,6 +345,7 @@ def _chunks(queue: list[DueGroup]) -> Iterator[list[DueGroup]]:
 
 def _bill_chunk(
     session_factory: Callable[[], Session],
+    run: BillingRun,
     chunk: list[DueGroup],
     failed_subscriptions: set[Hashable],
     summary: BillingSummary,
@@ -366,10 +364,10 @@ def _bill_chunk(
         dues = [due for due in dues if due.subscription_id not in errors]
         while dues:
             try:
-                invoice_id, already_billed = _bill_group(session_factory, dues)
+                invoice_id, already_billed = _bill_group(session_factory, dues, run)
             except Exception as error:  # one invoice fails; the others go on
                 # Several subscriptions: those that fail alone are left out, the others billed together.
-                culprits = _failing_alone(session_factory, dues) if len(dues) > 1 else set()
+                culprits = _failing_alone(session_factory, dues, run) if len(dues) > 1 else set()
                 if not 0 < len(culprits) < len(dues):
                     culprits = {due.subscription_id for due in dues}
                 failing = [due for due in dues if due.subscription_id in culprits]
@@ -407,7 +405,9 @@ def _record_failure(
         session.close()
 
 
-def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInvoice]) -> set[Hashable]:
+def _failing_alone(
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice], run: BillingRun | None = None
+) -> set[Hashable]:
     """The subscriptions of a failed invoice whose period fails to bill on its own (each tried in a
     transaction that is rolled back: nothing is written, no number consumed)."""
     failing: set[Hashable] = set()
@@ -418,7 +418,7 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
             subscriptions, billed = _lock_subscriptions(session, [due], fresh=True)
             if billed:
                 failures.discard_failed(session, billed)
-            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)])
+            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)], run=run)
             session.flush()
         except Exception:
             failing.add(due.subscription_id)
@@ -430,11 +430,11 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
 
 def _prefetch(
     session_factory: Callable[[], Session],
+    run: BillingRun,
     chunk: list[DueGroup],
     skipped: set[Hashable],
-) -> dict[str, set[Hashable]]:
-    """Price the usage of the chunk's invoices in batch (each subscription's oldest period); on any failure
-    the invoices price their own usage."""
+) -> None:
+    """Price the chunk's usage in batch (each subscription's oldest period), find its absence hints."""
     work: dict[uuid.UUID, DueInvoice] = {}
     for group in chunk:
         for due in group.dues:
@@ -443,22 +443,21 @@ def _prefetch(
             if subscription_id not in skipped:
                 work.setdefault(subscription_id, due)
     if len(work) < 2:
-        return {}
+        return
     try:
         with session_factory() as session, session.begin():
-            charge_fees.prefetch(session, list(work.items()))
-            return _absences(session, list(work))
+            charge_fees.prefetch(session, run, list(work.items()))
+            run.absent = _absences(session, list(work))
     except Exception:
         log.warning("pricing the usage of %d invoices in batch failed; pricing them one by one", len(work))
         log.debug("batch pricing failure", exc_info=True)
-        charge_fees.clear_prefetched()
-        return {}
+        run.end_chunk()
 
 
 def _absences(session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, set[Hashable]]:
     """Which of the chunk's customers have no credit note to consume, and which subscriptions have no
     progressive billing to deduct (no progressive invoice, no threshold on the plan): three queries for
-    the chunk instead of two per invoice (:mod:`billow.billing.run_cache`)."""
+    the chunk instead of two per invoice (:mod:`billow.billing.run_context`)."""
     rows = session.execute(
         select(Subscription.id, Subscription.customer_id, Subscription.plan_id).where(
             Subscription.id.in_(subscription_ids)
@@ -678,7 +677,7 @@ _ATTEMPTS = 3
 
 
 def _bill_group(
-    session_factory: Callable[[], Session], dues: Sequence[DueInvoice]
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice], run: BillingRun | None = None
 ) -> tuple[uuid.UUID | None, int]:
     """Write ONE invoice for the periods ``dues`` (one customer, one instant) in its own transaction:
     returns its id (``None`` if every period was billed already) and how many periods were billed already.
@@ -707,6 +706,7 @@ def _bill_group(
                     session,
                     [(subscriptions[due.subscription_id][0], due) for due in todo],
                     invoice_id=replaced,
+                    run=run,
                 )
                 session.flush()
                 del subscriptions

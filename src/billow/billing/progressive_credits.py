@@ -16,16 +16,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.billing.context import FeeDraft, InvoiceContext
+from billow.billing.repository import billing_repository
 from billow.billing.run_context import known_absent
-from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus
-
-PROGRESSIVE_BILLING = "progressive_billing"
-#: Invoices whose fees count as invoiced usage (voided and deleted ones do not).
-COUNTED_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.CLOSED)
+from billow.models.invoices import FeeType
 
 FeeKey = tuple[uuid.UUID | None, uuid.UUID | None, str]
 
@@ -39,17 +35,7 @@ def progressive_billed(
     session: Session, subscription_id: uuid.UUID, charges_from: datetime
 ) -> dict[FeeKey, int]:
     """What the progressive invoices of the charges period starting at ``charges_from`` billed, per fee."""
-    rows = session.execute(
-        select(Fee.charge_id, Fee.charge_filter_id, Fee.grouped_by, Fee.amount_cents)
-        .join(Invoice, Invoice.id == Fee.invoice_id)
-        .where(
-            Fee.subscription_id == subscription_id,
-            Fee.fee_type == FeeType.CHARGE,
-            Fee.from_datetime == charges_from,
-            Invoice.invoice_type == PROGRESSIVE_BILLING,
-            Invoice.status.in_(COUNTED_STATUSES),
-        )
-    )
+    rows = billing_repository.progressive_fees(session, subscription_id, charges_from)
     billed: dict[FeeKey, int] = defaultdict(int)
     for charge_id, filter_id, grouped_by, amount in rows:
         billed[fee_key(charge_id, filter_id, grouped_by)] += amount

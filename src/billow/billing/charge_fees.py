@@ -105,7 +105,7 @@ def prefetch(session: Session, run: BillingRun, work: Sequence[tuple[uuid.UUID, 
         .join(Organization, Organization.id == Subscription.organization_id)
         .where(Subscription.id.in_(list(wanted)))
     ).all()
-    # The customers' taxes, for the invoices (billow.billing.assembly.invoice_context).
+    # The customers' taxes, for the invoices (billow.billing.context.invoice_context).
     customer_taxes = customer_repository.taxes_by_customer(session, [row[2].id for row in rows])
     for customer_id, taxes in customer_taxes.items():
         run.store(session, ("customer_taxes", customer_id), taxes)

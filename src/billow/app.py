@@ -52,6 +52,7 @@ class HealthOut(BaseModel):
 def _api_routers() -> list[APIRouter]:
     from billow.add_ons.endpoints import router as add_ons
     from billow.billable_metrics.endpoints import router as billable_metrics
+    from billow.billing.endpoints import invoice_router as billing_invoices
     from billow.billing.endpoints import router as lifetime_usage
     from billow.coupons.endpoints import router as coupons
     from billow.credit_notes.endpoints import router as credit_notes
@@ -79,6 +80,7 @@ def _api_routers() -> list[APIRouter]:
         subscriptions,
         lifetime_usage,  # /subscriptions/{id}/lifetime_usage
         invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
+        billing_invoices,  # PUT /invoices/{id}/refresh, /finalize, POST /invoices/{id}/retry
         add_ons,
         coupons,
         credit_notes,

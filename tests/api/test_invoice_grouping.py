@@ -16,8 +16,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from billow.billing import run as billing_run
+from billow.billing.repository import billing_repository
 from billow.billing.run import bill_due, bill_subscriptions
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
+from billow.models.subscriptions import Subscription
 from tests.conftest import Api, Clock
 
 # The scenarios run on a frozen past clock: their periods are all before the subscriptions' creation.
@@ -355,7 +357,7 @@ class TestConcurrency:
         two_subscriptions(api, clock)
         factory = app.state.sessionmaker
         with factory() as session:
-            ids = list(session.scalars(select(billing_run.Subscription.id)))
+            ids = list(session.scalars(select(Subscription.id)))
         created: list[int] = []
         errors: list[BaseException] = []
 
@@ -398,10 +400,10 @@ class TestConcurrency:
         invoice_id, billed = billing_run._bill_group(factory, [due_a])
         assert invoice_id is not None and billed == 0
         # Our check comes from a snapshot older than that commit: it answers "not billed" once.
-        real = billing_run._billed
+        real = billing_repository.billed
         stale = iter([set()])
         monkeypatch.setattr(
-            billing_run, "_billed", lambda session, dues: next(stale, None) or real(session, dues)
+            billing_repository, "billed", lambda session, dues: next(stale, None) or real(session, dues)
         )
         invoice_id, billed = billing_run._bill_group(factory, list(group.dues))
         assert invoice_id is not None and billed == 1

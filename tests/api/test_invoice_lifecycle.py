@@ -18,6 +18,7 @@ from lago_python_client.models.invoice import InvoiceResponse
 from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import select, update
 
+from billow.billing import tasks as billing_tasks
 from billow.billing.run import bill_due
 from billow.customers.settings import grace_period_days
 from billow.invoices import finalization, tasks
@@ -321,24 +322,29 @@ class TestScans:
         metric = setup(invoice_grace_period=3)["metric"]
         bill(app)
         factory, now = app.state.sessionmaker, datetime.now(UTC)
-        assert tasks.drafts_to_refresh(factory, now) == []  # nothing new since the draft was written
+        assert billing_tasks.drafts_to_refresh(factory, now) == []  # nothing new since the draft was written
         send_event(api, metric, "2024-02-05T00:00:00", 7)  # outside the period: no refresh needed
-        assert tasks.drafts_to_refresh(factory, now) == []
+        assert billing_tasks.drafts_to_refresh(factory, now) == []
         send_event(api, metric, "2024-01-10T00:00:00", 4)
-        items = tasks.drafts_to_refresh(factory, now)
+        items = billing_tasks.drafts_to_refresh(factory, now)
         assert len(items) == 1
-        assert tasks.run_fan_out(tasks.drafts_to_refresh, tasks.refresh_draft, factory, now) == items
+        assert (
+            billing_tasks.run_fan_out(
+                billing_tasks.drafts_to_refresh, billing_tasks.refresh_draft, factory, now
+            )
+            == items
+        )
         assert amounts(only_invoice(api)) == (2400, 480, 2880)
-        assert tasks.drafts_to_refresh(factory, datetime.now(UTC)) == []
+        assert billing_tasks.drafts_to_refresh(factory, datetime.now(UTC)) == []
 
     def test_finalize_scan_after_grace_period(self, app: FastAPI, api: Api, setup: Setup) -> None:
         data = setup(invoice_grace_period=3)
         bill(app)
         factory = app.state.sessionmaker
-        assert tasks.drafts_to_finalize(factory, at("2024-02-03T23:00:00")) == []
+        assert billing_tasks.drafts_to_finalize(factory, at("2024-02-03T23:00:00")) == []
         send_event(api, data["metric"], "2024-01-25T00:00:00", 2)  # refreshed by the finalization
-        done = tasks.run_fan_out(
-            tasks.drafts_to_finalize, tasks.finalize_draft, factory, at("2024-02-04T00:20:00")
+        done = billing_tasks.run_fan_out(
+            billing_tasks.drafts_to_finalize, billing_tasks.finalize_draft, factory, at("2024-02-04T00:20:00")
         )
         assert len(done) == 1
         invoice = only_invoice(api)
@@ -350,9 +356,9 @@ class TestScans:
         }
         assert amounts(invoice) == (2000, 400, 2400)
         # Idempotent: a second run finds nothing, and a draft item already finalized is skipped.
-        assert tasks.drafts_to_finalize(factory, at("2024-02-05T00:00:00")) == []
+        assert billing_tasks.drafts_to_finalize(factory, at("2024-02-05T00:00:00")) == []
         item = f"{api.organization.id}:{invoice['lago_id']}"
-        assert tasks.finalize_draft(factory, item, at("2024-02-05T00:00:00")) is False
+        assert billing_tasks.finalize_draft(factory, item, at("2024-02-05T00:00:00")) is False
 
     def test_mark_overdue(self, app: FastAPI, api: Api, setup: Setup) -> None:
         setup(net_payment_term=5)
@@ -370,8 +376,8 @@ class TestScans:
     def test_scans_are_registered(self) -> None:
         from billow.worker.scans import SCANS
 
-        assert SCANS["invoices.finalize_drafts"].each is tasks.finalize_draft
-        assert SCANS["invoices.refresh_drafts"].each is tasks.refresh_draft
+        assert SCANS["invoices.finalize_drafts"].each is billing_tasks.finalize_draft
+        assert SCANS["invoices.refresh_drafts"].each is billing_tasks.refresh_draft
         assert SCANS["invoices.mark_overdue"].run is tasks.mark_overdue
 
 
@@ -467,7 +473,7 @@ class TestDelete:
         assert api.get("/invoices").json()["invoices"] == []
         assert api.get("/fees").json()["fees"] == []
         factory = app.state.sessionmaker
-        assert tasks.drafts_to_finalize(factory, at("2024-03-01T00:00:00")) == []
+        assert billing_tasks.drafts_to_finalize(factory, at("2024-03-01T00:00:00")) == []
         # January is not billed again; February is.
         summary = bill(app, at("2024-03-01T01:00:00"))
         assert summary.invoices_created == 1

@@ -14,9 +14,9 @@ def _bills_backdated_periods(bill_backdated_periods: None) -> None:
 @pytest.fixture(autouse=True)
 def _invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL: the lock statement of an invoice loads some columns of the subscription and the
-    customer (``billow.billing.run._invoice_columns``); reading another one while writing the invoice
+    customer (``billow.billing.locks._invoice_columns``); reading another one while writing the invoice
     raises here (in production it would cost one more query per invoice)."""
-    from billow.billing import run
+    from billow.billing import locks
 
-    monkeypatch.setattr(run, "_RAISE_ON_UNLOADED", True)
-    monkeypatch.setattr(run, "_LOCK_ONE", {})
+    monkeypatch.setattr(locks, "_RAISE_ON_UNLOADED", True)
+    monkeypatch.setattr(locks, "_LOCK_ONE", {})

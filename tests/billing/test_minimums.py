@@ -13,8 +13,8 @@ from lago_python_client.services.response import prepare_object_response
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from billow.billing import drafts
 from billow.billing.run import bill_due
-from billow.invoices import lifecycle
 from billow.models.customers import Customer
 from billow.models.invoices import AppliedTax, Fee, Invoice
 from billow.models.organizations import Organization
@@ -475,7 +475,7 @@ def test_draft_refresh_recomputes_true_ups(app: FastAPI, api: Api) -> None:
     with app.state.sessionmaker.begin() as session:
         draft = session.get(Invoice, invoice.id)
         assert draft is not None
-        lifecycle.refresh(session, draft)
+        drafts.refresh(session, draft)
     [(invoice, fees, _)] = billed(app)
     # Usage 200, true-up 300; the commitment is unchanged (3000 - 1500).
     assert fee_amounts(fees) == [

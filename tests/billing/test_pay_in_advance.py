@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from billow.billing import pay_in_advance
+from billow.billing import tasks as billing_tasks
 from billow.billing.pay_in_advance import create_pay_in_advance_fees
 from billow.billing.run import bill_due
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
@@ -191,11 +191,11 @@ class TestScan:
 
     def test_fast_scan_looks_at_recent_timestamps_only(self, factory, session: Session) -> None:
         setup(session)
-        assert SCANS["pay_in_advance_fees"].run is pay_in_advance.scan_recent
-        assert pay_in_advance.scan_recent(factory, NOW).fees_created == 0
-        recent = pay_in_advance.scan_recent(factory, at("2024-01-20T00:30:00"))
+        assert SCANS["pay_in_advance_fees"].run is billing_tasks.scan_recent
+        assert billing_tasks.scan_recent(factory, NOW).fees_created == 0
+        recent = billing_tasks.scan_recent(factory, at("2024-01-20T00:30:00"))
         assert recent.fees_created == 1
-        assert pay_in_advance.scan_all(factory, NOW).fees_created == 5
+        assert billing_tasks.scan_all(factory, NOW).fees_created == 5
 
     def test_concurrent_scans_bill_each_event_once(self, factory, session: Session) -> None:
         setup(session)

@@ -371,24 +371,24 @@ class TestBatches:
         assert len(invoices(factory)) == 12
 
 
-class TestRunCache:
+class TestBillingRun:
     def test_cached_rows_survive_a_rolled_back_invoice(self, factory, session: Session) -> None:
-        from billow.billing.run_cache import cached, run_cache
+        from billow.billing.run_context import BillingRun, cached
         from billow.models.plans import Plan
 
         _, _, subscription = setup_catalog(session)
         session.commit()
-        with run_cache():
-            with factory() as first:
-                plan = cached(
-                    first, ("plan", subscription.plan_id), lambda: first.get(Plan, subscription.plan_id)
-                )
-                first.rollback()  # would expire an attached row
-            with factory() as second:
-                again = cached(second, ("plan", subscription.plan_id), lambda: None)
-            assert again is plan and plan.amount_cents == 1000
-        with factory() as third:
-            assert cached(third, ("plan", subscription.plan_id), lambda: "loaded") == "loaded"
+        run = BillingRun()
+        with factory() as first:
+            plan = cached(
+                run, first, ("plan", subscription.plan_id), lambda: first.get(Plan, subscription.plan_id)
+            )
+            first.rollback()  # would expire an attached row
+        with factory() as second:
+            again = cached(run, second, ("plan", subscription.plan_id), lambda: None)
+        assert again is plan and plan.amount_cents == 1000
+        with factory() as third:  # outside a run: loaded every time
+            assert cached(None, third, ("plan", subscription.plan_id), lambda: "loaded") == "loaded"
 
     def test_catalog_is_loaded_once_per_run(self, engine: Engine, factory, session: Session) -> None:
         from sqlalchemy import event

@@ -147,7 +147,7 @@ class TestBillingRunsRefreshThem:
 
 
 class TestLockStatementPlan:
-    """The per-invoice check "is this period billed already" (:func:`billow.billing.run._billed_clause`)
+    """The per-invoice check "is this period billed already" (:func:`billow.billing.repository.billed_clause`)
     under a generic plan, which psycopg's prepared statement gets after a few executions: it must use the
     period's (partial) unique index, not read every ``invoice_subscriptions`` row for every invoice."""
 
@@ -156,7 +156,7 @@ class TestLockStatementPlan:
 
         from sqlalchemy import select
 
-        from billow.billing.run import _billed_clause
+        from billow.billing.repository import billed_clause
         from billow.billing.schedule import DueInvoice, InvoicingReason
 
         due = DueInvoice(
@@ -168,7 +168,7 @@ class TestLockStatementPlan:
             charges_from=None,
             charges_to=None,
         )
-        compiled = select(_billed_clause(due)).compile(
+        compiled = select(billed_clause(due)).compile(
             dialect=pg.dialect, compile_kwargs={"render_postcompile": True}
         )
         names: list[str] = []

@@ -13,8 +13,7 @@ written.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,21 +21,20 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
-from billow.billing import run_cache
 from billow.billing.charge_fees import charge_fees
+from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
+from billow.billing.progressive_credits import apply_period_credits
 from billow.billing.proration import subscription_fee
-from billow.billing.run_cache import cached
+from billow.billing.run_context import BillingRun, known_absent
 from billow.billing.schedule import DueInvoice
-from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
+from billow.billing.writer import applied_tax_rows, compute_amounts, set_amounts, write_fees
 from billow.credit_notes.service import credit_note_service
-from billow.customers.repository import customer_repository
 from billow.customers.settings import grace_period_days
 from billow.db import utcnow
 from billow.invoices import finalization, numbering
 from billow.kit.money import from_minor_units
 from billow.kit.time import local_date
-from billow.models.customers import Customer
 from billow.models.invoices import (
     AppliedTax,
     Fee,
@@ -46,93 +44,9 @@ from billow.models.invoices import (
     InvoiceSubscription,
     PaymentStatus,
 )
-from billow.models.organizations import Organization
-from billow.models.plans import Plan, plan_taxes
 from billow.models.subscriptions import Subscription
-from billow.models.taxes import Tax
-from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
-from billow.taxes.repository import tax_repository
-from billow.taxes.rules import applicable_charge_taxes
-
-
-@dataclass
-class FeeDraft:
-    fee: Fee
-    taxes: Sequence[Tax]
-    #: What the period's progressive-billing invoices already billed of this fee (deducted before taxes).
-    progressive_credit_cents: int = 0
-
-
-@dataclass
-class InvoiceContext:
-    """What every fee of a subscription invoice needs to know."""
-
-    session: Session
-    organization: Organization
-    customer: Customer
-    subscription: Subscription
-    plan: Plan
-    due: DueInvoice
-    invoice_id: uuid.UUID
-    timezone: str
-    currency: str
-    plan_taxes: Sequence[Tax]
-    customer_taxes: Sequence[Tax]
-    organization_taxes: Sequence[Tax]
-    #: ``False`` while the invoice is a draft (Lago applies coupons, credit notes and wallets only when
-    #: finalizing).
-    finalizing: bool = True
-
-    def taxes_for(self, own_taxes: Sequence[Tax] = ()) -> Sequence[Tax]:
-        """A fee's taxes: its own (charge) taxes, else the plan's, the customer's, the organization's."""
-        return applicable_charge_taxes(
-            charge_taxes=own_taxes,
-            plan_taxes=self.plan_taxes,
-            customer_taxes=self.customer_taxes,
-            organization_taxes=self.organization_taxes,
-        )
-
-
-def invoice_context(
-    session: Session, subscription: Subscription, due: DueInvoice, *, invoice_id: uuid.UUID | None = None
-) -> InvoiceContext:
-    # Plan, organization and their taxes: once per billing run (billow.billing.run_cache).
-    plan = cached(session, ("plan", subscription.plan_id), lambda: session.get(Plan, subscription.plan_id))
-    customer = session.get(Customer, subscription.customer_id)
-    organization = cached(
-        session,
-        ("organization", subscription.organization_id),
-        lambda: session.get(Organization, subscription.organization_id),
-    )
-    assert plan is not None and customer is not None and organization is not None
-    return InvoiceContext(
-        session=session,
-        organization=organization,
-        customer=customer,
-        subscription=subscription,
-        plan=plan,
-        due=due,
-        invoice_id=invoice_id or uuid.uuid4(),
-        timezone=customer.applicable_timezone(organization),
-        currency=plan.amount_currency,
-        plan_taxes=cached(
-            session,
-            ("plan_taxes", plan.id),
-            lambda: plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
-        ),
-        customer_taxes=cached(
-            session,
-            ("customer_taxes", customer.id),
-            lambda: customer_repository.taxes_by_customer(session, [customer.id])[customer.id],
-        ),
-        organization_taxes=cached(
-            session,
-            ("organization_taxes", organization.id),
-            lambda: tax_repository.organization_default_taxes(session, organization.id),
-        ),
-    )
 
 
 def subscription_fee_draft(ctx: InvoiceContext) -> tuple[FeeDraft | None, datetime | None, datetime | None]:
@@ -196,42 +110,17 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
             ctx.plan,
             due,
             invoice_id=ctx.invoice_id,
+            run=ctx.run,
         )
         if fee.charge_id not in carried_over
     ]
-    from billow.billing.progressive import apply_period_credits  # progressive builds on this module
-
-    apply_period_credits(ctx.session, ctx.subscription.id, due.charges_from, drafts)
+    apply_period_credits(ctx, drafts)
     return drafts
-
-
-def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents: int = 0) -> InvoiceAmounts:
-    """Amounts of the invoice, writing each fee's taxes onto it (deductions: hooks for later issues)."""
-    lines = [
-        FeeLine(
-            key=id(d.fee),
-            amount_cents=d.fee.amount_cents,
-            taxes=d.taxes,
-            precise_deductions_cents=Decimal(d.progressive_credit_cents),
-        )
-        for d in drafts
-    ]
-    amounts = invoice_amounts(
-        lines,
-        progressive_billing_credit_amount_cents=sum(d.progressive_credit_cents for d in drafts),
-        credit_notes_available_cents=credit_notes_available_cents,
-    )
-    for draft in drafts:
-        fee_taxes = amounts.fee_taxes[id(draft.fee)]
-        draft.fee.taxes_precise_amount_cents = fee_taxes.taxes_precise_amount_cents
-        draft.fee.taxes_amount_cents = fee_taxes.taxes_amount_cents
-        draft.fee.taxes_rate = fee_taxes.taxes_rate
-    return amounts
 
 
 def credit_notes_available(ctx: InvoiceContext) -> int:
     """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
-    if not ctx.finalizing or run_cache.known_absent("credit_notes", ctx.customer.id):
+    if not ctx.finalizing or known_absent(ctx.run, "credit_notes", ctx.customer.id):
         return 0
     return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 
@@ -248,28 +137,6 @@ def build_fee_drafts(ctx: InvoiceContext) -> tuple[list[FeeDraft], datetime | No
     drafts.extend(FeeDraft(fee, taxes) for fee, taxes in charge_true_up_fees(ctx, drafts))
     drafts.extend(FeeDraft(fee, taxes) for fee, taxes in commitment_fees(ctx, drafts))
     return drafts, fee_from, fee_to
-
-
-def set_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
-    invoice.fees_amount_cents = amounts.fees_amount_cents
-    invoice.taxes_amount_cents = amounts.taxes_amount_cents
-    invoice.progressive_billing_credit_amount_cents = amounts.progressive_billing_credit_amount_cents
-    invoice.coupons_amount_cents = amounts.coupons_amount_cents
-    invoice.credit_notes_amount_cents = amounts.credit_notes_amount_cents
-    invoice.prepaid_credit_amount_cents = amounts.prepaid_credit_amount_cents
-    invoice.sub_total_excluding_taxes_amount_cents = amounts.sub_total_excluding_taxes_amount_cents
-    invoice.sub_total_including_taxes_amount_cents = amounts.sub_total_including_taxes_amount_cents
-    invoice.total_amount_cents = amounts.total_amount_cents
-
-
-def write_fees(
-    session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
-) -> None:
-    for draft in drafts:
-        draft.fee.invoice_id = invoice.id
-        draft.fee.payment_status = invoice.payment_status
-        session.add(draft.fee)
-    write_applied_taxes(session, invoice, drafts, amounts)
 
 
 def invoicing_reason(reasons: Iterable[str]) -> str:
@@ -300,9 +167,11 @@ def _contexts(
     invoice_id: uuid.UUID,
     *,
     finalizing: bool,
+    run: BillingRun | None = None,
 ) -> list[InvoiceContext]:
     contexts = [
-        invoice_context(session, subscription, due, invoice_id=invoice_id) for subscription, due in members
+        invoice_context(session, subscription, due, invoice_id=invoice_id, run=run)
+        for subscription, due in members
     ]
     if len({ctx.currency for ctx in contexts}) != 1:  # a customer bills in one currency (subscriptions)
         raise ValueError("the subscriptions of one invoice have plans in different currencies")
@@ -316,18 +185,19 @@ def write_subscription_invoice(
     members: Sequence[tuple[Subscription, DueInvoice]],
     *,
     invoice_id: uuid.UUID | None = None,
+    run: BillingRun | None = None,
 ) -> Invoice:
     """Write ONE invoice billing every ``(subscription, due period)`` of ``members`` — the subscriptions of
     one customer due at the same instant (Lago's ``BillSubscriptionJob`` with several subscriptions, an
     upgrade's old and new subscription): one fee set per subscription, one ``invoice_subscriptions`` row per
     period, totals, taxes and credit-note consumption over the whole invoice, one number. Finalized at once,
     or a ``draft`` when a grace period applies (:mod:`billow.invoices.finalization`; drafts are refreshed
-    and finalized by :mod:`billow.invoices.lifecycle`). ``invoice_id``: the id of the failed invoice it
-    replaces (:mod:`billow.billing.failures`). Returns the invoice as written, a transient object (not in
-    the session: load it to work with it)."""
+    and finalized by :mod:`billow.billing.drafts`). ``invoice_id``: the id of the failed invoice it
+    replaces (:mod:`billow.billing.failures`); ``run``: the billing run writing it. Returns the invoice as
+    written, a transient object (not in the session: load it to work with it)."""
     members = _members_in_order(members)
     invoice_id = invoice_id or uuid.uuid4()
-    contexts = _contexts(session, members, invoice_id, finalizing=True)
+    contexts = _contexts(session, members, invoice_id, finalizing=True, run=run)
     first = contexts[0]
     organization, customer = first.organization, first.customer
     grace = grace_period_days(customer, organization)
@@ -502,102 +372,3 @@ def rebuild_subscription_invoice(
     write_fees(session, invoice, drafts, amounts)
     if finalizing:
         credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
-
-
-def write_immediate_invoice(
-    session: Session,
-    *,
-    organization: Organization,
-    customer: Customer,
-    subscription: Subscription,
-    invoice_type: str,
-    invoicing_reason: str,
-    currency: str,
-    window_from: datetime,
-    window_to: datetime,
-    timestamp: datetime,
-    now: datetime,
-    drafts: Sequence[FeeDraft],
-    amounts: InvoiceAmounts,
-    invoice_id: uuid.UUID | None = None,
-    applied_usage_thresholds: list[dict[str, object]] | None = None,
-) -> Invoice:
-    """Write an invoice issued at once, outside the period schedule (a pay-in-advance charge's, a
-    progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it. The fees'
-    unique keys are checked (flushed) before the invoice is numbered."""
-    invoice = Invoice(
-        id=invoice_id or uuid.uuid4(),
-        organization_id=organization.id,
-        customer_id=customer.id,
-        number=numbering.draft_number(organization),
-        invoice_type=invoice_type,
-        status=InvoiceStatus.DRAFT,
-        payment_status=PaymentStatus.PENDING,
-        currency=currency,
-        applied_usage_thresholds=applied_usage_thresholds,
-    )
-    timezone = customer.applicable_timezone(organization)
-    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
-    set_amounts(invoice, amounts)
-    session.add(invoice)
-    session.flush()  # before its rows that reference it (fees may already be pending in the session)
-    session.add(
-        InvoiceSubscription(
-            organization_id=organization.id,
-            invoice_id=invoice.id,
-            subscription_id=subscription.id,
-            invoicing_reason=invoicing_reason,
-            period_start=window_from,
-            timestamp=timestamp,
-            from_datetime=window_from,
-            to_datetime=window_to,
-            charges_from_datetime=window_from,
-            charges_to_datetime=window_to,
-        )
-    )
-    write_fees(session, invoice, drafts, amounts)
-    session.flush()  # the fees' unique keys: fail here if another scan billed the same event
-    finalization.apply_final_status(session, invoice, organization, customer, at=now)
-    return invoice
-
-
-def applied_tax_values(
-    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
-) -> list[dict[str, object]]:
-    """The invoice's applied taxes (one per tax of its fees), as column values."""
-    taxes_by_id: dict[Hashable, Tax] = {t.id: t for d in drafts for t in d.taxes}
-    values: list[dict[str, object]] = []
-    for tax_id, amount_cents in amounts.taxes_by_id.items():
-        tax = taxes_by_id[tax_id]
-        values.append(
-            {
-                "organization_id": invoice.organization_id,
-                "invoice_id": invoice.id,
-                "tax_id": tax.id,
-                "tax_code": tax.code,
-                "tax_name": tax.name,
-                "tax_description": tax.description,
-                "tax_rate": tax.rate,
-                "amount_cents": amount_cents,
-                "amount_currency": invoice.currency,
-                "fees_amount_cents": amounts.tax_bases_by_id[tax_id],
-            }
-        )
-    return values
-
-
-def applied_tax_rows(
-    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts, now: datetime
-) -> list[dict[str, object]]:
-    """:func:`applied_tax_values` as complete rows for a Core insert."""
-    return [
-        {"id": uuid.uuid4(), "created_at": now, "updated_at": now, **values}
-        for values in applied_tax_values(invoice, drafts, amounts)
-    ]
-
-
-def write_applied_taxes(
-    session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
-) -> None:
-    for values in applied_tax_values(invoice, drafts, amounts):
-        session.add(AppliedTax(**values))

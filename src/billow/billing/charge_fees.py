@@ -5,32 +5,29 @@ Each fee stores, as Lago: ``amount_cents`` (the charge model's amount rounded ha
 exponent), ``precise_amount_cents`` (unrounded), ``unit_amount`` (Lago's ``precise_unit_amount``) and the
 model's ``amount_details``. Fees with no units, no amount and no events are not stored.
 
-A billing run prices thousands of subscriptions of a few plans: inside
-:func:`billow.billing.run_cache.run_cache` (the run opens one), a plan's charges and their metrics'
-filters are loaded once per run instead of once per invoice.
+A billing run prices thousands of subscriptions of a few plans: with the run's
+:class:`~billow.billing.run_context.BillingRun`, a plan's charges and their metrics' filters are loaded
+once per run instead of once per invoice, and the usage of a chunk of invoices is priced in batch
+(:func:`prefetch`).
 """
 
 from __future__ import annotations
 
-import contextvars
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.billable_metrics.repository import billable_metric_repository
-from billow.billing import run_cache
-from billow.billing.run_cache import active as run_cache_active
-from billow.billing.run_cache import cached
+from billow.billing.run_context import BillingRun, cached
 from billow.billing.schedule import DueInvoice
 from billow.customers.repository import customer_repository
-from billow.fees.window import ChargeWindowFees, window_fees, window_fees_many
+from billow.fees.window import window_fees, window_fees_many
 from billow.metering.aggregation import AGGREGATION_TYPES
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, FeeType
@@ -50,7 +47,7 @@ class _PlanCharges:
     metric_filters: Mapping[uuid.UUID, Mapping[str, Sequence[Any]]]
 
 
-def _plan_charges(session: Session, plan: Plan) -> _PlanCharges:
+def _plan_charges(session: Session, plan: Plan, run: BillingRun | None) -> _PlanCharges:
     def load() -> _PlanCharges:
         graphs = [
             graph
@@ -62,7 +59,7 @@ def _plan_charges(session: Session, plan: Plan) -> _PlanCharges:
         )
         return _PlanCharges(graphs, metric_filters)
 
-    return cached(session, ("billable_charges", plan.id), load)
+    return cached(run, session, ("billable_charges", plan.id), load)
 
 
 def usage_window(subscription: Subscription, plan: Plan, due: DueInvoice, *, timezone: str) -> UsageWindow:
@@ -83,23 +80,7 @@ def usage_window(subscription: Subscription, plan: Plan, due: DueInvoice, *, tim
     return UsageWindow(period, due.charges_from, due.charges_to)
 
 
-#: Prefetched usage by (subscription, plan, charges from, charges to).
-_prefetched: contextvars.ContextVar[
-    dict[tuple[uuid.UUID, uuid.UUID, datetime, datetime], list[ChargeWindowFees]] | None
-] = contextvars.ContextVar("billow_prefetched_charge_fees", default=None)
-
-
-@contextmanager
-def prefetch_scope() -> Iterator[None]:
-    """Inside, :func:`prefetch` stores usage that :func:`charge_fees` then uses instead of aggregating."""
-    token = _prefetched.set({})
-    try:
-        yield
-    finally:
-        _prefetched.reset(token)
-
-
-def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> int:
+def prefetch(session: Session, run: BillingRun, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> int:
     """Price the charges windows of a batch of invoices about to be written, with one aggregation query
     per charge for all the subscriptions of a plan that close the same window (a billing run closes the
     same calendar period for many subscriptions): :func:`billow.fees.window.window_fees_many`.
@@ -107,11 +88,9 @@ def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> 
 
     The usage is read before each invoice's own transaction, a moment earlier than that transaction would
     read it: the window is closed (it ended at or before the run's instant), so this is the same as
-    billing a moment earlier. No-op outside :func:`prefetch_scope` and :func:`billow.billing.run_cache`.
+    billing a moment earlier. The priced usage goes to ``run`` (:attr:`BillingRun.window_fees`), which
+    :func:`charge_fees` then takes instead of aggregating.
     """
-    store = _prefetched.get()
-    if store is None or not run_cache_active():
-        return 0
     wanted = {
         subscription_id: due
         for subscription_id, due in work
@@ -126,10 +105,10 @@ def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> 
         .join(Organization, Organization.id == Subscription.organization_id)
         .where(Subscription.id.in_(list(wanted)))
     ).all()
-    # The customers' taxes, for the invoices (billow.billing.assembly.invoice_context).
+    # The customers' taxes, for the invoices (billow.billing.context.invoice_context).
     customer_taxes = customer_repository.taxes_by_customer(session, [row[2].id for row in rows])
     for customer_id, taxes in customer_taxes.items():
-        run_cache.store(session, ("customer_taxes", customer_id), taxes)
+        run.store(session, ("customer_taxes", customer_id), taxes)
     groups: dict[tuple[Any, ...], list[tuple[Subscription, DueInvoice]]] = defaultdict(list)
     context: dict[tuple[Any, ...], tuple[Plan, UsageWindow, str]] = {}
     external_ids: dict[tuple[Any, ...], set[str]] = defaultdict(set)
@@ -155,7 +134,7 @@ def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> 
     priced = 0
     for key, members in groups.items():
         plan, window, timezone = context[key]
-        plan_charges = _plan_charges(session, plan)
+        plan_charges = _plan_charges(session, plan, run)
         if not plan_charges.graphs:
             continue
         results = window_fees_many(
@@ -169,15 +148,11 @@ def prefetch(session: Session, work: Sequence[tuple[uuid.UUID, DueInvoice]]) -> 
         )
         for subscription, due in members:
             assert due.charges_from is not None and due.charges_to is not None
-            store[(subscription.id, plan.id, due.charges_from, due.charges_to)] = results[subscription.id]
+            run.window_fees[(subscription.id, plan.id, due.charges_from, due.charges_to)] = results[
+                subscription.id
+            ]
             priced += 1
     return priced
-
-
-def clear_prefetched() -> None:
-    store = _prefetched.get()
-    if store is not None:
-        store.clear()
 
 
 def charge_fees(
@@ -189,20 +164,21 @@ def charge_fees(
     due: DueInvoice,
     *,
     invoice_id: uuid.UUID,
+    run: BillingRun | None = None,
 ) -> list[tuple[Fee, Sequence[Tax]]]:
-    """The usage fees of the invoice's charges window, each with its charge's own taxes.
+    """The usage fees of the invoice's charges window, each with its charge's own taxes; inside a billing
+    ``run``, priced in batch beforehand when :func:`prefetch` did.
 
     Pay-in-advance charges are billed when their events arrive, not here.
     """
     assert due.charges_from is not None and due.charges_to is not None
-    plan_charges = _plan_charges(session, plan)
+    plan_charges = _plan_charges(session, plan, run)
     if not plan_charges.graphs:
         return []
     timezone = customer.applicable_timezone(organization)
     currency = plan.amount_currency
-    store = _prefetched.get()
     key = (subscription.id, plan.id, due.charges_from, due.charges_to)
-    priced = store.pop(key, None) if store is not None else None
+    priced = run.take_window_fees(key) if run is not None else None
     if priced is None:
         priced = window_fees(
             session,

@@ -1,14 +1,19 @@
-"""``GET`` and ``PUT /subscriptions/{external_id}/lifetime_usage`` (progressive billing)."""
+"""``GET`` and ``PUT /subscriptions/{external_id}/lifetime_usage`` (progressive billing), and the invoice
+routes whose work is billing's: ``PUT /invoices/{id}/refresh``, ``PUT /invoices/{id}/finalize`` (drafts) and
+``POST /invoices/{id}/retry`` (a failed invoice billed again).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
-from billow.billing import progressive
+from billow.billing import drafts, progressive
+from billow.billing.run import bill_subscriptions
 from billow.billing.schemas import (
     LifetimeUsageEnvelope,
     LifetimeUsageOut,
@@ -17,10 +22,15 @@ from billow.billing.schemas import (
 )
 from billow.db import DbSession, utcnow
 from billow.errors import NotFound, ValidationFailed
+from billow.invoices.repository import invoice_repository
+from billow.invoices.schemas import InvoiceEnvelope
+from billow.invoices.service import invoice_service
+from billow.invoices.views import invoice_envelope
 from billow.kit.limits import is_amount_cents
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
+from billow.subscriptions.endpoints import request_time
 from billow.subscriptions.repository import subscription_repository
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)
@@ -77,3 +87,49 @@ def update(
             raise ValidationFailed.one("external_historical_usage_amount_cents", "value_is_out_of_range")
         progressive.set_historical_usage(session, subscription, value)
     return LifetimeUsageEnvelope(lifetime_usage=_out(session, subscription, utcnow()))
+
+
+# ------------------------------------------------------------------------------------------ invoices
+
+#: ``PUT /invoices/{id}/refresh`` and ``/finalize`` (the draft lifecycle, :mod:`billow.billing.drafts`) and
+#: ``POST /invoices/{id}/retry`` (the billing run): invoice routes whose work is billing's, rendered as
+#: every invoice (:mod:`billow.invoices.views`).
+invoice_router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
+
+
+@invoice_router.put("/invoices/{lago_id}/refresh", response_model=InvoiceEnvelope)
+def refresh(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    invoice = drafts.refresh_invoice(session, organization, lago_id)
+    return invoice_envelope(session, organization, invoice)
+
+
+@invoice_router.put("/invoices/{lago_id}/finalize", response_model=InvoiceEnvelope)
+def finalize(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    invoice = drafts.finalize_invoice(session, organization, lago_id)
+    return invoice_envelope(session, organization, invoice)
+
+
+@invoice_router.post("/invoices/{lago_id}/retry", response_model=InvoiceEnvelope)
+def retry(
+    lago_id: str,
+    request: Request,
+    session: DbSession,
+    organization: CurrentOrganization,
+    now: Annotated[datetime, Depends(request_time)],
+) -> InvoiceEnvelope:
+    """Bill a failed invoice's period again now (Lago's retry of a failed invoice). The billing run's own
+    transactions do it (:func:`billow.billing.run.bill_subscriptions`, with the subscription's other
+    periods due): on success the invoice (same id) is the real one; on failure it is still ``failed``,
+    with the new ``error_details``. The request's transaction only reads."""
+    invoice = invoice_service.failed(session, organization, lago_id)
+    subscription_ids = [
+        link.subscription_id
+        for link in invoice_repository.links_by_invoice(session, [invoice.id])[invoice.id]
+    ]
+    session.commit()  # nothing written: end the read before the billing transactions
+    bill_subscriptions(request.app.state.sessionmaker, subscription_ids, now)
+    session.expire_all()
+    retried = invoice_repository.get(session, organization.id, invoice.id)
+    if retried is None:  # the period was billed by another invoice meanwhile
+        raise NotFound("invoice")
+    return invoice_envelope(session, organization, retried)

@@ -1,6 +1,5 @@
 """Billing that follows an API call right after its commit (:mod:`billow.worker.dispatch`), as Lago's
-jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`,
-:mod:`billow.billing.pay_in_advance`, :mod:`billow.billing.progressive`) stay the safety net.
+jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) stay the safety net.
 
 - :data:`BILL_SUBSCRIPTIONS`: the invoices due at an instant of some subscriptions, billed together in
   one :func:`billow.billing.run.bill_subscriptions` call (an upgrade's old and new subscriptions: its

@@ -22,12 +22,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, or_, select
 
+from billow.billing.context import InvoiceContext
 from billow.billing.minimums import billed_days, charge_true_up, commitment_true_up
-from billow.billing.run_cache import cached
+from billow.billing.run_context import cached
 from billow.billing.schedule import InvoicingReason
 from billow.kit.money import from_minor_units
 from billow.kit.time import local_date
@@ -38,9 +39,6 @@ from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import Period, period_containing
 from billow.subscriptions.periods import charges_interval
-
-if TYPE_CHECKING:
-    from billow.billing.assembly import InvoiceContext
 
 _EPSILON = timedelta(microseconds=1)
 
@@ -61,9 +59,11 @@ def charge_true_up_fees(ctx: InvoiceContext, drafts: Sequence[Drafted]) -> list[
     due, plan, subscription = ctx.due, ctx.plan, ctx.subscription
     if due.charges_from is None or due.charges_to is None or due.charges_to <= due.charges_from:
         return []
-    # Once per billing run (billow.billing.run_cache).
+    # Once per billing run (billow.billing.run_context).
     session = ctx.session
-    plan_charges = cached(session, ("charges", plan.id), lambda: plan_repository.charges_of(session, plan))
+    plan_charges = cached(
+        ctx.run, session, ("charges", plan.id), lambda: plan_repository.charges_of(session, plan)
+    )
     charges = [c for c in plan_charges if c.min_amount_cents > 0 and not c.pay_in_advance]
     if not charges:
         return []
@@ -127,6 +127,7 @@ def charge_true_up_fees(ctx: InvoiceContext, drafts: Sequence[Drafted]) -> list[
 def commitment_fees(ctx: InvoiceContext, drafts: Sequence[Drafted]) -> list[tuple[Fee, Sequence[Tax]]]:
     """The minimum commitment true-up of the plan period this invoice closes (empty when none is owed)."""
     commitment = cached(
+        ctx.run,
         ctx.session,
         ("commitment", ctx.plan.id),
         lambda: plan_repository.commitments_of(ctx.session, [ctx.plan.id]).get(ctx.plan.id),

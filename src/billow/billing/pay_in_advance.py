@@ -13,7 +13,7 @@ So the fees of a period add up to the price of its units when events arrive in t
 (older timestamp than events already billed) is priced at its place in time; the fees of the later events
 are not revised. Filters, grouping keys, proration, percentage per-transaction rules and dynamic pricing
 work as in the estimate. Taxes: the charge's, else the plan's, the customer's, the organization's
-(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.assembly.compute_amounts`).
+(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.writer.compute_amounts`).
 
 **Invoices.** ``invoiceable`` charges: each fee gets its own invoice (``invoice_type: subscription``,
 ``invoicing_reason: in_advance_charge``), issued on the scan's day (customer's time zone), finalized and
@@ -49,19 +49,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
 
 from billow.billable_metrics.repository import billable_metric_repository
-from billow.billing.assembly import (
-    FeeDraft,
-    compute_amounts,
-    write_immediate_invoice,
-)
+from billow.billing import locks
+from billow.billing.context import FeeDraft
+from billow.billing.repository import billing_repository
+from billow.billing.writer import compute_amounts, write_immediate_invoice
 from billow.fees.in_advance import EstimatedFee, StoredEvent, event_fee, priced_event, pricing_context
-from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.events import Event
 from billow.models.invoices import Fee, FeeType, PaymentStatus
@@ -70,7 +66,6 @@ from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import ChargeGraph, plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
-from billow.worker.scans import scan
 
 log = logging.getLogger(__name__)
 
@@ -99,18 +94,6 @@ class _Candidate:
     started_at: datetime
     charge_id: uuid.UUID
     code: str
-
-
-@scan("pay_in_advance_fees", every=timedelta(seconds=10))
-def scan_recent(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
-    """Bill the pay-in-advance events of the last hour (timestamps) that have no fee yet."""
-    return create_pay_in_advance_fees(session_factory, now, since=now - RECENT)
-
-
-@scan("pay_in_advance_fees_reconcile", every=timedelta(minutes=15))
-def scan_all(session_factory: Callable[[], Session], now: datetime) -> PayInAdvanceSummary:
-    """Bill every pay-in-advance event of the current and previous charges periods without a fee."""
-    return create_pay_in_advance_fees(session_factory, now)
 
 
 def create_pay_in_advance_fees(
@@ -149,50 +132,6 @@ def create_pay_in_advance_fees(
 # ------------------------------------------------------------------------------------------ finding work
 
 
-def _candidates_query(
-    now: datetime, organization_id: uuid.UUID | None, external_ids: Sequence[str] | None = None
-) -> Select[uuid.UUID, uuid.UUID, str, datetime | None, uuid.UUID, str]:
-    """The pay-in-advance charges of the active subscriptions (one row each)."""
-    query = (
-        select(
-            Subscription.organization_id,
-            Subscription.id,
-            Subscription.external_id,
-            Subscription.started_at,
-            Charge.id,
-            BillableMetric.code,
-        )
-        .join(
-            Charge,
-            and_(
-                Charge.plan_id == Subscription.plan_id,
-                Charge.pay_in_advance.is_(True),
-                Charge.deleted_at.is_(None),
-            ),
-        )
-        .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
-        .where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.started_at.is_not(None),
-            Subscription.started_at <= now,
-        )
-    )
-    if organization_id is not None:
-        query = query.where(Subscription.organization_id == organization_id)
-    if external_ids is not None:
-        query = query.where(Subscription.external_id.in_(list(external_ids)))
-    return query
-
-
-def _billed(subscription_id: Any, charge_id: Any) -> Any:
-    """The event already has a fee for this subscription and charge (served by the fees' unique index)."""
-    return exists().where(
-        Fee.subscription_id == subscription_id,
-        Fee.charge_id == charge_id,
-        Fee.event_transaction_id == Event.transaction_id,
-    )
-
-
 def _pending_work(
     session: Session,
     now: datetime,
@@ -204,29 +143,23 @@ def _pending_work(
     if since is not None:
         return _recent_work(session, now, since, organization_id, external_ids)
     work: list[tuple[_Candidate, uuid.UUID]] = []
-    candidates = session.execute(
-        _candidates_query(now, organization_id, external_ids).order_by(
-            Subscription.id, Charge.position, Charge.id
-        )
-    ).all()
+    candidates = billing_repository.candidates(session, now, organization_id, external_ids)
     lower_bounds: dict[uuid.UUID, datetime] = {}
     for org_id, subscription_id, external_id, started_at, charge_id, code in candidates:
-        assert started_at is not None  # _candidates_query keeps started subscriptions only
+        assert started_at is not None  # the candidates are started subscriptions only
         candidate = _Candidate(org_id, subscription_id, external_id, started_at, charge_id, code)
         if candidate.subscription_id not in lower_bounds:
             lower_bounds[candidate.subscription_id] = _lower_bound(session, candidate, now)
         lower = lower_bounds[candidate.subscription_id]
-        events = session.scalars(
-            select(Event.id)
-            .where(
-                Event.organization_id == candidate.organization_id,
-                Event.external_subscription_id == candidate.external_subscription_id,
-                Event.code == candidate.code,
-                Event.timestamp >= lower,
-                Event.timestamp <= now,
-                ~_billed(candidate.subscription_id, candidate.charge_id),
-            )
-            .order_by(Event.timestamp, Event.created_at, Event.id)
+        events = billing_repository.unbilled_events(
+            session,
+            organization_id=candidate.organization_id,
+            external_subscription_id=candidate.external_subscription_id,
+            code=candidate.code,
+            subscription_id=candidate.subscription_id,
+            charge_id=candidate.charge_id,
+            since=lower,
+            now=now,
         )
         work.extend((candidate, event_id) for event_id in events)
     return work
@@ -241,24 +174,8 @@ def _recent_work(
 ) -> list[tuple[_Candidate, uuid.UUID]]:
     """The fast path, one statement: events with a timestamp in ``[since, now]`` (``since`` is never
     before the previous charges period: periods last at least a day)."""
-    query = (
-        _candidates_query(now, organization_id, external_ids)
-        .add_columns(Event.id)
-        .join(
-            Event,
-            and_(
-                Event.organization_id == Subscription.organization_id,
-                Event.external_subscription_id == Subscription.external_id,
-                Event.code == BillableMetric.code,
-                Event.timestamp >= since,
-                Event.timestamp <= now,
-                Event.timestamp >= Subscription.started_at,
-            ),
-        )
-        .where(~_billed(Subscription.id, Charge.id))
-        .order_by(Subscription.id, Charge.position, Charge.id, Event.timestamp, Event.created_at, Event.id)
-    )
-    return [(_Candidate(*row[:6]), row[6]) for row in session.execute(query).all()]
+    rows = billing_repository.recent_unbilled_events(session, now, since, organization_id, external_ids)
+    return [(_Candidate(*row[:6]), row[6]) for row in rows]
 
 
 def _lower_bound(session: Session, candidate: _Candidate, now: datetime) -> datetime:
@@ -289,28 +206,8 @@ def _lower_bound(session: Session, candidate: _Candidate, now: datetime) -> date
 # ------------------------------------------------------------------------------------------ one event
 
 
-def lock_subscription(session: Session, subscription_id: uuid.UUID) -> Subscription:
-    """Lock the subscription row for the transaction (``FOR UPDATE``; SQLite: take the write lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return session.execute(
-            select(Subscription).where(Subscription.id == subscription_id).with_for_update()
-        ).scalar_one()
-    table = Subscription.__table__
-    session.execute(update(table).where(table.c.id == subscription_id).values(updated_at=table.c.updated_at))
-    return session.execute(select(Subscription).where(Subscription.id == subscription_id)).scalar_one()
-
-
 def _has_fee(session: Session, candidate: _Candidate, transaction_id: str) -> bool:
-    return (
-        session.execute(
-            select(Fee.id).where(
-                Fee.subscription_id == candidate.subscription_id,
-                Fee.charge_id == candidate.charge_id,
-                Fee.event_transaction_id == transaction_id,
-            )
-        ).first()
-        is not None
-    )
+    return billing_repository.has_fee(session, candidate.subscription_id, candidate.charge_id, transaction_id)
 
 
 def _bill_event(
@@ -320,7 +217,7 @@ def _bill_event(
     session = session_factory()
     try:
         with session.begin():
-            subscription = lock_subscription(session, candidate.subscription_id)
+            subscription = locks.lock_subscription(session, candidate.subscription_id)
             event = session.get(Event, event_id)
             if (
                 subscription.status != SubscriptionStatus.ACTIVE
@@ -435,4 +332,4 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-__all__ = ["PayInAdvanceSummary", "create_pay_in_advance_fees", "lock_subscription", "price_event"]
+__all__ = ["PayInAdvanceSummary", "create_pay_in_advance_fees", "price_event"]

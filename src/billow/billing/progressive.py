@@ -29,36 +29,27 @@ and group, the period's usage to date minus what the period's progressive invoic
 (fees that would be zero or negative are left out; when no fee is left, nothing is issued and the
 thresholds wait).
 
-**At period end** the subscription invoice deducts what the period's progressive invoices billed:
-:func:`apply_period_credits` gives each charge fee of the invoice a credit of at most its amount (the
-progressive fees of the same charge, filter and group), the invoice's
-``progressive_billing_credit_amount_cents`` is their sum and taxes apply to what remains
-(:func:`billow.billing.totals.invoice_amounts`). A progressive amount above the period's final fee (usage
-that went down) is not refunded (Lago issues a credit note; not done).
+**At period end** the subscription invoice deducts what the period's progressive invoices billed
+(:mod:`billow.billing.progressive_credits`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import exists, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
-from billow.billing import run_cache
-from billow.billing.assembly import (
-    FeeDraft,
-    compute_amounts,
-    write_immediate_invoice,
-)
-from billow.billing.pay_in_advance import lock_subscription
+from billow.billing import locks
+from billow.billing.context import FeeDraft
+from billow.billing.progressive_credits import FeeKey, fee_key, progressive_billed
+from billow.billing.repository import PROGRESSIVE_BILLING, billing_repository
+from billow.billing.writer import compute_amounts, write_immediate_invoice
 from billow.fees.usage import CurrentUsage, usage_service
 from billow.kit.money import from_minor_units
 from billow.kit.schemas import iso_seconds
@@ -69,8 +60,6 @@ from billow.models.invoices import (
     Fee,
     FeeType,
     Invoice,
-    InvoiceStatus,
-    InvoiceSubscription,
     PaymentStatus,
 )
 from billow.models.organizations import Organization
@@ -78,21 +67,10 @@ from billow.models.plans import Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
-from billow.worker.scans import scan
 
 log = logging.getLogger(__name__)
 
-PROGRESSIVE_BILLING = "progressive_billing"
-#: Invoices whose fees count as invoiced usage (voided and deleted ones do not).
-COUNTED_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.CLOSED)
 _NAMESPACE = uuid.UUID("5a0d7c1e-3f61-4c52-9d0e-6b3f4a1c2e70")
-
-FeeKey = tuple[uuid.UUID | None, uuid.UUID | None, str]
-
-
-def fee_key(charge_id: uuid.UUID | None, charge_filter_id: uuid.UUID | None, grouped_by: Any) -> FeeKey:
-    """A charge fee's identity within a period: charge, filter and group."""
-    return charge_id, charge_filter_id, json.dumps(dict(grouped_by or {}), sort_keys=True)
 
 
 def lifetime_usage_id(subscription_id: uuid.UUID) -> uuid.UUID:
@@ -219,17 +197,8 @@ def threshold_progress(
 
 def applied_thresholds(session: Session, subscription_id: uuid.UUID) -> list[Applied]:
     """The thresholds applied by the subscription's invoices (voided ones excluded)."""
-    rows = session.scalars(
-        select(Invoice.applied_usage_thresholds)
-        .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
-        .where(
-            InvoiceSubscription.subscription_id == subscription_id,
-            Invoice.status.in_(COUNTED_STATUSES),
-            Invoice.applied_usage_thresholds.is_not(None),
-        )
-    )
     out = []
-    for items in rows:
+    for items in billing_repository.applied_usage_thresholds(session, subscription_id):
         for item in items or []:
             threshold = item.get("usage_threshold") or {}
             out.append(
@@ -274,50 +243,17 @@ class LifetimeFigures:
         )
 
 
-def historical_usage(session: Session, subscription_id: uuid.UUID) -> int:
-    value = session.scalar(
-        select(LifetimeUsage.external_historical_usage_amount_cents).where(
-            LifetimeUsage.subscription_id == subscription_id
-        )
-    )
-    return int(value or 0)
-
-
 def invoiced_usage(session: Session, subscription_id: uuid.UUID) -> int:
     """Charge fees (in arrears) of the subscription's subscription and progressive invoices, minus the
     progressive credits of its subscription invoices (on an invoice of several subscriptions, this
     subscription's share: :func:`_credit_share`)."""
-    fees = session.scalar(
-        select(func.coalesce(func.sum(Fee.amount_cents), 0))
-        .join(Invoice, Invoice.id == Fee.invoice_id)
-        .where(
-            Fee.subscription_id == subscription_id,
-            Fee.fee_type == FeeType.CHARGE,
-            Fee.pay_in_advance.is_(False),
-            Invoice.invoice_type.in_(("subscription", PROGRESSIVE_BILLING)),
-            Invoice.status.in_(COUNTED_STATUSES),
-        )
-    )
-    others = aliased(InvoiceSubscription)
-    rows = session.execute(
-        select(
-            Invoice.id,
-            Invoice.progressive_billing_credit_amount_cents,
-            InvoiceSubscription.charges_from_datetime,
-            exists().where(others.invoice_id == Invoice.id, others.subscription_id != subscription_id),
-        )
-        .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
-        .where(
-            Invoice.invoice_type == "subscription",
-            Invoice.status.in_(COUNTED_STATUSES),
-            Invoice.progressive_billing_credit_amount_cents > 0,
-            InvoiceSubscription.subscription_id == subscription_id,
-        )
-    )
+    fees = billing_repository.invoiced_charge_fees(session, subscription_id)
     credits = 0
-    for invoice_id, credit, charges_from, shared in rows:
+    for invoice_id, credit, charges_from, shared in billing_repository.progressive_credits(
+        session, subscription_id
+    ):
         credits += _credit_share(session, subscription_id, invoice_id, charges_from) if shared else credit
-    return int(fees or 0) - credits
+    return fees - credits
 
 
 def _credit_share(
@@ -328,16 +264,7 @@ def _credit_share(
     if charges_from is None:
         return 0
     billed = progressive_billed(session, subscription_id, charges_from)
-    fees = session.execute(
-        select(Fee.charge_id, Fee.charge_filter_id, Fee.grouped_by, Fee.amount_cents)
-        .where(
-            Fee.invoice_id == invoice_id,
-            Fee.subscription_id == subscription_id,
-            Fee.fee_type == FeeType.CHARGE,
-            Fee.pay_in_advance.is_(False),
-        )
-        .order_by(Fee.created_at, Fee.id)
-    )
+    fees = billing_repository.invoice_charge_fees(session, invoice_id, subscription_id)
     share = 0
     for charge_id, filter_id, grouped_by, amount in fees:
         key = fee_key(charge_id, filter_id, grouped_by)
@@ -346,27 +273,6 @@ def _credit_share(
             share += credit
             billed[key] -= credit
     return share
-
-
-def progressive_billed(
-    session: Session, subscription_id: uuid.UUID, charges_from: datetime
-) -> dict[FeeKey, int]:
-    """What the progressive invoices of the charges period starting at ``charges_from`` billed, per fee."""
-    rows = session.execute(
-        select(Fee.charge_id, Fee.charge_filter_id, Fee.grouped_by, Fee.amount_cents)
-        .join(Invoice, Invoice.id == Fee.invoice_id)
-        .where(
-            Fee.subscription_id == subscription_id,
-            Fee.fee_type == FeeType.CHARGE,
-            Fee.from_datetime == charges_from,
-            Invoice.invoice_type == PROGRESSIVE_BILLING,
-            Invoice.status.in_(COUNTED_STATUSES),
-        )
-    )
-    billed: dict[FeeKey, int] = defaultdict(int)
-    for charge_id, filter_id, grouped_by, amount in rows:
-        billed[fee_key(charge_id, filter_id, grouped_by)] += amount
-    return dict(billed)
 
 
 def lifetime_usage(session: Session, subscription: Subscription, now: datetime) -> LifetimeFigures:
@@ -379,7 +285,7 @@ def lifetime_usage(session: Session, subscription: Subscription, now: datetime) 
         plan=plan,
         customer=customer,
         organization=organization,
-        external_historical_usage_amount_cents=historical_usage(session, subscription.id),
+        external_historical_usage_amount_cents=billing_repository.historical_usage(session, subscription.id),
         invoiced_usage_amount_cents=invoiced_usage(session, subscription.id),
         current_usage_amount_cents=0,
     )
@@ -415,7 +321,7 @@ def lifetime_usage(session: Session, subscription: Subscription, now: datetime) 
 
 
 def set_historical_usage(session: Session, subscription: Subscription, amount_cents: int) -> None:
-    row = session.scalar(select(LifetimeUsage).where(LifetimeUsage.subscription_id == subscription.id))
+    row = billing_repository.lifetime_usage(session, subscription.id)
     if row is None:
         row = LifetimeUsage(
             id=lifetime_usage_id(subscription.id),
@@ -437,12 +343,6 @@ class ProgressiveSummary:
     invoice_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-@scan("progressive_billing", every=timedelta(minutes=5))
-def scan_thresholds(session_factory: Callable[[], Session], now: datetime) -> ProgressiveSummary:
-    """Issue a progressive-billing invoice for every subscription that reached a usage threshold."""
-    return bill_thresholds(session_factory, now)
-
-
 def bill_thresholds(
     session_factory: Callable[[], Session],
     now: datetime,
@@ -456,25 +356,10 @@ def bill_thresholds(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     summary = ProgressiveSummary()
-    query = (
-        select(Subscription.id)
-        .where(
-            Subscription.status == SubscriptionStatus.ACTIVE,
-            Subscription.started_at.is_not(None),
-            Subscription.started_at <= now,
-            Subscription.progressive_billing_disabled.is_(False),
-            exists().where(
-                UsageThreshold.plan_id == Subscription.plan_id, UsageThreshold.deleted_at.is_(None)
-            ),
-        )
-        .order_by(Subscription.id)
-    )
-    if organization_id is not None:
-        query = query.where(Subscription.organization_id == organization_id)
-    if external_subscription_ids is not None:
-        query = query.where(Subscription.external_id.in_(list(external_subscription_ids)))
     with session_factory() as session:
-        subscription_ids = list(session.scalars(query))
+        subscription_ids = billing_repository.threshold_subscription_ids(
+            session, now, organization_id, external_subscription_ids
+        )
     for subscription_id in subscription_ids:
         try:
             with session_factory() as session, session.begin():
@@ -516,8 +401,7 @@ def check_subscription(session: Session, subscription_id: uuid.UUID, now: dateti
     _, reached = _reached(session, subscription, now)
     if not reached:
         return None
-    subscription = lock_subscription(session, subscription_id)
-    session.refresh(subscription)
+    subscription = locks.lock_subscription(session, subscription_id)  # reloaded under it
     if subscription.status != SubscriptionStatus.ACTIVE or subscription.progressive_billing_disabled:
         return None
     figures, reached = _reached(session, subscription, now)
@@ -620,27 +504,3 @@ def write_progressive_invoice(
         invoice_id=invoice_id,
         applied_usage_thresholds=[_threshold_json(t, figures.total_amount_cents, now) for t in reached],
     )
-
-
-# ------------------------------------------------------------------------------------------ period end
-
-
-def apply_period_credits(
-    session: Session, subscription_id: uuid.UUID, charges_from: datetime | None, drafts: Sequence[FeeDraft]
-) -> None:
-    """Give each charge fee of a subscription invoice its share of the period's progressive billing (at most
-    its amount): :attr:`FeeDraft.progressive_credit_cents`."""
-    if charges_from is None or run_cache.known_absent("progressive_billing", subscription_id):
-        return
-    billed = progressive_billed(session, subscription_id, charges_from)
-    if not billed:
-        return
-    for draft in drafts:
-        fee = draft.fee
-        if fee.fee_type != FeeType.CHARGE or fee.pay_in_advance:
-            continue
-        key = fee_key(fee.charge_id, fee.charge_filter_id, fee.grouped_by)
-        credit = min(billed.get(key, 0), fee.amount_cents)
-        if credit > 0:
-            draft.progressive_credit_cents = credit
-            billed[key] -= credit

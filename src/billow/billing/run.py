@@ -36,36 +36,26 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Exists, Select, bindparam, exists, func, literal, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billing import charge_fees, failures, statistics
-from billow.billing import run_cache as run_cache_module
+from billow.billing import charge_fees, failures, locks, statistics
 from billow.billing.assembly import write_subscription_invoice
-from billow.billing.run_cache import run_cache
+from billow.billing.repository import billing_repository, subscription_facts
+from billow.billing.run_context import BillingRun
 from billow.billing.schedule import (
     DueInvoice,
     InvoicingReason,
-    SubscriptionFacts,
-    billable_from,
     due_invoices,
 )
-from billow.config import bill_backdated_default, get_settings
-from billow.models.credit_notes import CreditNote, CreditStatus
-from billow.models.customers import Customer
-from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.config import get_settings
 from billow.models.organizations import Organization
-from billow.models.plans import Plan, UsageThreshold
-from billow.models.subscriptions import Subscription, SubscriptionStatus
-from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
 
 log = logging.getLogger(__name__)
 
-#: Subscriptions per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
-_CHUNK = 1000
 #: Invoices whose usage is priced together (one aggregation query per charge and plan).
 _PREFETCH = 200
 
@@ -251,7 +241,7 @@ def bill_subscriptions(
         return summary
     given = list(dict.fromkeys(subscription_ids))
     with session_factory() as session:
-        customers = _customers_of(session, given)
+        customers = billing_repository.customers_of(session, given)
         work = pending_work(session, as_of, None, customer_ids=list(dict.fromkeys(customers.values())))
     # The given subscriptions first on ties (then the rest of their customers'), as asked.
     rank = {subscription_id: position for position, subscription_id in enumerate(given)}
@@ -274,22 +264,9 @@ def _bill_work(
                 message = f"{pending.subscription_id}: {pending.error}"
                 summary.failed.append(message)
                 summary.unrecorded.append(message)
-    with run_cache():
-        queue = group_due(work)
-        _bill_queue(session_factory, queue, summary, errors)
+    queue = group_due(work)
+    _bill_queue(session_factory, queue, summary, errors)
     _log_run(summary, [due for group in queue for due in group.dues])
-
-
-def _customers_of(session: Session, subscription_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
-    customers: dict[uuid.UUID, uuid.UUID] = {}
-    for start in range(0, len(subscription_ids), _CHUNK):
-        rows = session.execute(
-            select(Subscription.id, Subscription.customer_id).where(
-                Subscription.id.in_(subscription_ids[start : start + _CHUNK])
-            )
-        )
-        customers.update((row[0], row[1]) for row in rows)
-    return customers
 
 
 def _bill_queue(
@@ -304,12 +281,12 @@ def _bill_queue(
     computed (their period is recorded as failed, not billed)."""
     errors = errors or {}
     failed_subscriptions: set[Hashable] = set()
-    with charge_fees.prefetch_scope():
-        for chunk in _chunks(queue):
-            hints = _prefetch(session_factory, chunk, failed_subscriptions | set(errors))
-            with run_cache_module.absence_hints(hints), _pinned(session_factory) as invoice_sessions:
-                _bill_chunk(invoice_sessions, chunk, failed_subscriptions, summary, errors)
-            charge_fees.clear_prefetched()
+    run = BillingRun()  # the catalog cache, each chunk's prefetched usage and absence hints
+    for chunk in _chunks(queue):
+        _prefetch(session_factory, run, chunk, failed_subscriptions | set(errors))
+        with _pinned(session_factory) as invoice_sessions:
+            _bill_chunk(invoice_sessions, run, chunk, failed_subscriptions, summary, errors)
+        run.end_chunk()
 
 
 @contextmanager
@@ -347,6 +324,7 @@ def _chunks(queue: list[DueGroup]) -> Iterator[list[DueGroup]]:
 
 def _bill_chunk(
     session_factory: Callable[[], Session],
+    run: BillingRun,
     chunk: list[DueGroup],
     failed_subscriptions: set[Hashable],
     summary: BillingSummary,
@@ -365,10 +343,10 @@ def _bill_chunk(
         dues = [due for due in dues if due.subscription_id not in errors]
         while dues:
             try:
-                invoice_id, already_billed = _bill_group(session_factory, dues)
+                invoice_id, already_billed = _bill_group(session_factory, dues, run)
             except Exception as error:  # one invoice fails; the others go on
                 # Several subscriptions: those that fail alone are left out, the others billed together.
-                culprits = _failing_alone(session_factory, dues) if len(dues) > 1 else set()
+                culprits = _failing_alone(session_factory, dues, run) if len(dues) > 1 else set()
                 if not 0 < len(culprits) < len(dues):
                     culprits = {due.subscription_id for due in dues}
                 failing = [due for due in dues if due.subscription_id in culprits]
@@ -395,7 +373,7 @@ def _record_failure(
     session = session_factory()
     try:
         with session.begin():
-            _lock_subscriptions(session, [due], fresh=True)
+            locks.lock_subscriptions(session, [due], fresh=True)
             invoice_id = failures.record_failure(session, due, error)
         if invoice_id is not None:
             summary.failed_invoice_ids.append(invoice_id)
@@ -406,7 +384,9 @@ def _record_failure(
         session.close()
 
 
-def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInvoice]) -> set[Hashable]:
+def _failing_alone(
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice], run: BillingRun | None = None
+) -> set[Hashable]:
     """The subscriptions of a failed invoice whose period fails to bill on its own (each tried in a
     transaction that is rolled back: nothing is written, no number consumed)."""
     failing: set[Hashable] = set()
@@ -414,10 +394,10 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
         session = session_factory()
         try:
             session.begin()
-            subscriptions, billed = _lock_subscriptions(session, [due], fresh=True)
+            subscriptions, billed = locks.lock_subscriptions(session, [due], fresh=True)
             if billed:
                 failures.discard_failed(session, billed)
-            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)])
+            write_subscription_invoice(session, [(subscriptions[due.subscription_id][0], due)], run=run)
             session.flush()
         except Exception:
             failing.add(due.subscription_id)
@@ -429,11 +409,12 @@ def _failing_alone(session_factory: Callable[[], Session], dues: Sequence[DueInv
 
 def _prefetch(
     session_factory: Callable[[], Session],
+    run: BillingRun,
     chunk: list[DueGroup],
     skipped: set[Hashable],
-) -> dict[str, set[Hashable]]:
-    """Price the usage of the chunk's invoices in batch (each subscription's oldest period); on any failure
-    the invoices price their own usage."""
+) -> None:
+    """Price the usage of the chunk's invoices in batch (each subscription's oldest period) and find their
+    absence hints, into ``run``; on any failure the invoices price their own usage."""
     work: dict[uuid.UUID, DueInvoice] = {}
     for group in chunk:
         for due in group.dues:
@@ -442,62 +423,15 @@ def _prefetch(
             if subscription_id not in skipped:
                 work.setdefault(subscription_id, due)
     if len(work) < 2:
-        return {}
+        return
     try:
         with session_factory() as session, session.begin():
-            charge_fees.prefetch(session, list(work.items()))
-            return _absences(session, list(work))
+            charge_fees.prefetch(session, run, list(work.items()))
+            run.absent = billing_repository.absences(session, list(work))
     except Exception:
         log.warning("pricing the usage of %d invoices in batch failed; pricing them one by one", len(work))
         log.debug("batch pricing failure", exc_info=True)
-        charge_fees.clear_prefetched()
-        return {}
-
-
-def _absences(session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, set[Hashable]]:
-    """Which of the chunk's customers have no credit note to consume, and which subscriptions have no
-    progressive billing to deduct (no progressive invoice, no threshold on the plan): three queries for
-    the chunk instead of two per invoice (:mod:`billow.billing.run_cache`)."""
-    rows = session.execute(
-        select(Subscription.id, Subscription.customer_id, Subscription.plan_id).where(
-            Subscription.id.in_(subscription_ids)
-        )
-    ).all()
-    customers = {row.customer_id for row in rows}
-    with_credit = set(
-        session.scalars(
-            select(CreditNote.customer_id)
-            .where(
-                CreditNote.customer_id.in_(customers),
-                CreditNote.credit_status == CreditStatus.AVAILABLE,
-                CreditNote.balance_amount_cents > 0,
-            )
-            .distinct()
-        )
-    )
-    plans = {row.plan_id for row in rows}
-    plans_with_thresholds = set(
-        session.scalars(select(UsageThreshold.plan_id).where(UsageThreshold.plan_id.in_(plans)).distinct())
-    )
-    with_progressive = set(
-        session.scalars(
-            select(InvoiceSubscription.subscription_id)
-            .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
-            .where(
-                InvoiceSubscription.subscription_id.in_(subscription_ids),
-                Invoice.invoice_type == "progressive_billing",
-            )
-            .distinct()
-        )
-    )
-    return {
-        "credit_notes": set(customers - with_credit),
-        "progressive_billing": {
-            row.id
-            for row in rows
-            if row.plan_id not in plans_with_thresholds and row.id not in with_progressive
-        },
-    }
+        run.end_chunk()
 
 
 def _log_run(summary: BillingSummary, dues: Sequence[DueInvoice]) -> None:
@@ -531,75 +465,22 @@ def pending_work(
 ) -> list[Pending]:
     """Subscriptions that may owe an invoice (active ones; terminated ones not finally billed), of every
     customer or of ``customer_ids``, each with its invoices due at ``as_of`` that are not billed yet. Two
-    queries whatever the number of subscriptions (in chunks of :data:`_CHUNK` customers, and the keys
-    already billed in chunks of :data:`_CHUNK` subscriptions)."""
-    final_billed = (
-        select(InvoiceSubscription.subscription_id)
-        .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
-        .where(
-            InvoiceSubscription.invoicing_reason == "subscription_terminating",
-            Invoice.status != InvoiceStatus.FAILED,
-        )
-    )
-    query = (
-        select(
-            Subscription.id,
-            Subscription.started_at,
-            Subscription.billing_time,
-            Subscription.terminated_at,
-            Plan.interval,
-            Plan.pay_in_advance,
-            Plan.bill_charges_monthly,
-            Plan.trial_period,
-            Customer.timezone,
-            Organization.timezone,
-            Subscription.created_at,
-            Organization.bill_backdated_periods,
-            Subscription.customer_id,
-            Subscription.external_id,
-            Subscription.purchase_order_number,
-            Subscription.consolidate_invoice,
-        )
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .join(Organization, Organization.id == Subscription.organization_id)
-        .where(
-            Subscription.started_at.is_not(None),
-            Subscription.started_at <= as_of,
-            (Subscription.status == SubscriptionStatus.ACTIVE)
-            | (
-                (Subscription.status == SubscriptionStatus.TERMINATED)
-                & (Subscription.on_termination_invoice != "skip")
-                & Subscription.id.not_in(final_billed)
-            ),
-        )
-        .order_by(Subscription.started_at, Subscription.id)
-    )
-    if organization_id is not None:
-        query = query.where(Subscription.organization_id == organization_id)
+    queries whatever the number of subscriptions (in chunks of :data:`billow.billing.repository.CHUNK`
+    customers, and the keys already billed in chunks of as many subscriptions)."""
     candidates: list[Pending] = []
-    chunks = (
-        [list(customer_ids[i : i + _CHUNK]) for i in range(0, len(customer_ids), _CHUNK)]
-        if customer_ids is not None
-        else [None]
-    )
-    for chunk in chunks:
-        chunk_query = query if chunk is None else query.where(Subscription.customer_id.in_(chunk))
-        for row in session.execute(chunk_query):
-            split = (row.purchase_order_number, None if row.consolidate_invoice else row.external_id)
-            try:
-                due = due_invoices(_row_facts(row), as_of)
-            except Exception as error:  # one subscription's periods; the others go on
-                log.exception("computing the periods due of subscription %s failed", row[0])
-                candidates.append(
-                    Pending(
-                        row[0], row.customer_id, _fallback_dues(row, as_of), split, failures.describe(error)
-                    )
-                )
-                continue
-            if due:
-                candidates.append(Pending(row[0], row.customer_id, due, split))
-    billed = _billed_keys(session, [candidate.subscription_id for candidate in candidates])
+    for row in billing_repository.subscription_rows(session, as_of, organization_id, customer_ids):
+        split = (row.purchase_order_number, None if row.consolidate_invoice else row.external_id)
+        try:
+            due = due_invoices(subscription_facts(row), as_of)
+        except Exception as error:  # one subscription's periods; the others go on
+            log.exception("computing the periods due of subscription %s failed", row.id)
+            candidates.append(
+                Pending(row.id, row.customer_id, _fallback_dues(row, as_of), split, failures.describe(error))
+            )
+            continue
+        if due:
+            candidates.append(Pending(row.id, row.customer_id, due, split))
+    billed = billing_repository.billed_keys(session, [candidate.subscription_id for candidate in candidates])
     bound = max_periods_per_run()
     work = []
     for candidate in candidates:
@@ -619,55 +500,13 @@ def max_periods_per_run() -> int:
     return max(get_settings().max_periods_per_run, 1)
 
 
-def _row_facts(row: Any, *, with_trial: bool = True) -> SubscriptionFacts:
-    timezone = row[8] or row[9] or "UTC"
-    bill_past = row.bill_backdated_periods
-    return SubscriptionFacts(
-        id=row[0],
-        started_at=row.started_at,
-        interval=row.interval,
-        billing_time=row.billing_time,
-        timezone=timezone,
-        pay_in_advance=row.pay_in_advance,
-        bill_charges_monthly=row.bill_charges_monthly,
-        terminated_at=row.terminated_at,
-        trial_ended_at=trial_end(row.started_at, row.trial_period) if with_trial else None,
-        billable_from=None
-        if (bill_backdated_default() if bill_past is None else bill_past)
-        else billable_from(row.created_at, timezone),
-    )
-
-
 def _fallback_dues(row: Any, as_of: datetime) -> list[DueInvoice]:
     """The periods due of a subscription whose periods could not be computed, found without its trial
     (what fails with absurd stored trials), to record the failure on; ``[]`` if that fails too."""
     try:
-        return due_invoices(_row_facts(row, with_trial=False), as_of)
+        return due_invoices(subscription_facts(row, with_trial=False), as_of)
     except Exception:
         return []
-
-
-def _billed_keys(
-    session: Session, subscription_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, set[tuple[str, datetime]]]:
-    """The keys billed of ``subscription_ids`` (a failed invoice's key is not billed)."""
-    billed: dict[uuid.UUID, set[tuple[str, datetime]]] = defaultdict(set)
-    for start in range(0, len(subscription_ids), _CHUNK):
-        rows = session.execute(
-            select(
-                InvoiceSubscription.subscription_id,
-                InvoiceSubscription.invoicing_reason,
-                InvoiceSubscription.period_start,
-            )
-            .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
-            .where(
-                InvoiceSubscription.subscription_id.in_(subscription_ids[start : start + _CHUNK]),
-                Invoice.status != InvoiceStatus.FAILED,
-            )
-        )
-        for subscription_id, reason, period_start in rows:
-            billed[subscription_id].add((reason, period_start))
-    return billed
 
 
 # ------------------------------------------------------------------------------------------ one invoice
@@ -677,7 +516,7 @@ _ATTEMPTS = 3
 
 
 def _bill_group(
-    session_factory: Callable[[], Session], dues: Sequence[DueInvoice]
+    session_factory: Callable[[], Session], dues: Sequence[DueInvoice], run: BillingRun | None = None
 ) -> tuple[uuid.UUID | None, int]:
     """Write ONE invoice for the periods ``dues`` (one customer, one instant) in its own transaction:
     returns its id (``None`` if every period was billed already) and how many periods were billed already.
@@ -690,7 +529,7 @@ def _bill_group(
         session = session_factory()
         try:
             with session.begin():
-                subscriptions, billed = _lock_subscriptions(session, remaining, fresh=attempt > 0)
+                subscriptions, billed = locks.lock_subscriptions(session, remaining, fresh=attempt > 0)
                 replaced: uuid.UUID | None = None
                 if billed:  # a failed invoice's period is billed again, into that invoice
                     retried, replaced = failures.discard_failed(session, billed)
@@ -706,6 +545,7 @@ def _bill_group(
                     session,
                     [(subscriptions[due.subscription_id][0], due) for due in todo],
                     invoice_id=replaced,
+                    run=run,
                 )
                 session.flush()
                 del subscriptions
@@ -727,153 +567,6 @@ def _bill_group(
     raise RuntimeError(f"{dues[0].key}: other workers kept billing periods of this invoice")
 
 
-def _lock_subscriptions(
-    session: Session, dues: Sequence[DueInvoice], *, fresh: bool = False
-) -> tuple[dict[Hashable, tuple[Subscription, Customer | None]], set[tuple[Hashable, str, datetime]]]:
-    """Lock the rows of the subscriptions of ``dues`` for this transaction (in id order, so two workers
-    locking overlapping sets never deadlock) and tell which of ``dues`` are billed already (their keys).
-
-    PostgreSQL, one period: one statement, which also loads the customer and plans the rest of the
-    transaction's statements for their parameters and the tables' current size (``plan_cache_mode``, as
-    metering does): psycopg prepares a statement after a few executions, and a generic plan made while
-    ``fees`` or ``invoices`` were small (a new installation, the first run after a growth) keeps scanning
-    them whole as they grow (measured: the 10,000th invoice of a run from empty tables cost 3x the first).
-    That "billed" answer comes from the statement's snapshot: if the lock had to wait for another worker
-    that has just billed the period, it says "not billed" and the invoice's insert then fails on the
-    period's unique key (handled by :func:`_bill_group`), so the answer is a shortcut, never the guard.
-    Several periods, or ``fresh``: the keys are read by a statement after the lock (a newer snapshot).
-    """
-    ids = sorted({due.subscription_id for due in dues}, key=str)
-    if session.get_bind().dialect.name == "postgresql":
-        if len(dues) == 1 and not fresh:
-            [due] = dues
-            row = session.execute(
-                _lock_one_statement(due.reason.value),
-                {"subscription_id": due.subscription_id, "period_start": due.period_start},
-            ).one()
-            return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
-        rows = session.execute(
-            select(Subscription, Customer, _CUSTOM_PLANS)
-            .join(Customer, Customer.id == Subscription.customer_id)
-            .where(Subscription.id.in_(ids))
-            .order_by(Subscription.id)
-            .with_for_update(of=Subscription)
-            .options(*_invoice_columns())
-        ).all()
-        subscriptions = {row[0].id: (row[0], row[1]) for row in rows}
-    else:
-        # SQLite: take the database write lock now (a no-op write), so concurrent runs queue here.
-        table = Subscription.__table__
-        session.execute(update(table).where(table.c.id.in_(ids)).values(updated_at=table.c.updated_at))
-        subscriptions = {
-            subscription.id: (subscription, None)
-            for subscription in session.scalars(select(Subscription).where(Subscription.id.in_(ids)))
-        }
-    missing = set(ids) - set(subscriptions)
-    if missing:
-        raise LookupError(f"subscriptions {sorted(map(str, missing))} not found")
-    return subscriptions, _billed(session, dues)
-
-
-_CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
-
-#: The columns of the subscription and the customer an invoice reads: the lock statement loads these, not
-#: the ~70 of both rows (turning each column into an attribute cost more than the statement). Another
-#: attribute read later is loaded then, one more query per invoice; the tests of ``tests/billing`` set
-#: :data:`_RAISE_ON_UNLOADED` (such a read raises) to check none is.
-_SUBSCRIPTION_COLUMNS = (
-    Subscription.id,
-    Subscription.organization_id,
-    Subscription.customer_id,
-    Subscription.plan_id,
-    Subscription.external_id,
-    Subscription.status,
-    Subscription.billing_time,
-    Subscription.started_at,
-    Subscription.subscription_at,
-    Subscription.terminated_at,
-    Subscription.progressive_billing_disabled,
-)
-_CUSTOMER_COLUMNS = (
-    Customer.id,
-    Customer.organization_id,
-    Customer.sequential_id,
-    Customer.timezone,
-    Customer.invoice_grace_period,
-    Customer.net_payment_term,
-    Customer.finalize_zero_amount_invoice,
-    Customer.subscription_invoice_issuing_date_anchor,
-    Customer.subscription_invoice_issuing_date_adjustment,
-)
-_RAISE_ON_UNLOADED = False
-
-
-def _invoice_columns() -> tuple[Any, ...]:
-    return (
-        load_only(*_SUBSCRIPTION_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
-        load_only(*_CUSTOMER_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
-    )
-
-
-#: The one-period lock statement by invoicing reason, built once (its parameters: ``subscription_id``,
-#: ``period_start``): building it for every invoice cost more than running it.
-_LOCK_ONE: dict[str, Select[Any]] = {}
-
-
-def _lock_one_statement(reason: str) -> Select[Any]:
-    statement = _LOCK_ONE.get(reason)
-    if statement is None:
-        subscription_id = bindparam("subscription_id", type_=Subscription.id.type)
-        billed = _billed_exists(
-            reason, subscription_id, bindparam("period_start", type_=InvoiceSubscription.period_start.type)
-        )
-        statement = (
-            select(Subscription, Customer, billed, _CUSTOM_PLANS)
-            .join(Customer, Customer.id == Subscription.customer_id)
-            .where(Subscription.id == subscription_id)
-            .with_for_update(of=Subscription)
-            .options(*_invoice_columns())
-        )
-        _LOCK_ONE[reason] = statement
-    return statement
-
-
-def _billed_clause(due: DueInvoice) -> Exists:
-    return _billed_exists(due.reason.value, due.subscription_id, due.period_start)
-
-
-def _billed_exists(reason: str, subscription_id: Any, period_start: Any) -> Exists:
-    # The reason is written into the SQL, not bound: the period's unique index is partial (on the
-    # reasons other than in-advance charges and progressive billing), and a generic plan, which
-    # psycopg's prepared statement gets after a few executions, can only use it when the reason is a
-    # constant; with a parameter it scans every invoice_subscriptions row, for every invoice.
-    return exists().where(
-        InvoiceSubscription.subscription_id == subscription_id,
-        InvoiceSubscription.invoicing_reason == literal(reason, literal_execute=True),
-        InvoiceSubscription.period_start == period_start,
-    )
-
-
-def _billed(session: Session, dues: Sequence[DueInvoice]) -> set[tuple[Hashable, str, datetime]]:
-    """The keys of ``dues`` already in ``invoice_subscriptions``."""
-    if len(dues) == 1:
-        [due] = dues
-        return {due.key} if session.execute(select(_billed_clause(due))).scalar() else set()
-    wanted = {due.key for due in dues}
-    rows = session.execute(
-        select(
-            InvoiceSubscription.subscription_id,
-            InvoiceSubscription.invoicing_reason,
-            InvoiceSubscription.period_start,
-        ).where(
-            InvoiceSubscription.subscription_id.in_(list({due.subscription_id for due in dues})),
-            InvoiceSubscription.invoicing_reason.in_(sorted({due.reason.value for due in dues})),
-        )
-    )
-    found: set[tuple[Hashable, str, datetime]] = {(row[0], row[1], row[2]) for row in rows}
-    return found & wanted
-
-
 def _failed_in_new_session(
     session_factory: Callable[[], Session], keys: set[tuple[Hashable, str, datetime]]
 ) -> set[tuple[Hashable, str, datetime]]:
@@ -885,7 +578,7 @@ def _billed_in_new_session(
     session_factory: Callable[[], Session], dues: Sequence[DueInvoice]
 ) -> set[tuple[Hashable, str, datetime]]:
     with session_factory() as session:
-        return _billed(session, dues)
+        return billing_repository.billed(session, dues)
 
 
 __all__ = [

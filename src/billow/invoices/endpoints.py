@@ -3,17 +3,13 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
-from billow.customers.repository import customer_repository
-from billow.customers.schemas import customer_out
-from billow.db import DbSession, utcnow
-from billow.errors import NotFound
+from billow.db import DbSession
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import (
     FeeEnvelope,
@@ -22,82 +18,17 @@ from billow.invoices.schemas import (
     FeeUpdateRequest,
     InvoiceEnvelope,
     InvoiceList,
-    InvoiceOut,
     InvoiceUpdateRequest,
     InvoiceVoidInput,
     fee_out,
-    invoice_out,
 )
 from billow.invoices.service import invoice_service
-from billow.kit.pagination import PageParams, Pagination, paginate
+from billow.invoices.views import invoice_envelope, invoice_list
+from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
-from billow.models.invoices import Fee, Invoice
-from billow.models.organizations import Organization
-from billow.subscriptions.endpoints import request_time
-from billow.subscriptions.repository import subscription_repository
-from billow.subscriptions.schemas import subscription_out
+from billow.models.invoices import Fee
 
 router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
-
-
-def _render(session: Session, organization: Organization, invoices: Sequence[Invoice]) -> list[InvoiceOut]:
-    ids = [invoice.id for invoice in invoices]
-    fees = invoice_repository.fees_by_invoice(session, ids)
-    links = invoice_repository.links_by_invoice(session, ids)
-    taxes = invoice_repository.taxes_by_invoice(session, ids)
-    all_fees = [fee for invoice_fees in fees.values() for fee in invoice_fees]
-    context = invoice_repository.fee_context(session, all_fees)
-    # Subscriptions billed without a persisted fee still appear in billing_periods.
-    missing = {link.subscription_id for ls in links.values() for link in ls} - set(context.subscriptions)
-    if missing:
-        context.subscriptions.update(
-            invoice_repository.subscriptions_by_id(session, organization.id, missing)
-        )
-    customers = invoice_repository.customers_by_id(
-        session, organization.id, {i.customer_id for i in invoices}
-    )
-    context.customers.update(customers)
-    plans = subscription_repository.plans_by_id(session, [s.plan_id for s in context.subscriptions.values()])
-    context.plans.update(plans)
-    customer_ids = list(customers)
-    metadata = customer_repository.metadata_by_customer(session, customer_ids)
-    customer_taxes = customer_repository.taxes_by_customer(session, customer_ids)
-    invoice_metadata = invoice_repository.metadata_by_invoice(session, ids)
-    now = utcnow()
-    out = []
-    for invoice in invoices:
-        customer = customers[invoice.customer_id]
-        timezone = customer.applicable_timezone(organization)
-        invoice_links = links[invoice.id]
-        subscriptions = [context.subscriptions[link.subscription_id] for link in invoice_links]
-        out.append(
-            invoice_out(
-                invoice,
-                customer=customer_out(
-                    customer, organization, metadata[customer.id], customer_taxes[customer.id]
-                ),
-                subscriptions=[
-                    subscription_out(s, customer, plans[s.plan_id], timezone=timezone, now=now)
-                    for s in subscriptions
-                ],
-                links=invoice_links,
-                fees=fees[invoice.id],
-                taxes=taxes[invoice.id],
-                context=context,
-                purchase_order_number=next(
-                    (s.purchase_order_number for s in subscriptions if s.purchase_order_number), None
-                ),
-                metadata=invoice_metadata[invoice.id],
-            )
-        )
-    return out
-
-
-def _list(
-    session: Session, organization: Organization, filters: InvoiceFilters, pages: PageParams
-) -> InvoiceList:
-    invoices, meta = paginate(session, invoice_repository.list_stmt(organization.id, filters), pages)
-    return InvoiceList(invoices=_render(session, organization, invoices), meta=meta)
 
 
 _METADATA_PARAM = re.compile(r"^metadata\[(.+)\]$")
@@ -159,17 +90,12 @@ ListFilters = Annotated[InvoiceFilters, Depends(_filters)]
 def index(
     session: DbSession, organization: CurrentOrganization, pages: Pagination, filters: ListFilters
 ) -> InvoiceList:
-    return _list(session, organization, filters, pages)
+    return invoice_list(session, organization, filters, pages)
 
 
 @router.get("/invoices/{lago_id}", response_model=InvoiceEnvelope)
 def show(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
-    return _one(session, organization, invoice_service.get(session, organization, lago_id))
-
-
-def _one(session: Session, organization: Organization, invoice: Invoice) -> InvoiceEnvelope:
-    [out] = _render(session, organization, [invoice])
-    return InvoiceEnvelope(invoice=out)
+    return invoice_envelope(session, organization, invoice_service.get(session, organization, lago_id))
 
 
 @router.put("/invoices/{lago_id}", response_model=InvoiceEnvelope)
@@ -177,26 +103,14 @@ def update(
     lago_id: str, body: InvoiceUpdateRequest, session: DbSession, organization: CurrentOrganization
 ) -> InvoiceEnvelope:
     invoice = invoice_service.update(session, organization, lago_id, body.invoice)
-    return _one(session, organization, invoice)
+    return invoice_envelope(session, organization, invoice)
 
 
 @router.delete("/invoices/{lago_id}", response_model=InvoiceEnvelope)
 def destroy(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
     """Deletes a draft (Lago's ``mark_as_deleted``); the response shows it with status ``deleted``."""
     invoice = invoice_service.delete(session, organization, lago_id)
-    return _one(session, organization, invoice)
-
-
-@router.put("/invoices/{lago_id}/refresh", response_model=InvoiceEnvelope)
-def refresh(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
-    invoice = invoice_service.refresh(session, organization, lago_id)
-    return _one(session, organization, invoice)
-
-
-@router.put("/invoices/{lago_id}/finalize", response_model=InvoiceEnvelope)
-def finalize(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
-    invoice = invoice_service.finalize(session, organization, lago_id)
-    return _one(session, organization, invoice)
+    return invoice_envelope(session, organization, invoice)
 
 
 @router.post("/invoices/{lago_id}/void", response_model=InvoiceEnvelope)
@@ -207,35 +121,7 @@ def void(
     body: InvoiceVoidInput | None = None,
 ) -> InvoiceEnvelope:
     invoice = invoice_service.void(session, organization, lago_id, body or InvoiceVoidInput())
-    return _one(session, organization, invoice)
-
-
-@router.post("/invoices/{lago_id}/retry", response_model=InvoiceEnvelope)
-def retry(
-    lago_id: str,
-    request: Request,
-    session: DbSession,
-    organization: CurrentOrganization,
-    now: Annotated[datetime, Depends(request_time)],
-) -> InvoiceEnvelope:
-    """Bill a failed invoice's period again now (Lago's retry of a failed invoice). The billing run's own
-    transactions do it (:func:`billow.billing.run.bill_subscriptions`, with the subscription's other
-    periods due): on success the invoice (same id) is the real one; on failure it is still ``failed``,
-    with the new ``error_details``. The request's transaction only reads."""
-    from billow.billing.run import bill_subscriptions
-
-    invoice = invoice_service.failed(session, organization, lago_id)
-    subscription_ids = [
-        link.subscription_id
-        for link in invoice_repository.links_by_invoice(session, [invoice.id])[invoice.id]
-    ]
-    session.commit()  # nothing written: end the read before the billing transactions
-    bill_subscriptions(request.app.state.sessionmaker, subscription_ids, now)
-    session.expire_all()
-    retried = invoice_repository.get(session, organization.id, invoice.id)
-    if retried is None:  # the period was billed by another invoice meanwhile
-        raise NotFound("invoice")
-    return _one(session, organization, retried)
+    return invoice_envelope(session, organization, invoice)
 
 
 @router.get("/customers/{external_id}/invoices", response_model=InvoiceList)
@@ -249,7 +135,7 @@ def customer_invoices(
     """The same filters as ``GET /invoices``, on one customer's invoices."""
     customer = invoice_service.customer(session, organization, external_id)
     filters = dataclasses.replace(filters, external_customer_id=None, customer_id=customer.id)
-    return _list(session, organization, filters, pages)
+    return invoice_list(session, organization, filters, pages)
 
 
 def _fees_out(session: Session, fees: Sequence[Fee]) -> list[FeeOut]:

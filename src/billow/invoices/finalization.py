@@ -1,8 +1,8 @@
 """Settings and dates of an invoice's finalization (reference §5.1, §5.2), and the final status.
 
 Shared by the billing run (:mod:`billow.billing.assembly`, an invoice finalized at once) and by the draft
-lifecycle (:mod:`billow.invoices.lifecycle`, a draft finalized after its grace period). This module does
-not build fees, so the billing run can import it.
+lifecycle (:mod:`billow.billing.drafts`, a draft finalized after its grace period). This module does
+not build fees, so billing imports it (never the reverse).
 
 * Grace period: the customer's ``invoice_grace_period``, else the organization's. When > 0 a
   subscription invoice is created ``draft`` and finalized ``grace`` days after its due date.

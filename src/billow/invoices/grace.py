@@ -6,8 +6,8 @@ organization's for customers without one), every draft of that customer moves wi
 transaction: ``expected_finalization_date`` by the difference of the two periods, the issuing date by the
 difference of their issuing-date shifts (:func:`billow.invoices.finalization.issuing_date_shift`) and the
 payment due date with it. Drafts whose new date has come are then finalized right after the commit by
-the task :data:`FINALIZE_DUE_DRAFTS` (:mod:`billow.worker.dispatch`), one transaction each, the same code
-path as the ``invoices.finalize_drafts`` scan, which remains the safety net.
+the task :data:`FINALIZE_DUE_DRAFTS` (registered by :mod:`billow.billing.tasks`), one transaction each,
+the same code path as the ``invoices.finalize_drafts`` scan, which remains the safety net.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,8 +25,7 @@ from billow.invoices import finalization
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
-from billow.worker.dispatch import after_commit, hook, task
-from billow.worker.scans import SessionFactory
+from billow.worker.dispatch import after_commit, hook
 
 log = logging.getLogger(__name__)
 
@@ -104,28 +103,3 @@ def _move_drafts(session: Session, organization: Organization, old_grace: Mappin
         session.flush()
         after_commit(session, FINALIZE_DUE_DRAFTS, str(organization.id))
     return moved
-
-
-@task(FINALIZE_DUE_DRAFTS)
-def finalize_due_drafts(session_factory: SessionFactory, payload: str, now: datetime) -> int:
-    """Finalize the organization's drafts whose ``expected_finalization_date`` has come (UTC date, as the
-    scan), each in its own transaction under the invoice's lock."""
-    from billow.invoices.tasks import finalize_draft
-
-    organization_id = uuid.UUID(payload)
-    with session_factory() as session:
-        ids = session.scalars(
-            select(Invoice.id)
-            .where(
-                Invoice.organization_id == organization_id,
-                Invoice.status == InvoiceStatus.DRAFT,
-                Invoice.expected_finalization_date.is_not(None),
-                Invoice.expected_finalization_date <= now.date(),
-            )
-            .order_by(Invoice.expected_finalization_date, Invoice.created_at, Invoice.id)
-        ).all()
-    done = 0
-    for invoice_id in ids:
-        if finalize_draft(session_factory, f"{organization_id}:{invoice_id}", now):
-            done += 1
-    return done

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from billow.kit.locking import lock_row
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.events import Event
@@ -111,17 +112,8 @@ class InvoiceRepository:
         return session.scalar(stmt)
 
     def lock(self, session: Session, invoice: Invoice) -> Invoice:
-        """Lock the invoice row for a status change and reload it (``SELECT ... FOR UPDATE`` on
-        PostgreSQL; on SQLite a no-op write takes the database write lock)."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(select(Invoice.id).where(Invoice.id == invoice.id).with_for_update()).scalar_one()
-        else:
-            table = Invoice.__table__
-            session.execute(
-                update(table).where(table.c.id == invoice.id).values(updated_at=table.c.updated_at)
-            )
-        session.refresh(invoice)
-        return invoice
+        """Lock the invoice row for a status change and reload it (:func:`billow.kit.locking.lock_row`)."""
+        return lock_row(session, Invoice, invoice.id)
 
     def drafts_to_finalize(self, session: Session, today: date) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """``(organization_id, invoice_id)`` of the drafts whose grace period is over."""
@@ -135,6 +127,21 @@ class InvoiceRepository:
             .order_by(Invoice.expected_finalization_date, Invoice.created_at, Invoice.id)
         )
         return [(row[0], row[1]) for row in rows]
+
+    def due_drafts_of(self, session: Session, organization_id: uuid.UUID, today: date) -> list[uuid.UUID]:
+        """The organization's drafts whose ``expected_finalization_date`` has come, oldest first."""
+        return list(
+            session.scalars(
+                select(Invoice.id)
+                .where(
+                    Invoice.organization_id == organization_id,
+                    Invoice.status == InvoiceStatus.DRAFT,
+                    Invoice.expected_finalization_date.is_not(None),
+                    Invoice.expected_finalization_date <= today,
+                )
+                .order_by(Invoice.expected_finalization_date, Invoice.created_at, Invoice.id)
+            )
+        )
 
     def drafts_to_refresh(self, session: Session) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """Drafts that received events (timestamped in their charges window) since their last refresh."""

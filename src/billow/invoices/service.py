@@ -1,7 +1,7 @@
 """Invoices and fees: reading them, and the transitions the API offers (Lago's ``invoices_controller``,
 ``fees_controller``). Invoices are written by the billing run (:mod:`billow.billing.run`); drafts are
-refreshed and finalized by :mod:`billow.invoices.lifecycle` (here and in the scans of
-:mod:`billow.invoices.tasks`).
+refreshed and finalized by :mod:`billow.billing.drafts` (``PUT /invoices/{id}/refresh`` and ``/finalize``,
+served by :mod:`billow.billing.endpoints`, and the scans of :mod:`billow.billing.tasks`).
 
 Rules (Lago's services, reference §5.1):
 
@@ -19,7 +19,7 @@ Rules (Lago's services, reference §5.1):
   ``metadata_on_draft_invoice``; at most 5); a voided invoice: 405 ``update_on_voided_invoice``;
 * ``failed`` invoices (:mod:`billow.billing.failures`) are visible, with their ``error_details``; they
   cannot be updated (405 ``invalid_status``), only retried: ``POST /invoices/{id}/retry`` (any other
-  status: 405 ``invalid_status``, as Lago) bills the period again at once (:meth:`InvoiceService.retry`);
+  status: 405 ``invalid_status``, as Lago) bills the period again at once (:mod:`billow.billing.endpoints`);
 * ``PUT /fees/{id}`` (``payment_status``) and ``DELETE /fees/{id}``: only fees not attached to an
   invoice, else 405 ``invoiced_fee``.
 """
@@ -33,7 +33,6 @@ from sqlalchemy.orm import Session
 
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
-from billow.invoices import lifecycle
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeUpdateInput, InvoiceMetadataInput, InvoiceUpdateInput, InvoiceVoidInput
 from billow.kit.limits import clamp_bigint
@@ -167,19 +166,6 @@ class InvoiceService:
 
     def _locked(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
         return invoice_repository.lock(session, self.get(session, organization, lago_id))
-
-    def refresh(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
-        invoice = self._locked(session, organization, lago_id)
-        return lifecycle.refresh(session, invoice)
-
-    def finalize(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
-        invoice = self.get(session, organization, lago_id)
-        if invoice.status != InvoiceStatus.DRAFT:
-            raise NotFound("invoice")
-        invoice = invoice_repository.lock(session, invoice)
-        if invoice.status != InvoiceStatus.DRAFT:  # finalized meanwhile by the scan
-            raise NotFound("invoice")
-        return lifecycle.finalize(session, invoice, now=utcnow())
 
     def void(
         self, session: Session, organization: Organization, lago_id: str, data: InvoiceVoidInput

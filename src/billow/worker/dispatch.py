@@ -67,6 +67,7 @@ TASKS: dict[str, Task] = {}
 #: Modules that register tasks (imported by :func:`load_all`).
 TASK_MODULES: list[str] = [
     "billow.billing.immediate",
+    "billow.billing.tasks",
     "billow.invoices.grace",
 ]
 

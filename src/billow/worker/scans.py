@@ -85,8 +85,6 @@ def scan(
 SCAN_MODULES: list[str] = [
     "billow.billing.tasks",
     "billow.metering.tasks",
-    "billow.billing.pay_in_advance",
-    "billow.billing.progressive",
     "billow.invoices.tasks",
 ]
 

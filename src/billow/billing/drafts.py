@@ -9,7 +9,9 @@ drafts past their grace period, one code path) refreshes, sets the issuing and d
 invoice (or closes a skipped zero-amount one, :func:`billow.invoices.finalization.apply_final_status`).
 
 Callers lock the invoice row first (:meth:`InvoiceRepository.lock`) so the API and the scans never
-finalize or refresh the same draft at once.
+finalize or refresh the same draft at once: :func:`refresh_invoice` and :func:`finalize_invoice` (``PUT
+/invoices/{id}/refresh`` and ``/finalize``, :mod:`billow.billing.endpoints`) and the draft scans of
+:mod:`billow.billing.tasks`.
 """
 
 from __future__ import annotations
@@ -21,15 +23,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.billing.assembly import invoicing_reason, rebuild_subscription_invoice
-from billow.billing.schedule import DueInvoice, SubscriptionFacts, due_invoices
+from billow.billing.repository import billing_repository, subscription_facts
+from billow.billing.schedule import DueInvoice, due_invoices
 from billow.db import utcnow
+from billow.errors import NotFound
 from billow.invoices import finalization
+from billow.invoices.repository import invoice_repository
+from billow.invoices.service import invoice_service
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
 from billow.models.organizations import Organization
-from billow.models.plans import Plan
 from billow.models.subscriptions import Subscription
-from billow.subscriptions.calendar import trial_end
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +63,11 @@ def _links(session: Session, invoice: Invoice) -> list[InvoiceSubscription]:
 def _period_of(session: Session, link: InvoiceSubscription) -> tuple[Subscription, DueInvoice]:
     """One billed period of a subscription invoice, recomputed from the schedule through its key."""
     subscription = session.get(Subscription, link.subscription_id)
-    assert subscription is not None
-    plan = session.get(Plan, subscription.plan_id)
-    customer = session.get(Customer, subscription.customer_id)
-    organization = session.get(Organization, subscription.organization_id)
-    assert plan is not None and customer is not None and organization is not None
-    assert subscription.started_at is not None
-    facts = SubscriptionFacts(  # as the billing run sees the subscription (billow.billing.run)
-        id=subscription.id,
-        started_at=subscription.started_at,
-        interval=plan.interval,
-        billing_time=subscription.billing_time,
-        timezone=customer.applicable_timezone(organization),
-        pay_in_advance=plan.pay_in_advance,
-        bill_charges_monthly=plan.bill_charges_monthly,
-        terminated_at=subscription.terminated_at,
-        trial_ended_at=trial_end(subscription.started_at, plan.trial_period),
-    )
+    assert subscription is not None and subscription.started_at is not None
+    # As the billing run sees the subscription (billow.billing.run), without the backdated floor: the
+    # period was billed.
+    row = billing_repository.subscription_row(session, subscription.id)
+    facts = subscription_facts(row, with_floor=False)
     for due in due_invoices(facts, link.timestamp, after=link.timestamp):
         if due.reason.value == link.invoicing_reason and due.period_start == link.period_start:
             return subscription, due
@@ -119,3 +111,22 @@ def finalize(session: Session, invoice: Invoice, *, now: datetime) -> Invoice:
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     session.flush()
     return invoice
+
+
+def refresh_invoice(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    """``PUT /invoices/{id}/refresh``: a draft is rebuilt under its row lock; any other invoice is returned
+    unchanged."""
+    invoice = invoice_repository.lock(session, invoice_service.get(session, organization, lago_id))
+    return refresh(session, invoice)
+
+
+def finalize_invoice(session: Session, organization: Organization, lago_id: str) -> Invoice:
+    """``PUT /invoices/{id}/finalize``: a draft only — any other invoice is a 404 ``invoice_not_found``
+    (Lago looks the invoice up among drafts)."""
+    invoice = invoice_service.get(session, organization, lago_id)
+    if invoice.status != InvoiceStatus.DRAFT:
+        raise NotFound("invoice")
+    invoice = invoice_repository.lock(session, invoice)
+    if invoice.status != InvoiceStatus.DRAFT:  # finalized meanwhile by the scan
+        raise NotFound("invoice")
+    return finalize(session, invoice, now=utcnow())

@@ -1,0 +1,172 @@
+"""The one invoice writer: a fee set's amounts and taxes (:func:`compute_amounts`, over
+:mod:`billow.billing.totals`), the invoice's amounts, fees and applied taxes written with the ORM
+(:func:`write_fees`, :func:`write_applied_taxes`), and an invoice issued at once outside the period
+schedule (:func:`write_immediate_invoice`: a pay-in-advance charge's, a progressive-billing one).
+
+The billing run's subscription invoice (:mod:`billow.billing.assembly`) uses the same amounts and applied
+taxes, written with Core inserts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Hashable, Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from billow.billing.context import FeeDraft
+from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
+from billow.invoices import finalization, numbering
+from billow.kit.time import local_date
+from billow.models.customers import Customer
+from billow.models.invoices import AppliedTax, Invoice, InvoiceStatus, InvoiceSubscription, PaymentStatus
+from billow.models.organizations import Organization
+from billow.models.subscriptions import Subscription
+from billow.models.taxes import Tax
+
+
+def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents: int = 0) -> InvoiceAmounts:
+    """Amounts of the invoice, writing each fee's taxes onto it (deductions: hooks for later issues)."""
+    lines = [
+        FeeLine(
+            key=id(d.fee),
+            amount_cents=d.fee.amount_cents,
+            taxes=d.taxes,
+            precise_deductions_cents=Decimal(d.progressive_credit_cents),
+        )
+        for d in drafts
+    ]
+    amounts = invoice_amounts(
+        lines,
+        progressive_billing_credit_amount_cents=sum(d.progressive_credit_cents for d in drafts),
+        credit_notes_available_cents=credit_notes_available_cents,
+    )
+    for draft in drafts:
+        fee_taxes = amounts.fee_taxes[id(draft.fee)]
+        draft.fee.taxes_precise_amount_cents = fee_taxes.taxes_precise_amount_cents
+        draft.fee.taxes_amount_cents = fee_taxes.taxes_amount_cents
+        draft.fee.taxes_rate = fee_taxes.taxes_rate
+    return amounts
+
+
+def set_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
+    invoice.fees_amount_cents = amounts.fees_amount_cents
+    invoice.taxes_amount_cents = amounts.taxes_amount_cents
+    invoice.progressive_billing_credit_amount_cents = amounts.progressive_billing_credit_amount_cents
+    invoice.coupons_amount_cents = amounts.coupons_amount_cents
+    invoice.credit_notes_amount_cents = amounts.credit_notes_amount_cents
+    invoice.prepaid_credit_amount_cents = amounts.prepaid_credit_amount_cents
+    invoice.sub_total_excluding_taxes_amount_cents = amounts.sub_total_excluding_taxes_amount_cents
+    invoice.sub_total_including_taxes_amount_cents = amounts.sub_total_including_taxes_amount_cents
+    invoice.total_amount_cents = amounts.total_amount_cents
+
+
+def write_fees(
+    session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
+) -> None:
+    for draft in drafts:
+        draft.fee.invoice_id = invoice.id
+        draft.fee.payment_status = invoice.payment_status
+        session.add(draft.fee)
+    write_applied_taxes(session, invoice, drafts, amounts)
+
+
+def write_immediate_invoice(
+    session: Session,
+    *,
+    organization: Organization,
+    customer: Customer,
+    subscription: Subscription,
+    invoice_type: str,
+    invoicing_reason: str,
+    currency: str,
+    window_from: datetime,
+    window_to: datetime,
+    timestamp: datetime,
+    now: datetime,
+    drafts: Sequence[FeeDraft],
+    amounts: InvoiceAmounts,
+    invoice_id: uuid.UUID | None = None,
+    applied_usage_thresholds: list[dict[str, object]] | None = None,
+) -> Invoice:
+    """Write an invoice issued at once, outside the period schedule (a pay-in-advance charge's, a
+    progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it. The fees'
+    unique keys are checked (flushed) before the invoice is numbered."""
+    invoice = Invoice(
+        id=invoice_id or uuid.uuid4(),
+        organization_id=organization.id,
+        customer_id=customer.id,
+        number=numbering.draft_number(organization),
+        invoice_type=invoice_type,
+        status=InvoiceStatus.DRAFT,
+        payment_status=PaymentStatus.PENDING,
+        currency=currency,
+        applied_usage_thresholds=applied_usage_thresholds,
+    )
+    timezone = customer.applicable_timezone(organization)
+    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
+    set_amounts(invoice, amounts)
+    session.add(invoice)
+    session.flush()  # before its rows that reference it (fees may already be pending in the session)
+    session.add(
+        InvoiceSubscription(
+            organization_id=organization.id,
+            invoice_id=invoice.id,
+            subscription_id=subscription.id,
+            invoicing_reason=invoicing_reason,
+            period_start=window_from,
+            timestamp=timestamp,
+            from_datetime=window_from,
+            to_datetime=window_to,
+            charges_from_datetime=window_from,
+            charges_to_datetime=window_to,
+        )
+    )
+    write_fees(session, invoice, drafts, amounts)
+    session.flush()  # the fees' unique keys: fail here if another scan billed the same event
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    return invoice
+
+
+def applied_tax_values(
+    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
+) -> list[dict[str, object]]:
+    """The invoice's applied taxes (one per tax of its fees), as column values."""
+    taxes_by_id: dict[Hashable, Tax] = {t.id: t for d in drafts for t in d.taxes}
+    values: list[dict[str, object]] = []
+    for tax_id, amount_cents in amounts.taxes_by_id.items():
+        tax = taxes_by_id[tax_id]
+        values.append(
+            {
+                "organization_id": invoice.organization_id,
+                "invoice_id": invoice.id,
+                "tax_id": tax.id,
+                "tax_code": tax.code,
+                "tax_name": tax.name,
+                "tax_description": tax.description,
+                "tax_rate": tax.rate,
+                "amount_cents": amount_cents,
+                "amount_currency": invoice.currency,
+                "fees_amount_cents": amounts.tax_bases_by_id[tax_id],
+            }
+        )
+    return values
+
+
+def applied_tax_rows(
+    invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts, now: datetime
+) -> list[dict[str, object]]:
+    """:func:`applied_tax_values` as complete rows for a Core insert."""
+    return [
+        {"id": uuid.uuid4(), "created_at": now, "updated_at": now, **values}
+        for values in applied_tax_values(invoice, drafts, amounts)
+    ]
+
+
+def write_applied_taxes(
+    session: Session, invoice: Invoice, drafts: Sequence[FeeDraft], amounts: InvoiceAmounts
+) -> None:
+    for values in applied_tax_values(invoice, drafts, amounts):
+        session.add(AppliedTax(**values))

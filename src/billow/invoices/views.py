@@ -1,0 +1,88 @@
+"""Rendering invoices in Lago's shape (``InvoiceOut``), shared by the routers that answer with invoices:
+:mod:`billow.invoices.endpoints` and :mod:`billow.billing.endpoints` (refresh, finalize, retry). A page of
+invoices costs a fixed number of queries whatever its length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy.orm import Session
+
+from billow.customers.repository import customer_repository
+from billow.customers.schemas import customer_out
+from billow.db import utcnow
+from billow.invoices.repository import InvoiceFilters, invoice_repository
+from billow.invoices.schemas import InvoiceEnvelope, InvoiceList, InvoiceOut, invoice_out
+from billow.kit.pagination import PageParams, paginate
+from billow.models.invoices import Invoice
+from billow.models.organizations import Organization
+from billow.subscriptions.repository import subscription_repository
+from billow.subscriptions.schemas import subscription_out
+
+
+def render_invoices(
+    session: Session, organization: Organization, invoices: Sequence[Invoice]
+) -> list[InvoiceOut]:
+    ids = [invoice.id for invoice in invoices]
+    fees = invoice_repository.fees_by_invoice(session, ids)
+    links = invoice_repository.links_by_invoice(session, ids)
+    taxes = invoice_repository.taxes_by_invoice(session, ids)
+    all_fees = [fee for invoice_fees in fees.values() for fee in invoice_fees]
+    context = invoice_repository.fee_context(session, all_fees)
+    # Subscriptions billed without a persisted fee still appear in billing_periods.
+    missing = {link.subscription_id for ls in links.values() for link in ls} - set(context.subscriptions)
+    if missing:
+        context.subscriptions.update(
+            invoice_repository.subscriptions_by_id(session, organization.id, missing)
+        )
+    customers = invoice_repository.customers_by_id(
+        session, organization.id, {i.customer_id for i in invoices}
+    )
+    context.customers.update(customers)
+    plans = subscription_repository.plans_by_id(session, [s.plan_id for s in context.subscriptions.values()])
+    context.plans.update(plans)
+    customer_ids = list(customers)
+    metadata = customer_repository.metadata_by_customer(session, customer_ids)
+    customer_taxes = customer_repository.taxes_by_customer(session, customer_ids)
+    invoice_metadata = invoice_repository.metadata_by_invoice(session, ids)
+    now = utcnow()
+    out = []
+    for invoice in invoices:
+        customer = customers[invoice.customer_id]
+        timezone = customer.applicable_timezone(organization)
+        invoice_links = links[invoice.id]
+        subscriptions = [context.subscriptions[link.subscription_id] for link in invoice_links]
+        out.append(
+            invoice_out(
+                invoice,
+                customer=customer_out(
+                    customer, organization, metadata[customer.id], customer_taxes[customer.id]
+                ),
+                subscriptions=[
+                    subscription_out(s, customer, plans[s.plan_id], timezone=timezone, now=now)
+                    for s in subscriptions
+                ],
+                links=invoice_links,
+                fees=fees[invoice.id],
+                taxes=taxes[invoice.id],
+                context=context,
+                purchase_order_number=next(
+                    (s.purchase_order_number for s in subscriptions if s.purchase_order_number), None
+                ),
+                metadata=invoice_metadata[invoice.id],
+            )
+        )
+    return out
+
+
+def invoice_list(
+    session: Session, organization: Organization, filters: InvoiceFilters, pages: PageParams
+) -> InvoiceList:
+    invoices, meta = paginate(session, invoice_repository.list_stmt(organization.id, filters), pages)
+    return InvoiceList(invoices=render_invoices(session, organization, invoices), meta=meta)
+
+
+def invoice_envelope(session: Session, organization: Organization, invoice: Invoice) -> InvoiceEnvelope:
+    [out] = render_invoices(session, organization, [invoice])
+    return InvoiceEnvelope(invoice=out)

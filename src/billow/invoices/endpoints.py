@@ -33,7 +33,7 @@ from billow.kit.pagination import PageParams, Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.invoices import Fee, Invoice
 from billow.models.organizations import Organization
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
 

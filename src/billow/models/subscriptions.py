@@ -17,7 +17,7 @@ Life cycle: a subscription whose ``subscription_at`` is in the future is ``pendi
 ``active`` at that instant with ``started_at = subscription_at`` (so a backdated subscription starts
 in the past). An ``active`` one becomes ``terminated`` on request or at ``ending_at``
 (``terminated_at = ending_at``); a ``pending`` one that is deleted becomes ``canceled``. Timed
-transitions are applied by :func:`billow.subscriptions.service.SubscriptionService.apply_due_transitions`.
+transitions are applied by :func:`billow.subscriptions.service.transitions.apply_due_transitions`.
 """
 
 from __future__ import annotations

@@ -53,7 +53,6 @@ KNOWN_UPWARD: set[tuple[str, str]] = {
     ("invoices", "billow.billing.run"),
     ("invoices", "billow.billing.assembly"),
     ("invoices", "billow.billing.schedule"),
-    ("subscriptions", "billow.credit_notes.service"),
 }
 
 #: Private names still imported across packages (importing module, imported module, name).

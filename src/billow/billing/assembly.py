@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
-from billow.billing import run_cache
+from billow.billing import run_cache, termination_credits
 from billow.billing.charge_fees import charge_fees
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.proration import subscription_fee
@@ -229,11 +229,10 @@ def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents:
     return amounts
 
 
-def credit_notes_available(ctx: InvoiceContext) -> int:
+def credit_notes_available(ctx: InvoiceContext, credited: bool = False) -> int:
     """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
-    if not ctx.finalizing or run_cache.known_absent("credit_notes", ctx.customer.id):
-        return 0
-    return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
+    absent = not ctx.finalizing or (not credited and run_cache.known_absent("credit_notes", ctx.customer.id))
+    return 0 if absent else credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 
 
 def build_fee_drafts(ctx: InvoiceContext) -> tuple[list[FeeDraft], datetime | None, datetime | None]:
@@ -326,6 +325,7 @@ def write_subscription_invoice(
     replaces (:mod:`billow.billing.failures`). Returns the invoice as written, a transient object (not in
     the session: load it to work with it)."""
     members = _members_in_order(members)
+    fresh = termination_credits.credit_owed(session, members)  # unused days, before any fee (0005)
     invoice_id = invoice_id or uuid.uuid4()
     contexts = _contexts(session, members, invoice_id, finalizing=True)
     first = contexts[0]
@@ -340,7 +340,7 @@ def write_subscription_invoice(
         ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
         drafts.extend(ctx_drafts)
         spans.append((fee_from, fee_to))
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0], fresh))
 
     dues = [due for _, due in members]
     due_at = max(due.due_at for due in dues)  # one instant (the run groups by it)

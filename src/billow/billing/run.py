@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, load_only, sessionmaker
 
-from billow.billing import charge_fees, failures, statistics
+from billow.billing import charge_fees, failures, statistics, termination_credits
 from billow.billing import run_cache as run_cache_module
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.run_cache import run_cache
@@ -138,7 +138,7 @@ def bill_due(
     with session_factory() as session:
         work = pending_work(session, as_of, organization_id)
     _bill_work(session_factory, work, summary)
-    return summary
+    return termination_credits.credit_remaining(session_factory, summary, organization_id=organization_id)
 
 
 def apply_transitions(
@@ -257,7 +257,7 @@ def bill_subscriptions(
     rank = {subscription_id: position for position, subscription_id in enumerate(given)}
     work.sort(key=lambda pending: rank.get(pending.subscription_id, len(rank)))
     _bill_work(session_factory, work, summary)
-    return summary
+    return termination_credits.credit_remaining(session_factory, summary, customer_ids=customers.values())
 
 
 def _bill_work(

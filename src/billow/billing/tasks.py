@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from billow.billing import termination_credits
 from billow.billing.run import apply_transitions, bill_subscriptions, due_subscriptions
 from billow.worker.scans import SessionFactory, WorkItem, scan
 
@@ -80,8 +81,9 @@ bill_one_subscription = bill_batch
 @scan("billing", every=timedelta(minutes=1), each=bill_batch)
 def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> list[WorkItem]:
     """Apply the subscription transitions due at ``now`` (organization by organization if applying them at
-    once fails), then list the subscriptions owing an invoice, in batches. A subscription owing more than
-    ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan (a minute later)."""
+    once fails), then list the subscriptions owing an invoice or a credit of unused days, in batches. A
+    subscription owing more than ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan
+    (a minute later)."""
     apply_transitions(session_factory, now)
-    due = due_subscriptions(session_factory, now)
+    due = termination_credits.and_owed(session_factory, due_subscriptions(session_factory, now))
     return batches([subscription_id for subscription_id, _ in due], customers=dict(due))

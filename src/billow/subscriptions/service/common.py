@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from billow.config import max_backdate_days
 from billow.errors import Errors, ValidationFailed
 from billow.kit.currency import is_currency
+from billow.models.credit_notes import CreditNoteReason
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.plans import Plan
@@ -105,6 +106,14 @@ def start_if_due(subscription: Subscription, now: datetime) -> None:
     else:
         subscription.status = SubscriptionStatus.PENDING
         subscription.started_at = None
+
+
+def owe_unused_days(subscription: Subscription, reason: CreditNoteReason, now: datetime) -> None:
+    """Leave the credit of a just-terminated pay-in-advance subscription's unused days to the billing run
+    (decision 0005: its invoice of the termination, or its pass over the subscriptions still owed one,
+    :mod:`billow.billing.termination_credits`); ``reason`` and ``now`` are the credit note's."""
+    subscription.unused_days_credit = reason.value
+    subscription.unused_days_credit_at = now
 
 
 def cancel_pending_plan_change(session: Session, current: Subscription, now: datetime) -> None:

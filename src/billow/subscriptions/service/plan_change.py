@@ -1,8 +1,8 @@
 """Plan changes (Lago's ``PlanUpgradeService``/``PlanDowngradeService``): re-posting an active
 subscription's external id with another plan of the same currency is an **upgrade** when the new plan's
 yearly amount (:func:`yearly_amount_cents`) is at least the old one's: the old subscription is terminated
-now (its final invoice comes with the billing run; a pay-in-advance fee's unused days, the switch day
-included, are credited) and a new one starts now with the same external id. Otherwise it is a
+now (its final invoice comes with the billing run, which credits a pay-in-advance fee's unused days, the
+switch day included) and a new one starts now with the same external id. Otherwise it is a
 **downgrade**: a ``pending`` subscription that replaces the active one at the end of its current billing
 period; the answer is the active subscription (``next_plan_code``, ``downgrade_plan_date``). A new plan
 change replaces a pending downgrade (canceled); terminating the subscription cancels it too."""
@@ -14,8 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.service import credit_note_service
 from billow.kit.time import local_date
+from billow.models.credit_notes import CreditNoteReason
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.plans import Plan
@@ -23,7 +23,11 @@ from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.subscriptions.calendar import Interval, period_containing
 from billow.subscriptions.follow_up import bill_after_commit
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
-from billow.subscriptions.service.common import DEFAULT_TERMINATION_INVOICE, cancel_pending_plan_change
+from billow.subscriptions.service.common import (
+    DEFAULT_TERMINATION_INVOICE,
+    cancel_pending_plan_change,
+    owe_unused_days,
+)
 
 #: Periods per year, to compare plans of different intervals (Lago's ``Plan#yearly_amount_cents``).
 _PER_YEAR = {
@@ -67,16 +71,18 @@ def upgrade(
     cancel_pending_plan_change(session, current, now)
     current.status = SubscriptionStatus.TERMINATED
     current.terminated_at = now
-    if current_plan.pay_in_advance and current.on_termination_credit_note is None:
-        current.on_termination_credit_note = DEFAULT_CREDIT_NOTE
+    if current_plan.pay_in_advance:
+        if current.on_termination_credit_note is None:
+            current.on_termination_credit_note = DEFAULT_CREDIT_NOTE
+        owe_unused_days(current, CreditNoteReason.ORDER_CHANGE, now)
     session.flush()  # one active subscription per external id
     new = _next_subscription(current, plan, changes)
     new.status = SubscriptionStatus.ACTIVE
     new.started_at = now
     session.add(new)
     session.flush()
-    credit_note_service.credit_unused_days(session, current, upgrade=True, now=now)
-    # The old subscription's final invoice and the new one's first, in one billing call.
+    # The old subscription's final invoice (which credits its unused days) and the new one's first, in
+    # one billing call: the new one consumes the credit.
     bill_after_commit(session, [current.id, new.id], now)
     return new
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.service import credit_note_service
 from billow.errors import Errors, NotFound
+from billow.models.credit_notes import CreditNoteReason
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.subscriptions.follow_up import bill_after_commit
@@ -18,6 +18,7 @@ from billow.subscriptions.service.common import (
     ON_TERMINATION_CREDIT_NOTES,
     ON_TERMINATION_INVOICES,
     cancel_pending_plan_change,
+    owe_unused_days,
     plan_of,
 )
 
@@ -35,7 +36,7 @@ def terminate(
     """``DELETE /subscriptions/{external_id}``: terminate the active subscription now, or with
     ``status=pending`` cancel the pending one. Anything else (already ended) is not found, as Lago.
     Termination of a pay-in-advance subscription credits the unused days per
-    ``on_termination_credit_note``."""
+    ``on_termination_credit_note``: the billing run does, right after the commit."""
     if status == SubscriptionStatus.PENDING:
         subscription = repository.by_external_id(
             session, organization.id, external_id, SubscriptionStatus.PENDING
@@ -72,10 +73,11 @@ def terminate(
         subscription.on_termination_credit_note = (
             on_termination_credit_note or subscription.on_termination_credit_note or DEFAULT_CREDIT_NOTE
         )
+        owe_unused_days(subscription, CreditNoteReason.ORDER_CANCELLATION, now)
     cancel_pending_plan_change(session, subscription, now)
     session.flush()
-    credit_note_service.credit_unused_days(session, subscription, upgrade=False, now=now)
-    if subscription.on_termination_invoice != "skip":
-        # The final invoice, right after the commit (the billing scan otherwise).
+    if subscription.on_termination_invoice != "skip" or subscription.unused_days_credit is not None:
+        # The final invoice and the credit of the unused days, right after the commit (the billing scan
+        # otherwise).
         bill_after_commit(session, [subscription.id], now)
     return subscription

@@ -9,8 +9,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.service import credit_note_service
-from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.subscriptions import SubscriptionStatus
 from billow.subscriptions.repository import subscription_repository as repository
 
 
@@ -46,13 +45,9 @@ def apply_due_transitions(
         terminated.append(old.id)
         activated.append(new.id)
     activated += repository.activate_due(session, now, organization_id)
-    ended = repository.terminate_due(session, now, organization_id)
-    terminated += ended
+    # A pay-in-advance fee's unused days are owed too (credited by the billing run).
+    terminated += repository.terminate_due(session, now, organization_id)
     repository.cancel_orphan_plan_changes(session, now, organization_id)
-    # The billing run bills the final invoices of the ended subscriptions and the first ones of the
-    # started ones; unused days of a pay-in-advance fee are credited now.
-    for subscription_id in ended:
-        subscription = session.get(Subscription, subscription_id)
-        if subscription is not None:
-            credit_note_service.credit_unused_days(session, subscription, upgrade=False, now=now)
+    # The billing run bills the final invoices of the ended subscriptions (crediting their unused days)
+    # and the first ones of the started ones.
     return DueTransitions(activated, terminated)

@@ -212,7 +212,7 @@ class Clock:
     """The request time the subscription endpoints see (``request_time``), frozen and set by the test."""
 
     def __init__(self, app: FastAPI, start: str = "2024-01-01T00:00:00Z"):
-        from billow.subscriptions.endpoints import request_time
+        from billow.subscriptions.dependencies import request_time
 
         self.now = datetime.fromisoformat(start).astimezone(UTC)
         app.dependency_overrides[request_time] = lambda: self.now
@@ -224,7 +224,7 @@ class Clock:
 @pytest.fixture
 def clock(app: FastAPI) -> Iterator[Clock]:
     """A frozen request clock at 2024-01-01T00:00:00Z (``clock.set(...)`` moves it)."""
-    from billow.subscriptions.endpoints import request_time
+    from billow.subscriptions.dependencies import request_time
 
     yield Clock(app)
     app.dependency_overrides.pop(request_time, None)

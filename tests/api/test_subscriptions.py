@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.service import subscription_service
 from tests.conftest import Api

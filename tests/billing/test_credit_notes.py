@@ -6,17 +6,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 import pytest
 from fastapi import FastAPI
 from lago_python_client.models.credit_note import CreditNoteResponse
 from lago_python_client.services.response import prepare_index_response, prepare_object_response
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from billow.billing.run import bill_due
+from billow.billing.tasks import bill_batch, find_due_subscriptions
 from billow.credit_notes import amounts as cn
 from billow.models.credit_notes import CreditNote, InvoiceCreditNote
-from billow.models.invoices import Fee, Invoice
+from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from tests.conftest import Api, Clock
 
 
@@ -329,6 +332,81 @@ class TestTermination:
                 select(Fee.amount_cents).where(Fee.fee_type == "subscription").order_by(Fee.created_at)
             ).all()
         assert fees == [3100, 1069]
+
+
+class TestPendingWorkOfTheBillingRun:
+    """The credit is left to the billing run (decision 0005): no request writes it, the run writes it once."""
+
+    def test_a_get_past_ending_at_writes_no_credit_note(
+        self, api: Api, app: FastAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        setup(api, ending_at="2024-01-21T12:00:00Z")
+        body = {"external_customer_id": "cus_1", "external_id": "sub_2", "plan_code": "basic"}
+        assert api.post("/subscriptions", json={"subscription": body}).status_code == 200
+        bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
+        clock.set("2024-01-22T00:00:00Z")
+        # Nothing runs after the GET's commit: what the GET itself wrote is what is left.
+        with monkeypatch.context() as patch:
+            patch.setattr(app.state.dispatcher, "mode", "off")
+            response = api.get("/customers/cus_1/current_usage", params={"external_subscription_id": "sub_2"})
+        assert response.status_code == 200, response.text
+        status = api.get("/subscriptions/sub_1", params={"status": "terminated"}).json()["subscription"]
+        assert status["terminated_at"] == "2024-01-21T12:00:00Z"  # the GET applied the termination
+        assert notes(app) == []
+        bill_due(app.state.sessionmaker, at("2024-01-22T00:00:00Z"))
+        [note] = notes(app)
+        assert note.subscription_id == UUID(status["lago_id"])
+        assert (note.total_amount_cents, note.issuing_date, note.reason) == (
+            1200,
+            date(2024, 1, 22),
+            "order_cancellation",
+        )
+
+    def test_skipped_final_invoice_still_credits(self, api: Api, app: FastAPI, clock: Clock) -> None:
+        setup(api)
+        bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
+        clock.set("2024-01-21T12:00:00Z")
+        response = api.delete("/subscriptions/sub_1", params={"on_termination_invoice": "skip"})
+        assert response.status_code == 200
+        [note] = notes(app)  # the billing that follows the commit: its pass over the terminated subscription
+        assert (note.total_amount_cents, note.issuing_date) == (1200, date(2024, 1, 21))
+        with app.state.sessionmaker() as session:
+            reasons = session.scalars(select(InvoiceSubscription.invoicing_reason)).all()
+        assert reasons == ["subscription_starting"]  # no final invoice
+
+    def test_the_scan_finds_a_credit_left_by_a_lost_task(
+        self, api: Api, app: FastAPI, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        setup(api)
+        bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
+        clock.set("2024-01-21T12:00:00Z")
+        with monkeypatch.context() as patch:
+            patch.setattr(app.state.dispatcher, "mode", "off")
+            api.delete("/subscriptions/sub_1", params={"on_termination_invoice": "skip"})
+        assert notes(app) == []
+        [item] = find_due_subscriptions(app.state.sessionmaker, at("2024-01-21T12:00:01Z"))
+        bill_batch(app.state.sessionmaker, str(item), at("2024-01-21T12:00:01Z"))
+        [note] = notes(app)
+        assert (note.total_amount_cents, note.issuing_date) == (1200, date(2024, 1, 21))
+        assert find_due_subscriptions(app.state.sessionmaker, at("2024-01-21T12:00:02Z")) == []
+
+    def test_once_whatever_the_runs(self, api: Api, app: FastAPI, clock: Clock) -> None:
+        setup(api)
+        bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
+        clock.set("2024-01-21T12:00:00Z")
+        api.delete("/subscriptions/sub_1")
+        for _ in range(2):
+            bill_due(app.state.sessionmaker, at("2024-01-22T00:00:00Z"))
+        [note] = notes(app)
+        # The backstop: a second credit note of the subscription for the same reason is refused.
+        with app.state.sessionmaker() as session, pytest.raises(IntegrityError):
+            copy = {
+                column.key: getattr(note, column.key)
+                for column in CreditNote.__table__.columns
+                if column.key not in ("id", "sequential_id", "number")
+            }
+            session.add(CreditNote(**copy, sequential_id=2, number=f"{note.number}-2"))
+            session.flush()
 
 
 # -------------------------------------------------------------------------------------------- read API

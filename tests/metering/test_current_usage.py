@@ -15,7 +15,7 @@ from lago_python_client.models.customer_usage import CustomerUsageResponse
 
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, ChargeFilter, Plan
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from tests.conftest import Api
 from tests.metering import factories as f
 

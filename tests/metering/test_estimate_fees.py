@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from billow.models.billable_metrics import BillableMetric
 from billow.models.events import Event
 from billow.models.plans import Charge, ChargeFilter
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from tests.conftest import Api
 from tests.metering import factories as f
 

@@ -23,7 +23,7 @@ from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from billow.pricing import Aggregation, price
 from billow.subscriptions.calendar import period_containing
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from billow.subscriptions.periods import UsageWindow
 from tests.conftest import Api
 from tests.metering import factories as f

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
+from billow.billing import termination_credits
 from billow.billing.charge_fees import charge_fees
 from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
@@ -118,9 +119,10 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
     return drafts
 
 
-def credit_notes_available(ctx: InvoiceContext) -> int:
-    """The customer's credit-note balance an invoice being finalized may consume (after taxes)."""
-    if not ctx.finalizing or known_absent(ctx.run, "credit_notes", ctx.customer.id):
+def credit_notes_available(ctx: InvoiceContext, credited: bool = False) -> int:
+    """The customer's credit-note balance an invoice being finalized may consume (after taxes);
+    ``credited``: a credit note was just written (the run's hint that the customer has none is stale)."""
+    if not ctx.finalizing or (not credited and known_absent(ctx.run, "credit_notes", ctx.customer.id)):
         return 0
     return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
 
@@ -196,6 +198,7 @@ def write_subscription_invoice(
     replaces (:mod:`billow.billing.failures`); ``run``: the billing run writing it. Returns the invoice as
     written, a transient object (not in the session: load it to work with it)."""
     members = _members_in_order(members)
+    fresh = termination_credits.credit_owed(session, members)  # unused days, before any fee (0005)
     invoice_id = invoice_id or uuid.uuid4()
     contexts = _contexts(session, members, invoice_id, finalizing=True, run=run)
     first = contexts[0]
@@ -210,7 +213,7 @@ def write_subscription_invoice(
         ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
         drafts.extend(ctx_drafts)
         spans.append((fee_from, fee_to))
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
+    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0], fresh))
 
     dues = [due for _, due in members]
     due_at = max(due.due_at for due in dues)  # one instant (the run groups by it)

@@ -30,7 +30,7 @@ from billow.kit.limits import is_amount_cents
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.subscriptions.endpoints import request_time
+from billow.subscriptions.dependencies import request_time
 from billow.subscriptions.repository import subscription_repository
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)

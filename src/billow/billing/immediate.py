@@ -6,7 +6,8 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
   ``subscription_terminating`` and ``subscription_starting`` invoices). Queued by
   :func:`billow.subscriptions.follow_up.bill_after_commit` when a subscription on a pay-in-advance plan
   starts now (creation, upgrade, pending subscription activated), when one is terminated (``DELETE``,
-  upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip``.
+  upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip`` and it owes no
+  credit of unused days (:mod:`billow.billing.termination_credits`).
 - :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
   of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
   those whose plan has usage thresholds: one task per request (a batch is one task), queued by

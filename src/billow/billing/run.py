@@ -41,7 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billing import charge_fees, failures, locks, statistics
+from billow.billing import charge_fees, failures, locks, statistics, termination_credits
 from billow.billing.assembly import write_subscription_invoice
 from billow.billing.repository import billing_repository, subscription_facts
 from billow.billing.run_context import BillingRun
@@ -128,7 +128,7 @@ def bill_due(
     with session_factory() as session:
         work = pending_work(session, as_of, organization_id)
     _bill_work(session_factory, work, summary)
-    return summary
+    return termination_credits.credit_remaining(session_factory, summary, organization_id=organization_id)
 
 
 def apply_transitions(
@@ -247,7 +247,7 @@ def bill_subscriptions(
     rank = {subscription_id: position for position, subscription_id in enumerate(given)}
     work.sort(key=lambda pending: rank.get(pending.subscription_id, len(rank)))
     _bill_work(session_factory, work, summary)
-    return summary
+    return termination_credits.credit_remaining(session_factory, summary, customer_ids=customers.values())
 
 
 def _bill_work(

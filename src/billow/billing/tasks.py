@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from billow.billing import drafts
+from billow.billing import drafts, termination_credits
 from billow.billing.pay_in_advance import RECENT, PayInAdvanceSummary, create_pay_in_advance_fees
 from billow.billing.progressive import ProgressiveSummary, bill_thresholds
 from billow.billing.run import apply_transitions, bill_subscriptions, due_subscriptions
@@ -99,7 +99,7 @@ def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> li
     once fails), then list the subscriptions owing an invoice, in batches. A subscription owing more than
     ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan (a minute later)."""
     apply_transitions(session_factory, now)
-    due = due_subscriptions(session_factory, now)
+    due = termination_credits.and_owed(session_factory, due_subscriptions(session_factory, now))
     return batches([subscription_id for subscription_id, _ in due], customers=dict(due))
 
 

@@ -1,5 +1,6 @@
 """Credit notes: issued for the unused days of a terminated or upgraded pay-in-advance subscription
-(:meth:`CreditNoteService.credit_unused_days`), consumed by the customer's next invoices
+(:meth:`CreditNoteService.credit_unused_days`, called by the billing run:
+:mod:`billow.billing.termination_credits`), consumed by the customer's next invoices
 (:meth:`CreditNoteService.available_cents`, :meth:`CreditNoteService.consume`, called by
 :mod:`billow.billing.assembly` when an invoice is finalized), and read (``GET /credit_notes``).
 
@@ -49,10 +50,11 @@ class CreditNoteService:
     def credit_unused_days(
         self, session: Session, subscription: Subscription, *, upgrade: bool, now: datetime
     ) -> CreditNote | None:
-        """The credit note for the unused days of ``subscription`` (just terminated) when its plan fee
-        for the period it ended in was paid in advance; ``None`` when nothing is owed or when
-        ``on_termination_credit_note`` is ``skip``. Safe to call twice: what earlier credit notes took
-        from the fee is deducted."""
+        """The credit note for the unused days of ``subscription`` (terminated at ``terminated_at``; the
+        note is issued on ``now``'s day) when its plan fee for the period it ended in was paid in advance;
+        ``None`` when nothing is owed or when ``on_termination_credit_note`` is ``skip``. Safe to call
+        twice: what earlier credit notes took from the fee is deducted (and the notes of a subscription
+        are unique per reason)."""
         choice = subscription.on_termination_credit_note or cn.CREDIT
         terminated_at = subscription.terminated_at
         if choice == cn.SKIP or terminated_at is None or subscription.started_at is None:

@@ -1,7 +1,8 @@
 """Credit notes: an amount given back on a finalized invoice (Lago's ``credit_notes``).
 
 Billow issues them automatically when a subscription whose plan fee was paid in advance is terminated
-or upgraded before the end of the paid period (the unused days, :mod:`billow.credit_notes.service`).
+or upgraded before the end of the paid period (the unused days, :mod:`billow.credit_notes.service`,
+credited by the billing run: :mod:`billow.billing.termination_credits`).
 A credit note's total (items + taxes) is split between
 
 * ``credit_amount_cents``: customer credit; ``balance_amount_cents`` is what is left of it, consumed by
@@ -19,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -53,6 +54,16 @@ class CreditNote(TenantMixin, Base):
         Index("ix_credit_notes_organization_id_customer_id", "organization_id", "customer_id"),
         # ``sequential_id`` counts the credit notes of one invoice (the number is ``<invoice>-CN<seq>``).
         Index("uq_credit_notes_invoice_id_sequential_id", "invoice_id", "sequential_id", unique=True),
+        # The unused days of a subscription are credited once per reason, whatever the retries or
+        # concurrent billing runs (:mod:`billow.billing.termination_credits`).
+        Index(
+            "uq_credit_notes_subscription_id_reason",
+            "subscription_id",
+            "reason",
+            unique=True,
+            sqlite_where=text("subscription_id IS NOT NULL"),
+            postgresql_where=text("subscription_id IS NOT NULL"),
+        ),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))

@@ -16,8 +16,9 @@ billing period) that replaces the active one at that instant.
 Life cycle: a subscription whose ``subscription_at`` is in the future is ``pending``; it becomes
 ``active`` at that instant with ``started_at = subscription_at`` (so a backdated subscription starts
 in the past). An ``active`` one becomes ``terminated`` on request or at ``ending_at``
-(``terminated_at = ending_at``); a ``pending`` one that is deleted becomes ``canceled``. Timed
-transitions are applied by :func:`billow.subscriptions.service.SubscriptionService.apply_due_transitions`.
+(``terminated_at = ending_at``); a ``pending`` one that is deleted becomes ``canceled``. The credit of a
+pay-in-advance fee's unused days at termination is left to the billing run (``unused_days_credit``). Timed
+transitions are applied by :func:`billow.subscriptions.service.transitions.apply_due_transitions`.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ class Subscription(TenantMixin, Base):
         ),
         # Serves the plan-change lookups: the next subscription of one, and due pending downgrades.
         Index("ix_subscriptions_previous_subscription_id", "previous_subscription_id"),
+        # Serves the billing run's pass over the subscriptions still owed a credit of unused days.
+        Index(
+            "ix_subscriptions_unused_days_credit",
+            "organization_id",
+            sqlite_where=text("unused_days_credit IS NOT NULL"),
+            postgresql_where=text("unused_days_credit IS NOT NULL"),
+        ),
     )
 
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"))
@@ -97,6 +105,13 @@ class Subscription(TenantMixin, Base):
     plan_change_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: ``credit`` | ``refund`` | ``offset`` | ``skip`` (pay-in-advance plans).
     on_termination_credit_note: Mapped[str | None] = mapped_column(String(16))
+    #: Pending work of the billing run (decision 0005): the unused days of a pay-in-advance plan's fee to
+    #: credit, set when the subscription is terminated or upgraded — the credit note's reason
+    #: (``order_cancellation``, ``order_change``) — and cleared by the run once it credited them
+    #: (:mod:`billow.billing.termination_credits`).
+    unused_days_credit: Mapped[str | None] = mapped_column(String(32))
+    #: When that termination was applied (the credit note's issuing date).
+    unused_days_credit_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: ``generate`` | ``skip``.
     on_termination_invoice: Mapped[str] = mapped_column(String(16), default="generate")
     #: Progressive billing (usage thresholds) is off for this subscription.

@@ -2,20 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
 from billow.customers.service import customer_service
-from billow.db import DbSession, utcnow
+from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
 from billow.plans.repository import plan_repository
-from billow.subscriptions.follow_up import bill_after_commit
+from billow.subscriptions.dependencies import Now
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import (
     SubscriptionEnvelope,
@@ -30,25 +29,6 @@ from billow.subscriptions.schemas import (
 from billow.subscriptions.service import subscription_service
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)
-
-
-def request_time() -> datetime:
-    """The instant the request is served at (tests override it to travel in time)."""
-    return utcnow()
-
-
-def transitions_applied(
-    session: DbSession, organization: CurrentOrganization, now: Annotated[datetime, Depends(request_time)]
-) -> datetime:
-    """The request time, once the organization's due starts and ends are applied (so that reads are
-    right between two scheduler runs)."""
-    transitions = subscription_service.apply_due_transitions(session, now, organization.id)
-    # The invoices of the subscriptions just started or ended follow the commit (the scan otherwise).
-    bill_after_commit(session, [*transitions.terminated, *transitions.activated], now)
-    return now
-
-
-Now = Annotated[datetime, Depends(transitions_applied)]
 
 
 def subscription_filters(request: Request) -> SubscriptionFilters:

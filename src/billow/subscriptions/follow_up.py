@@ -1,6 +1,7 @@
 """What follows a subscription's change once its transaction commits: the invoices it makes due.
 
-A subscription that starts (pay-in-advance plan fee), ends, or changes plan makes invoices due at once.
+A subscription that starts (pay-in-advance plan fee), ends, or changes plan makes invoices due at once
+(and, on a pay-in-advance plan, a credit of its unused days: ``Subscription.unused_days_credit``).
 The subscriptions layer names that work (:data:`BILL_SUBSCRIPTIONS`) and queues it with
 :func:`billow.worker.dispatch.after_commit`; the billing layer, above, registers the task
 (:mod:`billow.billing.immediate`) and bills. The billing scan remains the safety net.

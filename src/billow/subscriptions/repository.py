@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, exists, or_, select, update
+from sqlalchemy import Select, and_, case, exists, literal, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from billow.models.billable_metrics import BillableMetric
+from billow.models.credit_notes import CreditNoteReason
 from billow.models.customers import Customer
 from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -397,7 +398,8 @@ class SubscriptionRepository:
         """Terminate active subscriptions whose ``ending_at`` has come: ``terminated_at = ending_at``.
 
         As a termination on request, a pay-in-advance plan's subscription without a credit-note choice
-        gets the default one (``credit``).
+        gets the default one (``credit``), and owes the credit of its unused days (``order_cancellation``
+        as of ``now``: the billing run issues it).
         """
         pay_in_advance = select(Plan.pay_in_advance).where(Plan.id == Subscription.plan_id).scalar_subquery()
         due = [
@@ -419,6 +421,14 @@ class SubscriptionRepository:
                         DEFAULT_CREDIT_NOTE,
                     ),
                     else_=Subscription.on_termination_credit_note,
+                ),
+                unused_days_credit=case(
+                    (pay_in_advance, CreditNoteReason.ORDER_CANCELLATION.value),
+                    else_=Subscription.unused_days_credit,
+                ),
+                unused_days_credit_at=case(
+                    (pay_in_advance, literal(now, type_=Subscription.unused_days_credit_at.type)),
+                    else_=Subscription.unused_days_credit_at,
                 ),
             )
             .returning(Subscription.id)

@@ -17,7 +17,7 @@ from billow.fees.usage import UsageFilters
 from billow.kit.limits import BIGINT_MAX
 from billow.kit.pagination import Pagination
 from billow.kit.strict_json import StrictJSONRoute
-from billow.subscriptions.endpoints import Now
+from billow.subscriptions.dependencies import Now
 from billow.usage.past_usage import past_usage_service
 from billow.usage.schemas import CustomerUsageEnvelope, FeesEnvelope, customer_usage_out, estimated_fee_out
 from billow.usage.service import customer_usage_service

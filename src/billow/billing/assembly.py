@@ -43,6 +43,7 @@ from billow.models.invoices import (
     Invoice,
     InvoiceStatus,
     InvoiceSubscription,
+    InvoiceType,
     PaymentStatus,
 )
 from billow.models.subscriptions import Subscription
@@ -223,7 +224,7 @@ def write_subscription_invoice(
         organization_id=organization.id,
         customer_id=customer.id,
         number=numbering.draft_number(organization),
-        invoice_type="subscription",
+        invoice_type=InvoiceType.SUBSCRIPTION,
         status=InvoiceStatus.DRAFT,
         payment_status=PaymentStatus.PENDING,
         currency=first.currency,

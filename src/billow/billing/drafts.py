@@ -31,7 +31,7 @@ from billow.invoices import finalization
 from billow.invoices.repository import invoice_repository
 from billow.invoices.service import invoice_service
 from billow.models.customers import Customer
-from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.invoices import Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
 
@@ -77,7 +77,7 @@ def _period_of(session: Session, link: InvoiceSubscription) -> tuple[Subscriptio
 def refresh(session: Session, invoice: Invoice, *, finalizing: bool = False) -> Invoice:
     """Rebuild a draft's fees and amounts (every subscription period it bills); any other invoice is
     returned unchanged (as Lago)."""
-    if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != "subscription":
+    if invoice.status != InvoiceStatus.DRAFT or invoice.invoice_type != InvoiceType.SUBSCRIPTION:
         return invoice
     try:
         members = [_period_of(session, link) for link in _links(session, invoice)]

@@ -35,6 +35,7 @@ from billow.models.invoices import (
     InvoiceMetadata,
     InvoiceStatus,
     InvoiceSubscription,
+    InvoiceType,
     PaymentStatus,
 )
 from billow.models.organizations import Organization
@@ -164,7 +165,7 @@ def record_failure(session: Session, due: DueInvoice, error: str) -> uuid.UUID |
         organization_id=organization.id,
         customer_id=customer.id,
         number=numbering.draft_number(organization),
-        invoice_type="subscription",
+        invoice_type=InvoiceType.SUBSCRIPTION,
         status=InvoiceStatus.FAILED,
         payment_status=PaymentStatus.PENDING,
         currency=plan.amount_currency,

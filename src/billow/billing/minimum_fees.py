@@ -33,7 +33,7 @@ from billow.billing.schedule import InvoicingReason
 from billow.kit.money import from_minor_units
 from billow.kit.time import local_date
 from billow.metering.aggregation import AGGREGATION_TYPES
-from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus
+from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceType
 from billow.models.plans import commitment_taxes
 from billow.models.taxes import Tax
 from billow.plans.repository import plan_repository
@@ -219,7 +219,7 @@ def period_fees_total(ctx: InvoiceContext, drafts: Iterable[Drafted], period: Pe
             or_(
                 Invoice.id.is_(None),
                 (Invoice.status != InvoiceStatus.VOIDED.value)
-                & (func.coalesce(Invoice.invoice_type, "") != "progressive_billing"),
+                & (func.coalesce(Invoice.invoice_type, "") != InvoiceType.PROGRESSIVE_BILLING),
             ),
         )
     )

@@ -60,7 +60,7 @@ from billow.billing.writer import compute_amounts, write_immediate_invoice
 from billow.fees.in_advance import EstimatedFee, StoredEvent, event_fee, priced_event, pricing_context
 from billow.models.customers import Customer
 from billow.models.events import Event
-from billow.models.invoices import Fee, FeeType, PaymentStatus
+from billow.models.invoices import Fee, FeeType, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -308,7 +308,7 @@ def write_event_fee(
         organization=organization,
         customer=customer,
         subscription=subscription,
-        invoice_type="subscription",
+        invoice_type=InvoiceType.SUBSCRIPTION,
         invoicing_reason=IN_ADVANCE_CHARGE,
         currency=estimated.currency,
         window_from=window.from_datetime,

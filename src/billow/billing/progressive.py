@@ -60,6 +60,7 @@ from billow.models.invoices import (
     Fee,
     FeeType,
     Invoice,
+    InvoiceType,
     PaymentStatus,
 )
 from billow.models.organizations import Organization
@@ -492,7 +493,7 @@ def write_progressive_invoice(
         organization=organization,
         customer=customer,
         subscription=subscription,
-        invoice_type=PROGRESSIVE_BILLING,
+        invoice_type=InvoiceType.PROGRESSIVE_BILLING,
         invoicing_reason=PROGRESSIVE_BILLING,
         currency=figures.usage.currency,
         window_from=window.from_datetime,

@@ -24,7 +24,7 @@ from billow.models.billing import LifetimeUsage
 from billow.models.credit_notes import CreditNote, CreditStatus
 from billow.models.customers import Customer
 from billow.models.events import Event
-from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription
+from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -244,7 +244,7 @@ class BillingRepository:
                 .join(Invoice, Invoice.id == InvoiceSubscription.invoice_id)
                 .where(
                     InvoiceSubscription.subscription_id.in_(subscription_ids),
-                    Invoice.invoice_type == PROGRESSIVE_BILLING,
+                    Invoice.invoice_type == InvoiceType.PROGRESSIVE_BILLING,
                 )
                 .distinct()
             )
@@ -452,7 +452,7 @@ class BillingRepository:
                 Fee.subscription_id == subscription_id,
                 Fee.fee_type == FeeType.CHARGE,
                 Fee.pay_in_advance.is_(False),
-                Invoice.invoice_type.in_(("subscription", PROGRESSIVE_BILLING)),
+                Invoice.invoice_type.in_((InvoiceType.SUBSCRIPTION, InvoiceType.PROGRESSIVE_BILLING)),
                 Invoice.status.in_(COUNTED_STATUSES),
             )
         )
@@ -473,7 +473,7 @@ class BillingRepository:
             )
             .join(InvoiceSubscription, InvoiceSubscription.invoice_id == Invoice.id)
             .where(
-                Invoice.invoice_type == "subscription",
+                Invoice.invoice_type == InvoiceType.SUBSCRIPTION,
                 Invoice.status.in_(COUNTED_STATUSES),
                 Invoice.progressive_billing_credit_amount_cents > 0,
                 InvoiceSubscription.subscription_id == subscription_id,
@@ -512,7 +512,7 @@ class BillingRepository:
                     Fee.subscription_id == subscription_id,
                     Fee.fee_type == FeeType.CHARGE,
                     Fee.from_datetime == charges_from,
-                    Invoice.invoice_type == PROGRESSIVE_BILLING,
+                    Invoice.invoice_type == InvoiceType.PROGRESSIVE_BILLING,
                     Invoice.status.in_(COUNTED_STATUSES),
                 )
             )

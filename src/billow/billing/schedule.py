@@ -39,7 +39,8 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from billow.kit.time import local_date
-from billow.subscriptions.calendar import BillingTime, Interval, Period, period_containing
+from billow.models.plans import Interval
+from billow.subscriptions.calendar import BillingTime, Period, period_containing
 from billow.subscriptions.periods import charges_interval
 
 _EPSILON = timedelta(microseconds=1)

@@ -45,6 +45,17 @@ class InvoiceStatus(StrEnum):
 VISIBLE_STATUSES = (InvoiceStatus.DRAFT, InvoiceStatus.FINALIZED, InvoiceStatus.VOIDED, InvoiceStatus.FAILED)
 
 
+class InvoiceType(StrEnum):
+    """What an invoice bills (Lago's ``invoice_type``): Billow writes the first two today."""
+
+    SUBSCRIPTION = "subscription"
+    PROGRESSIVE_BILLING = "progressive_billing"
+    ADD_ON = "add_on"
+    ONE_OFF = "one_off"
+    CREDIT = "credit"
+    ADVANCE_CHARGES = "advance_charges"
+
+
 class PaymentStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
@@ -65,7 +76,7 @@ class Invoice(TenantMixin, Base):
     sequential_id: Mapped[int | None] = mapped_column(BigInteger)
     #: The organization's invoice counter (``per_organization`` numbering); ``None`` until finalized.
     organization_sequential_id: Mapped[int | None] = mapped_column(BigInteger)
-    invoice_type: Mapped[str] = mapped_column(String(32), default="subscription")
+    invoice_type: Mapped[str] = mapped_column(String(32), default=InvoiceType.SUBSCRIPTION)
     status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.FINALIZED)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
     payment_overdue: Mapped[bool] = mapped_column(default=False)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, String, Table, and_
@@ -23,6 +24,20 @@ def _tax_link(name: str, owner_table: str) -> Table:
             "organization_id", ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False, index=True
         ),
     )
+
+
+class Interval(StrEnum):
+    DAILY = "daily"
+    """Billow extension: one local calendar day."""
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+    QUARTERLY = "quarterly"
+    SEMIANNUAL = "semiannual"
+    YEARLY = "yearly"
+
+
+#: Plan intervals long enough for their usage charges to be billed monthly (``bill_charges_monthly``).
+MONTHLY_CHARGES_INTERVALS = frozenset({Interval.YEARLY, Interval.SEMIANNUAL})
 
 
 class Plan(TenantMixin, SoftDeleteMixin, Base):

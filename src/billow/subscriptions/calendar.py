@@ -19,15 +19,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-
-class Interval(StrEnum):
-    DAILY = "daily"
-    """Billow extension: one local calendar day."""
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-    QUARTERLY = "quarterly"
-    SEMIANNUAL = "semiannual"
-    YEARLY = "yearly"
+from billow.models.plans import Interval
 
 
 class BillingTime(StrEnum):

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from billow.models.plans import MONTHLY_CHARGES_INTERVALS, Interval
 from billow.models.subscriptions import Subscription
-from billow.subscriptions.calendar import Interval, Period, period_containing
+from billow.subscriptions.calendar import Period, period_containing
 
 #: Plans whose usage charges may be billed monthly while the plan fee stays on the plan interval.
-_MONTHLY_CHARGES_INTERVALS = {Interval.YEARLY, Interval.SEMIANNUAL}
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class UsageWindow:
 
 def charges_interval(plan_interval: str, bill_charges_monthly: bool | None) -> Interval:
     interval = Interval(plan_interval)
-    if bill_charges_monthly and interval in _MONTHLY_CHARGES_INTERVALS:
+    if bill_charges_monthly and interval in MONTHLY_CHARGES_INTERVALS:
         return Interval.MONTHLY
     return interval
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from billow.billing.proration import subscription_fee
 from billow.billing.schedule import SubscriptionFacts, due_invoices
-from billow.subscriptions.calendar import Interval, period_containing
+from billow.models.plans import Interval
+from billow.subscriptions.calendar import period_containing
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
 

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billow.subscriptions.calendar import Interval, add_months, next_period, period_containing
+from billow.models.plans import Interval
+from billow.subscriptions.calendar import add_months, next_period, period_containing
 
 
 def utc(*args: int) -> datetime:

@@ -14,8 +14,10 @@ from billow.kit.currency import is_currency
 from billow.kit.limits import MAX_DAYS, MAX_PRICE_DECIMALS, bounded_decimal
 from billow.models.organizations import Organization
 from billow.models.plans import (
+    MONTHLY_CHARGES_INTERVALS,
     Charge,
     Commitment,
+    Interval,
     Plan,
     UsageThreshold,
     charge_taxes,
@@ -35,11 +37,6 @@ from billow.plans.schemas import (
 from billow.plans.service.charge_drafts import ChargeDraft, ChargeDrafter, assign_codes
 from billow.plans.service.charge_writer import delete_charge, write_charge
 from billow.taxes.service import tax_service
-
-#: ``daily`` is a Billow extension; the others are Lago's.
-INTERVALS = ("daily", "weekly", "monthly", "quarterly", "semiannual", "yearly")
-#: Intervals long enough for charges to be billed monthly within them.
-_SPLITTABLE_INTERVALS = frozenset({"yearly", "semiannual"})
 
 
 @dataclass
@@ -67,7 +64,7 @@ class _PlanState:
             if hasattr(self, key):
                 setattr(self, key, value)
         # Monthly billing of charges only means something inside a longer interval: null otherwise.
-        splittable = self.interval in _SPLITTABLE_INTERVALS
+        splittable = self.interval in MONTHLY_CHARGES_INTERVALS
         self.bill_charges_monthly = bool(self.bill_charges_monthly) if splittable else None
         self.bill_fixed_charges_monthly = bool(self.bill_fixed_charges_monthly) if splittable else None
 
@@ -329,7 +326,7 @@ class PlanService:
         for field in ("name", "code"):
             if not getattr(state, field):
                 errors.add(field, "value_is_mandatory")
-        if state.interval not in INTERVALS:
+        if state.interval not in tuple(Interval):
             # As Lago: a missing interval is value_is_invalid too.
             errors.add("interval", "value_is_invalid")
         if state.amount_cents is None:

@@ -18,9 +18,9 @@ from billow.kit.time import local_date
 from billow.models.credit_notes import CreditNoteReason
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
-from billow.models.plans import Plan
+from billow.models.plans import Interval, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
-from billow.subscriptions.calendar import Interval, period_containing
+from billow.subscriptions.calendar import period_containing
 from billow.subscriptions.follow_up import bill_after_commit
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.service.common import (

@@ -27,11 +27,9 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from billow.billable_metrics.repository import billable_metric_repository
 from billow.customers.repository import customer_repository
-from billow.fees.window import FeeUsage, charge_fees
+from billow.fees.window import FeeUsage, charges_usage
 from billow.metering.aggregation import AGGREGATION_TYPES, UsageSource
-from billow.metering.proration import Proration
 from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
@@ -104,27 +102,18 @@ class UsageService:
             at=now,
         )
         currency = plan.amount_currency
-        metric_filters = billable_metric_repository.filter_values(
-            session, organization.id, list({g.metric.id for g in charges})
-        )
         tax_sources = _TaxSources(session, organization, customer, plan) if apply_taxes else None
-        proration = Proration.of_window(window, customer.applicable_timezone(organization))
-        source = source or usage_source(session)
-
+        priced = charges_usage(
+            session,
+            subscription,
+            charges,
+            window,
+            timezone=customer.applicable_timezone(organization),
+            currency=currency,
+            source=source or usage_source(session),
+        )
         usages = []
-        for graph in charges:
-            fees = charge_fees(
-                session,
-                subscription,
-                graph,
-                metric_filters.get(graph.metric.id, {}),
-                currency=currency,
-                from_datetime=window.from_datetime,
-                to_datetime=window.to_datetime,
-                period_days=window.period.days,
-                proration=proration if graph.charge.prorated else None,
-                source=source,
-            )
+        for graph, fees in priced:
             taxes = tax_sources.for_charge(graph) if tax_sources else ()
             usages.append(ChargeUsage(graph.charge, graph.metric, bool(graph.filters), fees, taxes))
 

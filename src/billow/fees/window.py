@@ -308,31 +308,59 @@ def window_fees(
     """
     if window.to_datetime < window.from_datetime:
         raise ValueError("the window ends before it starts")
+    priced = charges_usage(
+        session,
+        subscription,
+        charges,
+        window,
+        timezone=timezone,
+        currency=currency,
+        source=PLAIN,
+        metric_filters=metric_filters,
+    )
+    return [
+        ChargeWindowFees(graph.charge, graph.metric, graph.taxes, [window_fee(u, currency) for u in usages])
+        for graph, usages in priced
+    ]
+
+
+def charges_usage(
+    session: Session,
+    subscription: Subscription,
+    charges: Sequence[ChargeGraph],
+    window: UsageWindow,
+    *,
+    timezone: str,
+    currency: str,
+    source: UsageSource,
+    metric_filters: Mapping[uuid.UUID, Mapping[str, Sequence[Any]]] | None = None,
+) -> list[tuple[ChargeGraph, list[FeeUsage]]]:
+    """Each charge's fees over ``window`` (one per filter and group, unrounded), the events read from
+    ``source``: the loop shared by an invoice's closed window (:func:`window_fees`) and current usage
+    (:mod:`billow.fees.usage`). ``metric_filters`` are loaded when not given."""
     if metric_filters is None:
         metric_filters = billable_metric_repository.filter_values(
             session, subscription.organization_id, list({g.metric.id for g in charges})
         )
     proration = Proration.of_window(window, timezone)
-    result = []
-    for graph in charges:
-        usages = charge_fees(
-            session,
-            subscription,
+    return [
+        (
             graph,
-            metric_filters.get(graph.metric.id, {}),
-            currency=currency,
-            from_datetime=window.from_datetime,
-            to_datetime=window.to_datetime,
-            period_days=window.period.days,
-            proration=proration if graph.charge.prorated else None,
-            source=PLAIN,
+            charge_fees(
+                session,
+                subscription,
+                graph,
+                metric_filters.get(graph.metric.id, {}),
+                currency=currency,
+                from_datetime=window.from_datetime,
+                to_datetime=window.to_datetime,
+                period_days=window.period.days,
+                proration=proration if graph.charge.prorated else None,
+                source=source,
+            ),
         )
-        result.append(
-            ChargeWindowFees(
-                graph.charge, graph.metric, graph.taxes, [window_fee(u, currency) for u in usages]
-            )
-        )
-    return result
+        for graph in charges
+    ]
 
 
 def window_fees_many(

@@ -20,7 +20,7 @@ from billow.billing.run import bill_due
 from billow.models.organizations import ApiKey
 from billow.organizations.service import _owned_tables, organization_service
 from tests.conftest import Api, Clock
-from tests.metering.factories import at
+from tests.fixtures.factories import at
 
 UNAUTHORIZED = {"status": 401, "error": "Unauthorized"}
 

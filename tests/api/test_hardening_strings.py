@@ -26,8 +26,8 @@ from billow.errors import ValidationFailed
 from billow.models.organizations import Organization
 from billow.param_guard import resource_of
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 NUL = "\u0000"
 

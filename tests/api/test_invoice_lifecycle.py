@@ -26,8 +26,8 @@ from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 # These tests subscribe in the past and bill the periods since (off by default, as Lago).
 pytestmark = pytest.mark.usefixtures("bill_backdated_periods")

@@ -21,8 +21,8 @@ from billow.models.organizations import Organization
 from billow.models.plans import Commitment, Plan, commitment_taxes
 from billow.models.taxes import Tax
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 def commitment(

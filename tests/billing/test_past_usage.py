@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing.run import bill_due
 from billow.organizations.service import organization_service
-from tests.billing.test_run import setup_catalog
-from tests.metering.factories import at
+from tests.fixtures.catalogs import setup_catalog
+from tests.fixtures.factories import at
 
 
 def test_past_usage_per_invoiced_period(

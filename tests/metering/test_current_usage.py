@@ -1,79 +1,23 @@
 """GET /customers/{external_customer_id}/current_usage, end to end through the API, on SQLite and
-PostgreSQL. Catalog rows and events are inserted directly (tests/metering/factories.py); amounts are
+PostgreSQL. Catalog rows and events are inserted directly (tests/fixtures/factories.py); amounts are
 computed by hand."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from lago_python_client.models.customer_usage import CustomerUsageResponse
 
 from billow.models.billable_metrics import BillableMetric
-from billow.models.plans import Charge, ChargeFilter, Plan
+from billow.models.plans import Charge, Plan
 from billow.subscriptions.dependencies import request_time
 from tests.conftest import Api
-from tests.metering import factories as f
-
-NOW = datetime(2023, 8, 20, 12, 0, tzinfo=UTC)
-
-
-class World:
-    """One organization's catalog for usage tests: customer ``cus_1`` on ``plan`` with subscription
-    ``sub_1`` (started 2023-01-01, calendar monthly), seen at ``NOW``."""
-
-    def __init__(self, app: FastAPI, api: Api) -> None:
-        self.app = app
-        self.api = api
-        self.org = api.organization
-        self.now = NOW
-        app.dependency_overrides[request_time] = lambda: self.now
-        with self.tx() as session:
-            self.customer = f.customer(session, self.org, "cus_1")
-            self.plan = f.plan(session, self.org, code="starter")
-            self.subscription = f.subscription(session, self.org, self.customer, self.plan, "sub_1")
-
-    def tx(self) -> Any:
-        return self.app.state.sessionmaker.begin()
-
-    def metric(self, aggregation_type: str, **options: Any) -> BillableMetric:
-        with self.tx() as session:
-            return f.metric(session, self.org, aggregation_type, **options)
-
-    def charge(
-        self,
-        metric: BillableMetric,
-        model: str = "standard",
-        properties: Mapping[str, Any] | None = None,
-        **kw: Any,
-    ) -> Charge:
-        with self.tx() as session:
-            return f.charge(session, self.org, self.plan, metric, model, properties, **kw)
-
-    def charge_filter(self, charge: Charge, values: Mapping[str, Sequence[str]], **kw: Any) -> ChargeFilter:
-        with self.tx() as session:
-            return f.charge_filter(session, self.org, charge, values, **kw)
-
-    def events(
-        self, metric: BillableMetric, *properties: Mapping[str, Any], at: str = "2023-08-05T10:00:00"
-    ) -> None:
-        with self.tx() as session:
-            for props in properties:
-                f.event(session, self.org, metric.code, at, props)
-
-    def usage(self, **params: Any) -> Any:
-        query = {"external_subscription_id": "sub_1", **params}
-        return self.api.get("/customers/cus_1/current_usage", params=query)
-
-    def body(self, **params: Any) -> dict[str, Any]:
-        response = self.usage(**params)
-        assert response.status_code == 200, response.text
-        CustomerUsageResponse.parse_obj(response.json()["customer_usage"])  # the Lago client reads it
-        return response.json()["customer_usage"]
+from tests.fixtures import factories as f
+from tests.fixtures.worlds import NOW
+from tests.fixtures.worlds import UsageWorld as World
 
 
 @pytest.fixture

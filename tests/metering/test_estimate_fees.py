@@ -1,11 +1,10 @@
 """POST /events/estimate_fees, end to end through the API, on SQLite and PostgreSQL. Catalog rows and stored
-events are inserted directly (tests/metering/factories.py); amounts are computed by hand. The request time
+events are inserted directly (tests/fixtures/factories.py); amounts are computed by hand. The request time
 is 2023-08-20 12:00 UTC: the calendar monthly charges period is August (31 days)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -17,12 +16,12 @@ from sqlalchemy import func, select
 
 from billow.models.billable_metrics import BillableMetric
 from billow.models.events import Event
-from billow.models.plans import Charge, ChargeFilter
+from billow.models.plans import Charge
 from billow.subscriptions.dependencies import request_time
 from tests.conftest import Api
-from tests.metering import factories as f
-
-NOW = datetime(2023, 8, 20, 12, 0, tzinfo=UTC)
+from tests.fixtures import factories as f
+from tests.fixtures.worlds import NOW
+from tests.fixtures.worlds import World as BaseWorld
 
 GRADUATED = [
     {"from_value": 0, "to_value": 10, "per_unit_amount": "10", "flat_amount": "2"},
@@ -35,26 +34,9 @@ TWO_TIERS = [
 ]
 
 
-class World:
-    """Customer ``cus_1`` on ``plan`` with the active subscription ``sub_1`` (calendar monthly, started
-    2023-01-01), seen at ``NOW``."""
-
-    def __init__(self, app: FastAPI, api: Api) -> None:
-        self.app = app
-        self.api = api
-        self.org = api.organization
-        app.dependency_overrides[request_time] = lambda: NOW
-        with self.tx() as session:
-            self.customer = f.customer(session, self.org, "cus_1")
-            self.plan = f.plan(session, self.org, code="starter")
-            self.subscription = f.subscription(session, self.org, self.customer, self.plan, "sub_1")
-
-    def tx(self) -> Any:
-        return self.app.state.sessionmaker.begin()
-
-    def metric(self, aggregation_type: str, **options: Any) -> BillableMetric:
-        with self.tx() as session:
-            return f.metric(session, self.org, aggregation_type, **options)
+class World(BaseWorld):
+    """The world of :mod:`tests.fixtures.worlds`, whose charges are paid in advance unless said, estimated
+    through ``POST /events/estimate_fees``."""
 
     def charge(
         self,
@@ -64,19 +46,7 @@ class World:
         **kw: Any,
     ) -> Charge:
         kw.setdefault("pay_in_advance", True)
-        with self.tx() as session:
-            return f.charge(session, self.org, self.plan, metric, model, properties, **kw)
-
-    def charge_filter(self, charge: Charge, values: Mapping[str, Sequence[str]], **kw: Any) -> ChargeFilter:
-        with self.tx() as session:
-            return f.charge_filter(session, self.org, charge, values, **kw)
-
-    def events(
-        self, metric: BillableMetric, *properties: Mapping[str, Any], at: str = "2023-08-05T10:00:00"
-    ) -> None:
-        with self.tx() as session:
-            for props in properties:
-                f.event(session, self.org, metric.code, at, props)
+        return super().charge(metric, model, properties, **kw)
 
     def estimate(self, code: str, properties: Mapping[str, Any] | None = None, **event: Any) -> Any:
         body = {"external_subscription_id": "sub_1", "code": code, **event}

@@ -1,6 +1,6 @@
 """The bounds of numbers a price can be built from (``billow.kit.limits``) and their use by the charge rules.
 
-The API refuses what lies beyond them (tests/api/test_hardening_numbers.py); these prove the bounds
+The API refuses what lies beyond them (tests/kit/test_hardening_numbers.py); these prove the bounds
 themselves and that pricing anything within them keeps every amount within ``BIGINT`` minor units.
 """
 

@@ -214,7 +214,7 @@ class TestCreate:
         assert (off["progressive_billing_disabled"], off["applicable_usage_thresholds"]) == (True, [])
 
     def test_plan_overrides_make_a_child_plan(self, api: Api, clock: Clock) -> None:
-        # More in tests/api/test_plan_overrides.py.
+        # More in tests/subscriptions/test_plan_overrides.py.
         create_plan(api)
         sub = create_subscription(api, plan_overrides={"amount_cents": 1, "name": "Cheap"})
         assert (sub["plan_code"], sub["plan_amount_cents"], sub["plan"]["name"]) == ("starter", 1, "Cheap")
@@ -360,7 +360,7 @@ class TestSameExternalId:
         create_subscription(api)
         response = post_subscription(api, plan_code="premium")
         assert response.status_code == 200, response.text
-        # An upgrade (tests/api/test_plan_changes.py): the old one is terminated, a new one started.
+        # An upgrade (tests/subscriptions/test_plan_changes.py): the old one is terminated, a new one started.
         assert response.json()["subscription"]["previous_plan_code"] == "starter"
         assert subscription_count(app) == 2
 

@@ -7,9 +7,9 @@ from decimal import Decimal, localcontext
 import pytest
 
 from billow.pricing import CHARGE_MODELS, IN_ADVANCE_CHARGE_MODELS, ChargeAmount, price
-from tests.unit.pricing.helpers import agg
-from tests.unit.pricing.test_graduated import INCLUSIVE
-from tests.unit.pricing.test_volume import RANGES as VOLUME
+from tests.pricing.helpers import agg
+from tests.pricing.test_graduated import INCLUSIVE
+from tests.pricing.test_volume import RANGES as VOLUME
 
 
 def test_models() -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from billow.pricing import price
-from tests.unit.pricing.helpers import agg
+from tests.pricing.helpers import agg
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ import pytest
 
 from billow.pricing import Aggregation, price
 from billow.pricing.percentage import running_totals
-from tests.unit.pricing.helpers import agg
+from tests.pricing.helpers import agg
 
 SPEC_EVENTS = (50, 100, 250, 400)
 BASE = {

@@ -12,8 +12,8 @@ import pytest
 from billow.kit.money import to_minor_units
 from billow.pricing import Aggregation, price, price_in_advance
 from billow.pricing.percentage import running_totals
-from tests.unit.pricing.helpers import agg
-from tests.unit.pricing.test_graduated import INCLUSIVE
+from tests.pricing.helpers import agg
+from tests.pricing.test_graduated import INCLUSIVE
 
 
 def test_standard_delta() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from billow.kit.money import to_minor_units
 from billow.pricing import price
-from tests.unit.pricing.helpers import agg
+from tests.pricing.helpers import agg
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from billow.pricing import price
-from tests.unit.pricing.helpers import agg
+from tests.pricing.helpers import agg
 
 RANGES = {
     "graduated_percentage_ranges": [

@@ -1,15 +1,12 @@
-"""The SQL functions registered on SQLite connections, and the filter rule, as pure Python."""
+"""The SQL functions registered on SQLite connections (:mod:`billow.kit.sqlite_decimal`), as pure Python."""
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
-from decimal import Decimal
 
 import pytest
 
 from billow.kit.sqlite_decimal import json_number, json_text, register
-from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text, ranked, resolve_values
 
 
 @pytest.mark.parametrize(
@@ -60,30 +57,3 @@ def test_aggregates_are_exact_decimals() -> None:
     assert row == ("0.3", "0.2", None)
     with pytest.raises(sqlite3.OperationalError):  # floats are refused, never summed
         connection.execute("SELECT billow_dsum(0.5)").fetchone()
-
-
-class TestFilterRule:
-    def test_resolve_all_values(self) -> None:
-        resolved = resolve_values(
-            {"region": ["__ALL_FILTER_VALUES__"], "cloud": ["aws"]},
-            {"region": ["us", "eu"], "cloud": ["aws"]},
-        )
-        assert resolved == {"region": ("us", "eu"), "cloud": ("aws",)}
-
-    def test_ranking_and_matching(self) -> None:
-        broad = ChargeFilterSpec(uuid.uuid4(), {"region": ("us", "eu")})
-        narrow = ChargeFilterSpec(uuid.uuid4(), {"region": ("us",)})
-        deep = ChargeFilterSpec(uuid.uuid4(), {"region": ("us", "eu"), "cloud": ("aws",)})
-        specs = [broad, narrow, deep]
-        assert ranked(specs) == [2, 1, 0]
-        assert matching_filter({"region": "us", "cloud": "aws"}, specs) == 2
-        assert matching_filter({"region": "us"}, specs) == 1
-        assert matching_filter({"region": "eu", "cloud": "gcp"}, specs) == 0
-        assert matching_filter({"cloud": "aws"}, specs) is None
-
-    @pytest.mark.parametrize(
-        ("value", "text"),
-        [("a", "a"), (1, "1"), (2.5, "2.5"), (Decimal("1.50"), "1.50"), (True, "true"), (None, None)],
-    )
-    def test_property_text(self, value: object, text: str | None) -> None:
-        assert property_text(value) == text

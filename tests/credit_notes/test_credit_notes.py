@@ -22,6 +22,9 @@ from billow.models.credit_notes import CreditNote, InvoiceCreditNote
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from tests.conftest import Api, Clock
 
+#: As under ``tests/billing/``: backdated periods are billed, invoices read only the locked columns.
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods", "invoices_read_only_the_locked_columns")
+
 
 def at(value: str) -> datetime:
     return datetime.fromisoformat(value).astimezone(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from lago_python_client.models.customer_usage import CustomerUsageResponse
 from sqlalchemy.orm import Session, sessionmaker
@@ -10,6 +11,9 @@ from billow.billing.run import bill_due
 from billow.organizations.service import organization_service
 from tests.fixtures.catalogs import setup_catalog
 from tests.fixtures.factories import at
+
+#: As under ``tests/billing/``: backdated periods are billed, invoices read only the locked columns.
+pytestmark = pytest.mark.usefixtures("bill_backdated_periods", "invoices_read_only_the_locked_columns")
 
 
 def test_past_usage_per_invoiced_period(

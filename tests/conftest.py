@@ -208,6 +208,18 @@ def bill_backdated_periods(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
 
 
+@pytest.fixture
+def invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL: the lock statement of an invoice loads some columns of the subscription and the
+    customer (``billow.billing.locks._invoice_columns``); reading another one while writing the invoice
+    raises here (in production it would cost one more query per invoice). Automatic under
+    ``tests/billing/``."""
+    from billow.billing import locks
+
+    monkeypatch.setattr(locks, "_RAISE_ON_UNLOADED", True)
+    monkeypatch.setattr(locks, "_LOCK_ONE", {})
+
+
 class Clock:
     """The request time the subscription endpoints see (``request_time``), frozen and set by the test."""
 

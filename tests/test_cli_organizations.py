@@ -21,7 +21,7 @@ from billow.config import Settings
 from billow.models.customers import Customer
 from billow.models.organizations import ApiKey, Organization
 from billow.organizations.service import organization_service
-from tests.metering import factories as f
+from tests.fixtures import factories as f
 
 
 def make_org(factory: sessionmaker[Session], name: str) -> tuple[uuid.UUID, str]:

@@ -17,8 +17,8 @@ from billow.billing.run import bill_due
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billow import cli
 from billow.models.invoices import Invoice, InvoiceSubscription
 from billow.models.subscriptions import Subscription
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 def invoice_count(factory: sessionmaker[Session]) -> int:

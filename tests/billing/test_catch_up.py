@@ -17,8 +17,8 @@ from billow.billing.tasks import bill_batch, find_due_subscriptions
 from billow.config import get_settings
 from billow.models.invoices import InvoiceSubscription
 from billow.models.subscriptions import Subscription
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 AS_OF = at("2024-02-01T00:00:01")
 

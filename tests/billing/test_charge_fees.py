@@ -22,8 +22,8 @@ from billow.models.subscriptions import Subscription
 from billow.plans.repository import plan_repository
 from billow.subscriptions.periods import charges_window
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 JAN = "2024-01-{:02d}T12:00:00"
 

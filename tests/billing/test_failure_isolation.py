@@ -17,8 +17,8 @@ from billow.models.invoices import Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan
 from tests.conftest import Api
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 #: January 2024 is due (and billed) at this instant.
 AS_OF = at("2024-02-01T00:00:01")

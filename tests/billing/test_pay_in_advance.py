@@ -15,8 +15,8 @@ from billow.billing.run import bill_due
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
 from billow.organizations.service import organization_service
 from billow.worker.scans import SCANS
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 NOW = at("2024-01-15T12:00:00")
 

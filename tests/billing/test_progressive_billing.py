@@ -18,8 +18,8 @@ from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
 from billow.models.plans import UsageThreshold
 from billow.worker.scans import SCANS
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 def threshold(session: Session, org, plan, amount_cents: int, recurring: bool = False) -> None:

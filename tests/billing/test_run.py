@@ -15,28 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from billow.billing import assembly
 from billow.billing.run import bill_due
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
-from tests.metering import factories as f
-from tests.metering.factories import at
-
-
-def setup_catalog(session: Session, *, numbering: str = "per_customer", external_id: str = "sub_1", org=None):
-    org = org or f.organization(session, document_number_prefix="ACM", document_numbering=numbering)
-    metric = f.metric(session, org, "sum_agg", code=f"api_{external_id}")
-    plan = f.plan(session, org, amount_cents=1000, interval="monthly")
-    f.charge(session, org, plan, metric, "standard", {"amount": "2"})
-    tax = f.tax(session, org, f"vat_{external_id}", "20")
-    f.link_plan_tax(session, plan, tax)
-    customer = f.customer(session, org, external_id=f"cus_{external_id}")
-    subscription = f.subscription(
-        session, org, customer, plan, external_id=external_id, started_at=at("2024-01-15")
-    )
-    f.event(
-        session, org, metric.code, "2024-01-20T00:00:00", {"value": 3}, external_subscription_id=external_id
-    )
-    f.event(
-        session, org, metric.code, "2024-02-10T00:00:00", {"value": 5}, external_subscription_id=external_id
-    )
-    return org, customer, subscription
+from tests.fixtures import factories as f
+from tests.fixtures.catalogs import setup_catalog
+from tests.fixtures.factories import at
 
 
 def invoices(factory: sessionmaker[Session]) -> list[tuple[Invoice, list[Fee], InvoiceSubscription]]:

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from billow.billing import statistics
 from billow.billing.run import bill_due, due_subscription_ids
 from billow.models.events import Event
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Opt-in pytest plugin: checks every answer the test suite gets against the OpenAPI document.
 
-``pytest tests/api -p tests.fuzz.response_audit`` validates each response of the test clients (status
-documented, body valid against the documented schema) and lists the violations at the end. The API
-tests reach states the fuzzer rarely builds (plans with charges, invoices, credit notes...).
+``pytest tests --ignore=tests/e2e -p tests.fuzz.response_audit`` validates each response of the test
+clients (status documented, body valid against the documented schema) and lists the violations at the
+end. The API tests reach states the fuzzer rarely builds (plans with charges, invoices, credit notes...).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from billow.metering.filters import ChargeFilterSpec, matching_filter
 from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
-from tests.metering import factories as f
+from tests.fixtures import factories as f
 
 AUG_1 = f.at("2023-08-01T00:00:00")
 SEP_1 = f.at("2023-09-01T00:00:00")

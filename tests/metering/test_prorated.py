@@ -26,7 +26,7 @@ from billow.subscriptions.calendar import period_containing
 from billow.subscriptions.dependencies import request_time
 from billow.subscriptions.periods import UsageWindow
 from tests.conftest import Api
-from tests.metering import factories as f
+from tests.fixtures import factories as f
 
 SEP_1 = f.at("2023-09-01T00:00:00")
 OCT_1 = f.at("2023-10-01T00:00:00")

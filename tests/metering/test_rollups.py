@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
@@ -30,9 +31,10 @@ from billow.metering.sources import usage_source
 from billow.models.billable_metrics import BillableMetric
 from billow.models.metering import UsageRollupHour, UsageRollupState, UsageRollupValue, UsageTouch
 from billow.models.organizations import Organization
-from tests.conftest import _wipe
-from tests.metering import factories as f
-from tests.metering.test_current_usage import World, world  # noqa: F401  (fixture)
+from billow.subscriptions.dependencies import request_time
+from tests.conftest import Api, _wipe
+from tests.fixtures import factories as f
+from tests.fixtures.worlds import UsageWorld as World
 
 BASE = datetime(2023, 8, 1, tzinfo=UTC)
 
@@ -485,7 +487,14 @@ def test_merge_intervals() -> None:
 # ------------------------------------------------------------------------------ through the ingestion API
 
 
-def test_ingested_through_the_api(world: World, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+@pytest.fixture
+def world(app: FastAPI, api: Api) -> Iterator[World]:
+    """The usage tests' catalog (:mod:`tests.fixtures.worlds`), read through the current usage endpoint."""
+    yield World(app, api)
+    app.dependency_overrides.pop(request_time, None)
+
+
+def test_ingested_through_the_api(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events written by the ingestion endpoints (batch and single, raw psycopg on PostgreSQL) reach the
     rollups through the trigger, late ones included."""
     if world.app.state.engine.dialect.name != "postgresql":

@@ -6,8 +6,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.models.invoices import Invoice, InvoiceSubscription
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 #: Billing as of 2024-04-10 a subscription started 2024-01-15 on a 10.00/month calendar plan:
 #: Jan 15-31 prorated 17/31 x 1000 = 548, then two full months.

@@ -17,8 +17,8 @@ from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceSubscription
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 SECOND = timedelta(seconds=1)
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from billow.models.invoices import Fee, Invoice, InvoiceSubscription
 from billow.models.subscriptions import Subscription
 from tests.billing.scenarios.helpers import SECOND, run, world
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 NY = "America/New_York"
 

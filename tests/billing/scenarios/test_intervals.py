@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.billing.scenarios.helpers import Row, periodic, rows, step, sub, usage, world
-from tests.metering.factories import at
+from tests.fixtures.factories import at
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.billing.scenarios.helpers import periodic, rows, run, starting, sub, usage, world
-from tests.metering import factories as f
+from tests.fixtures import factories as f
 
 
 @pytest.mark.parametrize(

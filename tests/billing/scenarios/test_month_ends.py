@@ -4,7 +4,7 @@ month's last day (Jan 31 -> Feb 29 -> Mar 31 -> Apr 30), and proration counts th
 from __future__ import annotations
 
 from tests.billing.scenarios.helpers import periodic, rows, spans, step, sub, terminating, world
-from tests.metering.factories import at
+from tests.fixtures.factories import at
 
 
 def test_jan_31_anniversary_in_a_leap_year(factory, session) -> None:

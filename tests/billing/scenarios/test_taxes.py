@@ -17,7 +17,7 @@ from tests.billing.scenarios.helpers import (
     usage,
     world,
 )
-from tests.metering import factories as f
+from tests.fixtures import factories as f
 
 
 def january(session, **fields) -> World:

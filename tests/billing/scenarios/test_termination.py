@@ -15,8 +15,8 @@ from tests.billing.scenarios.helpers import (
     usage,
     world,
 )
-from tests.metering import factories as f
-from tests.metering.factories import at
+from tests.fixtures import factories as f
+from tests.fixtures.factories import at
 
 
 def test_lago_vector_12_arrears_with_tax(factory, session) -> None:

@@ -13,7 +13,7 @@ from tests.billing.scenarios.helpers import (
     usage,
     world,
 )
-from tests.metering.factories import at
+from tests.fixtures.factories import at
 
 NY = "America/New_York"
 PARIS = "Europe/Paris"

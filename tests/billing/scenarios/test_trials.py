@@ -4,7 +4,7 @@ billed all along. Pay-in-advance plans are billed their fee when the trial ends.
 from __future__ import annotations
 
 from tests.billing.scenarios.helpers import periodic, rows, run, starting, step, sub, usage, world
-from tests.metering.factories import at
+from tests.fixtures.factories import at
 
 
 def test_arrears_trial_inside_the_first_period(factory, session) -> None:

@@ -3,6 +3,8 @@ billing backdated periods (``tests/billing/test_backdated.py`` checks the defaul
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 
@@ -12,11 +14,14 @@ def _bills_backdated_periods(bill_backdated_periods: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+def _invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """PostgreSQL: the lock statement of an invoice loads some columns of the subscription and the
-    customer (``billow.billing.locks._invoice_columns``); reading another one while writing the invoice
-    raises here (in production it would cost one more query per invoice)."""
-    from billow.billing import locks
+    customer (``billow.billing.locks``); reading another one while writing the invoice raises here
+    (``BILLOW_STRICT_INVOICE_COLUMNS``; in production it would cost one more query per invoice)."""
+    from billow.config import get_settings
 
-    monkeypatch.setattr(locks, "_RAISE_ON_UNLOADED", True)
-    monkeypatch.setattr(locks, "_LOCK_ONE", {})
+    monkeypatch.setenv("BILLOW_STRICT_INVOICE_COLUMNS", "true")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("BILLOW_STRICT_INVOICE_COLUMNS")
+    get_settings.cache_clear()

@@ -26,12 +26,13 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from billow.errors import BadRequest, Errors
+from billow.kit.money import ROUNDING
 from billow.kit.pagination import PageMeta
 from billow.kit.strings import all_storable, storable
 
@@ -167,7 +168,7 @@ def parse_precise_amount(value: Any) -> Decimal:
     if abs(number) >= MAX_PRECISE_AMOUNT:
         raise ValueError(OUT_OF_RANGE)
     if number.as_tuple().exponent < -18:  # type: ignore[operator]
-        number = number.quantize(_AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
+        number = number.quantize(_AMOUNT_QUANTUM, rounding=ROUNDING)
     return number
 
 

@@ -35,6 +35,7 @@ from billow.errors import BadRequest, Errors
 from billow.kit.money import ROUNDING
 from billow.kit.pagination import PageMeta
 from billow.kit.strings import all_storable, storable
+from billow.kit.time import parse_instant
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID_LENGTH = 255
@@ -130,20 +131,14 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 def parse_iso_datetime(text: str) -> datetime:
-    """An ISO-8601 date or date-time as an aware UTC datetime (no offset: UTC). Raises
-    :class:`TimestampError`."""
-    if len(text) < 10 or not text[:4].isdigit():
-        raise TimestampError(INVALID_FORMAT)
+    """An ISO-8601 date or date-time as an aware UTC datetime (no offset: UTC; a full date
+    ``YYYY-MM-DD``: :func:`billow.kit.time.parse_instant`). Raises :class:`TimestampError`."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise TimestampError(INVALID_FORMAT) from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
+        return parse_instant(text, full_date=True)
     except OverflowError as exc:
         raise TimestampError(OUT_OF_RANGE) from exc
+    except ValueError as exc:
+        raise TimestampError(INVALID_FORMAT) from exc
 
 
 def unix_seconds(instant: datetime) -> int:

@@ -26,7 +26,6 @@ Rules (Lago's services, reference §5.1):
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, time
 
 from sqlalchemy.orm import Session
@@ -35,6 +34,7 @@ from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeUpdateInput, InvoiceMetadataInput, InvoiceUpdateInput, InvoiceVoidInput
+from billow.kit.ids import parse_lago_id, parse_uuid
 from billow.kit.limits import clamp_bigint
 from billow.kit.time import parse_date_or_none, parse_instant
 from billow.models.customers import Customer
@@ -49,13 +49,6 @@ FEE_TYPES = ("charge", "add_on", "subscription", "credit", "commitment", "fixed_
 METADATA_MAX_COUNT = 5
 METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 140
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
 
 
 def parse_bool(value: str | None, field: str, errors: Errors) -> bool | None:
@@ -104,8 +97,7 @@ class InvoiceService:
         return invoice
 
     def get(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
-        invoice_id = _uuid(lago_id)
-        invoice = invoice_repository.get(session, organization.id, invoice_id) if invoice_id else None
+        invoice = invoice_repository.get(session, organization.id, parse_lago_id(lago_id, "invoice"))
         if invoice is None:
             raise NotFound("invoice")
         return invoice
@@ -244,7 +236,7 @@ class InvoiceService:
         kept: list[tuple[InvoiceMetadata, InvoiceMetadataInput]] = []
         created: list[InvoiceMetadataInput] = []
         for item in items:
-            known = _uuid(item.id) if item.id else None
+            known = parse_uuid(item.id)
             row = existing.pop(known, None) if known is not None else None
             if row is None:
                 created.append(item)
@@ -277,8 +269,7 @@ class InvoiceService:
     # ------------------------------------------------------------------------------------ fees
 
     def get_fee(self, session: Session, organization: Organization, lago_id: str) -> Fee:
-        fee_id = _uuid(lago_id)
-        fee = invoice_repository.get_fee(session, organization.id, fee_id) if fee_id else None
+        fee = invoice_repository.get_fee(session, organization.id, parse_lago_id(lago_id, "fee"))
         if fee is None:
             raise NotFound("fee")
         return fee

@@ -1,9 +1,9 @@
 """The billing tests subscribe in the past (2023, 2024) and bill the periods since: they opt in to
-billing backdated periods (``tests/billing/test_backdated.py`` checks the default, Lago's)."""
+billing backdated periods (``tests/billing/test_backdated.py`` checks the default, Lago's), and check that
+an invoice reads only the columns its lock statement loaded. Billing tests elsewhere (credit notes, past
+usage) ask for both fixtures with ``pytestmark``."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
@@ -14,14 +14,5 @@ def _bills_backdated_periods(bill_backdated_periods: None) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """PostgreSQL: the lock statement of an invoice loads some columns of the subscription and the
-    customer (``billow.billing.locks``); reading another one while writing the invoice raises here
-    (``BILLOW_STRICT_INVOICE_COLUMNS``; in production it would cost one more query per invoice)."""
-    from billow.config import get_settings
-
-    monkeypatch.setenv("BILLOW_STRICT_INVOICE_COLUMNS", "true")
-    get_settings.cache_clear()
-    yield
-    monkeypatch.delenv("BILLOW_STRICT_INVOICE_COLUMNS")
-    get_settings.cache_clear()
+def _invoices_read_only_the_locked_columns(invoices_read_only_the_locked_columns: None) -> None:
+    """Every invoice written here reads only the locked columns (root ``conftest.py``)."""

@@ -209,15 +209,18 @@ def bill_backdated_periods(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+def invoices_read_only_the_locked_columns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """PostgreSQL: the lock statement of an invoice loads some columns of the subscription and the
-    customer (``billow.billing.locks._invoice_columns``); reading another one while writing the invoice
-    raises here (in production it would cost one more query per invoice). Automatic under
-    ``tests/billing/``."""
-    from billow.billing import locks
+    customer (``billow.billing.locks``); reading another one while writing the invoice raises here
+    (``BILLOW_STRICT_INVOICE_COLUMNS``; in production it would cost one more query per invoice).
+    Automatic under ``tests/billing/``."""
+    from billow.config import get_settings
 
-    monkeypatch.setattr(locks, "_RAISE_ON_UNLOADED", True)
-    monkeypatch.setattr(locks, "_LOCK_ONE", {})
+    monkeypatch.setenv("BILLOW_STRICT_INVOICE_COLUMNS", "true")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.delenv("BILLOW_STRICT_INVOICE_COLUMNS")
+    get_settings.cache_clear()
 
 
 class Clock:

@@ -464,14 +464,12 @@ def _parse_as_of(text: str) -> datetime:
     """``--as-of``: an ISO-8601 instant (UTC when it has no offset); without a fraction of a second, the
     end of that second (stored instants have microseconds: 00:00:00 would miss what is due at
     00:00:00.5)."""
-    from datetime import UTC
+    from billow.kit.time import parse_instant
 
     try:
-        instant = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as error:
+        instant = parse_instant(text.strip().replace("Z", "+00:00"))
+    except (ValueError, OverflowError) as error:
         raise typer.BadParameter(f"not an ISO-8601 instant: {text}", param_hint="--as-of") from error
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
     if not _FRACTION.search(text):
         instant = instant.replace(microsecond=999_999)
     return instant

@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     #: aggregation; ``raise`` raises it (the tests).
     rollup_errors: Literal["fallback", "raise"] = "fallback"
 
+    #: Subscriptions per billing job of the billing scan (:mod:`billow.billing.tasks`, a few seconds of work
+    #: each). Each job has a fixed cost (its scan of pending work, catalog loads, the first batch-pricing
+    #: chunk, the job's fetch and finish: ~0.1-0.2 s); 500 rather than 100 measured ~10-30 % faster for
+    #: one worker on 10,000 subscriptions (docs/decisions/0004), and still 32 jobs to share between
+    #: workers at that size.
+    billing_batch_size: int = Field(default=500, ge=1)
+    #: The billing run's lock statement loads only the subscription and customer columns an invoice reads
+    #: (:mod:`billow.billing.locks`); with this on, reading another one while writing the invoice raises
+    #: instead of costing one more query (the tests of ``tests/billing``).
+    strict_invoice_columns: bool = False
+
     @field_validator("usage_rollups", mode="before")
     @classmethod
     def _rollups_switch(cls, value: object) -> object:

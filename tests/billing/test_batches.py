@@ -11,12 +11,12 @@ from billow.billing.tasks import batches
 
 
 def test_no_subscription_no_batch() -> None:
-    assert batches([]) == []
+    assert batches([], 500) == []
 
 
 def test_small_runs_are_one_batch() -> None:
     ids = [uuid.uuid4() for _ in range(100)]
-    [batch] = batches(ids)
+    [batch] = batches(ids, 500)
     assert batch.key == "0/1"
     assert str(batch).split(",") == [str(i) for i in ids]
 

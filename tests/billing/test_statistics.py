@@ -113,17 +113,14 @@ class TestStaleTables:
         assert _reltuples(pg, "events") == 120  # what the planner now knows
         assert "events" not in statistics.stale_tables(pg)
 
-    def test_a_table_being_analyzed_elsewhere_is_skipped(
-        self, pg: Engine, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_a_table_being_analyzed_elsewhere_is_skipped(self, pg: Engine) -> None:
         _analyze(pg, "events")
         _insert_events(pg, 120)
         _wait_until_stale(pg, "events")
-        monkeypatch.setattr(statistics, "LOCK_TIMEOUT", "100ms")
         with pg.connect() as holder:
             # What a concurrent ANALYZE or autovacuum holds.
             holder.execute(text("LOCK TABLE events IN SHARE UPDATE EXCLUSIVE MODE"))
-            analyzed = statistics.refresh(pg)
+            analyzed = statistics.refresh(pg, lock_timeout="100ms")
             holder.rollback()
         assert "events" not in analyzed
         assert "events" in statistics.stale_tables(pg)

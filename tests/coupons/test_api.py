@@ -8,7 +8,7 @@ import pytest
 from lago_python_client.models.coupon import CouponResponse
 from sqlalchemy import func, select, update
 
-from billow.coupons.service import parse_expiration_at
+from billow.kit.time import parse_instant_or_none
 from billow.models.billable_metrics import BillableMetric
 from billow.models.coupons import Coupon, CouponTarget
 from billow.models.plans import Plan
@@ -579,10 +579,12 @@ class TestTenancy:
 
 class TestParseExpirationAt:
     def test_parse(self) -> None:
-        assert parse_expiration_at("2030-01-01T01:00:00+01:00") == datetime(2030, 1, 1, tzinfo=UTC)
-        assert parse_expiration_at("2030-01-01") == datetime(2030, 1, 1, tzinfo=UTC)
-        assert parse_expiration_at("nope") is None
-        assert parse_expiration_at(12) is None
-        assert parse_expiration_at(None) is None
-        assert parse_expiration_at(" 2030-01-01T00:00:00Z ") == datetime(2030, 1, 1, tzinfo=UTC)
-        assert timedelta(0) == parse_expiration_at("2030-01-01T00:00:00Z") - datetime(2030, 1, 1, tzinfo=UTC)
+        assert parse_instant_or_none("2030-01-01T01:00:00+01:00") == datetime(2030, 1, 1, tzinfo=UTC)
+        assert parse_instant_or_none("2030-01-01") == datetime(2030, 1, 1, tzinfo=UTC)
+        assert parse_instant_or_none("nope") is None
+        assert parse_instant_or_none(12) is None
+        assert parse_instant_or_none(None) is None
+        assert parse_instant_or_none(" 2030-01-01T00:00:00Z ") == datetime(2030, 1, 1, tzinfo=UTC)
+        assert timedelta(0) == parse_instant_or_none("2030-01-01T00:00:00Z") - datetime(
+            2030, 1, 1, tzinfo=UTC
+        )

@@ -434,14 +434,19 @@ def test_concurrent_refreshes_serialize(pg_engine: Engine, harness: Harness) -> 
     assert harness.states() == 1
 
 
-def test_without_the_trigger_the_plain_path_answers(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_the_trigger_the_plain_path_answers(harness: Harness) -> None:
     engine = harness.session.get_bind().engine
-    monkeypatch.setitem(rollups._installed, engine, False)
-    harness.event(BASE + timedelta(hours=1), {"value": "1"})
-    assert harness.run(Definition("sum_agg"))[0].units == 1
-    assert harness.states() == 0
+    # Disabled in this transaction only (rolled back below); the check runs again on both sides.
+    harness.session.execute(text("ALTER TABLE events DISABLE TRIGGER billow_usage_touch_insert"))
+    rollups.recheck(engine)
+    try:
+        harness.event(BASE + timedelta(hours=1), {"value": "1"})
+        assert harness.run(Definition("sum_agg"))[0].units == 1
+        assert harness.states() == 0
+    finally:
+        harness.session.rollback()
+        rollups.recheck(engine)
+    assert rollups.installed(harness.session)
 
 
 def test_environment_switch(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -479,7 +484,7 @@ def test_merge_intervals() -> None:
     far = datetime.fromtimestamp(100_000 * hour, UTC)
     many = [i * 3 for i in range(300)] + [1000 * 3 + 1]  # 301 runs: the widest gap stays open
     merged = rollups.merge_intervals(many, None, far)
-    assert len(merged) == rollups._MAX_INTERVALS
+    assert len(merged) == rollups.MAX_INTERVALS
     assert merged[-1] == (3001, 3002)
     assert sum(end - start for start, end in merged) < 1000
 

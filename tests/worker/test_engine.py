@@ -155,11 +155,11 @@ class TestBillingScan:
     def test_one_job_per_batch_of_due_subscriptions_then_invoices(
         self, jobs, factory, session, job_database, monkeypatch
     ) -> None:
-        monkeypatch.setattr(billing_tasks, "BATCH_SIZE", 2)
+        monkeypatch.setenv("BILLOW_BILLING_BATCH_SIZE", "2")
         subscriptions = [backdated_subscription(session, f"sub_{n}") for n in range(5)]
         # Bucketed by customer (a customer's subscriptions in one job, so on one invoice).
         expected_batches = billing_tasks.batches(
-            [s.id for s in subscriptions], customers={s.id: s.customer_id for s in subscriptions}
+            [s.id for s in subscriptions], 2, customers={s.id: s.customer_id for s in subscriptions}
         )
         _run(jobs, ("billing", AS_OF.isoformat()))
         assert invoice_totals(factory) == sorted(EXPECTED * 5)

@@ -15,20 +15,22 @@ from sqlalchemy.orm import Session, load_only
 
 from billow.billing.repository import BilledKey, billed_exists, billing_repository
 from billow.billing.schedule import DueInvoice
+from billow.config import get_settings
 from billow.kit.locking import lock_row, lock_rows
 from billow.models.customers import Customer
 from billow.models.invoices import InvoiceSubscription
 from billow.models.subscriptions import Subscription
 
-#: The one-period lock statement by invoicing reason, built once (its parameters: ``subscription_id``,
-#: ``period_start``): building it for every invoice cost more than running it.
-_LOCK_ONE: dict[str, Select[Any]] = {}
+#: The one-period lock statement by invoicing reason and strictness (``BILLOW_STRICT_INVOICE_COLUMNS``),
+#: built once (its parameters: ``subscription_id``, ``period_start``): building it for every invoice cost
+#: more than running it.
+_LOCK_ONE: dict[tuple[str, bool], Select[Any]] = {}
 _CUSTOM_PLANS = func.set_config("plan_cache_mode", "force_custom_plan", True)
 
 #: The columns of the subscription and the customer an invoice reads: the lock statement loads these, not
 #: the ~70 of both rows (turning each column into an attribute cost more than the statement). Another
 #: attribute read later is loaded then, one more query per invoice; the tests of ``tests/billing`` set
-#: :data:`_RAISE_ON_UNLOADED` (such a read raises) to check none is.
+#: ``BILLOW_STRICT_INVOICE_COLUMNS`` (such a read raises) to check none is.
 _SUBSCRIPTION_COLUMNS = (
     Subscription.id,
     Subscription.organization_id,
@@ -53,18 +55,18 @@ _CUSTOMER_COLUMNS = (
     Customer.subscription_invoice_issuing_date_anchor,
     Customer.subscription_invoice_issuing_date_adjustment,
 )
-_RAISE_ON_UNLOADED = False
 
 
-def _invoice_columns() -> tuple[Any, ...]:
+def _invoice_columns(strict: bool) -> tuple[Any, ...]:
+    """Load only the columns an invoice reads; ``strict``: reading another one raises."""
     return (
-        load_only(*_SUBSCRIPTION_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
-        load_only(*_CUSTOMER_COLUMNS, raiseload=_RAISE_ON_UNLOADED),
+        load_only(*_SUBSCRIPTION_COLUMNS, raiseload=strict),
+        load_only(*_CUSTOMER_COLUMNS, raiseload=strict),
     )
 
 
-def _lock_one_statement(reason: str) -> Select[Any]:
-    statement = _LOCK_ONE.get(reason)
+def _lock_one_statement(reason: str, strict: bool) -> Select[Any]:
+    statement = _LOCK_ONE.get((reason, strict))
     if statement is None:
         subscription_id = bindparam("subscription_id", type_=Subscription.id.type)
         billed = billed_exists(
@@ -75,9 +77,9 @@ def _lock_one_statement(reason: str) -> Select[Any]:
             .join(Customer, Customer.id == Subscription.customer_id)
             .where(Subscription.id == subscription_id)
             .with_for_update(of=Subscription)
-            .options(*_invoice_columns())
+            .options(*_invoice_columns(strict))
         )
-        _LOCK_ONE[reason] = statement
+        _LOCK_ONE[(reason, strict)] = statement
     return statement
 
 
@@ -100,11 +102,12 @@ def lock_subscriptions(
     lock (a newer snapshot).
     """
     ids = sorted({due.subscription_id for due in dues}, key=str)
+    strict = get_settings().strict_invoice_columns
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql and len(dues) == 1 and not fresh:
         [due] = dues
         row = session.execute(
-            _lock_one_statement(due.reason.value),
+            _lock_one_statement(due.reason.value, strict),
             {"subscription_id": due.subscription_id, "period_start": due.period_start},
         ).one()
         return {row[0].id: (row[0], row[1])}, {due.key} if row[2] else set()
@@ -115,7 +118,7 @@ def lock_subscriptions(
             .join(Customer, Customer.id == Subscription.customer_id)
             .where(Subscription.id.in_(ids))
             .order_by(Subscription.id)
-            .options(*_invoice_columns())
+            .options(*_invoice_columns(strict))
         ).all()
         subscriptions = {row[0].id: (row[0], row[1]) for row in rows}
     else:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import Decimal
 
 from billow.billing.proration import inclusive_days
+from billow.kit.money import CONTEXT, round_minor_units
 from billow.kit.time import local_date
 
-_EXACT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 _EPSILON = timedelta(microseconds=1)
 
 
@@ -33,10 +33,6 @@ _EPSILON = timedelta(microseconds=1)
 class TrueUp:
     amount_cents: int
     precise_amount_cents: Decimal
-
-
-def round_half_up(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def billed_days(start: datetime, end: datetime, timezone: str) -> int:
@@ -54,7 +50,7 @@ def prorated_amount(amount_cents: int, days: int, period_days: int) -> Decimal:
         return Decimal(amount_cents)
     if days <= 0:
         return Decimal(0)
-    return _EXACT.divide(_EXACT.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
+    return CONTEXT.divide(CONTEXT.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
 
 
 def charge_true_up(
@@ -74,15 +70,15 @@ def charge_true_up(
     prorated = prorated_amount(min_amount_cents, days, period_days)
     if Decimal(used_amount_cents) >= prorated:
         return None
-    amount = round_half_up(prorated - Decimal(used_amount_cents))
+    amount = round_minor_units(prorated - Decimal(used_amount_cents))
     if amount <= 0:
         return None
-    return TrueUp(amount, _EXACT.subtract(prorated, used_precise_amount_cents))
+    return TrueUp(amount, CONTEXT.subtract(prorated, used_precise_amount_cents))
 
 
 def commitment_amount(amount_cents: int, days: int, period_days: int) -> int:
     """The commitment owed for ``days`` of a ``period_days`` plan period, rounded half-up to cents."""
-    return round_half_up(prorated_amount(amount_cents, days, period_days))
+    return round_minor_units(prorated_amount(amount_cents, days, period_days))
 
 
 def commitment_true_up(
@@ -99,5 +95,5 @@ def commitment_true_up(
     owed = commitment_amount(commitment_amount_cents, days, period_days)
     if fees_amount_cents >= owed:
         return None
-    precise = max(_EXACT.subtract(Decimal(owed), fees_precise_amount_cents), Decimal(0))
+    precise = max(CONTEXT.subtract(Decimal(owed), fees_precise_amount_cents), Decimal(0))
     return TrueUp(owed - fees_amount_cents, precise)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal
+from decimal import Decimal
 
+from billow.kit.money import CONTEXT, round_minor_units
 from billow.kit.time import local_date
 from billow.subscriptions.calendar import Period
-
-_EXACT = Context(prec=100, rounding=ROUND_HALF_UP)
 
 
 def inclusive_days(first: date, last: date) -> int:
@@ -29,8 +28,8 @@ def prorate(amount_cents: int, days: int, period_days: int) -> tuple[int, Decima
         return amount_cents, Decimal(amount_cents)
     if days <= 0:
         return 0, Decimal(0)
-    precise = _EXACT.divide(_EXACT.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
-    return int(precise.to_integral_value(rounding=ROUND_HALF_UP)), precise
+    precise = CONTEXT.divide(CONTEXT.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
+    return round_minor_units(precise), precise
 
 
 @dataclass(frozen=True)

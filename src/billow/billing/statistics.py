@@ -16,8 +16,8 @@ analyze; a table the planner has never measured (``reltuples`` -1) also counts, 
 counters are lost when the server crashes), before the run's scan. ``ANALYZE`` reads a fixed-size
 sample (about a second for millions of events), takes a lock that only conflicts with another
 ``ANALYZE``/``VACUUM`` of the table (a concurrent run or autovacuum: then this one gives up after
-:data:`LOCK_TIMEOUT` and the other's statistics serve), and runs in its own transaction, never in a
-request. SQLite: nothing to do.
+:data:`LOCK_TIMEOUT` by default, and the other's statistics serve), and runs in its own transaction,
+never in a request. SQLite: nothing to do.
 """
 
 from __future__ import annotations
@@ -61,9 +61,10 @@ def stale_tables(engine: Engine) -> list[str]:
         )
 
 
-def refresh(engine: Engine) -> list[str]:
+def refresh(engine: Engine, *, lock_timeout: str = LOCK_TIMEOUT) -> list[str]:
     """``ANALYZE`` the billing run's tables whose statistics are stale; returns the tables analyzed.
-    Never raises for a database error (a run with stale statistics is slower, not wrong)."""
+    A table whose lock is not granted within ``lock_timeout`` (a PostgreSQL interval) is skipped. Never
+    raises for a database error (a run with stale statistics is slower, not wrong)."""
     try:
         tables = stale_tables(engine)
     except DBAPIError:
@@ -74,7 +75,7 @@ def refresh(engine: Engine) -> list[str]:
         began = time.perf_counter()
         try:
             with engine.begin() as connection:
-                connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": LOCK_TIMEOUT})
+                connection.execute(text("SELECT set_config('lock_timeout', :t, true)"), {"t": lock_timeout})
                 quoted = connection.dialect.identifier_preparer.quote(table)
                 connection.execute(text(f"ANALYZE {quoted}"))
         except DBAPIError as error:  # another ANALYZE/VACUUM holds the table: its statistics will do

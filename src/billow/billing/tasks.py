@@ -31,6 +31,7 @@ from billow.billing import drafts, termination_credits
 from billow.billing.pay_in_advance import RECENT, PayInAdvanceSummary, create_pay_in_advance_fees
 from billow.billing.progressive import ProgressiveSummary, bill_thresholds
 from billow.billing.run import apply_transitions, bill_subscriptions, due_subscriptions
+from billow.config import current_settings
 from billow.invoices.grace import FINALIZE_DUE_DRAFTS
 from billow.invoices.repository import invoice_repository
 from billow.models.invoices import Invoice, InvoiceStatus
@@ -38,12 +39,6 @@ from billow.worker.dispatch import task
 from billow.worker.scans import SessionFactory, WorkItem, scan
 
 log = logging.getLogger(__name__)
-
-#: Subscriptions per billing job (a few seconds of work each). Each job has a fixed cost (its scan of
-#: pending work, catalog loads, the first batch-pricing chunk, the job's fetch and finish: ~0.1-0.2 s);
-#: 500 rather than 100 measured ~10-30 % faster for one worker on 10,000 subscriptions
-#: (docs/decisions/0004), and still 32 jobs to share between workers at that size.
-BATCH_SIZE = 500
 
 
 class BillingFailed(RuntimeError):
@@ -53,7 +48,7 @@ class BillingFailed(RuntimeError):
 
 def batches(
     subscription_ids: list[uuid.UUID],
-    batch_size: int | None = None,
+    batch_size: int,
     *,
     customers: Mapping[uuid.UUID, uuid.UUID] | None = None,
 ) -> list[WorkItem]:
@@ -63,7 +58,6 @@ def batches(
     buckets is a power of two so it changes rarely as the number of due subscriptions moves."""
     if not subscription_ids:
         return []
-    batch_size = batch_size or BATCH_SIZE
     buckets = 1
     while buckets * batch_size < len(subscription_ids):
         buckets *= 2
@@ -97,10 +91,12 @@ bill_one_subscription = bill_batch
 def find_due_subscriptions(session_factory: SessionFactory, now: datetime) -> list[WorkItem]:
     """Apply the subscription transitions due at ``now`` (organization by organization if applying them at
     once fails), then list the subscriptions owing an invoice, in batches. A subscription owing more than
-    ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan (a minute later)."""
+    ``BILLOW_MAX_PERIODS_PER_RUN`` periods is listed again by the next scan (a minute later). Batches of
+    about ``BILLOW_BILLING_BATCH_SIZE`` subscriptions."""
     apply_transitions(session_factory, now)
     due = termination_credits.and_owed(session_factory, due_subscriptions(session_factory, now))
-    return batches([subscription_id for subscription_id, _ in due], customers=dict(due))
+    size = current_settings().billing_batch_size
+    return batches([subscription_id for subscription_id, _ in due], size, customers=dict(due))
 
 
 # ------------------------------------------------------------------------ pay in advance, progressive

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 
+from billow.kit.money import ROUNDING, round_minor_units
 from billow.taxes.rules import TaxLike, fee_tax_amounts, taxes_of_fees
 
-_CTX = Context(prec=200, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
-
-
-def _round(amount: Decimal) -> int:
-    return int(amount.to_integral_value(rounding=ROUND_HALF_UP, context=_CTX))
+#: The shares of a deduction (:func:`spread`): 200 digits, half-up.
+_SHARES = Context(prec=200, rounding=ROUNDING, traps=[InvalidOperation])
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,8 @@ def spread(amount_cents: int | Decimal, bases: Mapping[Hashable, int]) -> dict[H
         return {key: Decimal(0) for key in bases}
     amount = Decimal(amount_cents)
     parts = {
-        key: _CTX.divide(_CTX.multiply(amount, Decimal(base)), Decimal(total)) for key, base in bases.items()
+        key: _SHARES.divide(_SHARES.multiply(amount, Decimal(base)), Decimal(total))
+        for key, base in bases.items()
     }
     # Give the division's residue to the last key so the parts sum exactly to the amount.
     residue = amount - sum(parts.values(), Decimal(0))
@@ -98,7 +97,7 @@ def invoice_amounts(
         precise = sum(exact.values(), Decimal(0))
         fee_taxes[line.key] = FeeTaxes(
             taxes_precise_amount_cents=precise,
-            taxes_amount_cents=_round(precise),
+            taxes_amount_cents=round_minor_units(precise),
             taxes_rate=sum((Decimal(t.rate) for t in line.taxes), Decimal(0)),
         )
     totals = taxes_of_fees((line.taxable_cents, line.taxes) for line in lines)
@@ -120,6 +119,6 @@ def invoice_amounts(
         prepaid_credit_amount_cents=prepaid,
         total_amount_cents=sub_total_including - credit_notes - prepaid,
         taxes_by_id=dict(totals.by_tax),
-        tax_bases_by_id={tax_id: _round(base) for tax_id, base in bases.items()},
+        tax_bases_by_id={tax_id: round_minor_units(base) for tax_id, base in bases.items()},
         fee_taxes=fee_taxes,
     )

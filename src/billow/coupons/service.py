@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,24 +18,11 @@ from billow.kit.limits import (
     MAX_PRICE_DECIMALS,
     bounded_decimal,
 )
+from billow.kit.time import parse_instant_or_none
 from billow.models.billable_metrics import BillableMetric
 from billow.models.coupons import COUPON_TYPES, EXPIRATIONS, FREQUENCIES, Coupon
 from billow.models.organizations import Organization
 from billow.models.plans import Plan
-
-
-def parse_expiration_at(value: Any) -> datetime | None:
-    """An ISO-8601 date or datetime as an aware UTC datetime (no offset = UTC); ``None`` if unreadable."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -183,7 +170,7 @@ class CouponService:
 
         expiration_at = existing.expiration_at if existing is not None else None
         if "expiration_at" in provided:
-            expiration_at = parse_expiration_at(data.expiration_at)
+            expiration_at = parse_instant_or_none(data.expiration_at)
             if expiration_at is None or expiration_at <= utcnow():
                 errors.add("expiration_at", "invalid_date")
         elif value("expiration") == "time_limit" and expiration_at is None:

@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal
+from decimal import ROUND_DOWN, Decimal
 
+from billow.kit.money import CONTEXT, round_minor_units
 from billow.taxes.rules import TaxLike
 
-_CTX = Context(prec=100, rounding=ROUND_HALF_UP)
 #: Lago keeps credit-note item amounts with 5 decimals (``CreditNote::DB_PRECISION_SCALE``).
 _SCALE = Decimal("0.00001")
 
@@ -30,10 +30,6 @@ CREDIT = "credit"
 REFUND = "refund"
 OFFSET = "offset"
 SKIP = "skip"
-
-
-def round_half_up(value: Decimal) -> int:
-    return int(value.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def truncate(value: Decimal) -> Decimal:
@@ -66,7 +62,7 @@ def day_share(amount_cents: int, days: int, period_days: int) -> Decimal:
     """``amount_cents x days / period_days``, exact."""
     if days <= 0 or period_days <= 0:
         return Decimal(0)
-    return _CTX.divide(_CTX.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
+    return CONTEXT.divide(CONTEXT.multiply(Decimal(amount_cents), Decimal(days)), Decimal(period_days))
 
 
 @dataclass(frozen=True)
@@ -98,20 +94,20 @@ def credit_note_amounts(item_precise_amount_cents: Decimal, taxes: Sequence[TaxL
     parts = []
     for tax in taxes:
         rate = Decimal(tax.rate)
-        precise = _CTX.divide(_CTX.multiply(item, rate), Decimal(100))
-        parts.append(TaxPart(tax.id, rate, round_half_up(item), round_half_up(precise), precise))
+        precise = CONTEXT.divide(CONTEXT.multiply(item, rate), Decimal(100))
+        parts.append(TaxPart(tax.id, rate, round_minor_units(item), round_minor_units(precise), precise))
     precise_taxes = sum((p.precise_amount_cents for p in parts), Decimal(0))
     total = item + precise_taxes
     return CreditNoteAmounts(
         item_precise_amount_cents=item,
-        item_amount_cents=round_half_up(item),
-        sub_total_excluding_taxes_amount_cents=round_half_up(item),
+        item_amount_cents=round_minor_units(item),
+        sub_total_excluding_taxes_amount_cents=round_minor_units(item),
         precise_taxes_amount_cents=precise_taxes,
-        taxes_amount_cents=round_half_up(precise_taxes),
+        taxes_amount_cents=round_minor_units(precise_taxes),
         taxes_rate=sum((p.rate for p in parts), Decimal(0)),
         taxes=tuple(parts),
         precise_total_amount_cents=total,
-        total_amount_cents=round_half_up(total),
+        total_amount_cents=round_minor_units(total),
     )
 
 
@@ -151,8 +147,8 @@ def refundable_cents(
     to the fee (fee + its taxes over the invoice's sub-total including taxes), minus the used days."""
     if invoice_sub_total_including_taxes_cents <= 0 or invoice_total_paid_cents <= 0:
         return 0
-    paid_for_fee = _CTX.divide(
-        _CTX.multiply(fee_total_precise, Decimal(invoice_total_paid_cents)),
+    paid_for_fee = CONTEXT.divide(
+        CONTEXT.multiply(fee_total_precise, Decimal(invoice_total_paid_cents)),
         Decimal(invoice_sub_total_including_taxes_cents),
     )
-    return max(0, round_half_up(paid_for_fee - Decimal(used_amount_with_taxes_cents)))
+    return max(0, round_minor_units(paid_for_fee - Decimal(used_amount_with_taxes_cents)))

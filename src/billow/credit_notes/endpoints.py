@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
@@ -27,17 +26,11 @@ from billow.invoices.schemas import fee_out
 from billow.kit.limits import clamp_bigint
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
+from billow.kit.time import parse_date_or_none
 from billow.models.credit_notes import CreditNote
 from billow.models.organizations import Organization
 
 router = APIRouter(tags=["credit_notes"], route_class=StrictJSONRoute)
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 def _int(value: str | None) -> int | None:
@@ -56,8 +49,8 @@ def credit_note_filters(request: Request) -> CreditNoteFilters:
         reason=query.get("reason") or None,
         currency=query.get("currency") or None,
         invoice_number=query.get("invoice_number") or None,
-        issuing_date_from=_date(query.get("issuing_date_from")),
-        issuing_date_to=_date(query.get("issuing_date_to")),
+        issuing_date_from=parse_date_or_none(query.get("issuing_date_from")),
+        issuing_date_to=parse_date_or_none(query.get("issuing_date_to")),
         amount_from=_int(query.get("amount_from")),
         amount_to=_int(query.get("amount_to")),
         search_term=query.get("search_term") or None,

@@ -22,6 +22,7 @@ from billow.credit_notes.repository import credit_note_repository as repository
 from billow.credit_notes.schemas import CreditNoteFilters
 from billow.customers.repository import customer_repository
 from billow.errors import NotFound
+from billow.kit.ids import parse_lago_id
 from billow.kit.time import local_date
 from billow.models.credit_notes import (
     CreditNote,
@@ -277,10 +278,7 @@ class CreditNoteService:
     # ---------------------------------------------------------------------------------------- read
 
     def get(self, session: Session, organization: Organization, lago_id: str) -> CreditNote:
-        try:
-            wanted = uuid.UUID(lago_id)
-        except ValueError:
-            raise NotFound("credit_note") from None
+        wanted = parse_lago_id(lago_id, "credit_note")
         note = repository.finalized_by_id(session, organization.id, wanted)
         if note is None:
             raise NotFound("credit_note")

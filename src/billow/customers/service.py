@@ -8,7 +8,6 @@ Error codes follow Lago's: ``invalid_timezone``, ``not_a_valid_country_code``,
 from __future__ import annotations
 
 import re
-import uuid
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +21,7 @@ from billow.customers.settings import GRACE_PERIOD_CHANGED, grace_period_days
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
+from billow.kit.ids import parse_uuid
 from billow.kit.time import is_timezone
 from billow.models.customers import Customer, CustomerMetadata
 from billow.models.organizations import Organization
@@ -128,13 +128,6 @@ def normalize_email(value: str) -> str:
 def is_email_list(value: str) -> bool:
     """One address, or several separated by commas; an empty item makes the list invalid."""
     return all(_EMAIL.fullmatch(item.strip()) for item in value.split(","))
-
-
-def _as_uuid(value: str | None) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value) if value else None
-    except ValueError:
-        return None
 
 
 class CustomerService:
@@ -352,7 +345,7 @@ class CustomerService:
         updates: list[tuple[CustomerMetadata, MetadataInput]] = []
         creates: list[MetadataInput] = []
         for item in items:
-            known_id = _as_uuid(item.id)
+            known_id = parse_uuid(item.id)
             row = existing.pop(known_id, None) if known_id is not None else None
             if row is None:
                 creates.append(item)

@@ -26,14 +26,16 @@ import os
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from billow.errors import BadRequest, Errors
+from billow.kit.money import ROUNDING
 from billow.kit.pagination import PageMeta
 from billow.kit.strings import all_storable, storable
+from billow.kit.time import parse_instant
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_ID_LENGTH = 255
@@ -129,20 +131,14 @@ def parse_timestamp(value: Any) -> datetime | None:
 
 
 def parse_iso_datetime(text: str) -> datetime:
-    """An ISO-8601 date or date-time as an aware UTC datetime (no offset: UTC). Raises
-    :class:`TimestampError`."""
-    if len(text) < 10 or not text[:4].isdigit():
-        raise TimestampError(INVALID_FORMAT)
+    """An ISO-8601 date or date-time as an aware UTC datetime (no offset: UTC; a full date
+    ``YYYY-MM-DD``: :func:`billow.kit.time.parse_instant`). Raises :class:`TimestampError`."""
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise TimestampError(INVALID_FORMAT) from exc
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
+        return parse_instant(text, full_date=True)
     except OverflowError as exc:
         raise TimestampError(OUT_OF_RANGE) from exc
+    except ValueError as exc:
+        raise TimestampError(INVALID_FORMAT) from exc
 
 
 def unix_seconds(instant: datetime) -> int:
@@ -167,7 +163,7 @@ def parse_precise_amount(value: Any) -> Decimal:
     if abs(number) >= MAX_PRECISE_AMOUNT:
         raise ValueError(OUT_OF_RANGE)
     if number.as_tuple().exponent < -18:  # type: ignore[operator]
-        number = number.quantize(_AMOUNT_QUANTUM, rounding=ROUND_HALF_UP)
+        number = number.quantize(_AMOUNT_QUANTUM, rounding=ROUNDING)
     return number
 
 

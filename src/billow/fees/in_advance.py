@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import select, tuple_
@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 from billow.customers.repository import customer_repository
 from billow.events.service import is_numeric_value
 from billow.fees.window import filter_specs, group_keys
-from billow.kit.money import precise_minor_units, round_to_currency, to_minor_units
+from billow.kit.money import precise_minor_units, round_minor_units, round_to_currency, to_minor_units
 from billow.metering.aggregation import PLAIN, BucketAggregation, aggregate
 from billow.metering.filters import ChargeFilterSpec, matching_filter, property_text
 from billow.metering.proration import Proration
@@ -373,7 +373,7 @@ def event_fee(
         taxes_amount_cents=fee_taxes_amount_cents(amount_cents, taxes),
         taxes_precise_amount_cents=sum(precise_by_tax.values(), ZERO),
         taxes_rate=sum((Decimal(tax.rate) for tax in taxes), ZERO),
-        applied_taxes=[EstimatedTax(tax, _round_half_up(rounded_by_tax[tax.id])) for tax in taxes],
+        applied_taxes=[EstimatedTax(tax, round_minor_units(rounded_by_tax[tax.id])) for tax in taxes],
         from_datetime=window.from_datetime,
         to_datetime=to_datetime,
         transaction_id=event.transaction_id,
@@ -508,10 +508,6 @@ def _is_active(context: PricingContext, bucket: _Bucket, value: str, history: Ev
         if bucket.holds(properties):
             return properties.get("operation_type", "add") in (None, "add")
     return False
-
-
-def _round_half_up(amount: Decimal) -> int:
-    return int(amount.to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def _needs_values(properties: Mapping[str, Any]) -> bool:

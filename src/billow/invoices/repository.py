@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from billow.kit.ids import parse_uuid
 from billow.kit.locking import lock_row
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
@@ -224,8 +224,9 @@ class InvoiceRepository:
         assert filters.search_term is not None
         term = _like(filters.search_term)
         conditions: list[ColumnElement[bool]] = [Invoice.number.ilike(term, escape="\\")]
-        with contextlib.suppress(ValueError):
-            conditions.append(Invoice.id == uuid.UUID(filters.search_term))
+        invoice_id = parse_uuid(filters.search_term)
+        if invoice_id is not None:
+            conditions.append(Invoice.id == invoice_id)
         if filters.customer_id is None and filters.external_customer_id is None:
             columns = (
                 Customer.name,

@@ -26,8 +26,7 @@ Rules (Lago's services, reference §5.1):
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, time
 
 from sqlalchemy.orm import Session
 
@@ -35,7 +34,9 @@ from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeUpdateInput, InvoiceMetadataInput, InvoiceUpdateInput, InvoiceVoidInput
+from billow.kit.ids import parse_lago_id, parse_uuid
 from billow.kit.limits import clamp_bigint
+from billow.kit.time import parse_date_or_none, parse_instant
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
@@ -50,13 +51,6 @@ METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 140
 
 
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 def parse_bool(value: str | None, field: str, errors: Errors) -> bool | None:
     if value is None or value == "":
         return None
@@ -69,27 +63,17 @@ def parse_bool(value: str | None, field: str, errors: Errors) -> bool | None:
     return None
 
 
-def parse_date(value: str | None) -> date | None:
-    """Lago ignores a date filter that is not an ISO 8601 date."""
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def parse_datetime(value: str | None) -> datetime | None:
+    """A fee filter's instant (:func:`billow.kit.time.parse_instant`); Lago ignores one it cannot read.
+    This filter's own leniency: any ``Z`` is an offset (``20240101Z``), and what only a date parser reads
+    (``2024010101``) is that day's midnight."""
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_instant(value.replace("Z", "+00:00"))
     except ValueError:
-        try:
-            parsed = datetime.combine(date.fromisoformat(value), datetime.min.time())
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        day = parse_date_or_none(value)
+        return None if day is None else datetime.combine(day, time.min, UTC)
 
 
 def parse_int(value: str | None) -> int | None:
@@ -113,8 +97,7 @@ class InvoiceService:
         return invoice
 
     def get(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
-        invoice_id = _uuid(lago_id)
-        invoice = invoice_repository.get(session, organization.id, invoice_id) if invoice_id else None
+        invoice = invoice_repository.get(session, organization.id, parse_lago_id(lago_id, "invoice"))
         if invoice is None:
             raise NotFound("invoice")
         return invoice
@@ -149,8 +132,8 @@ class InvoiceService:
             statuses=tuple(statuses),
             payment_statuses=tuple(payment_statuses),
             invoice_type=values.get("invoice_type") or None,
-            issuing_date_from=parse_date(values.get("issuing_date_from")),
-            issuing_date_to=parse_date(values.get("issuing_date_to")),
+            issuing_date_from=parse_date_or_none(values.get("issuing_date_from")),
+            issuing_date_to=parse_date_or_none(values.get("issuing_date_to")),
             currency=values.get("currency") or None,
             amount_from=parse_int(values.get("amount_from")),
             amount_to=parse_int(values.get("amount_to")),
@@ -253,7 +236,7 @@ class InvoiceService:
         kept: list[tuple[InvoiceMetadata, InvoiceMetadataInput]] = []
         created: list[InvoiceMetadataInput] = []
         for item in items:
-            known = _uuid(item.id) if item.id else None
+            known = parse_uuid(item.id)
             row = existing.pop(known, None) if known is not None else None
             if row is None:
                 created.append(item)
@@ -286,8 +269,7 @@ class InvoiceService:
     # ------------------------------------------------------------------------------------ fees
 
     def get_fee(self, session: Session, organization: Organization, lago_id: str) -> Fee:
-        fee_id = _uuid(lago_id)
-        fee = invoice_repository.get_fee(session, organization.id, fee_id) if fee_id else None
+        fee = invoice_repository.get_fee(session, organization.id, parse_lago_id(lago_id, "fee"))
         if fee is None:
             raise NotFound("fee")
         return fee

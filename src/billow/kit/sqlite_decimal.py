@@ -28,13 +28,12 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from decimal import Context, Decimal, Inexact, InvalidOperation
+from decimal import Decimal, InvalidOperation
+
+from billow.kit.money import EXACT
 
 #: Lago's rule for a usable numeric property value (``postgres_store.rb#numeric_condition``), ASCII digits.
 NUMERIC_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-#: Sums are exact: a result that would need more digits raises instead of rounding.
-EXACT = Context(prec=400, traps=[InvalidOperation, Inexact])
 
 
 def number_text(literal: str) -> str | None:

@@ -31,25 +31,23 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation
+from decimal import ROUND_CEILING, Decimal
 from zoneinfo import ZoneInfo
 
+from billow.kit.money import EXACT, QUANTIZE, USAGE_DIVISION
 from billow.models.billable_metrics import AggregationType
 from billow.subscriptions.periods import UsageWindow
 
 ZERO = Decimal(0)
 PRORATED_AGGREGATIONS = frozenset({AggregationType.SUM, AggregationType.UNIQUE_COUNT})
 
-_EXACT = Context(prec=400, traps=[InvalidOperation, Inexact])
-_DIVISION = Context(prec=80, rounding=ROUND_CEILING, traps=[InvalidOperation])
-_QUANTIZE = Context(prec=400, traps=[InvalidOperation])
 _UNITS_QUANTUM = Decimal("1e-5")
 _ONE_DAY = timedelta(days=1)
 
 
 def ceil5(value: Decimal) -> Decimal:
     """Ceiled to 5 decimals (Lago's ``BigDecimal#ceil(5)``), trailing zeros dropped."""
-    return value.quantize(_UNITS_QUANTUM, rounding=ROUND_CEILING, context=_QUANTIZE).normalize(_QUANTIZE)
+    return value.quantize(_UNITS_QUANTUM, rounding=ROUND_CEILING, context=QUANTIZE).normalize(QUANTIZE)
 
 
 @dataclass(frozen=True)
@@ -101,11 +99,11 @@ class Proration:
 
     def units(self, day_weighted: Decimal) -> Decimal:
         """``day_weighted / period_days`` ceiled to 5 decimals."""
-        return ceil5(_DIVISION.divide(day_weighted, Decimal(self.period_days)))
+        return ceil5(USAGE_DIVISION.divide(day_weighted, Decimal(self.period_days)))
 
     def ratio(self, days: int) -> Decimal:
         """``days / period_days`` (for per-event values; 80 significant digits)."""
-        return _DIVISION.divide(Decimal(days), Decimal(self.period_days))
+        return USAGE_DIVISION.divide(Decimal(days), Decimal(self.period_days))
 
 
 @dataclass
@@ -124,17 +122,17 @@ class ProratedKey:
     def add_in_advance(self, delta: Decimal, days: int, proration: Proration) -> None:
         """One window event of a pay-in-advance charge: Lago bills ``max(delta, 0)`` for the first event of
         the period, then what the running total gains over its highest value so far."""
-        self.running = _EXACT.add(self.running, delta)
+        self.running = EXACT.add(self.running, delta)
         if self.highest is None:
             increase = max(delta, ZERO)
             self.highest = delta
         elif self.running > self.highest:
-            increase = _EXACT.subtract(self.running, self.highest)
+            increase = EXACT.subtract(self.running, self.highest)
             self.highest = self.running
         else:
             return
         if increase:
-            self.billed = _EXACT.add(self.billed, proration.units(_EXACT.multiply(increase, Decimal(days))))
+            self.billed = EXACT.add(self.billed, proration.units(EXACT.multiply(increase, Decimal(days))))
 
 
 class SumProration:
@@ -156,14 +154,14 @@ class SumProration:
             return
         days = self.proration.window_days
         state = self._key(key)
-        state.day_weighted = _EXACT.add(state.day_weighted, _EXACT.multiply(total, Decimal(days)))
-        state.values.append((total, _DIVISION.multiply(total, self.proration.ratio(days))))
+        state.day_weighted = EXACT.add(state.day_weighted, EXACT.multiply(total, Decimal(days)))
+        state.values.append((total, USAGE_DIVISION.multiply(total, self.proration.ratio(days))))
 
     def event(self, key: Hashable, value: Decimal, instant: datetime) -> None:
         days = self.proration.days_from(self.proration.day(instant))
         state = self._key(key)
-        state.day_weighted = _EXACT.add(state.day_weighted, _EXACT.multiply(value, Decimal(days)))
-        state.values.append((value, _DIVISION.multiply(value, self.proration.ratio(days))))
+        state.day_weighted = EXACT.add(state.day_weighted, EXACT.multiply(value, Decimal(days)))
+        state.values.append((value, USAGE_DIVISION.multiply(value, self.proration.ratio(days))))
         state.add_in_advance(value, days, self.proration)
 
 
@@ -215,7 +213,7 @@ class UniqueCountProration:
         days = self.proration.days_between(first, until)
         state = self.keys[key]
         if days:
-            state.day_weighted = _EXACT.add(state.day_weighted, Decimal(days))
+            state.day_weighted = EXACT.add(state.day_weighted, Decimal(days))
             self._counted[member] = min(until, self.proration.last_day)
         index = self._open.pop(member)
         state.values[index] = (Decimal(1), ceil5(self.proration.ratio(days)))

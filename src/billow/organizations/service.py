@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,6 +13,7 @@ from billow.auth import digest_key
 from billow.config import bill_backdated_default
 from billow.errors import Errors
 from billow.kit.currency import is_currency
+from billow.kit.ids import parse_uuid
 from billow.kit.time import is_timezone
 from billow.models.organizations import ApiKey, Organization
 from billow.organizations.repository import organization_repository as repository
@@ -138,10 +138,7 @@ class OrganizationService:
 
     def resolve(self, session: Session, id_or_name: str) -> Organization:
         """The organization of this id, or else of this (unique) name."""
-        try:
-            organization_id = uuid.UUID(id_or_name)
-        except ValueError:
-            organization_id = None
+        organization_id = parse_uuid(id_or_name)
         if organization_id is not None:
             organization = repository.get(session, organization_id)
             if organization is None:
@@ -167,10 +164,8 @@ class OrganizationService:
     def revoke_key(self, session: Session, key_id: str) -> tuple[ApiKey, bool, int]:
         """Revoke a key: it answers 401 from the next request on. Returns the key, whether it was already
         revoked, and how many active keys its organization has left."""
-        try:
-            key = repository.get_key(session, uuid.UUID(key_id))
-        except ValueError:
-            key = None
+        key_uuid = parse_uuid(key_id)
+        key = repository.get_key(session, key_uuid) if key_uuid is not None else None
         if key is None:
             raise LookupFailed(f"no API key has the id {key_id} (`billow api-keys list`)")
         already = key.revoked_at is not None

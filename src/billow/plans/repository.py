@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, Table, delete, distinct, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from billow.kit.ids import parse_uuid
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import (
     Charge,
@@ -160,9 +161,8 @@ class PlanRepository:
         return result
 
     def filter_by_id(self, session: Session, charge: Charge, filter_id: str) -> ChargeFilter | None:
-        try:
-            wanted = uuid.UUID(filter_id)
-        except ValueError:
+        wanted = parse_uuid(filter_id)
+        if wanted is None:
             return None
         return session.scalars(
             select(ChargeFilter).where(

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
+from billow.kit.money import EXACT, round_minor_units
+
 HUNDRED = Decimal(100)
-_EXACT = Context(prec=200, traps=[InvalidOperation, Inexact])
-_ROUND = Context(prec=200, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 
 
 class TaxLike(Protocol):
@@ -50,22 +50,18 @@ def applicable_charge_taxes(
     return ()
 
 
-def _round(amount: Decimal) -> int:
-    return int(amount.to_integral_value(rounding=ROUND_HALF_UP, context=_ROUND))
-
-
 def fee_tax_amounts(base_cents: int | Decimal, taxes: Iterable[TaxLike]) -> dict[Hashable, Decimal]:
     """Unrounded tax owed per tax by one fee whose taxable amount is ``base_cents``."""
     base = Decimal(base_cents)
-    return {tax.id: _EXACT.divide(_EXACT.multiply(base, Decimal(tax.rate)), HUNDRED) for tax in taxes}
+    return {tax.id: EXACT.divide(EXACT.multiply(base, Decimal(tax.rate)), HUNDRED) for tax in taxes}
 
 
 def fee_taxes_amount_cents(base_cents: int | Decimal, taxes: Iterable[TaxLike]) -> int:
     """A fee's ``taxes_amount_cents``: its taxes' sum, rounded half-up."""
     total = Decimal(0)
     for amount in fee_tax_amounts(base_cents, taxes).values():
-        total = _EXACT.add(total, amount)
-    return _round(total)
+        total = EXACT.add(total, amount)
+    return round_minor_units(total)
 
 
 @dataclass(frozen=True)
@@ -82,11 +78,11 @@ def taxes_of_fees(fees: Iterable[tuple[int | Decimal, Sequence[TaxLike]]]) -> Ta
     per_tax: dict[Hashable, Decimal] = {}
     for base_cents, taxes in fees:
         for tax_id, amount in fee_tax_amounts(base_cents, taxes).items():
-            per_tax[tax_id] = _EXACT.add(per_tax.get(tax_id, Decimal(0)), amount)
+            per_tax[tax_id] = EXACT.add(per_tax.get(tax_id, Decimal(0)), amount)
     total = Decimal(0)
     for amount in per_tax.values():
-        total = _EXACT.add(total, amount)
+        total = EXACT.add(total, amount)
     return TaxTotals(
-        by_tax={tax_id: _round(amount) for tax_id, amount in per_tax.items()},
-        taxes_amount_cents=_round(total),
+        by_tax={tax_id: round_minor_units(amount) for tax_id, amount in per_tax.items()},
+        taxes_amount_cents=round_minor_units(total),
     )

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
 from billow.errors import Errors, NotFound
+from billow.kit.ids import parse_lago_id
 from billow.models.organizations import Organization
 from billow.models.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint
 from billow.webhook_endpoints.repository import webhook_endpoint_repository as repository
@@ -58,10 +58,7 @@ def normalize_event_types(raw: Any) -> tuple[list[str] | None, str | None]:
 
 class WebhookEndpointService:
     def get(self, session: Session, organization: Organization, lago_id: str) -> WebhookEndpoint:
-        try:
-            endpoint_id = uuid.UUID(lago_id)
-        except ValueError:
-            raise NotFound("webhook_endpoint") from None
+        endpoint_id = parse_lago_id(lago_id, "webhook_endpoint")
         endpoint = repository.by_id(session, organization.id, endpoint_id)
         if endpoint is None:
             raise NotFound("webhook_endpoint")

@@ -12,12 +12,10 @@ from typing import cast
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
+from billow.kit.money import EXACT, QUANTIZE, USAGE_DIVISION
 from billow.metering.aggregation.query import (
-    EXACT,
     ONE,
-    QUANTIZE,
     SECONDS_PER_DAY,
-    WEIGHTED_DIVISION,
     WEIGHTED_QUANTUM,
     ZERO,
     GroupValues,
@@ -249,7 +247,7 @@ def weighted_sum_partials(
         weighted = EXACT.add(
             state.weighted, EXACT.multiply(state.running, _seconds(to_datetime - state.since))
         )
-        units = WEIGHTED_DIVISION.divide(weighted, period_seconds).quantize(
+        units = USAGE_DIVISION.divide(weighted, period_seconds).quantize(
             WEIGHTED_QUANTUM, rounding=ROUND_CEILING, context=QUANTIZE
         )
         units = units.normalize(QUANTIZE)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_CEILING, Context, Decimal, Inexact, InvalidOperation
+from decimal import Decimal
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, and_, case, func, literal_column, select
@@ -37,10 +37,8 @@ ONE = Decimal(1)
 AGGREGATION_TYPES = COMPUTED_AGGREGATIONS
 RECURRING_WITHOUT_LOWER_BOUND = frozenset({AggregationType.SUM, AggregationType.UNIQUE_COUNT})
 
-#: Additions are exact (an inexact one raises); weighted sums divide under their own context.
-EXACT = Context(prec=400, traps=[InvalidOperation, Inexact])
-QUANTIZE = Context(prec=400, traps=[InvalidOperation])
-WEIGHTED_DIVISION = Context(prec=80, rounding=ROUND_CEILING, traps=[InvalidOperation])
+#: Additions are exact (:data:`billow.kit.money.EXACT`: an inexact one raises); weighted sums divide under
+#: :data:`billow.kit.money.USAGE_DIVISION`, then are ceiled to this quantum.
 WEIGHTED_QUANTUM = Decimal("1e-20")
 SECONDS_PER_DAY = 86_400
 

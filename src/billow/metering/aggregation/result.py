@@ -8,7 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from billow.metering.aggregation.query import ONE, QUANTIZE, ZERO, GroupValues, Layout, Partial
+from billow.kit.money import QUANTIZE
+from billow.metering.aggregation.query import ONE, ZERO, GroupValues, Layout, Partial
 from billow.models.billable_metrics import AggregationType, BillableMetric
 
 ROUNDING_MODES = {"round": ROUND_HALF_UP, "ceil": ROUND_CEILING, "floor": ROUND_FLOOR}

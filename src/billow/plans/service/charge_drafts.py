@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from billow.billable_metrics.repository import billable_metric_repository
 from billow.billable_metrics.service import ALL_FILTER_VALUES
 from billow.errors import Errors, NotFound
+from billow.kit.ids import parse_lago_id
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge
 from billow.models.taxes import Tax
@@ -75,12 +76,7 @@ class ChargeDrafter:
 
     def metric(self, lago_id: str | None) -> BillableMetric:
         """A live metric of the organization by lago_id; 404 ``billable_metric_not_found`` otherwise."""
-        try:
-            metric_id = uuid.UUID(lago_id) if lago_id else None
-        except ValueError:
-            metric_id = None
-        if metric_id is None:
-            raise NotFound("billable_metric")
+        metric_id = parse_lago_id(lago_id, "billable_metric")
         if metric_id not in self._metrics:
             found = billable_metric_repository.by_ids(self.session, self.organization_id, [metric_id])
             if metric_id not in found:

@@ -4,7 +4,7 @@ start that is due, a pending downgrade canceled)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from billow.config import max_backdate_days
 from billow.errors import Errors, ValidationFailed
 from billow.kit.currency import is_currency
+from billow.kit.time import parse_instant_or_none
 from billow.models.credit_notes import CreditNoteReason
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
@@ -28,19 +29,6 @@ DEFAULT_TERMINATION_INVOICE = "generate"
 STATUSES = (*(status.value for status in SubscriptionStatus), "incomplete")
 #: Column lengths checked before writing (``value_is_too_long``).
 MAX_LENGTH = 255
-
-
-def parse_instant(value: Any) -> datetime | None:
-    """An ISO-8601 date or datetime as an aware UTC datetime (no offset = UTC); ``None`` if unreadable."""
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def within_backdating_horizon(subscription_at: datetime, now: datetime) -> bool:
@@ -60,7 +48,7 @@ def parse_ending_at(
     """The parsed ``ending_at``; ``None`` when absent or empty (no end)."""
     if value is None or value == "":
         return None
-    ending_at = parse_instant(value)
+    ending_at = parse_instant_or_none(value)
     if ending_at is None or subscription_at is None or not _ending_at_valid(ending_at, subscription_at, now):
         errors.add("ending_at", "invalid_date")
         return None

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from billow.customers.service import customer_service
 from billow.errors import Errors, NotFound, ValidationFailed
+from billow.kit.time import parse_instant_or_none
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
@@ -21,7 +22,6 @@ from billow.subscriptions.service.common import (
     MAX_LENGTH,
     adopt_currency,
     parse_ending_at,
-    parse_instant,
     plan_of,
     purchase_order_number,
     start_if_due,
@@ -67,7 +67,7 @@ def create(
     billing_time = data.billing_time or BillingTime.CALENDAR.value
     if billing_time not in {b.value for b in BillingTime}:
         errors.add("billing_time", "value_is_invalid")
-    subscription_at = now if data.subscription_at is None else parse_instant(data.subscription_at)
+    subscription_at = now if data.subscription_at is None else parse_instant_or_none(data.subscription_at)
     if subscription_at is None:
         errors.add("subscription_at", "invalid_date")
     elif not within_backdating_horizon(subscription_at, now):

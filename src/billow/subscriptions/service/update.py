@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from billow.errors import Errors, NotAllowed, NotFound
+from billow.kit.time import parse_instant_or_none
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.service import plan_service
@@ -19,7 +20,6 @@ from billow.subscriptions.service.common import (
     ON_TERMINATION_INVOICES,
     parent_of,
     parse_ending_at,
-    parse_instant,
     plan_of,
     purchase_order_number,
     start_if_due,
@@ -48,7 +48,7 @@ def update(
     )
     subscription_at = subscription.subscription_at
     if "subscription_at" in provided:
-        parsed = parse_instant(data.subscription_at)
+        parsed = parse_instant_or_none(data.subscription_at)
         if parsed is None:
             errors.add("subscription_at", "invalid_date")
         elif starts_later and not within_backdating_horizon(parsed, now):

@@ -8,8 +8,8 @@ fails on:
 - an import of a private name (``_name``, or a module ``_mod``) of another package;
 - a file over :data:`MAX_LINES` lines, except the expression parser and the generated migrations.
 
-``KNOWN_*`` list what the engine-layering work (issue 10) has still to remove: each entry must still
-be true (an entry that no longer is fails the test, so the lists only shrink).
+There is no allowlist: issue 10 removed the last exceptions. Fix the code, or move the package in
+:data:`LAYERS` (and ``docs/architecture.md``) when the design really changes.
 """
 
 from __future__ import annotations
@@ -48,17 +48,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
 ]
 
-#: Imports that still go up (importer node, imported module): issue 10's remaining moves.
-KNOWN_UPWARD: set[tuple[str, str]] = {}
-
-#: Private names still imported across packages (importing module, imported module, name).
-KNOWN_PRIVATE: set[tuple[str, str, str]] = set()
-
 MAX_LINES = 600
 #: One parser and evaluator (a grammar does not split well).
 EXEMPT_FROM_SIZE = {"kit/expression.py"}
-#: Files still over :data:`MAX_LINES` (path under ``src/billow``: lines it may not exceed).
-KNOWN_LARGE: dict[str, int] = {}
 
 
 @dataclass(frozen=True)
@@ -136,17 +128,14 @@ def test_imports_go_down_the_layers() -> None:
         for i in _crossing()
         if rank[node_of(i.target)] > rank[node_of(i.importer)]
     }
-    unexpected = {edge: where for edge, where in upward.items() if edge not in KNOWN_UPWARD}
-    assert unexpected == {}, "an import goes up the layers (see LAYERS)"
-    assert sorted(KNOWN_UPWARD - upward.keys()) == [], "fixed: remove it from KNOWN_UPWARD"
+    assert upward == {}, "an import goes up the layers (see LAYERS)"
 
 
 def test_no_cycle_between_packages() -> None:
-    """Implied by the layers once KNOWN_UPWARD is empty; checked on its own so that a cycle is named."""
+    """Implied by the layers; checked on its own so that a cycle is named."""
     edges: dict[str, set[str]] = defaultdict(set)
     for i in _crossing():
-        if (node_of(i.importer), i.target) not in KNOWN_UPWARD:
-            edges[node_of(i.importer)].add(node_of(i.target))
+        edges[node_of(i.importer)].add(node_of(i.target))
     cycles = _strongly_connected(edges)
     assert cycles == []
 
@@ -159,21 +148,15 @@ def test_no_private_name_crosses_a_package() -> None:
             s.startswith("_") and not s.startswith("__") for s in segments
         ):
             private.add((i.importer, i.target, i.name or ""))
-    assert sorted(private - KNOWN_PRIVATE) == [], "import a public name (export one from the package)"
-    assert sorted(KNOWN_PRIVATE - private) == [], "fixed: remove it from KNOWN_PRIVATE"
+    assert sorted(private) == [], "import a public name (export one from the package)"
 
 
 def test_files_stay_small() -> None:
     sizes = {str(path.relative_to(SRC)): len(path.read_text().splitlines()) for path in _modules().values()}
     large = {
-        name: lines
-        for name, lines in sizes.items()
-        if lines > MAX_LINES and name not in EXEMPT_FROM_SIZE and lines > KNOWN_LARGE.get(name, 0)
+        name: lines for name, lines in sizes.items() if lines > MAX_LINES and name not in EXEMPT_FROM_SIZE
     }
     assert large == {}, f"split the file (at most {MAX_LINES} lines)"
-    assert sorted(n for n in KNOWN_LARGE if sizes.get(n, 0) <= MAX_LINES) == [], (
-        "fixed: remove it from KNOWN_LARGE"
-    )
 
 
 def _strongly_connected(edges: dict[str, set[str]]) -> list[list[str]]:
@@ -221,10 +204,6 @@ def test_the_checks_see_a_cycle() -> None:
     assert any(i.importer == "billow.app" and i.target == "billow.taxes.endpoints" for i in found)
 
 
-#: Modules that still read the environment themselves (issue 10: every ``BILLOW_*`` through Settings).
-KNOWN_ENVIRONMENT_READS: set[str] = set()
-
-
 def test_the_environment_is_read_through_settings() -> None:
     """``billow.config.Settings`` is the one reader of ``BILLOW_*`` variables: no ``os.environ`` /
     ``os.getenv`` elsewhere in ``src/billow`` (a switch that tests flip is a Settings field)."""
@@ -240,5 +219,4 @@ def test_the_environment_is_read_through_settings() -> None:
                 and name != "config.py"
             ):
                 readers.add(name)
-    assert sorted(readers - KNOWN_ENVIRONMENT_READS) == [], "read it through billow.config.Settings"
-    assert sorted(KNOWN_ENVIRONMENT_READS - readers) == [], "fixed: remove it from KNOWN_ENVIRONMENT_READS"
+    assert sorted(readers) == [], "read it through billow.config.Settings"

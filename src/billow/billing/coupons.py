@@ -28,7 +28,7 @@ Rules (Lago's ``Credits::AppliedCouponsService``, ``Credits::AppliedCouponServic
    fee's remainder, and sum exactly to the amount. Lago keeps fractional parts (its
    ``precise_coupons_amount_cents``, 5 decimals); Billow's whole cents make each fee's taxable base an
    integer and keep the parts exact on both databases. The invoice's coupon total is the same; a fee's
-   tax may differ from Lago's by less than a cent.
+   rounded tax (and an invoice's, when its fees have different tax rates) may differ from Lago's by a cent.
 7. **State after the invoice**: ``once`` fixed: ``amount_cents_remaining`` decreases by the amount, the
    coupon terminates at 0 (a remainder carries to the next invoices); ``once`` percentage: terminates;
    ``recurring``: ``frequency_duration_remaining`` decreases by one (not below 0), the coupon terminates at

@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("billable_metrics",),
     ("plans", "add_ons", "coupons"),
     ("customers",),
+    ("applied_coupons",),
     ("subscriptions",),
     ("events",),
     ("metering",),

@@ -51,6 +51,7 @@ class HealthOut(BaseModel):
 
 def _api_routers() -> list[APIRouter]:
     from billow.add_ons.endpoints import router as add_ons
+    from billow.applied_coupons.endpoints import router as applied_coupons
     from billow.billable_metrics.endpoints import router as billable_metrics
     from billow.billing.endpoints import invoice_router as billing_invoices
     from billow.billing.endpoints import router as lifetime_usage
@@ -83,6 +84,7 @@ def _api_routers() -> list[APIRouter]:
         billing_invoices,  # PUT /invoices/{id}/refresh, /finalize, POST /invoices/{id}/retry
         add_ons,
         coupons,
+        applied_coupons,  # DELETE /customers/{id}/applied_coupons/{id}: no clash with /customers/{id}
         credit_notes,
         webhook_endpoints,
     ]

@@ -67,3 +67,30 @@ class CouponTarget(TenantMixin, Base):
     billable_metric_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("billable_metrics.id", ondelete="CASCADE"), index=True
     )
+
+
+APPLIED_COUPON_STATUSES = ("active", "terminated")
+
+
+class AppliedCoupon(TenantMixin, Base):
+    """A coupon applied to a customer, with its own copy of the coupon's terms (the request may override
+    them).
+
+    ``amount_cents_remaining`` is what is left of a ``once`` fixed amount; ``frequency_duration_remaining``
+    the periods left of a ``recurring`` one. Invoices consume them (a later step); terminating it ends it.
+    """
+
+    __tablename__ = "applied_coupons"
+
+    coupon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("coupons.id"), index=True)
+    customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    amount_cents: Mapped[int | None] = mapped_column(BigInteger)
+    amount_cents_remaining: Mapped[int | None] = mapped_column(BigInteger)
+    amount_currency: Mapped[str | None] = mapped_column(String(3))
+    #: A percent: ``12.5`` = 12.5 %.
+    percentage_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal())
+    frequency: Mapped[str] = mapped_column(String(16))
+    frequency_duration: Mapped[int | None] = mapped_column(Integer)
+    frequency_duration_remaining: Mapped[int | None] = mapped_column(Integer)
+    terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

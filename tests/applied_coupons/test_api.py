@@ -297,6 +297,38 @@ class TestList:
         }
 
 
+class TestCustomerList:
+    """``GET /customers/{external_id}/applied_coupons`` (the SDK's ``customer_applied_coupons``)."""
+
+    def test_one_customers_coupons_with_status_filter(self, api: Api) -> None:
+        create_coupon(api)
+        create_customer(api)
+        create_customer(api, "cust_2")
+        first = applied(api)
+        applied(api, external_customer_id="cust_2")
+        third = applied(api)  # reusable: a second application to cust_1
+        api.delete(f"/customers/cust_1/applied_coupons/{first['lago_id']}")
+
+        body = api.get("/customers/cust_1/applied_coupons").json()
+        assert [a["lago_id"] for a in body["applied_coupons"]] == [third["lago_id"], first["lago_id"]]
+        assert body["applied_coupons"][0] == {**third, "credits": []}
+        assert body["meta"]["total_count"] == 2
+        active = api.get("/customers/cust_1/applied_coupons", params={"status": "active"}).json()
+        assert [a["lago_id"] for a in active["applied_coupons"]] == [third["lago_id"]]
+        page = api.get("/customers/cust_1/applied_coupons", params={"per_page": 1, "page": 2}).json()
+        assert [a["lago_id"] for a in page["applied_coupons"]] == [first["lago_id"]]
+
+    def test_unknown_customer(self, api: Api, other_api: Api) -> None:
+        response = api.get("/customers/nobody/applied_coupons")
+        assert response.status_code == 404
+        assert response.json() == {"status": 404, "error": "Not Found", "code": "customer_not_found"}
+        create_coupon(api)
+        create_customer(api)
+        applied(api)
+        # Another organization's customer is unknown here.
+        assert other_api.get("/customers/cust_1/applied_coupons").json()["code"] == "customer_not_found"
+
+
 class TestTerminate:
     def test_terminates_and_returns_it(self, api: Api) -> None:
         create_coupon(api)

@@ -16,6 +16,7 @@ from billow.applied_coupons.schemas import (
 from billow.applied_coupons.service import applied_coupon_service
 from billow.auth import CurrentOrganization
 from billow.db import DbSession
+from billow.errors import NotFound
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.coupons import AppliedCoupon
@@ -56,6 +57,23 @@ def index(
         ],
         meta=meta,
     )
+
+
+@router.get("/customers/{external_customer_id}/applied_coupons", response_model=AppliedCouponList)
+def customer_index(
+    external_customer_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    pages: Pagination,
+    status: Annotated[str | None, Query(max_length=255)] = None,
+) -> AppliedCouponList:
+    """One customer's applied coupons (Lago's customer-scoped list); 404 for an unknown customer."""
+    if (
+        applied_coupon_repository.customer_by_external_id(session, organization.id, external_customer_id)
+        is None
+    ):
+        raise NotFound("customer")
+    return index(session, organization, pages, external_customer_id=external_customer_id, status=status)
 
 
 @router.delete(

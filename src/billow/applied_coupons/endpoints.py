@@ -15,6 +15,7 @@ from billow.applied_coupons.schemas import (
 )
 from billow.applied_coupons.service import applied_coupon_service
 from billow.auth import CurrentOrganization
+from billow.customers.repository import customer_repository
 from billow.db import DbSession
 from billow.errors import NotFound
 from billow.kit.pagination import Pagination, paginate
@@ -68,10 +69,7 @@ def customer_index(
     status: Annotated[str | None, Query(max_length=255)] = None,
 ) -> AppliedCouponList:
     """One customer's applied coupons (Lago's customer-scoped list); 404 for an unknown customer."""
-    if (
-        applied_coupon_repository.customer_by_external_id(session, organization.id, external_customer_id)
-        is None
-    ):
+    if customer_repository.by_external_id(session, organization.id, external_customer_id) is None:
         raise NotFound("customer")
     return index(session, organization, pages, external_customer_id=external_customer_id, status=status)
 

@@ -12,26 +12,6 @@ from billow.models.plans import Charge
 
 
 class AppliedCouponRepository:
-    def customer_by_external_id(
-        self, session: Session, organization_id: uuid.UUID, external_id: str
-    ) -> Customer | None:
-        """The live (not deleted) customer with this ``external_id``."""
-        return session.scalars(
-            select(Customer).where(
-                Customer.organization_id == organization_id,
-                Customer.external_id == external_id,
-                Customer.deleted_at.is_(None),
-            )
-        ).first()
-
-    def coupon_by_code(self, session: Session, organization_id: uuid.UUID, code: str) -> Coupon | None:
-        """The live (not deleted) coupon with this code, whatever its status."""
-        return session.scalars(
-            select(Coupon).where(
-                Coupon.organization_id == organization_id, Coupon.code == code, Coupon.deleted_at.is_(None)
-            )
-        ).first()
-
     def ever_applied(self, session: Session, customer_id: uuid.UUID, coupon_id: uuid.UUID) -> bool:
         """Whether the coupon was applied to the customer, whatever that application's status."""
         return (

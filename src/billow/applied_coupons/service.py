@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from billow.applied_coupons.repository import applied_coupon_repository as repository
 from billow.applied_coupons.schemas import AppliedCouponInput
+from billow.coupons.repository import coupon_repository
+from billow.customers.repository import customer_repository
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
@@ -36,14 +38,14 @@ class AppliedCouponService:
     def apply(self, session: Session, organization: Organization, data: AppliedCouponInput) -> AppliedCoupon:
         customer = None
         if data.external_customer_id is not None:
-            customer = repository.customer_by_external_id(session, organization.id, data.external_customer_id)
+            customer = customer_repository.by_external_id(session, organization.id, data.external_customer_id)
         if customer is None:
             raise NotFound("customer")
         # One application at a time per customer: the reusable check must see the previous one.
         customer = lock_row(session, Customer, customer.id)
         coupon = None
         if data.coupon_code is not None:
-            coupon = repository.coupon_by_code(session, organization.id, data.coupon_code)
+            coupon = coupon_repository.by_code(session, organization.id, data.coupon_code)
         if coupon is None or not self._applicable(coupon):
             raise NotFound("coupon")
         if (coupon.limited_plans or coupon.limited_billable_metrics) and repository.targets_overlap(
@@ -87,7 +89,7 @@ class AppliedCouponService:
         self, session: Session, organization: Organization, external_customer_id: str, applied_coupon_id: str
     ) -> AppliedCoupon:
         """Terminate a customer's applied coupon (again: unchanged). 404 for an unknown customer or id."""
-        customer = repository.customer_by_external_id(session, organization.id, external_customer_id)
+        customer = customer_repository.by_external_id(session, organization.id, external_customer_id)
         if customer is None:
             raise NotFound("customer")
         lago_id = parse_lago_id(applied_coupon_id, "applied_coupon")

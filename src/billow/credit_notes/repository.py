@@ -120,17 +120,6 @@ class CreditNoteRepository:
             )
         ).first()
 
-    def customer_by_external_id(
-        self, session: Session, organization_id: uuid.UUID, external_id: str
-    ) -> Customer | None:
-        return session.scalars(
-            select(Customer).where(
-                Customer.organization_id == organization_id,
-                Customer.external_id == external_id,
-                Customer.deleted_at.is_(None),
-            )
-        ).first()
-
     def list_stmt(self, organization_id: uuid.UUID, filters: CreditNoteFilters) -> Select[CreditNote]:
         """Finalized credit notes matching ``filters``, newest first."""
         stmt = select(CreditNote).where(

@@ -289,7 +289,7 @@ class CreditNoteService:
         return repository.list_stmt(organization.id, filters)
 
     def customer(self, session: Session, organization: Organization, external_id: str) -> Customer:
-        customer = repository.customer_by_external_id(session, organization.id, external_id)
+        customer = customer_repository.by_external_id(session, organization.id, external_id)
         if customer is None:
             raise NotFound("customer")
         return customer

@@ -408,16 +408,5 @@ class InvoiceRepository:
         query = select(Customer).where(Customer.organization_id == organization_id, Customer.id.in_(ids))
         return {row.id: row for row in session.scalars(query)}
 
-    def customer_by_external_id(
-        self, session: Session, organization_id: uuid.UUID, external_id: str
-    ) -> Customer | None:
-        return session.scalar(
-            select(Customer).where(
-                Customer.organization_id == organization_id,
-                Customer.external_id == external_id,
-                Customer.deleted_at.is_(None),
-            )
-        )
-
 
 invoice_repository = InvoiceRepository()

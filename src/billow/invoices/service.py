@@ -30,6 +30,7 @@ from datetime import UTC, datetime, time
 
 from sqlalchemy.orm import Session
 
+from billow.customers.repository import customer_repository
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.invoices.repository import FeeFilters, InvoiceFilters, invoice_repository
@@ -103,7 +104,7 @@ class InvoiceService:
         return invoice
 
     def customer(self, session: Session, organization: Organization, external_id: str) -> Customer:
-        customer = invoice_repository.customer_by_external_id(session, organization.id, external_id)
+        customer = customer_repository.by_external_id(session, organization.id, external_id)
         if customer is None:
             raise NotFound("customer")
         return customer

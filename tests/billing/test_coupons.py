@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -20,6 +21,7 @@ from billow.billing.coupons import (
     coupon_amount,
     spread_cents,
 )
+from billow.billing.totals import FeeLine, invoice_amounts
 
 
 def day(n: int) -> datetime:
@@ -341,3 +343,55 @@ def test_coupon_parts_sum_and_no_fee_goes_below_zero(
         assert 0 <= result.fee_coupons_cents[f.key] <= f.amount_cents
     assert sum(result.fee_coupons_cents.values()) == result.coupons_amount_cents
     assert 0 <= result.coupons_amount_cents <= sum(f.amount_cents for f in fees)
+
+
+@dataclass(frozen=True)
+class Tax:
+    id: str
+    rate: Decimal
+
+
+@given(
+    FEES,
+    COUPONS,
+    st.lists(st.sampled_from(["0", "5.5", "20", "100"]), min_size=1, max_size=2),
+    st.integers(min_value=0, max_value=10**7),
+    st.integers(min_value=0, max_value=10**7),
+)
+def test_an_invoice_total_is_never_negative(
+    raw_fees: list[tuple[int, str, str | None]],
+    coupons: list[CouponTerms],
+    rates: list[str],
+    credit_notes: int,
+    prepaid: int,
+) -> None:
+    """Coupons (spread) then taxes then credit notes then prepaid credits (``billow.billing.totals``): every
+    amount is non-negative and the total is what the deductions leave."""
+    fees = [fee(f"f{i}", cents, plan=plan, metric=metric) for i, (cents, plan, metric) in enumerate(raw_fees)]
+    result = apply_coupons(fees, coupons)
+    taxes = [Tax(f"t{i}", Decimal(rate)) for i, rate in enumerate(rates)]
+    lines = [
+        FeeLine(
+            key=f.key,
+            amount_cents=f.amount_cents,
+            taxes=taxes,
+            precise_deductions_cents=Decimal(result.fee_coupons_cents[f.key]),
+        )
+        for f in fees
+    ]
+    amounts = invoice_amounts(
+        lines,
+        coupons_amount_cents=result.coupons_amount_cents,
+        credit_notes_available_cents=credit_notes,
+        prepaid_credit_available_cents=prepaid,
+    )
+    assert amounts.sub_total_excluding_taxes_amount_cents >= 0
+    assert amounts.taxes_amount_cents >= 0
+    assert 0 <= amounts.credit_notes_amount_cents <= credit_notes
+    assert 0 <= amounts.prepaid_credit_amount_cents <= prepaid
+    assert amounts.total_amount_cents >= 0
+    assert amounts.total_amount_cents == (
+        amounts.sub_total_including_taxes_amount_cents
+        - amounts.credit_notes_amount_cents
+        - amounts.prepaid_credit_amount_cents
+    )

@@ -21,7 +21,15 @@ from typing import Any
 
 import pytest
 from lago_python_client.client import Client
-from lago_python_client.models import BillableMetric, Charge, Customer, Plan, Subscription
+from lago_python_client.models import (
+    AppliedCoupon,
+    BillableMetric,
+    Charge,
+    Coupon,
+    Customer,
+    Plan,
+    Subscription,
+)
 from lago_python_client.models.charge import Charges
 from lago_python_client.models.customer import CustomerBillingConfiguration
 from lago_python_client.models.event import BatchEvent, Event
@@ -145,6 +153,55 @@ def test_pay_in_advance_subscription_invoiced_on_creation(served: Served) -> Non
     assert invoice.invoice_type == "subscription" and invoice.status == "finalized"
     # Anniversary: the whole first period, in advance.
     assert invoice.fees_amount_cents == 3100
+
+
+def test_coupon_on_the_first_invoice(served: Served) -> None:
+    """A coupon applied before the subscription: the invoice issued on creation takes it, renders it in
+    ``credits`` (parsed by the client), and the applied coupon carries the rest."""
+    lago, suffix = served.lago, secrets.token_hex(4)
+    lago.plans.create(
+        Plan(
+            name="Adv",
+            code=f"cpn_{suffix}",
+            interval="monthly",
+            amount_cents=3100,
+            amount_currency="USD",
+            pay_in_advance=True,
+        )
+    )
+    lago.coupons.create(
+        Coupon(
+            name="Launch",
+            code=f"launch_{suffix}",
+            coupon_type="fixed_amount",
+            amount_cents=5000,
+            amount_currency="USD",
+            frequency="once",
+            expiration="no_expiration",
+        )
+    )
+    customer(lago, f"cus_{suffix}")
+    lago.applied_coupons.create(
+        AppliedCoupon(external_customer_id=f"cus_{suffix}", coupon_code=f"launch_{suffix}")
+    )
+    subscribe(lago, f"cus_{suffix}", f"cpn_{suffix}", f"sub_{suffix}", billing_time="anniversary")
+    (invoice,), _ = wait_for(served, lambda: invoices_of(lago, f"cus_{suffix}"))
+    # 3100 of the 5000: nothing to pay, 1900 left for the next invoices.
+    assert (invoice.fees_amount_cents, invoice.coupons_amount_cents, invoice.total_amount_cents) == (
+        3100,
+        3100,
+        0,
+    )
+    found = lago.invoices.find(invoice.lago_id)
+    [credit] = found.credits.__root__
+    assert (credit.amount_cents, credit.before_taxes, credit.item.type, credit.item.code) == (
+        3100,
+        True,
+        "coupon",
+        f"launch_{suffix}",
+    )
+    [applied] = lago.applied_coupons.find_all({"external_customer_id": f"cus_{suffix}"})["applied_coupons"]
+    assert (applied.status, applied.amount_cents_remaining) == ("active", 1900)
 
 
 def test_termination_bills_the_final_invoice(served: Served) -> None:

@@ -52,9 +52,11 @@ def index(
     )
     applied, meta = paginate(session, stmt, pages)
     coupons, customers = applied_coupon_repository.coupons_and_customers(session, applied)
+    credits = applied_coupon_repository.credits_of(session, [a.id for a in applied])
     return AppliedCouponList(
         applied_coupons=[
-            applied_coupon_list_item(a, coupons[a.coupon_id], customers[a.customer_id]) for a in applied
+            applied_coupon_list_item(a, coupons[a.coupon_id], customers[a.customer_id], credits[a.id])
+            for a in applied
         ],
         meta=meta,
     )

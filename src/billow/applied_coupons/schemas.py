@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -9,8 +10,9 @@ from pydantic import Field
 from billow.kit.limits import AmountCents, Periods
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import DecimalString, Input, Output, Timestamp
-from billow.models.coupons import AppliedCoupon, Coupon
+from billow.models.coupons import AppliedCoupon, Coupon, InvoiceCoupon
 from billow.models.customers import Customer
+from billow.models.invoices import Invoice
 
 
 class AppliedCouponInput(Input):
@@ -51,9 +53,32 @@ class AppliedCouponOut(Output):
     terminated_at: Timestamp | None
 
 
+class CouponCreditItemOut(Output):
+    lago_item_id: uuid.UUID
+    type: str
+    code: str
+    name: str
+
+
+class CouponCreditInvoiceOut(Output):
+    lago_id: uuid.UUID
+    payment_status: str
+
+
+class CouponCreditOut(Output):
+    """What one invoice took from the applied coupon (an invoice's ``credits`` entry, Lago's shape)."""
+
+    lago_id: uuid.UUID
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    item: CouponCreditItemOut
+    invoice: CouponCreditInvoiceOut
+
+
 class AppliedCouponListItem(AppliedCouponOut):
-    #: The credits invoices took from it: none until invoices consume coupons.
-    credits: list[dict[str, Any]]
+    #: The credits invoices took from it, oldest first.
+    credits: list[CouponCreditOut]
 
 
 class AppliedCouponEnvelope(Output):
@@ -94,6 +119,24 @@ def applied_coupon_out(applied: AppliedCoupon, coupon: Coupon, customer: Custome
 
 
 def applied_coupon_list_item(
-    applied: AppliedCoupon, coupon: Coupon, customer: Customer
+    applied: AppliedCoupon,
+    coupon: Coupon,
+    customer: Customer,
+    credits: Sequence[tuple[InvoiceCoupon, Invoice]] = (),
 ) -> AppliedCouponListItem:
-    return AppliedCouponListItem(**_fields(applied, coupon, customer), credits=[])
+    return AppliedCouponListItem(
+        **_fields(applied, coupon, customer),
+        credits=[
+            CouponCreditOut(
+                lago_id=credit.id,
+                amount_cents=credit.amount_cents,
+                amount_currency=credit.amount_currency,
+                before_taxes=True,
+                item=CouponCreditItemOut(
+                    lago_item_id=coupon.id, type="coupon", code=coupon.code, name=coupon.name
+                ),
+                invoice=CouponCreditInvoiceOut(lago_id=invoice.id, payment_status=invoice.payment_status),
+            )
+            for credit, invoice in credits
+        ],
+    )

@@ -24,12 +24,19 @@ from sqlalchemy.orm import Session
 from billow.billing import termination_credits
 from billow.billing.charge_fees import charge_fees
 from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
+from billow.billing.coupon_credits import TakenCoupons, take_coupons
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.progressive_credits import apply_period_credits
 from billow.billing.proration import subscription_fee
 from billow.billing.run_context import BillingRun, known_absent
 from billow.billing.schedule import DueInvoice
-from billow.billing.writer import applied_tax_rows, compute_amounts, set_amounts, write_fees
+from billow.billing.writer import (
+    applied_tax_rows,
+    compute_amounts,
+    record_deductions,
+    set_amounts,
+    write_fees,
+)
 from billow.credit_notes.service import credit_note_service
 from billow.customers.settings import grace_period_days
 from billow.db import utcnow
@@ -214,6 +221,7 @@ def write_subscription_invoice(
         ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
         drafts.extend(ctx_drafts)
         spans.append((fee_from, fee_to))
+    taken = _take_coupons(contexts, drafts) if grace == 0 else TakenCoupons()
     amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0], fresh))
 
     dues = [due for _, due in members]
@@ -282,7 +290,7 @@ def write_subscription_invoice(
     if tax_rows:
         connection.execute(_INSERT_APPLIED_TAX, tax_rows)
     if finalizing_now:
-        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
+        record_deductions(session, invoice, taken, amounts, now=now)
     if numbered:
         number = numbering.number_invoice(session, invoice_id, organization, customer, invoice.issuing_date)
         invoice.number = number.number
@@ -371,8 +379,17 @@ def rebuild_subscription_invoice(
         drafts.extend(build_fee_drafts(ctx)[0])
     for draft in drafts:
         draft.fee.created_at = invoice.created_at  # as Lago: a refresh does not move the fees in time
+    taken = _take_coupons(contexts, drafts) if finalizing else TakenCoupons()
     amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
     set_amounts(invoice, amounts)
     write_fees(session, invoice, drafts, amounts)
     if finalizing:
-        credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
+        session.flush()  # the fees, before what references the invoice's totals
+        record_deductions(session, invoice, taken, amounts, now=utcnow())
+
+
+def _take_coupons(contexts: Sequence[InvoiceContext], drafts: list[FeeDraft]) -> TakenCoupons:
+    """The customer's coupons on the invoice being finalized (sets each draft's coupon share)."""
+    first = contexts[0]
+    plans = {ctx.subscription.id: ctx.plan.id for ctx in contexts}
+    return take_coupons(first.session, first.customer.id, drafts, plans, run=first.run)

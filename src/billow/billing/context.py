@@ -31,6 +31,8 @@ class FeeDraft:
     taxes: Sequence[Tax]
     #: What the period's progressive-billing invoices already billed of this fee (deducted before taxes).
     progressive_credit_cents: int = 0
+    #: Its share of the invoice's coupons (:mod:`billow.billing.coupon_credits`; deducted before taxes).
+    coupon_cents: int = 0
 
 
 @dataclass

@@ -294,8 +294,8 @@ def write_event_fee(
         event_transaction_id=event.transaction_id,
     )
     drafts = [FeeDraft(fee, [t.tax for t in estimated.applied_taxes])]
-    amounts = compute_amounts(drafts)
     if not charge.invoiceable:
+        compute_amounts(drafts)  # the fee's taxes (it is on no invoice)
         session.add(fee)
         session.flush()  # the unique key: fails here if another scan billed this event
         return fee, False
@@ -316,7 +316,6 @@ def write_event_fee(
         timestamp=event.timestamp,
         now=now,
         drafts=drafts,
-        amounts=amounts,
     )
     return fee, True
 

@@ -49,7 +49,7 @@ from billow.billing import locks
 from billow.billing.context import FeeDraft
 from billow.billing.progressive_credits import FeeKey, fee_key, progressive_billed
 from billow.billing.repository import PROGRESSIVE_BILLING, billing_repository
-from billow.billing.writer import compute_amounts, write_immediate_invoice
+from billow.billing.writer import write_immediate_invoice
 from billow.fees.usage import CurrentUsage, usage_service
 from billow.kit.money import from_minor_units
 from billow.kit.schemas import iso_seconds
@@ -486,7 +486,6 @@ def write_progressive_invoice(
 ) -> Invoice:
     assert figures.window is not None and figures.usage is not None
     organization, customer, subscription = figures.organization, figures.customer, figures.subscription
-    amounts = compute_amounts(drafts)
     window = figures.window
     return write_immediate_invoice(
         session,
@@ -501,7 +500,6 @@ def write_progressive_invoice(
         timestamp=now,
         now=now,
         drafts=drafts,
-        amounts=amounts,
         invoice_id=invoice_id,
         applied_usage_thresholds=[_threshold_json(t, figures.total_amount_cents, now) for t in reached],
     )

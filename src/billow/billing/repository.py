@@ -21,6 +21,7 @@ from billow.billing.schedule import DueInvoice, SubscriptionFacts, billable_from
 from billow.config import bill_backdated_default
 from billow.models.billable_metrics import BillableMetric
 from billow.models.billing import LifetimeUsage
+from billow.models.coupons import AppliedCoupon
 from billow.models.credit_notes import CreditNote, CreditStatus
 from billow.models.customers import Customer
 from billow.models.events import Event
@@ -212,9 +213,11 @@ class BillingRepository:
         return found & wanted
 
     def absences(self, session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, set[Hashable]]:
-        """Which of the subscriptions' customers have no credit note to consume, and which subscriptions
-        have no progressive billing to deduct (no progressive invoice, no threshold on the plan): three
-        queries for a chunk of invoices instead of two per invoice (:mod:`billow.billing.run_context`)."""
+        """Which of the subscriptions' customers have no credit note to consume and no active coupon, and
+        which subscriptions have no progressive billing to deduct (no progressive invoice, no threshold on
+        the plan): five queries for a chunk of invoices instead of three per invoice
+        (:mod:`billow.billing.run_context`). A coupon applied during the chunk waits for the next invoice
+        (as one applied while the invoice is being written would)."""
         rows = session.execute(
             select(Subscription.id, Subscription.customer_id, Subscription.plan_id).where(
                 Subscription.id.in_(subscription_ids)
@@ -249,8 +252,16 @@ class BillingRepository:
                 .distinct()
             )
         )
+        with_coupons = set(
+            session.scalars(
+                select(AppliedCoupon.customer_id)
+                .where(AppliedCoupon.customer_id.in_(customers), AppliedCoupon.status == "active")
+                .distinct()
+            )
+        )
         return {
             "credit_notes": set(customers - with_credit),
+            "applied_coupons": set(customers - with_coupons),
             "progressive_billing": {
                 row.id
                 for row in rows

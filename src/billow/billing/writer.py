@@ -10,14 +10,16 @@ taxes, written with Core inserts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
 from billow.billing.context import FeeDraft
+from billow.billing.coupon_credits import TakenCoupons, record_coupons, take_coupons
 from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
+from billow.credit_notes.service import credit_note_service
 from billow.invoices import finalization, numbering
 from billow.kit.time import local_date
 from billow.models.customers import Customer
@@ -28,22 +30,26 @@ from billow.models.taxes import Tax
 
 
 def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents: int = 0) -> InvoiceAmounts:
-    """Amounts of the invoice, writing each fee's taxes onto it (deductions: hooks for later issues)."""
+    """Amounts of the invoice, writing each fee's taxes and coupon share onto it. The pre-tax deductions
+    are on the drafts already (``progressive_credit_cents``, ``coupon_cents``:
+    :func:`billow.billing.coupon_credits.take_coupons`)."""
     lines = [
         FeeLine(
             key=id(d.fee),
             amount_cents=d.fee.amount_cents,
             taxes=d.taxes,
-            precise_deductions_cents=Decimal(d.progressive_credit_cents),
+            precise_deductions_cents=Decimal(d.progressive_credit_cents + d.coupon_cents),
         )
         for d in drafts
     ]
     amounts = invoice_amounts(
         lines,
         progressive_billing_credit_amount_cents=sum(d.progressive_credit_cents for d in drafts),
+        coupons_amount_cents=sum(d.coupon_cents for d in drafts),
         credit_notes_available_cents=credit_notes_available_cents,
     )
     for draft in drafts:
+        draft.fee.precise_coupons_amount_cents = Decimal(draft.coupon_cents)
         fee_taxes = amounts.fee_taxes[id(draft.fee)]
         draft.fee.taxes_precise_amount_cents = fee_taxes.taxes_precise_amount_cents
         draft.fee.taxes_amount_cents = fee_taxes.taxes_amount_cents
@@ -87,13 +93,17 @@ def write_immediate_invoice(
     timestamp: datetime,
     now: datetime,
     drafts: Sequence[FeeDraft],
-    amounts: InvoiceAmounts,
     invoice_id: uuid.UUID | None = None,
     applied_usage_thresholds: list[dict[str, object]] | None = None,
 ) -> Invoice:
     """Write an invoice issued at once, outside the period schedule (a pay-in-advance charge's, a
-    progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it. The fees'
-    unique keys are checked (flushed) before the invoice is numbered."""
+    progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it, in
+    Lago's whole order of operations: the customer's coupons before taxes, then its credit notes (the
+    writer's :func:`finalized_amounts`). The fees' unique keys are checked (flushed) before the invoice is
+    numbered."""
+    taken, amounts = finalized_amounts(
+        session, customer, drafts, {subscription.id: subscription.plan_id}, currency
+    )
     invoice = Invoice(
         id=invoice_id or uuid.uuid4(),
         organization_id=organization.id,
@@ -126,8 +136,39 @@ def write_immediate_invoice(
     )
     write_fees(session, invoice, drafts, amounts)
     session.flush()  # the fees' unique keys: fail here if another scan billed the same event
+    record_deductions(session, invoice, taken, amounts, now=now)
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return invoice
+
+
+def finalized_amounts(
+    session: Session,
+    customer: Customer,
+    drafts: Sequence[FeeDraft],
+    plans_by_subscription: Mapping[uuid.UUID, uuid.UUID],
+    currency: str,
+) -> tuple[TakenCoupons, InvoiceAmounts]:
+    """The amounts of an invoice finalized as it is written, with the customer's coupons and credit notes
+    (both locked until the transaction ends); :func:`record_deductions` writes what it took once the
+    invoice's row exists."""
+    taken = take_coupons(session, customer.id, drafts, plans_by_subscription)
+    available = credit_note_service.available_cents(session, customer.id, currency)
+    return taken, compute_amounts(drafts, credit_notes_available_cents=available)
+
+
+def record_deductions(
+    session: Session, invoice: Invoice, taken: TakenCoupons, amounts: InvoiceAmounts, *, now: datetime
+) -> None:
+    """What a finalized invoice took: its coupon credits and the coupons' state, its credit notes."""
+    record_coupons(
+        session,
+        organization_id=invoice.organization_id,
+        invoice_id=invoice.id,
+        currency=invoice.currency,
+        taken=taken,
+        now=now,
+    )
+    credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
 
 
 def applied_tax_values(

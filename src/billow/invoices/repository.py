@@ -10,11 +10,13 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from billow.kit.ids import parse_uuid
 from billow.kit.locking import lock_row
 from billow.models.billable_metrics import BillableMetric
+from billow.models.coupons import AppliedCoupon, Coupon, InvoiceCoupon
+from billow.models.credit_notes import CreditNote, InvoiceCreditNote
 from billow.models.customers import Customer
 from billow.models.events import Event
 from billow.models.invoices import (
@@ -99,6 +101,20 @@ def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
 def _like(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+@dataclass(frozen=True)
+class InvoiceCredit:
+    """One entry of an invoice's ``credits``: what it took from a coupon or a credit note."""
+
+    id: uuid.UUID
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    item_id: uuid.UUID
+    item_type: str
+    item_code: str
+    item_name: str
 
 
 class InvoiceRepository:
@@ -299,6 +315,57 @@ class InvoiceRepository:
                 select(AppliedTax).where(AppliedTax.invoice_id.in_(invoice_ids)).order_by(AppliedTax.tax_code)
             ):
                 result[tax.invoice_id].append(tax)
+        return result
+
+    def credits_by_invoice(
+        self, session: Session, invoice_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[InvoiceCredit]]:
+        """What each invoice took from coupons (before taxes), then from credit notes (after taxes), in
+        the order it took them (Lago's ``credits``)."""
+        result: dict[uuid.UUID, list[InvoiceCredit]] = defaultdict(list)
+        if not invoice_ids:
+            return result
+        coupon_rows = session.execute(
+            select(InvoiceCoupon, Coupon)
+            .join(AppliedCoupon, AppliedCoupon.id == InvoiceCoupon.applied_coupon_id)
+            .join(Coupon, Coupon.id == AppliedCoupon.coupon_id)
+            .where(InvoiceCoupon.invoice_id.in_(invoice_ids))
+            .order_by(InvoiceCoupon.created_at, InvoiceCoupon.id)
+        )
+        for taken, coupon in coupon_rows:
+            result[taken.invoice_id].append(
+                InvoiceCredit(
+                    taken.id,
+                    taken.amount_cents,
+                    taken.amount_currency,
+                    True,
+                    coupon.id,
+                    "coupon",
+                    coupon.code,
+                    coupon.name,
+                )
+            )
+        credited = aliased(Invoice)
+        note_rows = session.execute(
+            select(InvoiceCreditNote, CreditNote, credited.number)
+            .join(CreditNote, CreditNote.id == InvoiceCreditNote.credit_note_id)
+            .join(credited, credited.id == CreditNote.invoice_id)
+            .where(InvoiceCreditNote.invoice_id.in_(invoice_ids))
+            .order_by(InvoiceCreditNote.created_at, InvoiceCreditNote.id)
+        )
+        for taken_note, note, invoice_number in note_rows:
+            result[taken_note.invoice_id].append(
+                InvoiceCredit(
+                    taken_note.id,
+                    taken_note.amount_cents,
+                    taken_note.amount_currency,
+                    False,
+                    note.id,
+                    "credit_note",
+                    note.number,
+                    invoice_number,
+                )
+            )
         return result
 
     def _visible_fees(self, organization_id: uuid.UUID) -> Select[Any]:

@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import ConfigDict
 
 from billow.customers.schemas import CustomerOut
-from billow.invoices.repository import FeeContext
+from billow.invoices.repository import FeeContext, InvoiceCredit
 from billow.kit.limits import AmountCents
-from billow.kit.money import from_minor_units
+from billow.kit.money import from_minor_units, round_minor_units
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Date, DecimalString, Input, JsonNumber, Output, Timestamp
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceMetadata, InvoiceSubscription
@@ -117,6 +117,42 @@ class AppliedTaxOut(Output):
     created_at: Timestamp
 
 
+class CreditItemOut(Output):
+    lago_item_id: uuid.UUID
+    type: str
+    code: str
+    name: str
+
+
+class CreditInvoiceOut(Output):
+    lago_id: uuid.UUID
+    payment_status: str
+
+
+class CreditOut(Output):
+    """What an invoice took from a coupon (before taxes) or a credit note (after taxes)."""
+
+    lago_id: uuid.UUID
+    amount_cents: int
+    amount_currency: str
+    before_taxes: bool
+    item: CreditItemOut
+    invoice: CreditInvoiceOut
+
+
+def credit_out(credit: InvoiceCredit, invoice: Invoice) -> CreditOut:
+    return CreditOut(
+        lago_id=credit.id,
+        amount_cents=credit.amount_cents,
+        amount_currency=credit.amount_currency,
+        before_taxes=credit.before_taxes,
+        item=CreditItemOut(
+            lago_item_id=credit.item_id, type=credit.item_type, code=credit.item_code, name=credit.item_name
+        ),
+        invoice=CreditInvoiceOut(lago_id=invoice.id, payment_status=invoice.payment_status),
+    )
+
+
 class InvoiceMetadataOut(Output):
     lago_id: uuid.UUID
     key: str
@@ -166,7 +202,7 @@ class InvoiceOut(Output):
     subscriptions: list[SubscriptionOut]
     billing_periods: list[BillingPeriodOut]
     fees: list[FeeOut]
-    credits: list[Any] = []
+    credits: list[CreditOut] = []
     metadata: list[InvoiceMetadataOut] = []
     applied_taxes: list[AppliedTaxOut]
     applied_usage_thresholds: list[Any] = []
@@ -266,9 +302,13 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
         total_amount_currency=currency,
         units=fee.units,
         precise_unit_amount=fee.unit_amount,
-        precise_coupons_amount_cents=Decimal(0),
-        sub_total_excluding_taxes_amount_cents=fee.amount_cents,
-        sub_total_excluding_taxes_precise_amount_cents=fee.precise_amount_cents,
+        precise_coupons_amount_cents=fee.precise_coupons_amount_cents,
+        # The fee net of its coupons (Lago: amount - precise coupons, rounded; whole cents here).
+        sub_total_excluding_taxes_amount_cents=round_minor_units(
+            Decimal(fee.amount_cents) - fee.precise_coupons_amount_cents
+        ),
+        sub_total_excluding_taxes_precise_amount_cents=fee.precise_amount_cents
+        - fee.precise_coupons_amount_cents,
         events_count=fee.events_count,
         payment_status=fee.payment_status,
         created_at=fee.created_at,
@@ -328,6 +368,7 @@ def invoice_out(
     context: FeeContext,
     purchase_order_number: str | None,
     metadata: list[InvoiceMetadata] | None = None,
+    credits: list[InvoiceCredit] | None = None,
 ) -> InvoiceOut:
     total_due = (
         0 if invoice.status == "voided" else invoice.total_amount_cents - invoice.total_paid_amount_cents
@@ -369,6 +410,7 @@ def invoice_out(
             InvoiceMetadataOut(lago_id=row.id, key=row.key, value=row.value, created_at=row.created_at)
             for row in metadata or []
         ],
+        credits=[credit_out(credit, invoice) for credit in credits or []],
         applied_usage_thresholds=list(invoice.applied_usage_thresholds or []),
         error_details=list(invoice.error_details or []),
     )

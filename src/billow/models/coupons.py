@@ -94,3 +94,15 @@ class AppliedCoupon(TenantMixin, Base):
     frequency_duration: Mapped[int | None] = mapped_column(Integer)
     frequency_duration_remaining: Mapped[int | None] = mapped_column(Integer)
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InvoiceCoupon(TenantMixin, Base):
+    """What one invoice took from one applied coupon (Lago's coupon ``credit``, before taxes): written when
+    the invoice is finalized, in its transaction, with the applied coupon's new state."""
+
+    __tablename__ = "invoice_coupons"
+
+    invoice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"), index=True)
+    applied_coupon_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("applied_coupons.id"), index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    amount_currency: Mapped[str] = mapped_column(String(3))

@@ -198,6 +198,8 @@ class Fee(TenantMixin, Base):
     amount_currency: Mapped[str] = mapped_column(String(3))
     #: Price of one unit in currency units (Lago's ``precise_unit_amount``).
     unit_amount: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    #: The fee's share of the invoice's coupons (whole cents: :mod:`billow.billing.coupons`).
+    precise_coupons_amount_cents: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     taxes_precise_amount_cents: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     #: Sum of the applied taxes' rates, in percent.

@@ -1,5 +1,6 @@
 """``GET`` and ``PUT /subscriptions/{external_id}/lifetime_usage`` (progressive billing), and the invoice
-routes whose work is billing's: ``PUT /invoices/{id}/refresh``, ``PUT /invoices/{id}/finalize`` (drafts) and
+routes whose work is billing's: ``POST /invoices`` (a one-off invoice),
+``PUT /invoices/{id}/refresh``, ``PUT /invoices/{id}/finalize`` (drafts) and
 ``POST /invoices/{id}/retry`` (a failed invoice billed again).
 """
 
@@ -12,12 +13,13 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
-from billow.billing import drafts, progressive
+from billow.billing import drafts, one_off, progressive
 from billow.billing.run import bill_subscriptions
 from billow.billing.schemas import (
     LifetimeUsageEnvelope,
     LifetimeUsageOut,
     LifetimeUsageRequest,
+    OneOffInvoiceRequest,
     UsageThresholdProgressOut,
 )
 from billow.db import DbSession, utcnow
@@ -30,7 +32,7 @@ from billow.kit.limits import is_amount_cents
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.subscriptions.dependencies import request_time
+from billow.subscriptions.dependencies import Now, request_time
 from billow.subscriptions.repository import subscription_repository
 
 router = APIRouter(tags=["subscriptions"], route_class=StrictJSONRoute)
@@ -95,6 +97,15 @@ def update(
 #: ``POST /invoices/{id}/retry`` (the billing run): invoice routes whose work is billing's, rendered as
 #: every invoice (:mod:`billow.invoices.views`).
 invoice_router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
+
+
+@invoice_router.post("/invoices", response_model=InvoiceEnvelope)
+def create_one_off(
+    body: OneOffInvoiceRequest, session: DbSession, organization: CurrentOrganization, now: Now
+) -> InvoiceEnvelope:
+    """A one-off invoice of add-ons, finalized at once (:mod:`billow.billing.one_off`)."""
+    invoice = one_off.create_one_off_invoice(session, organization, body.invoice, now)
+    return invoice_envelope(session, organization, invoice)
 
 
 @invoice_router.put("/invoices/{lago_id}/refresh", response_model=InvoiceEnvelope)

@@ -1,9 +1,13 @@
-"""Lifetime usage JSON (Lago's ``V1::LifetimeUsageSerializer``)."""
+"""Lifetime usage JSON (Lago's ``V1::LifetimeUsageSerializer``) and the one-off invoice request
+(``POST /invoices``, Lago's ``InvoiceOneOffCreateInput``)."""
 
 from __future__ import annotations
 
 import uuid
 
+from pydantic import Field, StrictFloat, StrictInt, StrictStr
+
+from billow.kit.limits import AmountCents
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 
 
@@ -35,3 +39,31 @@ class LifetimeUsageOut(Output):
 
 class LifetimeUsageEnvelope(Output):
     lifetime_usage: LifetimeUsageOut
+
+
+# ------------------------------------------------------------------------------------ one-off invoices
+
+
+class OneOffFeeInput(Input):
+    """One line of a one-off invoice: an add-on, its units (default 1; Lago's spec sends a string, its
+    Python client a number), its unit price (default the add-on's), taxes (default the add-on's, the
+    customer's, the organization's)."""
+
+    add_on_code: str | None = None
+    unit_amount_cents: AmountCents | None = None
+    units: StrictStr | StrictInt | StrictFloat | None = Field(default=None, union_mode="left_to_right")
+    description: str | None = Field(default=None, max_length=2048)
+    invoice_display_name: str | None = None
+    from_datetime: str | None = None
+    to_datetime: str | None = None
+    tax_codes: list[str] | None = None
+
+
+class OneOffInvoiceInput(Input):
+    external_customer_id: str | None = None
+    currency: str | None = None
+    fees: list[OneOffFeeInput] | None = None
+
+
+class OneOffInvoiceRequest(Input):
+    invoice: OneOffInvoiceInput

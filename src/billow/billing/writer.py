@@ -211,3 +211,40 @@ def write_applied_taxes(
 ) -> None:
     for values in applied_tax_values(invoice, drafts, amounts):
         session.add(AppliedTax(**values))
+
+
+def write_customer_invoice(
+    session: Session,
+    *,
+    organization: Organization,
+    customer: Customer,
+    invoice_type: str,
+    currency: str,
+    now: datetime,
+    drafts: Sequence[FeeDraft],
+    amounts: InvoiceAmounts,
+    invoice_id: uuid.UUID | None = None,
+) -> Invoice:
+    """Write an invoice of ``customer`` billing no subscription (a one-off invoice), issued at once: its
+    issuing date is today in the customer's zone; it is finalized (numbered; paid at once when its total
+    is 0) or closed like every invoice (:func:`billow.invoices.finalization.apply_final_status`).
+    ``amounts``: :func:`compute_amounts` of ``drafts`` (where deductions are applied)."""
+    invoice = Invoice(
+        id=invoice_id or uuid.uuid4(),
+        organization_id=organization.id,
+        customer_id=customer.id,
+        number=numbering.draft_number(organization),
+        invoice_type=invoice_type,
+        status=InvoiceStatus.DRAFT,
+        payment_status=PaymentStatus.PENDING,
+        currency=currency,
+    )
+    timezone = customer.applicable_timezone(organization)
+    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
+    set_amounts(invoice, amounts)
+    session.add(invoice)
+    session.flush()  # before the fees that reference it
+    write_fees(session, invoice, drafts, amounts)
+    session.flush()
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    return invoice

@@ -429,6 +429,21 @@ class EstimateFeesRequest(BaseModel):
     event: EstimateEventInput
 
 
+class EstimateInstantEventInput(BaseModel):
+    code: str = Field(description="The billable metric code.")
+    external_subscription_id: str = Field(description="An active subscription's external id.")
+    properties: dict[str, Any] | None = None
+    transaction_id: str | None = Field(default=None, description="Echoed as event_transaction_id.")
+
+
+class EstimateInstantFeesRequest(BaseModel):
+    event: EstimateInstantEventInput
+
+
+class BatchEstimateInstantFeesRequest(BaseModel):
+    events: list[EstimateInstantEventInput]
+
+
 class ExpressionEventInput(BaseModel):
     code: str | None = None
     timestamp: int | str | None = None

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from billow.kit.ids import parse_uuid
 from billow.kit.locking import lock_row
+from billow.models.add_ons import AddOn
 from billow.models.billable_metrics import BillableMetric
 from billow.models.coupons import AppliedCoupon, Coupon, InvoiceCoupon
 from billow.models.credit_notes import CreditNote, InvoiceCreditNote
@@ -89,6 +90,8 @@ class FeeContext:
     filter_values: dict[uuid.UUID, dict[str, list[str]]]
     #: Parent fee id → its true-up fee id (charge spending minimums).
     true_up_fees: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    #: The add-ons of ``add_on`` fees (deleted ones included).
+    add_ons: dict[uuid.UUID, AddOn] = field(default_factory=dict)
 
 
 def _by_id(session: Session, model: Any, ids: set[Any]) -> dict[Any, Any]:
@@ -454,7 +457,10 @@ class InvoiceRepository:
             )
             # The IN filter leaves no NULL parent; the test narrows the type.
             true_ups = {parent_id: fee_id for parent_id, fee_id in rows if parent_id is not None}
-        return FeeContext(subscriptions, customers, plans, charges, metrics, filters, values, true_ups)
+        add_ons = _by_id(session, AddOn, {f.add_on_id for f in fees})
+        return FeeContext(
+            subscriptions, customers, plans, charges, metrics, filters, values, true_ups, add_ons
+        )
 
     def subscriptions_by_id(
         self, session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]

@@ -224,6 +224,16 @@ def _lago_end(instant: datetime) -> datetime:
     return instant - _SECOND
 
 
+def _fee_end(fee: Fee) -> datetime | None:
+    """Lago shows no dates on commitment fees; an add-on fee's ``to_datetime`` is shown as given (the
+    other fees' windows end exclusively)."""
+    if fee.to_datetime is None or fee.fee_type == "commitment":
+        return None
+    if fee.fee_type == "add_on":
+        return fee.to_datetime
+    return _lago_end(fee.to_datetime)
+
+
 def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
     subscription = context.subscriptions.get(fee.subscription_id) if fee.subscription_id else None
     customer = context.customers[fee.customer_id]
@@ -242,6 +252,20 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
             lago_item_id=metric.id,
             item_type="BillableMetric",
             grouped_by=dict(fee.grouped_by or {}),
+        )
+    elif fee.add_on_id is not None:
+        add_on = context.add_ons[fee.add_on_id]
+        item = FeeItemOut(
+            type="add_on",
+            code=add_on.code,
+            name=add_on.name,
+            description=add_on.description,
+            invoice_display_name=fee.invoice_display_name or add_on.invoice_display_name or add_on.name,
+            filters=None,
+            filter_invoice_display_name=None,
+            lago_item_id=add_on.id,
+            item_type="AddOn",
+            grouped_by={},
         )
     elif fee.fee_type == "commitment":
         assert subscription is not None
@@ -316,9 +340,9 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
         failed_at=fee.failed_at,
         refunded_at=fee.refunded_at,
         amount_details=dict(fee.amount_details or {}),
-        # Lago shows no dates on commitment fees.
+        description=fee.description,
         from_date=fee.from_datetime if fee.fee_type != "commitment" else None,
-        to_date=_lago_end(fee.to_datetime) if fee.to_datetime and fee.fee_type != "commitment" else None,
+        to_date=_fee_end(fee),
         event_transaction_id=fee.event_transaction_id,
     )
 

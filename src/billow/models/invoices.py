@@ -160,6 +160,8 @@ class FeeType(StrEnum):
     SUBSCRIPTION = "subscription"
     CHARGE = "charge"
     COMMITMENT = "commitment"
+    #: A one-off invoice's line: an add-on billed once (``POST /invoices``).
+    ADD_ON = "add_on"
 
 
 class Fee(TenantMixin, Base):
@@ -184,6 +186,8 @@ class Fee(TenantMixin, Base):
     subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
     charge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charges.id"))
     charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charge_filters.id"))
+    #: An ``add_on`` fee (one-off invoice): the add-on it bills (kept when the add-on is deleted).
+    add_on_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("add_ons.id"), index=True)
     #: A true-up fee (charge spending minimum) points at the charge fee it completes.
     true_up_parent_fee_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("fees.id", ondelete="SET NULL"), index=True
@@ -206,6 +210,8 @@ class Fee(TenantMixin, Base):
     taxes_rate: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     amount_details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    #: An ``add_on`` fee's description (the request's, else its add-on's).
+    description: Mapped[str | None] = mapped_column(String(2048))
     pay_in_advance: Mapped[bool] = mapped_column(default=False)
     invoiceable: Mapped[bool] = mapped_column(default=True)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)

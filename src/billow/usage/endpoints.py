@@ -1,5 +1,6 @@
 """The customer-usage API: ``GET /customers/{external_customer_id}/current_usage``,
-``GET /customers/{external_customer_id}/past_usage`` and ``POST /events/estimate_fees``."""
+``GET /customers/{external_customer_id}/past_usage``, ``POST /events/estimate_fees`` and the instant
+estimates ``POST /events/estimate_instant_fees`` and ``/events/batch_estimate_instant_fees``."""
 
 from __future__ import annotations
 
@@ -12,14 +13,27 @@ from billow.auth import CurrentOrganization
 from billow.db import DbSession
 from billow.errors import ValidationFailed
 from billow.events.endpoints import Body
-from billow.events.schemas import EstimateFeesRequest, request_body_doc
+from billow.events.schemas import (
+    BatchEstimateInstantFeesRequest,
+    EstimateFeesRequest,
+    EstimateInstantFeesRequest,
+    request_body_doc,
+)
 from billow.fees.usage import UsageFilters
 from billow.kit.limits import BIGINT_MAX
 from billow.kit.pagination import Pagination
 from billow.kit.strict_json import StrictJSONRoute
 from billow.subscriptions.dependencies import Now
+from billow.usage import instant
 from billow.usage.past_usage import past_usage_service
-from billow.usage.schemas import CustomerUsageEnvelope, FeesEnvelope, customer_usage_out, estimated_fee_out
+from billow.usage.schemas import (
+    CustomerUsageEnvelope,
+    FeesEnvelope,
+    InstantFeesEnvelope,
+    customer_usage_out,
+    estimated_fee_out,
+    instant_fee_out,
+)
 from billow.usage.service import customer_usage_service
 
 #: Tags per route: the usage routes are the customers' in the documentation, the estimate the events'.
@@ -114,3 +128,31 @@ def estimate_fees(
 ) -> FeesEnvelope:
     fees = customer_usage_service.estimate_fees(session, organization, body.data, now)
     return FeesEnvelope(fees=[estimated_fee_out(fee) for fee in fees])
+
+
+@router.post(
+    "/events/estimate_instant_fees",
+    response_model=InstantFeesEnvelope,
+    openapi_extra=request_body_doc(EstimateInstantFeesRequest),
+    summary="Estimate an event's fees under pay-in-advance standard and percentage charges",
+    tags=["events"],
+)
+def estimate_instant_fees(
+    session: DbSession, organization: CurrentOrganization, now: Now, body: Body
+) -> InstantFeesEnvelope:
+    fees = instant.estimate_instant_fees(session, organization, body.data, now)
+    return InstantFeesEnvelope(fees=[instant_fee_out(fee) for fee in fees])
+
+
+@router.post(
+    "/events/batch_estimate_instant_fees",
+    response_model=InstantFeesEnvelope,
+    openapi_extra=request_body_doc(BatchEstimateInstantFeesRequest),
+    summary="Estimate the fees of events under pay-in-advance standard and percentage charges",
+    tags=["events"],
+)
+def batch_estimate_instant_fees(
+    session: DbSession, organization: CurrentOrganization, now: Now, body: Body
+) -> InstantFeesEnvelope:
+    fees = instant.batch_estimate_instant_fees(session, organization, body.data, now)
+    return InstantFeesEnvelope(fees=[instant_fee_out(fee) for fee in fees])

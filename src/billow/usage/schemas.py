@@ -17,6 +17,7 @@ from billow.kit.currency import exponent
 from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp, decimal_str
 from billow.metering.filters import ALL_FILTER_VALUES
 from billow.plans.repository import FilterGraph
+from billow.usage.instant import InstantFee
 
 
 class UsageChargeOut(Output):
@@ -332,4 +333,103 @@ def estimated_fee_out(fee: EstimatedFee) -> FeeOut:
             )
             for applied in fee.applied_taxes
         ],
+    )
+
+
+# Lago's instant fee estimate (``FeeEstimateObject``), for ``POST /events/estimate_instant_fees`` and
+# ``/events/batch_estimate_instant_fees``: no taxes, no ids of stored objects, the unit price in minor units.
+
+
+class InstantFeeItemOut(Output):
+    type: str
+    code: str
+    name: str
+    description: str | None
+    invoice_display_name: str
+    filters: dict[str, list[Any]] | None
+    filter_invoice_display_name: str | None
+    lago_item_id: str
+    item_type: str
+    grouped_by: dict[str, str]
+
+
+class InstantFeeOut(Output):
+    lago_id: None = None
+    lago_charge_id: str
+    lago_charge_filter_id: str | None
+    lago_invoice_id: None = None
+    lago_true_up_fee_id: None = None
+    lago_true_up_parent_fee_id: None = None
+    lago_subscription_id: str
+    external_subscription_id: str
+    lago_customer_id: str
+    external_customer_id: str
+    item: InstantFeeItemOut
+    pay_in_advance: bool
+    invoiceable: bool
+    amount_cents: int
+    amount_currency: str
+    precise_amount: JsonNumber
+    precise_total_amount: JsonNumber
+    taxes_amount_cents: int
+    taxes_precise_amount: JsonNumber
+    taxes_rate: JsonNumber
+    total_amount_cents: int
+    total_amount_currency: str
+    units: DecimalString
+    description: None = None
+    precise_unit_amount: JsonNumber
+    precise_coupons_amount_cents: str
+    events_count: int
+    payment_status: str
+    created_at: None = None
+    succeeded_at: None = None
+    failed_at: None = None
+    refunded_at: None = None
+    amount_details: None = None
+    event_transaction_id: str
+
+
+class InstantFeesEnvelope(BaseModel):
+    fees: list[InstantFeeOut]
+
+
+def instant_fee_out(fee: InstantFee) -> InstantFeeOut:
+    charge, metric, graph = fee.graph.charge, fee.graph.metric, fee.filter
+    return InstantFeeOut(
+        lago_charge_id=str(charge.id),
+        lago_charge_filter_id=str(graph.filter.id) if graph else None,
+        lago_subscription_id=str(fee.subscription.id),
+        external_subscription_id=fee.subscription.external_id,
+        lago_customer_id=str(fee.customer.id),
+        external_customer_id=fee.customer.external_id,
+        item=InstantFeeItemOut(
+            type="charge",
+            code=metric.code,
+            name=metric.name,
+            description=metric.description,
+            invoice_display_name=charge.invoice_display_name or metric.name,
+            filters=graph.values if graph else None,
+            filter_invoice_display_name=_display_name(graph) if graph else None,
+            lago_item_id=str(metric.id),
+            item_type="BillableMetric",
+            grouped_by={},
+        ),
+        pay_in_advance=True,
+        invoiceable=charge.invoiceable,
+        amount_cents=fee.amount_cents,
+        amount_currency=fee.currency,
+        precise_amount=fee.amount,
+        precise_total_amount=fee.amount,
+        taxes_amount_cents=0,
+        taxes_precise_amount=Decimal(0),
+        taxes_rate=Decimal(0),
+        total_amount_cents=fee.amount_cents,
+        total_amount_currency=fee.currency,
+        units=fee.units,
+        precise_unit_amount=fee.unit_amount_cents,
+        precise_coupons_amount_cents="0.0",
+        events_count=1,
+        payment_status="pending",
+        event_transaction_id=fee.transaction_id,
     )

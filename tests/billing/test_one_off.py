@@ -539,3 +539,42 @@ class TestTenancy:
         assert other_api.get(f"/invoices/{invoice['lago_id']}").status_code == 404
         assert other_api.get("/invoices").json()["invoices"] == []
         assert other_api.get("/fees").json()["fees"] == []
+
+
+class TestDeductions:
+    def test_a_coupon_then_taxes(self, api: Api) -> None:
+        create_customer(api, currency="EUR")
+        create_add_on(api, "setup", 1000)
+        vat = create_tax(api, "vat", "20")
+        response = api.post(
+            "/coupons",
+            json={
+                "coupon": {
+                    "name": "Once",
+                    "code": "once",
+                    "coupon_type": "fixed_amount",
+                    "amount_cents": 300,
+                    "amount_currency": "EUR",
+                    "frequency": "once",
+                    "expiration": "no_expiration",
+                }
+            },
+        )
+        assert response.status_code == 200, response.text
+        applied = api.post(
+            "/applied_coupons",
+            json={"applied_coupon": {"external_customer_id": "cus_1", "coupon_code": "once"}},
+        )
+        assert applied.status_code == 200, applied.text
+        invoice = created(api, [{"add_on_code": "setup", "units": 2, "tax_codes": [vat["code"]]}])
+        # 2 x 1000 = 2000; the 300 coupon first: 1700 taxed 20 % = 340; total 2040.
+        assert (
+            invoice["fees_amount_cents"],
+            invoice["coupons_amount_cents"],
+            invoice["taxes_amount_cents"],
+            invoice["total_amount_cents"],
+        ) == (2000, 300, 340, 2040)
+        assert [(c["item"]["type"], c["amount_cents"]) for c in invoice["credits"]] == [("coupon", 300)]
+        # Consumed: the next one-off invoice pays in full.
+        again = created(api, [{"add_on_code": "setup", "tax_codes": [vat["code"]]}])
+        assert (again["coupons_amount_cents"], again["total_amount_cents"]) == (0, 1200)

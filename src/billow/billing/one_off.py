@@ -17,10 +17,10 @@ Checks, in Lago's order, before anything is written:
 Each fee: ``unit_amount_cents`` (default the add-on's ``amount_cents``) * ``units`` (default 1) is its
 precise amount, rounded half-up (:func:`fee_amount_cents`); its taxes: the request's ``tax_codes`` when
 not empty, else the add-on's, the customer's, the organization's defaults (:mod:`billow.taxes.rules`); its
-dates: the request's, else the request time. The invoice's amounts go through
-:func:`billow.billing.writer.compute_amounts` (the one place that applies deductions) and it is written
-and finalized by :func:`billow.billing.writer.write_customer_invoice` (issuing date today in the
-customer's zone, shared numbering, a zero total paid at once, a skipped zero-amount invoice closed).
+dates: the request's, else the request time. The invoice takes the customer's coupons and credit notes
+as every invoice does (:func:`billow.billing.writer.finalized_amounts`) and is written and finalized by
+:func:`billow.billing.writer.write_customer_invoice` (issuing date today in the customer's zone, shared
+numbering, a zero total paid at once, a skipped zero-amount invoice closed).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from billow.add_ons.repository import add_on_repository
 from billow.billing.context import FeeDraft
 from billow.billing.schemas import OneOffFeeInput, OneOffInvoiceInput
-from billow.billing.writer import compute_amounts, write_customer_invoice
+from billow.billing.writer import write_customer_invoice
 from billow.customers.repository import customer_repository
 from billow.db import utcnow
 from billow.errors import NotFound, ValidationFailed
@@ -118,7 +118,6 @@ def create_one_off_invoice(
     # Valid: write.
     customer.currency = currency
     drafts = _drafts(session, organization, customer, currency, lines)
-    amounts = compute_amounts(drafts)
     return write_customer_invoice(
         session,
         organization=organization,
@@ -127,7 +126,6 @@ def create_one_off_invoice(
         currency=currency,
         now=now,
         drafts=drafts,
-        amounts=amounts,
     )
 
 

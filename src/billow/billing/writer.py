@@ -222,13 +222,13 @@ def write_customer_invoice(
     currency: str,
     now: datetime,
     drafts: Sequence[FeeDraft],
-    amounts: InvoiceAmounts,
     invoice_id: uuid.UUID | None = None,
 ) -> Invoice:
     """Write an invoice of ``customer`` billing no subscription (a one-off invoice), issued at once: its
-    issuing date is today in the customer's zone; it is finalized (numbered; paid at once when its total
-    is 0) or closed like every invoice (:func:`billow.invoices.finalization.apply_final_status`).
-    ``amounts``: :func:`compute_amounts` of ``drafts`` (where deductions are applied)."""
+    issuing date is today in the customer's zone; it takes the customer's coupons and credit notes
+    (:func:`finalized_amounts`) and is finalized (numbered; paid at once when its total is 0) or closed
+    like every invoice (:func:`billow.invoices.finalization.apply_final_status`)."""
+    taken, amounts = finalized_amounts(session, customer, drafts, {}, currency)
     invoice = Invoice(
         id=invoice_id or uuid.uuid4(),
         organization_id=organization.id,
@@ -246,5 +246,6 @@ def write_customer_invoice(
     session.flush()  # before the fees that reference it
     write_fees(session, invoice, drafts, amounts)
     session.flush()
+    record_deductions(session, invoice, taken, amounts, now=now)
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return invoice

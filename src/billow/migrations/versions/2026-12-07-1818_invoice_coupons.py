@@ -1,7 +1,7 @@
 """invoice_coupons: what invoices took from applied coupons; fees' coupon shares
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-07 18:18:20.186602
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import billow.kit.db_types
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

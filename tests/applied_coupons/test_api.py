@@ -379,3 +379,41 @@ class TestTenancy:
         assert response.json()["code"] == "applied_coupon_not_found"
         assert api.get("/applied_coupons").json()["applied_coupons"][0]["status"] == "active"
         assert count(session) == 1
+
+
+class TestLifecycle:
+    def test_coupon_code_filter(self, api: Api) -> None:
+        create_coupon(api)
+        create_coupon(api, PERCENT)
+        create_customer(api)
+        welcome = applied(api)
+        ten = applied(api, coupon_code="ten")
+        listed = api.get("/applied_coupons", params={"coupon_code[]": ["ten"]}).json()["applied_coupons"]
+        assert [a["lago_id"] for a in listed] == [ten["lago_id"]]
+        both = api.get("/applied_coupons?coupon_code[]=ten&coupon_code[]=welcome").json()["applied_coupons"]
+        assert {a["lago_id"] for a in both} == {ten["lago_id"], welcome["lago_id"]}
+        assert api.get("/applied_coupons", params={"coupon_code[]": ["nope"]}).json()["applied_coupons"] == []
+
+    def test_deleting_the_coupon_terminates_its_applications(self, api: Api) -> None:
+        create_coupon(api)
+        create_customer(api)
+        create_customer(api, "cust_2")
+        applied(api)
+        applied(api, external_customer_id="cust_2")
+        assert api.delete("/coupons/welcome").status_code == 200
+        listed = api.get("/applied_coupons").json()["applied_coupons"]
+        assert [(a["status"], a["coupon_deleted_at"] is not None) for a in listed] == [
+            ("terminated", True)
+        ] * 2
+        assert all(a["terminated_at"] is not None for a in listed)
+
+    def test_deleting_the_customer_terminates_its_coupons(self, api: Api) -> None:
+        create_coupon(api)
+        create_customer(api)
+        create_customer(api, "cust_2")
+        applied(api)
+        kept = applied(api, external_customer_id="cust_2")
+        assert api.delete("/customers/cust_1").status_code == 200
+        statuses = {a["lago_id"]: a["status"] for a in api.get("/applied_coupons").json()["applied_coupons"]}
+        assert statuses[kept["lago_id"]] == "active"
+        assert sorted(statuses.values()) == ["active", "terminated"]

@@ -46,9 +46,11 @@ def index(
     pages: Pagination,
     external_customer_id: Annotated[str | None, Query(max_length=255)] = None,
     status: Annotated[str | None, Query(max_length=255)] = None,
+    coupon_code: Annotated[list[str] | None, Query(alias="coupon_code[]", max_length=255)] = None,
 ) -> AppliedCouponList:
+    """Newest first; filters: one customer, one status, any of ``coupon_code[]`` (Lago's)."""
     stmt = applied_coupon_repository.list_stmt(
-        organization.id, external_customer_id=external_customer_id, status=status
+        organization.id, external_customer_id=external_customer_id, status=status, coupon_codes=coupon_code
     )
     applied, meta = paginate(session, stmt, pages)
     coupons, customers = applied_coupon_repository.coupons_and_customers(session, applied)
@@ -69,11 +71,19 @@ def customer_index(
     organization: CurrentOrganization,
     pages: Pagination,
     status: Annotated[str | None, Query(max_length=255)] = None,
+    coupon_code: Annotated[list[str] | None, Query(alias="coupon_code[]", max_length=255)] = None,
 ) -> AppliedCouponList:
     """One customer's applied coupons (Lago's customer-scoped list); 404 for an unknown customer."""
     if customer_repository.by_external_id(session, organization.id, external_customer_id) is None:
         raise NotFound("customer")
-    return index(session, organization, pages, external_customer_id=external_customer_id, status=status)
+    return index(
+        session,
+        organization,
+        pages,
+        external_customer_id=external_customer_id,
+        status=status,
+        coupon_code=coupon_code,
+    )
 
 
 @router.delete(

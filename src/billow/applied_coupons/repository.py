@@ -70,9 +70,15 @@ class AppliedCouponRepository:
         ).first()
 
     def list_stmt(
-        self, organization_id: uuid.UUID, *, external_customer_id: str | None, status: str | None
+        self,
+        organization_id: uuid.UUID,
+        *,
+        external_customer_id: str | None,
+        status: str | None,
+        coupon_codes: Sequence[str] | None = None,
     ) -> Select[AppliedCoupon]:
-        """Newest first (Lago's order), optionally one customer's (by ``external_id``) or one status."""
+        """Newest first (Lago's order), optionally one customer's (by ``external_id``), one status, the
+        applications of some coupons (by code, deleted coupons included)."""
         stmt = select(AppliedCoupon).where(AppliedCoupon.organization_id == organization_id)
         if external_customer_id is not None:
             stmt = stmt.join(Customer, Customer.id == AppliedCoupon.customer_id).where(
@@ -80,6 +86,11 @@ class AppliedCouponRepository:
             )
         if status is not None:
             stmt = stmt.where(AppliedCoupon.status == status)
+        if coupon_codes:
+            codes = select(Coupon.id).where(
+                Coupon.organization_id == organization_id, Coupon.code.in_(list(coupon_codes))
+            )
+            stmt = stmt.where(AppliedCoupon.coupon_id.in_(codes))
         return stmt.order_by(AppliedCoupon.created_at.desc(), AppliedCoupon.id)
 
     def coupons_and_customers(

@@ -2,16 +2,37 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import Select, case, delete, select
+from sqlalchemy import Select, case, delete, select, update
 from sqlalchemy.orm import Session
 
 from billow.models.billable_metrics import BillableMetric
-from billow.models.coupons import Coupon, CouponTarget
+from billow.models.coupons import AppliedCoupon, Coupon, CouponTarget
 from billow.models.plans import Plan
 
 
 class CouponRepository:
+    def terminate_applications(
+        self,
+        session: Session,
+        *,
+        at: datetime,
+        coupon_id: uuid.UUID | None = None,
+        customer_id: uuid.UUID | None = None,
+    ) -> None:
+        """Terminate the active applications of a coupon (deleted) or to a customer (deleted)."""
+        where = [AppliedCoupon.status == "active"]
+        if coupon_id is not None:
+            where.append(AppliedCoupon.coupon_id == coupon_id)
+        if customer_id is not None:
+            where.append(AppliedCoupon.customer_id == customer_id)
+        if len(where) == 1:
+            raise ValueError("terminate the applications of a coupon or of a customer")
+        session.execute(
+            update(AppliedCoupon).where(*where).values(status="terminated", terminated_at=at, updated_at=at)
+        )
+
     def by_code(self, session: Session, organization_id: uuid.UUID, code: str) -> Coupon | None:
         """The live (not deleted) coupon with this code."""
         return session.scalars(

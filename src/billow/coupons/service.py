@@ -83,9 +83,11 @@ class CouponService:
         return coupon
 
     def delete(self, session: Session, organization: Organization, code: str) -> Coupon:
-        """Soft delete: the code becomes free; the coupon can no longer be applied."""
+        """Soft delete: the code becomes free; the coupon can no longer be applied, and its applications
+        to customers are terminated (as Lago)."""
         coupon = self.get(session, organization, code)
         coupon.deleted_at = utcnow()
+        repository.terminate_applications(session, coupon_id=coupon.id, at=coupon.deleted_at)
         session.flush()
         return coupon
 

@@ -15,6 +15,7 @@ from babel import Locale
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
+from billow.coupons.repository import coupon_repository
 from billow.customers.repository import customer_repository as repository
 from billow.customers.schemas import CustomerFilters, CustomerInput, MetadataInput
 from billow.customers.settings import GRACE_PERIOD_CHANGED, grace_period_days
@@ -194,6 +195,8 @@ class CustomerService:
         if repository.has_live_subscriptions(session, customer.id):
             raise NotAllowed(code="customer_has_active_subscriptions")
         customer.deleted_at = utcnow()
+        # As Lago: the customer's coupons end with it.
+        coupon_repository.terminate_applications(session, customer_id=customer.id, at=customer.deleted_at)
         session.flush()
         return customer
 

@@ -46,6 +46,7 @@ def render_invoices(
     metadata = customer_repository.metadata_by_customer(session, customer_ids)
     customer_taxes = customer_repository.taxes_by_customer(session, customer_ids)
     invoice_metadata = invoice_repository.metadata_by_invoice(session, ids)
+    offsets = invoice_repository.credit_note_offsets(session, ids)
     now = utcnow()
     out = []
     for invoice in invoices:
@@ -71,6 +72,7 @@ def render_invoices(
                     (s.purchase_order_number for s in subscriptions if s.purchase_order_number), None
                 ),
                 metadata=invoice_metadata[invoice.id],
+                offset_cents=offsets.get(invoice.id, 0),
             )
         )
     return out

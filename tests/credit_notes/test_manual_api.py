@@ -626,3 +626,48 @@ class TestFiltersAndTenancy:
             assert (response.status_code, response.json()["code"]) == (404, "credit_note_not_found")
         assert other_api.get("/credit_notes").json()["credit_notes"] == []
         assert api.get(f"/credit_notes/{lago_id}").json()["credit_note"]["balance_amount_cents"] == 9413
+
+
+class TestMoreEdges:
+    def test_same_fee_twice_counts_both_items(self, app: FastAPI, api: Api, invoice: dict[str, Any]) -> None:
+        fee_id = fee_of(invoice, "subscription")["lago_id"]
+        response = api.post(
+            "/credit_notes",
+            body(
+                invoice,
+                credit_amount_cents=12551,
+                items=[{"fee_id": fee_id, "amount_cents": 6000}, {"fee_id": fee_id, "amount_cents": 4001}],
+            ),
+        )
+        # 6000 + 4001 > 10000
+        assert response.json()["error_details"] == {"amount_cents": ["higher_than_remaining_fee_amount"]}
+        assert counts(app) == (0, 0, 0)
+
+    def test_metadata_value_too_long(self, app: FastAPI, api: Api, invoice: dict[str, Any]) -> None:
+        response = api.post(
+            "/credit_notes",
+            body(
+                invoice, credit_amount_cents=9413, items=items(invoice, 2500, 5000), metadata={"k": "v" * 256}
+            ),
+        )
+        assert response.status_code == 422
+        assert counts(app) == (0, 0, 0)
+
+    def test_invoice_void_with_refund_and_credit(
+        self, app: FastAPI, api: Api, invoice: dict[str, Any]
+    ) -> None:
+        set_invoice(app, invoice["lago_id"], total_paid_amount_cents=37650, payment_status="succeeded")
+        response = api.post(
+            f"/invoices/{invoice['lago_id']}/void",
+            {"generate_credit_note": True, "credit_amount": 30000, "refund_amount": 7650},
+        )
+        assert response.status_code == 200, response.text
+        # Everything is covered: one note, 37650 = 30000 credit + 7650 refund.
+        [note] = api.get("/credit_notes").json()["credit_notes"]
+        assert (
+            note["total_amount_cents"],
+            note["credit_amount_cents"],
+            note["refund_amount_cents"],
+            note["refund_status"],
+            note["balance_amount_cents"],
+        ) == (37650, 30000, 7650, "pending", 30000)

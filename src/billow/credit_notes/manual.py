@@ -41,7 +41,7 @@ from billow.errors import NotAllowed, NotFound, ValidationFailed
 from billow.invoices.service import INVOICE_VOIDED_WITH_CREDIT_NOTE
 from billow.kit.ids import parse_lago_id
 from billow.kit.locking import lock_row
-from billow.kit.money import CONTEXT
+from billow.kit.money import CONTEXT, round_minor_units
 from billow.kit.time import local_date
 from billow.models.credit_notes import (
     CreditNote,
@@ -148,7 +148,7 @@ class ManualCreditNotes:
         return invoice
 
     def _items(
-        self, book: InvoiceBook, items: Sequence[CreditNoteItemInput], *, whole_cents: bool = False
+        self, book: InvoiceBook, items: Sequence[CreditNoteItemInput]
     ) -> list[tuple[cn.CreditedFee, Decimal]]:
         """The requested items, checked in order (the first invalid one ends the request)."""
         out: list[tuple[cn.CreditedFee, Decimal]] = []
@@ -262,7 +262,7 @@ class ManualCreditNotes:
                     organization_id=invoice.organization_id,
                     credit_note_id=note.id,
                     fee_id=fee.fee_id,
-                    amount_cents=cn.round_minor_units(amount),
+                    amount_cents=round_minor_units(amount),
                     precise_amount_cents=amount,
                     amount_currency=invoice.currency,
                 )
@@ -297,7 +297,7 @@ class ManualCreditNotes:
         book.notes.append(note)
         for fee, amount in money.items:
             fee_id = cast(uuid.UUID, fee.fee_id)
-            book.credited[fee_id] = book.credited.get(fee_id, 0) + cn.round_minor_units(amount)
+            book.credited[fee_id] = book.credited.get(fee_id, 0) + round_minor_units(amount)
         session.flush()
         return note
 

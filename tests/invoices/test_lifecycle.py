@@ -453,13 +453,15 @@ class TestVoid:
         response = api.post(f"/invoices/{draft['lago_id']}/void", json={"generate_credit_note": False})
         assert (response.status_code, response.json()["code"]) == (405, "not_voidable")
 
-    def test_credit_note_on_void_is_not_supported(self, app: FastAPI, api: Api, setup: Setup) -> None:
+    def test_credit_note_on_void(self, app: FastAPI, api: Api, setup: Setup) -> None:
+        """The credit note itself: ``tests/credit_notes/test_manual_api.py``."""
         setup()
         bill(app)
         invoice = only_invoice(api)
         response = api.post(f"/invoices/{invoice['lago_id']}/void", json={"generate_credit_note": True})
-        assert response.status_code == 405
-        assert only_invoice(api)["status"] == "finalized"
+        assert (response.status_code, response.json()["invoice"]["status"]) == (200, "voided")
+        [note] = api.get("/credit_notes").json()["credit_notes"]
+        assert (note["lago_invoice_id"], note["credit_status"]) == (invoice["lago_id"], "voided")
 
 
 class TestDelete:

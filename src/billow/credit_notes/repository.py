@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import Session
 
 from billow.credit_notes.schemas import CreditNoteFilters
@@ -85,6 +85,57 @@ class CreditNoteRepository:
             or 0
         )
 
+    # ------------------------------------------------------------------------------ manual notes
+
+    def invoice_of(
+        self, session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID
+    ) -> Invoice | None:
+        return session.scalars(
+            select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id == invoice_id)
+        ).first()
+
+    def fees_of_invoice(self, session: Session, invoice_id: uuid.UUID) -> list[Fee]:
+        return list(
+            session.scalars(
+                select(Fee)
+                .where(Fee.invoice_id == invoice_id, Fee.deleted_at.is_(None))
+                .order_by(Fee.created_at, Fee.id)
+            )
+        )
+
+    def applied_taxes(self, session: Session, invoice_id: uuid.UUID) -> list[AppliedTax]:
+        """The invoice's tax rows (its snapshot of each tax), by code."""
+        return list(
+            session.scalars(
+                select(AppliedTax).where(AppliedTax.invoice_id == invoice_id).order_by(AppliedTax.tax_code)
+            )
+        )
+
+    def credited_by_fee(self, session: Session, fee_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """What the items of finalized credit notes (voided ones included, as Lago) took from each fee."""
+        if not fee_ids:
+            return {}
+        rows = session.execute(
+            select(CreditNoteItem.fee_id, func.coalesce(func.sum(CreditNoteItem.amount_cents), 0))
+            .join(CreditNote, CreditNote.id == CreditNoteItem.credit_note_id)
+            .where(CreditNoteItem.fee_id.in_(list(fee_ids)), CreditNote.status == "finalized")
+            .group_by(CreditNoteItem.fee_id)
+        )
+        return {fee_id: int(total) for fee_id, total in rows}
+
+    def notes_of_invoice(self, session: Session, invoice_id: uuid.UUID) -> list[CreditNote]:
+        """The invoice's finalized credit notes (voided ones included)."""
+        return list(
+            session.scalars(
+                select(CreditNote)
+                .where(CreditNote.invoice_id == invoice_id, CreditNote.status == "finalized")
+                .order_by(CreditNote.sequential_id)
+            )
+        )
+
+    def by_id(self, session: Session, organization_id: uuid.UUID, lago_id: uuid.UUID) -> CreditNote | None:
+        return self.finalized_by_id(session, organization_id, lago_id)
+
     # ---------------------------------------------------------------------------- consumption
 
     def available(
@@ -160,6 +211,9 @@ class CreditNoteRepository:
                     )
                 )
             )
+        if filters.self_billed:
+            # Billow has no self-billed invoices.
+            stmt = stmt.where(false())
         if filters.search_term:
             term = f"%{filters.search_term.lower()}%"
             stmt = stmt.where(

@@ -9,10 +9,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from pydantic import Field
+
 from billow.customers.schemas import CustomerOut
 from billow.invoices.schemas import FeeOut
+from billow.kit.limits import AmountCents
 from billow.kit.pagination import PageMeta
-from billow.kit.schemas import Date, DecimalString, JsonNumber, Output, Timestamp
+from billow.kit.schemas import Date, DecimalString, Input, JsonNumber, Output, Timestamp
+from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.models.credit_notes import CreditNote, CreditNoteAppliedTax, CreditNoteItem
 from billow.models.invoices import Invoice
 
@@ -33,6 +37,7 @@ class CreditNoteFilters:
     amount_from: int | None = None
     amount_to: int | None = None
     search_term: str | None = None
+    self_billed: bool | None = None
 
 
 class CreditNoteItemOut(Output):
@@ -90,6 +95,7 @@ class CreditNoteOut(Output):
     self_billed: bool = False
     items: list[CreditNoteItemOut]
     applied_taxes: list[CreditNoteAppliedTaxOut]
+    metadata: dict[str, str | None] | None = None
     error_details: list[Any] = []
 
 
@@ -140,6 +146,7 @@ def credit_note_out(
         created_at=note.created_at,
         updated_at=note.updated_at,
         voided_at=note.voided_at,
+        metadata=note.key_values,
         items=[
             CreditNoteItemOut(
                 lago_id=item.id,
@@ -167,3 +174,99 @@ def credit_note_out(
             for tax in applied_taxes
         ],
     )
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+#: The most items one credit note may have (Lago has no limit; one per fee of an invoice in practice).
+MAX_ITEMS = 1000
+#: Lago's metadata bounds: keys of 100 characters at most, values of 255.
+METADATA_KEY_MAX_LENGTH = 100
+#: Lago's bound on the number of metadata keys of an object.
+MAX_METADATA_KEYS = 50
+
+
+class CreditNoteItemInput(Input):
+    fee_id: str | None = None
+    amount_cents: AmountCents | None = None
+
+
+class CreditNoteCreateInput(Input):
+    invoice_id: str | None = None
+    reason: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    credit_amount_cents: AmountCents | None = None
+    refund_amount_cents: AmountCents | None = None
+    offset_amount_cents: AmountCents | None = None
+    items: list[CreditNoteItemInput] | None = Field(default=None, max_length=MAX_ITEMS)
+    metadata: dict[str, str | None] | None = None
+
+
+class CreditNoteCreateRequest(Input):
+    credit_note: CreditNoteCreateInput
+
+
+class CreditNoteEstimateInput(Input):
+    invoice_id: str | None = None
+    items: list[CreditNoteItemInput] | None = Field(default=None, max_length=MAX_ITEMS)
+
+
+class CreditNoteEstimateRequest(Input):
+    credit_note: CreditNoteEstimateInput
+
+
+class CreditNoteUpdateInput(Input):
+    refund_status: str | None = None
+    metadata: dict[str, str | None] | None = None
+
+
+class CreditNoteUpdateRequest(Input):
+    credit_note: CreditNoteUpdateInput
+
+
+class CreditNoteMetadataRequest(Input):
+    metadata: dict[str, str | None]
+
+
+class CreditNoteMetadataOut(Output):
+    metadata: dict[str, str | None] | None
+
+
+# ----------------------------------------------------------------------------------------- estimate
+
+
+class EstimatedItemOut(Output):
+    amount_cents: int
+    lago_fee_id: uuid.UUID
+
+
+class EstimatedAppliedTaxOut(Output):
+    lago_tax_id: uuid.UUID | None
+    tax_name: str
+    tax_code: str
+    tax_rate: JsonNumber
+    tax_description: str | None
+    base_amount_cents: int
+    amount_cents: int
+    amount_currency: str
+
+
+class EstimatedCreditNoteOut(Output):
+    lago_invoice_id: uuid.UUID
+    invoice_number: str
+    currency: str
+    taxes_amount_cents: int
+    precise_taxes_amount_cents: DecimalString
+    taxes_rate: JsonNumber
+    sub_total_excluding_taxes_amount_cents: int
+    max_creditable_amount_cents: int
+    max_refundable_amount_cents: int
+    max_offsettable_amount_cents: int
+    coupons_adjustment_amount_cents: int
+    precise_coupons_adjustment_amount_cents: DecimalString
+    items: list[EstimatedItemOut]
+    applied_taxes: list[EstimatedAppliedTaxOut]
+
+
+class EstimatedCreditNoteEnvelope(Output):
+    estimated_credit_note: EstimatedCreditNoteOut

@@ -274,6 +274,18 @@ class InvoiceRepository:
                 result[row.invoice_id].append(row)
         return result
 
+    def credit_note_offsets(self, session: Session, invoice_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+        """What the finalized credit notes of each invoice offset (Lago's
+        ``total_offsetted_credit_note_amount_cents``)."""
+        if not invoice_ids:
+            return {}
+        rows = session.execute(
+            select(CreditNote.invoice_id, func.sum(CreditNote.offset_amount_cents))
+            .where(CreditNote.invoice_id.in_(invoice_ids), CreditNote.status == "finalized")
+            .group_by(CreditNote.invoice_id)
+        )
+        return {invoice_id: int(total or 0) for invoice_id, total in rows}
+
     def metadata_of(self, session: Session, invoice: Invoice) -> list[InvoiceMetadata]:
         return self.metadata_by_invoice(session, [invoice.id])[invoice.id]
 

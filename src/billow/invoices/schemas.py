@@ -393,9 +393,13 @@ def invoice_out(
     purchase_order_number: str | None,
     metadata: list[InvoiceMetadata] | None = None,
     credits: list[InvoiceCredit] | None = None,
+    offset_cents: int = 0,
 ) -> InvoiceOut:
+    """``offset_cents``: what the invoice's credit notes offset (deducted from what is due)."""
     total_due = (
-        0 if invoice.status == "voided" else invoice.total_amount_cents - invoice.total_paid_amount_cents
+        0
+        if invoice.status == "voided"
+        else invoice.total_amount_cents - invoice.total_paid_amount_cents - offset_cents
     )
     return InvoiceOut(
         lago_id=invoice.id,
@@ -420,6 +424,7 @@ def invoice_out(
         total_amount_cents=invoice.total_amount_cents,
         total_due_amount_cents=max(total_due, 0),
         total_paid_amount_cents=invoice.total_paid_amount_cents,
+        total_offsetted_credit_note_amount_cents=offset_cents,
         prepaid_credit_amount_cents=invoice.prepaid_credit_amount_cents,
         version_number=invoice.version_number,
         created_at=invoice.created_at,

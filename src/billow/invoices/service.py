@@ -10,7 +10,9 @@ Rules (Lago's services, reference §5.1):
   (Lago looks the invoice up among drafts);
 * ``PUT /invoices/{id}/refresh``: a draft is rebuilt; any other invoice is returned unchanged;
 * ``POST /invoices/{id}/void``: finalized → voided (``voided_at``, no longer overdue); else 405
-  ``not_voidable``. Credit notes on void are not supported yet: ``generate_credit_note: true`` is a 405;
+  ``not_voidable``. With ``generate_credit_note: true`` the void announces
+  :data:`INVOICE_VOIDED_WITH_CREDIT_NOTE` (``credit_amount``, ``refund_amount``) in its transaction;
+  :mod:`billow.credit_notes.manual` (a higher layer) issues the credit note (its errors undo the void);
 * ``DELETE /invoices/{id}``: a draft becomes ``deleted`` (invisible); its period stays billed (the
   ``invoice_subscriptions`` row is kept) so the billing run does not bill it again; else 405
   ``not_deletable``;
@@ -41,6 +43,7 @@ from billow.kit.time import parse_date_or_none, parse_instant
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
+from billow.worker.dispatch import run_hooks
 
 #: Lago's ``Invoice::VISIBLE_STATUS``: the statuses a list may filter on.
 FILTERABLE_STATUSES = ("draft", "finalized", "voided", "failed", "pending")
@@ -84,6 +87,10 @@ def parse_int(value: str | None) -> int | None:
         return clamp_bigint(int(value))
     except ValueError:
         return None
+
+
+#: Announced (:func:`billow.worker.dispatch.run_hooks`) when an invoice is voided with a credit note.
+INVOICE_VOIDED_WITH_CREDIT_NOTE = "invoice.voided_with_credit_note"
 
 
 class InvoiceService:
@@ -155,8 +162,6 @@ class InvoiceService:
         self, session: Session, organization: Organization, lago_id: str, data: InvoiceVoidInput
     ) -> Invoice:
         invoice = self.get(session, organization, lago_id)
-        if data.generate_credit_note:
-            raise NotAllowed(code="credit_note_on_void_not_yet_supported")
         invoice = invoice_repository.lock(session, invoice)
         if invoice.status != InvoiceStatus.FINALIZED:
             raise NotAllowed(code="not_voidable")
@@ -164,6 +169,14 @@ class InvoiceService:
         invoice.voided_at = utcnow()
         invoice.payment_overdue = False
         session.flush()
+        if data.generate_credit_note:
+            run_hooks(
+                session,
+                INVOICE_VOIDED_WITH_CREDIT_NOTE,
+                invoice=invoice,
+                credit_amount=data.credit_amount or 0,
+                refund_amount=data.refund_amount or 0,
+            )
         return invoice
 
     def delete(self, session: Session, organization: Organization, lago_id: str) -> Invoice:

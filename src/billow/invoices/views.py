@@ -47,6 +47,7 @@ def render_invoices(
     customer_taxes = customer_repository.taxes_by_customer(session, customer_ids)
     invoice_metadata = invoice_repository.metadata_by_invoice(session, ids)
     credits = invoice_repository.credits_by_invoice(session, ids)
+    offsets = invoice_repository.credit_note_offsets(session, ids)
     now = utcnow()
     out = []
     for invoice in invoices:
@@ -73,6 +74,7 @@ def render_invoices(
                 ),
                 metadata=invoice_metadata[invoice.id],
                 credits=credits[invoice.id],
+                offset_cents=offsets.get(invoice.id, 0),
             )
         )
     return out

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -87,12 +87,17 @@ class CreditNote(TenantMixin, Base):
     taxes_rate: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     sub_total_excluding_taxes_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     coupons_adjustment_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    precise_coupons_adjustment_amount_cents: Mapped[Decimal] = mapped_column(
+        ExactDecimal(), default=Decimal(0)
+    )
     credit_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     balance_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     refund_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     offset_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Lago's credit-note metadata: string keys (100 characters at most) to strings (255) or null.
+    key_values: Mapped[dict[str, str | None] | None] = mapped_column("metadata", JSON)
 
 
 class CreditNoteItem(TenantMixin, Base):

@@ -69,6 +69,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.immediate",
     "billow.billing.tasks",
     "billow.invoices.grace",
+    "billow.credit_notes.manual",
 ]
 
 
@@ -103,6 +104,7 @@ HOOKS: dict[str, list[HookFunction]] = {}
 #: Modules that register hooks (imported before a hook runs, so a reaction is never missed).
 HOOK_MODULES: list[str] = [
     "billow.invoices.grace",
+    "billow.credit_notes.manual",
 ]
 
 

@@ -41,6 +41,7 @@ from billow.kit.time import parse_date_or_none, parse_instant
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
+from billow.worker.dispatch import run_hooks
 
 #: Lago's ``Invoice::VISIBLE_STATUS``: the statuses a list may filter on.
 FILTERABLE_STATUSES = ("draft", "finalized", "voided", "failed", "pending")
@@ -48,6 +49,8 @@ INVOICE_PAYMENT_STATUSES = tuple(status.value for status in PaymentStatus)
 FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 FEE_TYPES = ("charge", "add_on", "subscription", "credit", "commitment", "fixed_charge", "product")
 METADATA_MAX_COUNT = 5
+#: In-transaction hook announced when ``PUT /invoices/{id}`` changes an invoice's payment status.
+PAYMENT_STATUS_CHANGED = "invoices.payment_status_changed"
 METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 140
 
@@ -199,11 +202,14 @@ class InvoiceService:
             raise NotAllowed(code="payment_status_update_on_draft_invoice")
 
         if data.payment_status is not None:
+            changed = data.payment_status != invoice.payment_status
             invoice.payment_status = data.payment_status
             if invoice.payment_overdue and invoice.payment_status == PaymentStatus.SUCCEEDED:
                 invoice.payment_overdue = False
             session.flush()
             invoice_repository.set_fees_payment_status(session, invoice)
+            if changed:  # e.g. a paid credit invoice settles its wallet top-up (billow.wallets.settlement)
+                run_hooks(session, PAYMENT_STATUS_CHANGED, invoice=invoice)
         if data.metadata is not None:
             self._replace_metadata(session, invoice, data.metadata)
         invoice.updated_at = utcnow()

@@ -103,6 +103,7 @@ HOOKS: dict[str, list[HookFunction]] = {}
 #: Modules that register hooks (imported before a hook runs, so a reaction is never missed).
 HOOK_MODULES: list[str] = [
     "billow.invoices.grace",
+    "billow.wallets.settlement",
 ]
 
 

@@ -86,6 +86,7 @@ SCAN_MODULES: list[str] = [
     "billow.billing.tasks",
     "billow.metering.tasks",
     "billow.invoices.tasks",
+    "billow.wallets.tasks",
 ]
 
 

@@ -40,7 +40,6 @@ from billow.wallets.schemas import (
     wallet_out,
 )
 from billow.wallets.service import wallet_service
-from billow.wallets.transactions import transaction_service
 
 router = APIRouter(tags=["wallets"], route_class=StrictJSONRoute)
 
@@ -235,9 +234,7 @@ def customer_delete_metadata_key(
 def create_transactions(
     body: WalletTransactionRequest, session: DbSession, organization: CurrentOrganization
 ) -> WalletTransactionCollection:
-    wallet, top_up = transaction_service.request(session, organization, body.wallet_transaction)
-    customer = wallet_repository.customers(session, [wallet])[wallet.customer_id]
-    written = transaction_service.apply(session, organization, customer, wallet, top_up)
+    written = wallet_service.top_up(session, organization, body.wallet_transaction)
     return WalletTransactionCollection(wallet_transactions=[transaction_out(t) for t in written])
 
 

@@ -40,11 +40,11 @@ from billow.models.customers import Customer
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 from billow.models.wallets import LOWEST_PRIORITY, Wallet, WalletStatus, WalletTransaction
-from billow.wallets import ledger
+from billow.wallets import ledger, recurring
 from billow.wallets import rules as rule_store
 from billow.wallets.amounts import credit_value, floor_credits
 from billow.wallets.repository import wallet_repository as repository
-from billow.wallets.schemas import AppliesToInput, WalletInput
+from billow.wallets.schemas import AppliesToInput, WalletInput, WalletTransactionInput
 from billow.wallets.transactions import (
     TopUp,
     check_paid_limits,
@@ -355,7 +355,24 @@ class WalletService:
     ) -> list[WalletTransaction]:
         """An invoice pays ``allocation`` (cents per wallet, :func:`billow.wallets.consumption.allocate`)
         with prepaid credits: outbound ``invoiced`` settled transactions, balances decreased under lock."""
-        return transaction_service.consume(session, invoice, allocation)
+        now = utcnow()
+        written = transaction_service.consume(session, invoice, allocation, now=now)
+        for wallet_id in {t.wallet_id for t in written}:
+            recurring.threshold_top_up(session, ledger.locked(session, wallet_id), now)
+        return written
+
+    def top_up(
+        self, session: Session, organization: Organization, data: WalletTransactionInput
+    ) -> list[WalletTransaction]:
+        """``POST /wallet_transactions``: validate, write, then the threshold rule (after a void)."""
+        wallet, top_up = transaction_service.request(session, organization, data)
+        customer = session.get(Customer, wallet.customer_id)
+        assert customer is not None
+        now = utcnow()
+        written = transaction_service.apply(session, organization, customer, wallet, top_up, now=now)
+        if any(t.transaction_type == "outbound" for t in written):
+            recurring.threshold_top_up(session, ledger.locked(session, wallet.id), now)
+        return written
 
     # ------------------------------------------------------------------------------------ metadata
 

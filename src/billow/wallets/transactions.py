@@ -217,7 +217,7 @@ class TransactionService:
             requires = wallet.invoice_requires_successful_payment
         written: list[WalletTransaction] = []
         if top_up.paid is not None and floor_credits(top_up.paid) > 0:
-            transaction = self._new(wallet, top_up, TransactionType.INBOUND, TransactionStatus.PURCHASED)
+            transaction = self._new(wallet, top_up, TransactionType.INBOUND, TransactionStatus.PURCHASED, now)
             transaction.status = SettlementStatus.PENDING
             transaction.invoice_requires_successful_payment = requires
             self._value(transaction, credit_value(top_up.paid, wallet.rate_amount, wallet.currency))
@@ -236,14 +236,14 @@ class TransactionService:
                 ledger.settle(session, wallet.id, transaction, now)
             written.append(transaction)
         if top_up.granted is not None and floor_credits(top_up.granted) > 0:
-            transaction = self._new(wallet, top_up, TransactionType.INBOUND, TransactionStatus.GRANTED)
+            transaction = self._new(wallet, top_up, TransactionType.INBOUND, TransactionStatus.GRANTED, now)
             self._value(transaction, credit_value(top_up.granted, wallet.rate_amount, wallet.currency))
             session.add(transaction)
             session.flush()
             ledger.settle(session, wallet.id, transaction, now)
             written.append(transaction)
         if top_up.voided is not None and floor_credits(top_up.voided) > 0:
-            transaction = self._new(wallet, top_up, TransactionType.OUTBOUND, TransactionStatus.VOIDED)
+            transaction = self._new(wallet, top_up, TransactionType.OUTBOUND, TransactionStatus.VOIDED, now)
             value = credit_value(top_up.voided, wallet.rate_amount, wallet.currency, invoiceable=False)
             self._value(transaction, value)
             session.add(transaction)
@@ -261,7 +261,7 @@ class TransactionService:
         wallet = ledger.locked(session, wallet.id)
         if wallet.balance_cents <= 0 and wallet.credits_balance <= 0:
             return None
-        transaction = self._new(wallet, TopUp(), TransactionType.OUTBOUND, TransactionStatus.VOIDED)
+        transaction = self._new(wallet, TopUp(), TransactionType.OUTBOUND, TransactionStatus.VOIDED, now)
         transaction.amount_cents = wallet.balance_cents
         transaction.amount = value_of_cents(wallet.balance_cents, wallet.rate_amount, wallet.currency).amount
         transaction.credit_amount = wallet.credits_balance
@@ -296,7 +296,9 @@ class TransactionService:
                 if cents == wallet.balance_cents
                 else min(value.credits, wallet.credits_balance)
             )
-            transaction = self._new(wallet, TopUp(), TransactionType.OUTBOUND, TransactionStatus.INVOICED)
+            transaction = self._new(
+                wallet, TopUp(), TransactionType.OUTBOUND, TransactionStatus.INVOICED, now
+            )
             transaction.invoice_id = invoice.id
             transaction.amount = value.amount
             transaction.amount_cents = cents
@@ -331,10 +333,12 @@ class TransactionService:
 
     @staticmethod
     def _new(
-        wallet: Wallet, top_up: TopUp, kind: TransactionType, status: TransactionStatus
+        wallet: Wallet, top_up: TopUp, kind: TransactionType, status: TransactionStatus, now: datetime
     ) -> WalletTransaction:
         return WalletTransaction(
             id=uuid.uuid4(),
+            created_at=now,
+            updated_at=now,
             organization_id=wallet.organization_id,
             wallet_id=wallet.id,
             transaction_type=kind,

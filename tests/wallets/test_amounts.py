@@ -80,3 +80,12 @@ def test_rounds_to_zero() -> None:
     assert not rounds_to_zero(D("0.000001"), D("1000"), "USD")  # floored to 0 credits: nothing
     assert rounds_to_zero(D("0.00001"), D("100"), "USD")  # 0.001 USD -> 0.00
     assert not rounds_to_zero(D("0.00001"), D("1000"), "USD")  # 0.01 USD
+
+
+def test_rate_is_kept_with_five_decimals() -> None:
+    from billow.wallets.service import parse_rate
+
+    assert parse_rate("1.123456") == D("1.12346")  # half up
+    assert parse_rate("0.000001") == D("0.00000")  # then refused: not positive
+    assert parse_rate("abc") is None
+    assert parse_rate("1e30") == D("1e30")  # above the bound: refused by the caller

@@ -114,6 +114,14 @@ class TestPaidCredits:
         api.put(f"/invoices/{invoice['lago_id']}", json={"invoice": {"payment_status": "succeeded"}})
         assert api.get(f"/wallets/{wallet['lago_id']}").json()["wallet"]["balance_cents"] == 1500
 
+    def test_credit_invoice_in_lists(self, api: Api) -> None:
+        create_customer(api)
+        create_wallet(api, paid_credits="3", name="Pack")
+        [invoice] = api.get("/invoices", params={"external_customer_id": "cus_1"}).json()["invoices"]
+        assert (invoice["invoice_type"], invoice["total_amount_cents"]) == ("credit", 300)
+        [fee] = api.get("/fees", params={"fee_type": "credit"}).json()["fees"]
+        assert (fee["amount_cents"], fee["units"], fee["item"]["code"]) == (300, "3.0", "credit")
+
     def test_failed_payment_fails_the_purchase(self, api: Api) -> None:
         create_customer(api)
         wallet = create_wallet(api, paid_credits="10", invoice_requires_successful_payment=True)
@@ -257,6 +265,16 @@ class TestCreateValidation:
         assert response.json()["error_details"] == {"code": ["value_already_exist"]}
         api.delete(f"/wallets/{first['lago_id']}")
         assert create_wallet(api, code="main")["code"] == "main"
+
+    def test_at_most_six_active_wallets(self, api: Api) -> None:
+        create_customer(api)
+        wallets = [create_wallet(api, code=f"w{i}") for i in range(6)]
+        body = {"external_customer_id": "cus_1", "rate_amount": "1", "currency": "EUR", "code": "w6"}
+        response = api.post("/wallets", json={"wallet": body})
+        assert response.status_code == 422
+        assert response.json()["error_details"] == {"customer": ["wallet_limit_reached"]}
+        api.delete(f"/wallets/{wallets[0]['lago_id']}")
+        assert api.post("/wallets", json={"wallet": body}).status_code == 200
 
     def test_generated_codes(self, api: Api) -> None:
         create_customer(api)
@@ -631,6 +649,9 @@ class TestMetadata:
         assert api.delete(f"{path}/c").json() == {"metadata": {"b": "3", "d": "4"}}
         assert api.get(f"/wallets/{wallet['lago_id']}").json()["wallet"]["metadata"] == {"b": "3", "d": "4"}
         assert api.delete(path).json() == {"metadata": None}
+        api.delete(f"/wallets/{wallet['lago_id']}")
+        response = api.post(path, json={"metadata": {"x": "1"}})
+        assert response.json()["error_details"] == {"wallet_id": ["wallet_is_terminated"]}
         response = api.delete(f"{path}/b")
         assert (response.status_code, response.json()["code"]) == (404, "metadata_not_found")
 

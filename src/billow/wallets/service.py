@@ -66,10 +66,10 @@ def parse_rate(text: str | None) -> Decimal | None:
     number = parse_decimal_text(text)
     if number is None:
         return None
+    if not 0 < number <= MAX_PRICE:
+        return number  # refused by the caller
     with localcontext(CONTEXT):
-        return (
-            number.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP) if abs(number) < MAX_PRICE else number
-        )
+        return number.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP)
 
 
 def parse_expiration(text: str | None, now: datetime, errors: Errors) -> datetime | None:

@@ -346,7 +346,7 @@ class TransactionService:
             status=SettlementStatus.PENDING,
             source=top_up.source,
             priority=top_up.priority,
-            invoice_requires_successful_payment=wallet.invoice_requires_successful_payment,
+            invoice_requires_successful_payment=False,  # a purchase's is set by its caller
             name=top_up.name,
             purchase_order_number=top_up.purchase_order_number or wallet.purchase_order_number,
             metadata_=[{"key": k, "value": v} for k, v in top_up.metadata],

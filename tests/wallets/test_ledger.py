@@ -69,9 +69,8 @@ class TestConsume:
         )
         for owed, left in ((1772, 2128), (1769, 359)):
             invoice = _invoice(session, org, customer)
-            share = WalletShare(
-                wallet.id, wallet.priority, wallet.created_at, wallet.balance_cents, wallet.currency
-            )
+            [share] = wallet_service.shares(session, org.id, customer.id)
+            assert share.balance_cents == wallet.balance_cents
             allocation = allocate(
                 [FeeShare("f", "charge", "api", owed)], [share], owed_cents=owed, currency="EUR"
             )

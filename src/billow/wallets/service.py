@@ -43,6 +43,7 @@ from billow.models.wallets import LOWEST_PRIORITY, Wallet, WalletStatus, WalletT
 from billow.wallets import ledger, recurring
 from billow.wallets import rules as rule_store
 from billow.wallets.amounts import credit_value, floor_credits
+from billow.wallets.consumption import WalletShare
 from billow.wallets.repository import wallet_repository as repository
 from billow.wallets.schemas import AppliesToInput, WalletInput, WalletTransactionInput
 from billow.wallets.transactions import (
@@ -349,6 +350,23 @@ class WalletService:
         return True
 
     # ------------------------------------------------------------------------------------ consumption
+
+    def shares(
+        self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID
+    ) -> list[WalletShare]:
+        """The customer's active wallets as :func:`billow.wallets.consumption.allocate` takes them."""
+        return [
+            WalletShare(
+                id=w.id,
+                priority=w.priority,
+                created_at=w.created_at,
+                balance_cents=w.balance_cents,
+                currency=w.currency,
+                fee_types=tuple(w.allowed_fee_types or ()),
+                billable_metric_codes=tuple(w.billable_metric_codes or ()),
+            )
+            for w in repository.active_of_customer(session, organization_id, customer_id)
+        ]
 
     def consume(
         self, session: Session, invoice: Invoice, allocation: Mapping[uuid.UUID, int]

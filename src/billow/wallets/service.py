@@ -34,6 +34,7 @@ from billow.errors import Errors, NotFound, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.kit.ids import parse_uuid
 from billow.kit.limits import MAX_AMOUNT_CENTS, MAX_PRICE, parse_decimal_text
+from billow.kit.locking import lock_row
 from billow.kit.money import CONTEXT
 from billow.kit.time import parse_instant_or_none
 from billow.models.customers import Customer
@@ -131,6 +132,8 @@ class WalletService:
             customer = customer_repository.by_external_id(session, organization.id, data.external_customer_id)
         if customer is None:
             errors.add("customer", "customer_not_found")
+        else:  # one creation at a time per customer: the limit and code checks see the previous one
+            customer = lock_row(session, Customer, customer.id)
         credits = transaction_service.validate_credits(
             None, {"paid_credits": data.paid_credits, "granted_credits": data.granted_credits}, errors
         )

@@ -609,6 +609,15 @@ class TestUpdateTerminateFind:
         assert (response.status_code, response.json()["code"]) == (404, "customer_not_found")
 
 
+class TestCustomerDeleted:
+    def test_wallets_terminated(self, api: Api) -> None:
+        create_customer(api)
+        wallet = create_wallet(api, granted_credits="1")
+        assert api.delete("/customers/cus_1").status_code == 200
+        shown = api.get(f"/wallets/{wallet['lago_id']}").json()["wallet"]
+        assert (shown["status"], shown["terminated_at"] is not None) == ("terminated", True)
+
+
 class TestCustomerScoped:
     def test_routes(self, api: Api) -> None:
         create_customer(api)

@@ -5,14 +5,17 @@ to the settled inbound transactions minus the settled outbound ones, and never n
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from billow.errors import ValidationFailed
 from billow.models.customers import Customer
@@ -147,3 +150,47 @@ def test_balance_is_the_sum_of_settled_transactions(
         assert wallet.credits_balance == credits >= 0
         assert wallet.ongoing_balance_cents == wallet.balance_cents
     session.rollback()
+
+
+def test_concurrent_payments_credit_once(
+    engine: Engine, factory: sessionmaker[Session], session: Session
+) -> None:
+    """PostgreSQL: two requests marking the same credit invoice paid at once settle the purchase once (the
+    second waits on the wallet's lock, then finds the transaction settled)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    org = factories.organization(session)
+    factories.customer(session, org, currency="EUR")
+    wallet = wallet_service.create(
+        session,
+        org,
+        WalletInput(external_customer_id="cus_1", rate_amount="1", currency="EUR", paid_credits="10"),
+    )
+    [purchase] = session.scalars(
+        select(WalletTransaction).where(WalletTransaction.wallet_id == wallet.id)
+    ).all()
+    invoice_id, wallet_id = purchase.invoice_id, wallet.id
+    session.commit()
+
+    first_settled = threading.Event()
+    results: dict[str, int] = {}
+
+    def pay(name: str, hold: bool) -> None:
+        with factory() as other, other.begin():
+            invoice = other.get(Invoice, invoice_id)
+            assert invoice is not None
+            invoice.payment_status = PaymentStatus.SUCCEEDED
+            results[name] = transaction_service.settle_purchases(other, invoice)
+            if hold:
+                first_settled.set()
+                time.sleep(0.5)  # the other request reads the purchase as pending, then waits on the lock
+
+    first = threading.Thread(target=pay, args=("first", True))
+    first.start()
+    first_settled.wait(10)
+    pay("second", False)
+    first.join()
+    assert results == {"first": 1, "second": 0}
+    with factory() as check:
+        stored = check.get(Wallet, wallet_id)
+        assert stored is not None and stored.balance_cents == 1000

@@ -151,6 +151,8 @@ class WalletOut(Output):
     lago_id: uuid.UUID
     lago_customer_id: uuid.UUID
     external_customer_id: str
+    #: Billing entities are not modelled yet: always null.
+    billing_entity_code: str | None = None
     status: str
     currency: str
     name: str | None
@@ -199,6 +201,7 @@ class WalletTransactionOut(Output):
     lago_invoice_id: uuid.UUID | None
     lago_credit_note_id: uuid.UUID | None
     lago_voided_invoice_id: uuid.UUID | None
+    billing_entity_code: str | None = None
     status: str
     source: str
     transaction_status: str

@@ -42,6 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fees",),
     ("invoices",),
     ("credit_notes",),
+    ("wallets",),
     ("billing", "usage"),
     ("organizations",),
     ("transport", "param_guard", "api_docs"),

@@ -65,6 +65,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.subscriptions.endpoints import router as subscriptions
     from billow.taxes.endpoints import router as taxes
     from billow.usage.endpoints import router as usage
+    from billow.wallets.endpoints import router as wallets
     from billow.webhook_endpoints.endpoints import router as webhook_endpoints
 
     # events first: routes are matched in order, so the ingestion endpoints (the hot path) are found
@@ -86,6 +87,7 @@ def _api_routers() -> list[APIRouter]:
         coupons,
         applied_coupons,  # DELETE /customers/{id}/applied_coupons/{id}: no clash with /customers/{id}
         credit_notes,
+        wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         webhook_endpoints,
     ]
 

@@ -131,6 +131,10 @@ def is_email_list(value: str) -> bool:
     return all(_EMAIL.fullmatch(item.strip()) for item in value.split(","))
 
 
+#: In-transaction hook announced when a customer is deleted, with ``customer``.
+CUSTOMER_DELETED = "customers.deleted"
+
+
 class CustomerService:
     def get(self, session: Session, organization: Organization, external_id: str) -> Customer:
         customer = repository.by_external_id(session, organization.id, external_id)
@@ -198,6 +202,7 @@ class CustomerService:
         # As Lago: the customer's coupons end with it.
         coupon_repository.terminate_applications(session, customer_id=customer.id, at=customer.deleted_at)
         session.flush()
+        run_hooks(session, CUSTOMER_DELETED, customer=customer)  # e.g. its wallets are terminated
         return customer
 
     def list_stmt(self, organization: Organization, filters: CustomerFilters) -> Select[Customer]:

@@ -267,6 +267,20 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
             item_type="AddOn",
             grouped_by={},
         )
+    elif fee.fee_type == "credit":  # a wallet top-up: the item is the wallet transaction
+        name = fee.invoice_display_name or "credit"
+        item = FeeItemOut(
+            type="credit",
+            code="credit",
+            name=name,
+            description="credit",
+            invoice_display_name=name,
+            filters=None,
+            filter_invoice_display_name=None,
+            lago_item_id=fee.invoiceable_id or fee.id,
+            item_type="WalletTransaction",
+            grouped_by={},
+        )
     elif fee.fee_type == "commitment":
         assert subscription is not None
         plan = context.plans[subscription.plan_id]

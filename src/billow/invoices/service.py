@@ -51,6 +51,8 @@ INVOICE_PAYMENT_STATUSES = tuple(status.value for status in PaymentStatus)
 FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 FEE_TYPES = ("charge", "add_on", "subscription", "credit", "commitment", "fixed_charge", "product")
 METADATA_MAX_COUNT = 5
+#: In-transaction hook announced when ``PUT /invoices/{id}`` changes an invoice's payment status.
+PAYMENT_STATUS_CHANGED = "invoices.payment_status_changed"
 METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 140
 
@@ -212,11 +214,14 @@ class InvoiceService:
             raise NotAllowed(code="payment_status_update_on_draft_invoice")
 
         if data.payment_status is not None:
+            changed = data.payment_status != invoice.payment_status
             invoice.payment_status = data.payment_status
             if invoice.payment_overdue and invoice.payment_status == PaymentStatus.SUCCEEDED:
                 invoice.payment_overdue = False
             session.flush()
             invoice_repository.set_fees_payment_status(session, invoice)
+            if changed:  # e.g. a paid credit invoice settles its wallet top-up (billow.wallets.settlement)
+                run_hooks(session, PAYMENT_STATUS_CHANGED, invoice=invoice)
         if data.metadata is not None:
             self._replace_metadata(session, invoice, data.metadata)
         invoice.updated_at = utcnow()

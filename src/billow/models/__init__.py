@@ -25,6 +25,7 @@ from billow.models import (  # noqa: F401
     plans,
     subscriptions,
     taxes,
+    wallets,
     webhook_endpoints,
 )
 

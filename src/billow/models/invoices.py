@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, text
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -162,6 +162,8 @@ class FeeType(StrEnum):
     COMMITMENT = "commitment"
     #: A one-off invoice's line: an add-on billed once (``POST /invoices``).
     ADD_ON = "add_on"
+    #: A wallet top-up (paid credits) on a ``credit`` invoice.
+    CREDIT = "credit"
 
 
 class Fee(TenantMixin, Base):
@@ -225,6 +227,8 @@ class Fee(TenantMixin, Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Pay-in-advance fees: the event they bill.
     event_transaction_id: Mapped[str | None] = mapped_column(String(255))
+    #: Credit fees (``fee_type`` ``credit``): the wallet transaction they bill (Lago's ``invoiceable_id``).
+    invoiceable_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 class AppliedTax(TenantMixin, Base):

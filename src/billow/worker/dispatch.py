@@ -105,6 +105,7 @@ HOOKS: dict[str, list[HookFunction]] = {}
 HOOK_MODULES: list[str] = [
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.wallets.settlement",
 ]
 
 

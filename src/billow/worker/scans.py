@@ -87,6 +87,7 @@ SCAN_MODULES: list[str] = [
     "billow.metering.tasks",
     "billow.invoices.tasks",
     "billow.coupons.tasks",
+    "billow.wallets.tasks",
 ]
 
 

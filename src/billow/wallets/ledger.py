@@ -1,0 +1,62 @@
+"""A wallet's balances, changed only here: under the wallet's row lock, in the transaction that settles a
+wallet transaction (Lago's ``Wallets::Balance::IncreaseService`` / ``DecreaseService``).
+
+Invariant: ``balance_cents`` (and ``credits_balance``) is the sum of the wallet's settled inbound
+transactions minus its settled outbound ones, and never negative: a decrease beyond the balance raises
+:class:`InsufficientBalance` and changes nothing.
+
+``ongoing_*`` = balance minus the customer's current usage; Billow deducts no usage yet, so the ongoing
+balance is the balance and the ongoing usage balance 0.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from billow.kit.locking import lock_row
+from billow.models.wallets import SettlementStatus, TransactionType, Wallet, WalletTransaction
+
+
+class InsufficientBalance(Exception):
+    """A decrease larger than the wallet's balance."""
+
+
+def locked(session: Session, wallet_id: uuid.UUID) -> Wallet:
+    return lock_row(session, Wallet, wallet_id)
+
+
+def sync_ongoing(wallet: Wallet) -> None:
+    wallet.ongoing_balance_cents = wallet.balance_cents
+    wallet.ongoing_usage_balance_cents = 0
+    wallet.credits_ongoing_balance = wallet.credits_balance
+    wallet.credits_ongoing_usage_balance = Decimal(0)
+
+
+def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransaction, now: datetime) -> Wallet:
+    """Settle ``transaction`` (inbound: the balance grows; outbound: it shrinks) under the wallet's lock."""
+    wallet = locked(session, wallet_id)
+    if transaction.transaction_type == TransactionType.INBOUND:
+        wallet.balance_cents += transaction.amount_cents
+        wallet.credits_balance += transaction.credit_amount
+    else:
+        if (
+            transaction.amount_cents > wallet.balance_cents
+            or transaction.credit_amount > wallet.credits_balance
+        ):
+            raise InsufficientBalance
+        wallet.balance_cents -= transaction.amount_cents
+        wallet.credits_balance -= transaction.credit_amount
+        if transaction.transaction_status == "invoiced":
+            wallet.consumed_amount_cents += transaction.amount_cents
+            wallet.consumed_credits += transaction.credit_amount
+            wallet.last_consumed_credit_at = now
+    wallet.last_balance_sync_at = now
+    sync_ongoing(wallet)
+    transaction.status = SettlementStatus.SETTLED
+    transaction.settled_at = now
+    session.flush()
+    return wallet

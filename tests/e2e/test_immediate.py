@@ -29,6 +29,7 @@ from lago_python_client.models import (
     Customer,
     Plan,
     Subscription,
+    Wallet,
 )
 from lago_python_client.models.charge import Charges
 from lago_python_client.models.customer import CustomerBillingConfiguration
@@ -92,8 +93,10 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield served
 
 
-def invoices_of(lago: Client, customer: str) -> list[Any]:
+def invoices_of(lago: Client, customer: str, invoice_type: str | None = None) -> list[Any]:
     listed = lago.invoices.find_all(options={"external_customer_id": customer, "per_page": 100})["invoices"]
+    if invoice_type is not None:
+        listed = [invoice for invoice in listed if invoice.invoice_type == invoice_type]
     return sorted(listed, key=lambda invoice: (invoice.sequential_id or 0, invoice.lago_id))
 
 
@@ -202,6 +205,36 @@ def test_coupon_on_the_first_invoice(served: Served) -> None:
     )
     [applied] = lago.applied_coupons.find_all({"external_customer_id": f"cus_{suffix}"})["applied_coupons"]
     assert (applied.status, applied.amount_cents_remaining) == ("active", 1900)
+
+
+def test_wallet_pays_the_first_invoice(served: Served) -> None:
+    """Prepaid credits: a wallet of 50.00 granted credits pays the 31.00 invoice issued on creation."""
+    lago, suffix = served.lago, secrets.token_hex(4)
+    lago.plans.create(
+        Plan(
+            name="Adv",
+            code=f"wal_{suffix}",
+            interval="monthly",
+            amount_cents=3100,
+            amount_currency="USD",
+            pay_in_advance=True,
+        )
+    )
+    customer(lago, f"cus_{suffix}")
+    wallet = lago.wallets.create(
+        Wallet(external_customer_id=f"cus_{suffix}", rate_amount="1", currency="USD", granted_credits="50")
+    )
+    subscribe(lago, f"cus_{suffix}", f"wal_{suffix}", f"sub_{suffix}", billing_time="anniversary")
+    (invoice,), _ = wait_for(served, lambda: invoices_of(lago, f"cus_{suffix}", "subscription"))
+    assert (invoice.prepaid_credit_amount_cents, invoice.total_amount_cents) == (3100, 0)
+    assert invoice.payment_status == "succeeded"
+    found = lago.wallets.find(wallet.lago_id)
+    assert (found.balance_cents, found.credits_balance) == (1900, "19.0")
+    listed = lago.wallet_transactions.find_all(wallet.lago_id)["wallet_transactions"]
+    assert sorted((t.transaction_type, t.transaction_status, t.amount) for t in listed) == [
+        ("inbound", "granted", "50.0"),
+        ("outbound", "invoiced", "31.0"),
+    ]
 
 
 def test_termination_bills_the_final_invoice(served: Served) -> None:

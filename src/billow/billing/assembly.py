@@ -22,22 +22,17 @@ from sqlalchemy import JSON, Connection, Insert, delete, insert
 from sqlalchemy.orm import Session
 
 from billow.billing import termination_credits
+from billow.billing.amounts import compute_amounts, set_amounts
 from billow.billing.charge_fees import charge_fees
 from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
-from billow.billing.coupon_credits import TakenCoupons, take_coupons
+from billow.billing.deductions import Deductions, finalized_amounts, record_deductions
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.progressive_credits import apply_period_credits
 from billow.billing.proration import subscription_fee
-from billow.billing.run_context import BillingRun, known_absent
+from billow.billing.run_context import BillingRun
 from billow.billing.schedule import DueInvoice
-from billow.billing.writer import (
-    applied_tax_rows,
-    compute_amounts,
-    record_deductions,
-    set_amounts,
-    write_fees,
-)
-from billow.credit_notes.service import credit_note_service
+from billow.billing.totals import InvoiceAmounts
+from billow.billing.writer import applied_tax_rows, write_fees
 from billow.customers.settings import grace_period_days
 from billow.db import utcnow
 from billow.invoices import finalization, numbering
@@ -127,14 +122,6 @@ def usage_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
     return drafts
 
 
-def credit_notes_available(ctx: InvoiceContext, credited: bool = False) -> int:
-    """The customer's credit-note balance an invoice being finalized may consume (after taxes);
-    ``credited``: a credit note was just written (the run's hint that the customer has none is stale)."""
-    if not ctx.finalizing or (not credited and known_absent(ctx.run, "credit_notes", ctx.customer.id)):
-        return 0
-    return credit_note_service.available_cents(ctx.session, ctx.customer.id, ctx.currency)
-
-
 def build_fee_drafts(ctx: InvoiceContext) -> tuple[list[FeeDraft], datetime | None, datetime | None]:
     """Every fee of the invoice, and the plan fee's span. Used to write the invoice and to refresh a draft
     (:func:`rebuild_subscription_invoice`)."""
@@ -221,8 +208,7 @@ def write_subscription_invoice(
         ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
         drafts.extend(ctx_drafts)
         spans.append((fee_from, fee_to))
-    taken = _take_coupons(contexts, drafts) if grace == 0 else TakenCoupons()
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0], fresh))
+    deductions, amounts = _amounts(contexts, drafts, finalizing=grace == 0, credited=fresh)
 
     dues = [due for _, due in members]
     due_at = max(due.due_at for due in dues)  # one instant (the run groups by it)
@@ -290,7 +276,7 @@ def write_subscription_invoice(
     if tax_rows:
         connection.execute(_INSERT_APPLIED_TAX, tax_rows)
     if finalizing_now:
-        record_deductions(session, invoice, taken, amounts, now=now)
+        record_deductions(session, invoice, deductions, amounts, now=now)
     if numbered:
         number = numbering.number_invoice(session, invoice_id, organization, customer, invoice.issuing_date)
         invoice.number = number.number
@@ -379,17 +365,24 @@ def rebuild_subscription_invoice(
         drafts.extend(build_fee_drafts(ctx)[0])
     for draft in drafts:
         draft.fee.created_at = invoice.created_at  # as Lago: a refresh does not move the fees in time
-    taken = _take_coupons(contexts, drafts) if finalizing else TakenCoupons()
-    amounts = compute_amounts(drafts, credit_notes_available_cents=credit_notes_available(contexts[0]))
+    deductions, amounts = _amounts(contexts, drafts, finalizing=finalizing)
     set_amounts(invoice, amounts)
     write_fees(session, invoice, drafts, amounts)
     if finalizing:
         session.flush()  # the fees, before what references the invoice's totals
-        record_deductions(session, invoice, taken, amounts, now=utcnow())
+        record_deductions(session, invoice, deductions, amounts, now=utcnow())
 
 
-def _take_coupons(contexts: Sequence[InvoiceContext], drafts: list[FeeDraft]) -> TakenCoupons:
-    """The customer's coupons on the invoice being finalized (sets each draft's coupon share)."""
+def _amounts(
+    contexts: Sequence[InvoiceContext], drafts: list[FeeDraft], *, finalizing: bool, credited: bool = False
+) -> tuple[Deductions, InvoiceAmounts]:
+    """The invoice's amounts: with the customer's coupons, credit notes and wallets when it is finalized
+    (:mod:`billow.billing.deductions`), without them while it is a draft (Lago). ``credited``: the unused
+    days of a subscription were just credited (the run's absence hint is stale)."""
+    if not finalizing:
+        return Deductions(), compute_amounts(drafts)
     first = contexts[0]
     plans = {ctx.subscription.id: ctx.plan.id for ctx in contexts}
-    return take_coupons(first.session, first.customer.id, drafts, plans, run=first.run)
+    return finalized_amounts(
+        first.session, first.customer, drafts, plans, first.currency, run=first.run, credited=credited
+    )

@@ -5,7 +5,7 @@ new state, in the invoice's transaction.
 Two steps around the invoice's amounts, for every invoice kind (a subscription period's, a pay-in-advance
 charge's, a progressive-billing one, a one-off):
 
-1. :func:`take_coupons` before :func:`billow.billing.writer.compute_amounts`: sets each draft's
+1. :func:`take_coupons` before :func:`billow.billing.amounts.compute_amounts`: sets each draft's
    ``coupon_cents`` (a pre-tax deduction) and returns what to record;
 2. :func:`record_coupons` once the invoice's row exists: one ``invoice_coupons`` row per coupon that
    applied (Lago's coupon ``credit``) and the applied coupon's remaining amount, remaining periods and

@@ -18,7 +18,7 @@ Each fee: ``unit_amount_cents`` (default the add-on's ``amount_cents``) * ``unit
 precise amount, rounded half-up (:func:`fee_amount_cents`); its taxes: the request's ``tax_codes`` when
 not empty, else the add-on's, the customer's, the organization's defaults (:mod:`billow.taxes.rules`); its
 dates: the request's, else the request time. The invoice takes the customer's coupons and credit notes
-as every invoice does (:func:`billow.billing.writer.finalized_amounts`) and is written and finalized by
+as every invoice does (:func:`billow.billing.deductions.finalized_amounts`) and is written and finalized by
 :func:`billow.billing.writer.write_customer_invoice` (issuing date today in the customer's zone, shared
 numbering, a zero total paid at once, a skipped zero-amount invoice closed).
 """

@@ -13,7 +13,7 @@ So the fees of a period add up to the price of its units when events arrive in t
 (older timestamp than events already billed) is priced at its place in time; the fees of the later events
 are not revised. Filters, grouping keys, proration, percentage per-transaction rules and dynamic pricing
 work as in the estimate. Taxes: the charge's, else the plan's, the customer's, the organization's
-(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.writer.compute_amounts`).
+(:mod:`billow.taxes.rules`), computed as on any invoice (:func:`billow.billing.amounts.compute_amounts`).
 
 **Invoices.** ``invoiceable`` charges: each fee gets its own invoice (``invoice_type: subscription``,
 ``invoicing_reason: in_advance_charge``), issued on the scan's day (customer's time zone), finalized and
@@ -54,9 +54,10 @@ from sqlalchemy.orm import Session
 
 from billow.billable_metrics.repository import billable_metric_repository
 from billow.billing import locks
+from billow.billing.amounts import compute_amounts
 from billow.billing.context import FeeDraft
 from billow.billing.repository import billing_repository
-from billow.billing.writer import compute_amounts, write_immediate_invoice
+from billow.billing.writer import write_immediate_invoice
 from billow.fees.in_advance import EstimatedFee, StoredEvent, event_fee, priced_event, pricing_context
 from billow.models.customers import Customer
 from billow.models.events import Event

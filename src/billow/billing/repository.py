@@ -29,6 +29,7 @@ from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, Invoice
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.wallets import Wallet, WalletStatus
 from billow.subscriptions.calendar import trial_end
 
 #: Subscriptions (or customers) per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
@@ -213,9 +214,9 @@ class BillingRepository:
         return found & wanted
 
     def absences(self, session: Session, subscription_ids: list[uuid.UUID]) -> dict[str, set[Hashable]]:
-        """Which of the subscriptions' customers have no credit note to consume and no active coupon, and
-        which subscriptions have no progressive billing to deduct (no progressive invoice, no threshold on
-        the plan): five queries for a chunk of invoices instead of three per invoice
+        """Which of the subscriptions' customers have no credit note to consume, no active coupon and no
+        wallet with credits, and which subscriptions have no progressive billing to deduct (no progressive
+        invoice, no threshold on the plan): six queries for a chunk of invoices instead of four per invoice
         (:mod:`billow.billing.run_context`). A coupon applied during the chunk waits for the next invoice
         (as one applied while the invoice is being written would)."""
         rows = session.execute(
@@ -259,15 +260,38 @@ class BillingRepository:
                 .distinct()
             )
         )
+        with_wallets = set(
+            session.scalars(
+                select(Wallet.customer_id)
+                .where(
+                    Wallet.customer_id.in_(customers),
+                    Wallet.status == WalletStatus.ACTIVE,
+                    Wallet.balance_cents > 0,
+                )
+                .distinct()
+            )
+        )
         return {
             "credit_notes": set(customers - with_credit),
             "applied_coupons": set(customers - with_coupons),
+            "wallets": set(customers - with_wallets),
             "progressive_billing": {
                 row.id
                 for row in rows
                 if row.plan_id not in plans_with_thresholds and row.id not in with_progressive
             },
         }
+
+    def metric_codes_of_charges(self, session: Session, charge_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The billable metric code of each charge (wallets limited to metrics: ``applies_to``)."""
+        if not charge_ids:
+            return {}
+        query = (
+            select(Charge.id, BillableMetric.code)
+            .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+            .where(Charge.id.in_(charge_ids))
+        )
+        return {row.id: row.code for row in session.execute(query)}
 
     # ------------------------------------------------------------------------------ pay in advance
 

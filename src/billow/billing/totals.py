@@ -15,7 +15,7 @@ computed by their owners, so this order stays in one place.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Context, Decimal, InvalidOperation
 
 from billow.kit.money import ROUNDING, round_minor_units
@@ -122,3 +122,11 @@ def invoice_amounts(
         tax_bases_by_id={tax_id: round_minor_units(base) for tax_id, base in bases.items()},
         fee_taxes=fee_taxes,
     )
+
+
+def with_prepaid_credits(amounts: InvoiceAmounts, available_cents: int) -> InvoiceAmounts:
+    """``amounts`` paying ``available_cents`` of prepaid credits (wallets) after the credit notes, capped at
+    what is still owed (step 5: the credits are known only once the amounts before them are)."""
+    owed = amounts.sub_total_including_taxes_amount_cents - amounts.credit_notes_amount_cents
+    prepaid = max(0, min(available_cents, owed))
+    return replace(amounts, prepaid_credit_amount_cents=prepaid, total_amount_cents=owed - prepaid)

@@ -1,7 +1,8 @@
-"""The one invoice writer: a fee set's amounts and taxes (:func:`compute_amounts`, over
-:mod:`billow.billing.totals`), the invoice's amounts, fees and applied taxes written with the ORM
-(:func:`write_fees`, :func:`write_applied_taxes`), and an invoice issued at once outside the period
-schedule (:func:`write_immediate_invoice`: a pay-in-advance charge's, a progressive-billing one).
+"""The one invoice writer: an invoice's fees and applied taxes written with the ORM (:func:`write_fees`,
+:func:`write_applied_taxes`; the amounts: :mod:`billow.billing.amounts`, what it takes from the customer's
+balances: :mod:`billow.billing.deductions`), an invoice issued at once outside the period schedule
+(:func:`write_immediate_invoice`: a pay-in-advance charge's, a progressive-billing one) and one billing no
+subscription (:func:`write_customer_invoice`: a one-off invoice).
 
 The billing run's subscription invoice (:mod:`billow.billing.assembly`) uses the same amounts and applied
 taxes, written with Core inserts.
@@ -10,16 +11,15 @@ taxes, written with Core inserts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
-from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from billow.billing.amounts import set_amounts
 from billow.billing.context import FeeDraft
-from billow.billing.coupon_credits import TakenCoupons, record_coupons, take_coupons
-from billow.billing.totals import FeeLine, InvoiceAmounts, invoice_amounts
-from billow.credit_notes.service import credit_note_service
+from billow.billing.deductions import finalized_amounts, record_deductions
+from billow.billing.totals import InvoiceAmounts
 from billow.invoices import finalization, numbering
 from billow.kit.time import local_date
 from billow.models.customers import Customer
@@ -27,46 +27,6 @@ from billow.models.invoices import AppliedTax, Invoice, InvoiceStatus, InvoiceSu
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
-
-
-def compute_amounts(drafts: Sequence[FeeDraft], *, credit_notes_available_cents: int = 0) -> InvoiceAmounts:
-    """Amounts of the invoice, writing each fee's taxes and coupon share onto it. The pre-tax deductions
-    are on the drafts already (``progressive_credit_cents``, ``coupon_cents``:
-    :func:`billow.billing.coupon_credits.take_coupons`)."""
-    lines = [
-        FeeLine(
-            key=id(d.fee),
-            amount_cents=d.fee.amount_cents,
-            taxes=d.taxes,
-            precise_deductions_cents=Decimal(d.progressive_credit_cents + d.coupon_cents),
-        )
-        for d in drafts
-    ]
-    amounts = invoice_amounts(
-        lines,
-        progressive_billing_credit_amount_cents=sum(d.progressive_credit_cents for d in drafts),
-        coupons_amount_cents=sum(d.coupon_cents for d in drafts),
-        credit_notes_available_cents=credit_notes_available_cents,
-    )
-    for draft in drafts:
-        draft.fee.precise_coupons_amount_cents = Decimal(draft.coupon_cents)
-        fee_taxes = amounts.fee_taxes[id(draft.fee)]
-        draft.fee.taxes_precise_amount_cents = fee_taxes.taxes_precise_amount_cents
-        draft.fee.taxes_amount_cents = fee_taxes.taxes_amount_cents
-        draft.fee.taxes_rate = fee_taxes.taxes_rate
-    return amounts
-
-
-def set_amounts(invoice: Invoice, amounts: InvoiceAmounts) -> None:
-    invoice.fees_amount_cents = amounts.fees_amount_cents
-    invoice.taxes_amount_cents = amounts.taxes_amount_cents
-    invoice.progressive_billing_credit_amount_cents = amounts.progressive_billing_credit_amount_cents
-    invoice.coupons_amount_cents = amounts.coupons_amount_cents
-    invoice.credit_notes_amount_cents = amounts.credit_notes_amount_cents
-    invoice.prepaid_credit_amount_cents = amounts.prepaid_credit_amount_cents
-    invoice.sub_total_excluding_taxes_amount_cents = amounts.sub_total_excluding_taxes_amount_cents
-    invoice.sub_total_including_taxes_amount_cents = amounts.sub_total_including_taxes_amount_cents
-    invoice.total_amount_cents = amounts.total_amount_cents
 
 
 def write_fees(
@@ -98,10 +58,10 @@ def write_immediate_invoice(
 ) -> Invoice:
     """Write an invoice issued at once, outside the period schedule (a pay-in-advance charge's, a
     progressive billing one) for the charges window ``[window_from, window_to)``, and finalize it, in
-    Lago's whole order of operations: the customer's coupons before taxes, then its credit notes (the
-    writer's :func:`finalized_amounts`). The fees' unique keys are checked (flushed) before the invoice is
-    numbered."""
-    taken, amounts = finalized_amounts(
+    Lago's whole order of operations: the customer's coupons before taxes, then its credit notes and
+    wallets (:mod:`billow.billing.deductions`). The fees' unique keys are checked (flushed) before the
+    invoice is numbered."""
+    deductions, amounts = finalized_amounts(
         session, customer, drafts, {subscription.id: subscription.plan_id}, currency
     )
     invoice = Invoice(
@@ -136,39 +96,9 @@ def write_immediate_invoice(
     )
     write_fees(session, invoice, drafts, amounts)
     session.flush()  # the fees' unique keys: fail here if another scan billed the same event
-    record_deductions(session, invoice, taken, amounts, now=now)
+    record_deductions(session, invoice, deductions, amounts, now=now)
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return invoice
-
-
-def finalized_amounts(
-    session: Session,
-    customer: Customer,
-    drafts: Sequence[FeeDraft],
-    plans_by_subscription: Mapping[uuid.UUID, uuid.UUID],
-    currency: str,
-) -> tuple[TakenCoupons, InvoiceAmounts]:
-    """The amounts of an invoice finalized as it is written, with the customer's coupons and credit notes
-    (both locked until the transaction ends); :func:`record_deductions` writes what it took once the
-    invoice's row exists."""
-    taken = take_coupons(session, customer.id, drafts, plans_by_subscription)
-    available = credit_note_service.available_cents(session, customer.id, currency)
-    return taken, compute_amounts(drafts, credit_notes_available_cents=available)
-
-
-def record_deductions(
-    session: Session, invoice: Invoice, taken: TakenCoupons, amounts: InvoiceAmounts, *, now: datetime
-) -> None:
-    """What a finalized invoice took: its coupon credits and the coupons' state, its credit notes."""
-    record_coupons(
-        session,
-        organization_id=invoice.organization_id,
-        invoice_id=invoice.id,
-        currency=invoice.currency,
-        taken=taken,
-        now=now,
-    )
-    credit_note_service.consume(session, invoice, amounts.credit_notes_amount_cents)
 
 
 def applied_tax_values(
@@ -225,10 +155,10 @@ def write_customer_invoice(
     invoice_id: uuid.UUID | None = None,
 ) -> Invoice:
     """Write an invoice of ``customer`` billing no subscription (a one-off invoice), issued at once: its
-    issuing date is today in the customer's zone; it takes the customer's coupons and credit notes
-    (:func:`finalized_amounts`) and is finalized (numbered; paid at once when its total is 0) or closed
-    like every invoice (:func:`billow.invoices.finalization.apply_final_status`)."""
-    taken, amounts = finalized_amounts(session, customer, drafts, {}, currency)
+    issuing date is today in the customer's zone; it takes the customer's coupons, credit notes and
+    wallets (:mod:`billow.billing.deductions`) and is finalized (numbered; paid at once when its total is
+    0) or closed like every invoice (:func:`billow.invoices.finalization.apply_final_status`)."""
+    deductions, amounts = finalized_amounts(session, customer, drafts, {}, currency)
     invoice = Invoice(
         id=invoice_id or uuid.uuid4(),
         organization_id=organization.id,
@@ -246,6 +176,6 @@ def write_customer_invoice(
     session.flush()  # before the fees that reference it
     write_fees(session, invoice, drafts, amounts)
     session.flush()
-    record_deductions(session, invoice, taken, amounts, now=now)
+    record_deductions(session, invoice, deductions, amounts, now=now)
     finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return invoice

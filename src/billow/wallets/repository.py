@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from billow.models.billable_metrics import BillableMetric
@@ -53,20 +53,25 @@ class WalletRepository:
         )
 
     def active_of_customer(
-        self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID
+        self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID, *, lock: bool = False
     ) -> list[Wallet]:
-        """The customer's active wallets in application order (priority, then oldest)."""
-        return list(
-            session.scalars(
-                select(Wallet)
-                .where(
-                    Wallet.organization_id == organization_id,
-                    Wallet.customer_id == customer_id,
-                    Wallet.status == WalletStatus.ACTIVE,
-                )
-                .order_by(Wallet.priority, Wallet.created_at, Wallet.id)
-            )
+        """The customer's active wallets in application order (priority, then oldest); ``lock``: locked
+        until the transaction ends and read under the lock (PostgreSQL ``FOR UPDATE``; SQLite: a no-op
+        ``UPDATE`` takes the database's write lock first)."""
+        active = (
+            (Wallet.organization_id == organization_id)
+            & (Wallet.customer_id == customer_id)
+            & (Wallet.status == WalletStatus.ACTIVE)
         )
+        query = select(Wallet).where(active).order_by(Wallet.priority, Wallet.created_at, Wallet.id)
+        if not lock:
+            return list(session.scalars(query))
+        query = query.execution_options(populate_existing=True)
+        if session.get_bind().dialect.name == "postgresql":
+            return list(session.scalars(query.with_for_update()))
+        table = Wallet.__table__
+        session.execute(update(table).where(active).values(updated_at=table.c.updated_at))
+        return list(session.scalars(query))
 
     def expired_ids(self, session: Session, now: datetime) -> list[uuid.UUID]:
         return list(

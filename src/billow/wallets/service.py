@@ -355,9 +355,11 @@ class WalletService:
     # ------------------------------------------------------------------------------------ consumption
 
     def shares(
-        self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID
+        self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID, *, lock: bool = False
     ) -> list[WalletShare]:
-        """The customer's active wallets as :func:`billow.wallets.consumption.allocate` takes them."""
+        """The customer's active wallets as :func:`billow.wallets.consumption.allocate` takes them;
+        ``lock``: locked until the transaction ends and read under the lock (an invoice being finalized:
+        two invoices never spend the same balance)."""
         return [
             WalletShare(
                 id=w.id,
@@ -368,7 +370,7 @@ class WalletService:
                 fee_types=tuple(w.allowed_fee_types or ()),
                 billable_metric_codes=tuple(w.billable_metric_codes or ()),
             )
-            for w in repository.active_of_customer(session, organization_id, customer_id)
+            for w in repository.active_of_customer(session, organization_id, customer_id, lock=lock)
         ]
 
     def consume(

@@ -16,6 +16,7 @@ from billow.billing.tasks import finalize_due_drafts
 from billow.models.coupons import AppliedCoupon, InvoiceCoupon
 from billow.models.credit_notes import CreditNote
 from billow.models.invoices import Fee, Invoice
+from billow.models.wallets import Wallet
 from tests.billing.scenarios.helpers import World, step, world
 from tests.fixtures import factories as f
 from tests.fixtures.factories import at
@@ -35,6 +36,7 @@ def invoices(factory: sessionmaker[Session]) -> list[dict[str, int | str]]:
                 "excl": i.sub_total_excluding_taxes_amount_cents,
                 "taxes": i.taxes_amount_cents,
                 "credit_notes": i.credit_notes_amount_cents,
+                "prepaid": i.prepaid_credit_amount_cents,
                 "total": i.total_amount_cents,
                 "payment_status": i.payment_status,
             }
@@ -104,6 +106,7 @@ def test_recurring_percentage_coupon_with_a_tax(factory, session) -> None:
         "excl": 1200,
         "taxes": 240,
         "credit_notes": 0,
+        "prepaid": 0,
         "total": 1440,
         "payment_status": "pending",
     }
@@ -117,6 +120,7 @@ def test_recurring_percentage_coupon_with_a_tax(factory, session) -> None:
             "excl": 1333,
             "taxes": 267,
             "credit_notes": 0,
+            "prepaid": 0,
             "total": 1600,
             "payment_status": "pending",
         },
@@ -183,6 +187,7 @@ def test_limited_coupons_first_then_the_oldest(factory, session) -> None:
             "excl": 566,
             "taxes": 0,
             "credit_notes": 0,
+            "prepaid": 0,
             "total": 566,
             "payment_status": "pending",
         }
@@ -275,12 +280,15 @@ def _credit_note(session: Session, w: World, balance: int) -> None:
     session.flush()
 
 
-def test_coupons_two_taxes_and_a_credit_note(factory, session) -> None:
+def test_the_whole_order_coupons_taxes_credit_note_and_wallets(factory, session) -> None:
+    """The issue's combined invoice: a fixed ``once`` coupon carrying 300 over from earlier invoices, a
+    percentage coupon, two taxes, a credit-note balance and two wallets of different priority."""
     w = world(session, started_at="2024-01-01", amount_cents=1000)
     f.link_plan_tax(session, w.plan, f.tax(session, w.org, "vat", "20"))
     assert w.charge is not None
     f.link_charge_tax(session, w.charge, f.tax(session, w.org, "reduced", "5.5"))
-    fixed = f.applied_coupon(session, w.org, w.customer, amount_cents=300, created_at=at("2023-12-01"))
+    fixed = f.applied_coupon(session, w.org, w.customer, amount_cents=1000, created_at=at("2023-12-01"))
+    fixed.amount_cents_remaining = 300  # 700 of it taken by earlier invoices
     percent = f.applied_coupon(
         session,
         w.org,
@@ -291,6 +299,8 @@ def test_coupons_two_taxes_and_a_credit_note(factory, session) -> None:
         created_at=at("2023-12-02"),
     )
     _credit_note(session, w, 500)
+    second = f.wallet(session, w.org, w.customer, 1000, priority=2)
+    first = f.wallet(session, w.org, w.customer, 200, priority=1)
     month(session, w, "2024-01-01")
     session.commit()
     step(factory, "2024-02-01")
@@ -300,7 +310,8 @@ def test_coupons_two_taxes_and_a_credit_note(factory, session) -> None:
     # (rem 749): 77 + 25 = 102, the cent to the usage fee: 77 and 26.
     # Plan fee: 1000 - 302 = 698, 20 % = 139.6 -> 140; usage: 333 - 101 = 232, 5.5 % = 12.76 -> 13.
     # Invoice tax: round(139.6 + 12.76 = 152.36) = 152. Excluding 1333 - 403 = 930, including 1082;
-    # the credit note takes 500: 582 left.
+    # the credit note takes 500: 582 left; the priority-1 wallet pays its 200, the priority-2 one 382:
+    # nothing is due, the invoice is paid.
     assert invoices(factory) == [
         {
             "fees": 1333,
@@ -308,10 +319,14 @@ def test_coupons_two_taxes_and_a_credit_note(factory, session) -> None:
             "excl": 930,
             "taxes": 152,
             "credit_notes": 500,
-            "total": 582,
-            "payment_status": "pending",
+            "prepaid": 582,
+            "total": 0,
+            "payment_status": "succeeded",
         }
     ]
+    with factory() as s:
+        balances = [s.get(Wallet, wallet.id).balance_cents for wallet in (first, second)]  # type: ignore[union-attr]
+    assert balances == [0, 1000 - 382]
     assert fee_coupons(factory, "2024-02-01") == [
         ("subscription", 1000, Decimal(302), 140),
         ("charge", 333, Decimal(101), 13),

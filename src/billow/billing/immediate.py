@@ -14,7 +14,8 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
   :func:`after_ingestion` only when the in-memory :class:`IngestionHints` say the events may need it.
 
 **Ingestion hints.** Per organization and server process: the codes of its pay-in-advance charges and the
-external ids of its live subscriptions whose plan has usage thresholds, loaded with one query each and
+external ids of its live subscriptions whose plan has usage thresholds and of its active subscriptions
+whose customer has an active wallet (:data:`REFRESH_WALLETS`), loaded with one query each and
 kept :data:`HINTS_TTL`; a commit that changed a plan, charge, threshold, metric or subscription of the
 organization in this process drops them at once. Another process's change is seen within the TTL;
 nothing depends on it being exact: the scans bill what no task did.
@@ -38,6 +39,7 @@ from sqlalchemy.orm import Session
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.models.wallets import Wallet, WalletStatus
 from billow.subscriptions.follow_up import BILL_SUBSCRIPTIONS
 from billow.worker.dispatch import Dispatcher, ids_payload, split_ids_payload, task
 from billow.worker.scans import SessionFactory
@@ -47,6 +49,8 @@ log = logging.getLogger(__name__)
 
 PAY_IN_ADVANCE = "billing.pay_in_advance"
 PROGRESSIVE = "billing.progressive"
+#: :mod:`billow.billing.ongoing_balances`'s task (the wallets' ongoing balances after an ingestion).
+REFRESH_WALLETS = "wallets.refresh_ongoing"
 
 #: How long a process trusts its ingestion hints of an organization.
 HINTS_TTL = timedelta(seconds=15)
@@ -117,6 +121,8 @@ class _Hints:
     pay_in_advance_codes: frozenset[str]
     threshold_subscriptions: frozenset[str]
     expires: float
+    #: Live subscriptions whose customer has an active wallet (its ongoing balance follows the usage).
+    wallet_subscriptions: frozenset[str] = frozenset()
 
 
 class IngestionHints:
@@ -171,7 +177,22 @@ class IngestionHints:
                 )
                 .distinct()
             ).all()
-        hints = _Hints(frozenset(codes), frozenset(subscriptions), started + self.ttl.total_seconds())
+            with_wallets = session.scalars(
+                select(Subscription.external_id)
+                .join(Wallet, Wallet.customer_id == Subscription.customer_id)
+                .where(
+                    Subscription.organization_id == organization_id,
+                    Subscription.status == SubscriptionStatus.ACTIVE,
+                    Wallet.status == WalletStatus.ACTIVE,
+                )
+                .distinct()
+            ).all()
+        hints = _Hints(
+            frozenset(codes),
+            frozenset(subscriptions),
+            started + self.ttl.total_seconds(),
+            frozenset(with_wallets),
+        )
         with self._lock:
             self._by_organization[organization_id] = hints
             self.loads += 1
@@ -197,7 +218,8 @@ _CHANGED_KEY = "billow.hints_changed"
 def _note_catalog_changes(session: Session, _context: Any) -> None:
     changed: set[uuid.UUID] | None = None
     for instance in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(instance, _CATALOG_TYPES):
+        # A new wallet changes the hints; a wallet's balance (dirty at every consumption) does not.
+        if isinstance(instance, _CATALOG_TYPES) or (isinstance(instance, Wallet) and instance in session.new):
             organization_id = getattr(instance, "organization_id", None)
             if organization_id is not None:
                 if changed is None:
@@ -242,6 +264,10 @@ def _queue_event_work(
         ids = sorted({e.external_subscription_id for e in events} & found.threshold_subscriptions)
         if ids:
             dispatcher.submit(PROGRESSIVE, ids_payload(str(organization_id), ids))
+    if found.wallet_subscriptions:
+        ids = sorted({e.external_subscription_id for e in events} & found.wallet_subscriptions)
+        if ids:
+            dispatcher.submit(REFRESH_WALLETS, ids_payload(str(organization_id), ids))
 
 
 async def after_ingestion_async(

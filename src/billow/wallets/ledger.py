@@ -5,8 +5,9 @@ Invariant: ``balance_cents`` (and ``credits_balance``) is the sum of the wallet'
 transactions minus its settled outbound ones, and never negative: a decrease beyond the balance raises
 :class:`InsufficientBalance` and changes nothing.
 
-``ongoing_*`` = balance minus the customer's current usage; Billow deducts no usage yet, so the ongoing
-balance is the balance and the ongoing usage balance 0.
+``ongoing_*`` = balance minus the customer's current usage (``ongoing_usage_balance_cents``, refreshed by
+:mod:`billow.billing.ongoing_balances` when usage changes and every 5 minutes); a balance change keeps the
+last usage known.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from billow.kit.locking import lock_row
 from billow.models.wallets import SettlementStatus, TransactionType, Wallet, WalletTransaction
+from billow.wallets.amounts import value_of_cents
 
 
 class InsufficientBalance(Exception):
@@ -30,10 +32,22 @@ def locked(session: Session, wallet_id: uuid.UUID) -> Wallet:
 
 
 def sync_ongoing(wallet: Wallet) -> None:
-    wallet.ongoing_balance_cents = wallet.balance_cents
-    wallet.ongoing_usage_balance_cents = 0
-    wallet.credits_ongoing_balance = wallet.credits_balance
-    wallet.credits_ongoing_usage_balance = Decimal(0)
+    """The ongoing balances after a balance change: the balance minus the last usage known."""
+    wallet.ongoing_usage_balance_cents = wallet.ongoing_usage_balance_cents or 0
+    wallet.credits_ongoing_usage_balance = wallet.credits_ongoing_usage_balance or Decimal(0)
+    wallet.ongoing_balance_cents = wallet.balance_cents - wallet.ongoing_usage_balance_cents
+    wallet.credits_ongoing_balance = wallet.credits_balance - wallet.credits_ongoing_usage_balance
+
+
+def set_ongoing_usage(wallet: Wallet, usage_cents: int, now: datetime) -> None:
+    """The customer's current usage this wallet will pay (the wallet must be locked): its ongoing
+    balances follow (:func:`sync_ongoing`). The usage in credits is ``usage / rate`` in currency units."""
+    wallet.ongoing_usage_balance_cents = usage_cents
+    wallet.credits_ongoing_usage_balance = value_of_cents(
+        usage_cents, wallet.rate_amount, wallet.currency
+    ).credits
+    wallet.last_balance_sync_at = now
+    sync_ongoing(wallet)
 
 
 def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransaction, now: datetime) -> Wallet:

@@ -68,6 +68,7 @@ TASKS: dict[str, Task] = {}
 TASK_MODULES: list[str] = [
     "billow.billing.immediate",
     "billow.billing.tasks",
+    "billow.billing.ongoing_balances",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
 ]

@@ -84,6 +84,7 @@ def scan(
 #: Modules that register scans (imported by :func:`load_all`). Add yours here.
 SCAN_MODULES: list[str] = [
     "billow.billing.tasks",
+    "billow.billing.ongoing_balances",
     "billow.metering.tasks",
     "billow.invoices.tasks",
     "billow.coupons.tasks",

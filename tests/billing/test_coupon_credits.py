@@ -106,3 +106,26 @@ def test_concurrent_invoices_take_a_coupon_once(factory, session: Session) -> No
         assert row is not None
         assert (row.status, row.amount_cents_remaining) == ("terminated", 0)
     assert sum(taken) == coupons_on_invoices == 700
+
+
+def test_a_repeated_scan_takes_nothing_twice(factory, session: Session) -> None:
+    """The scan run again (a retried task, the safety net) finds every event billed: no second invoice,
+    no second coupon credit, no second wallet consumption."""
+    org, customer, _ = setup(session)
+    applied = f.applied_coupon(session, org, customer, amount_cents=700)
+    wallet = f.wallet(session, org, customer, 10_000)
+    session.commit()
+    create_pay_in_advance_fees(factory, NOW)
+    create_pay_in_advance_fees(factory, NOW)
+    with factory() as s:
+        invoices = s.scalars(select(Invoice)).all()
+        taken = sum(
+            s.scalars(select(InvoiceCoupon.amount_cents).where(InvoiceCoupon.applied_coupon_id == applied.id))
+        )
+        row = s.get(type(wallet), wallet.id)
+        assert row is not None
+        # t1 600 (coupon 600), t2 500 (coupon 100, 400 + 80 tax = 480 from the wallet), t3 150 + 30.
+        assert len(invoices) == 3
+        assert taken == 700
+        assert sum(i.prepaid_credit_amount_cents for i in invoices) == 480 + 180
+        assert row.balance_cents == 10_000 - 660

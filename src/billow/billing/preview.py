@@ -1,0 +1,572 @@
+"""The invoice preview (``POST /invoices/preview``): the next invoice of a customer, computed as the billing
+run would compute it, without writing anything.
+
+What is previewed (Lago's ``Invoices::PreviewContextService``, ``Invoices::Preview::SubscriptionsService``):
+
+* **projection** (``subscriptions.external_ids``): the next invoice of the customer's active subscriptions
+  with those external ids — the first invoice due after now (the end of the current period: an in-arrears
+  plan's fee and the period's usage; a pay-in-advance plan's next fee and the period's usage). A single
+  pending subscription starting in the future is previewed as started at its ``subscription_at``;
+* **termination** (``subscriptions.terminated_at``, one subscription): its final invoice if it ended then;
+* **proposal** (no external ids; ``plan_code``, ``subscription_at``, ``billing_time``): the first invoice of
+  a subscription that does not exist, for an existing customer or one described inline: its plan fee only
+  (Lago computes no usage for it).
+
+The fees are the billing run's (:func:`billow.billing.assembly.build_fee_drafts` over the period the
+schedule gives, :mod:`billow.billing.schedule`), then, as a finalized invoice: coupons
+(:func:`billow.billing.coupon_credits.apply_terms`, pure; the customer's active applied coupons, else the
+coupons given inline, as Lago), taxes and the customer's credit-note balance (:func:`compute_amounts`), read
+without any lock. Nothing is written: no object of the preview is added to the session (the subscriptions and
+customer it changes are transient copies), and the endpoint rolls its transaction back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+from typing import Any, cast
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import Session
+
+from billow.billing.assembly import build_fee_drafts, invoicing_reason, subscription_fee_draft
+from billow.billing.context import FeeDraft, InvoiceContext
+from billow.billing.coupon_credits import applied_terms, apply_terms
+from billow.billing.coupons import CouponTerms, CouponType, Frequency, InvoiceCoupons
+from billow.billing.repository import billing_repository, subscription_facts
+from billow.billing.schedule import DueInvoice, InvoicingReason, due_invoices
+from billow.billing.schemas import InvoicePreviewRequest, PreviewCouponInput, PreviewCustomerInput
+from billow.billing.totals import InvoiceAmounts
+from billow.billing.writer import compute_amounts
+from billow.coupons.repository import coupon_repository
+from billow.credit_notes.repository import credit_note_repository
+from billow.customers.repository import customer_repository
+from billow.customers.settings import grace_period_days, net_payment_term
+from billow.errors import NotFound, ValidationFailed
+from billow.invoices import finalization
+from billow.kit.currency import is_currency
+from billow.kit.time import is_timezone, local_date, parse_instant_or_none
+from billow.models.coupons import AppliedCoupon, Coupon
+from billow.models.credit_notes import CreditNote
+from billow.models.customers import Customer
+from billow.models.organizations import Organization
+from billow.models.plans import Plan, plan_taxes
+from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.plans.repository import plan_repository
+from billow.taxes.repository import tax_repository
+
+#: How far ahead the schedule is searched for a subscription's next invoice (a yearly plan's period).
+_HORIZON = timedelta(days=800)
+BILLING_TIMES = ("calendar", "anniversary")
+
+
+@dataclass(frozen=True)
+class PreviewPeriod:
+    """One subscription period the previewed invoice bills."""
+
+    subscription: Subscription
+    plan: Plan
+    due: DueInvoice
+    stored: bool
+    fee_from: datetime | None
+    fee_to: datetime | None
+
+
+@dataclass(frozen=True)
+class CouponCreditLine:
+    """What one coupon takes from the previewed invoice (Lago's coupon ``credit``)."""
+
+    amount_cents: int
+    coupon_id: uuid.UUID | None
+    code: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class CreditNoteCreditLine:
+    """What one credit note would give the previewed invoice (after taxes)."""
+
+    amount_cents: int
+    credit_note_id: uuid.UUID
+    number: str
+    invoice_number: str | None
+
+
+@dataclass
+class InvoicePreview:
+    organization: Organization
+    customer: Customer
+    customer_stored: bool
+    customer_taxes: Sequence[Any]
+    periods: list[PreviewPeriod]
+    drafts: list[FeeDraft]
+    amounts: InvoiceAmounts
+    currency: str
+    issuing_date: date
+    net_payment_term: int
+    coupon_credits: list[CouponCreditLine] = field(default_factory=list)
+    credit_note_credits: list[CreditNoteCreditLine] = field(default_factory=list)
+
+    @property
+    def payment_due_date(self) -> date:
+        return self.issuing_date + timedelta(days=self.net_payment_term)
+
+
+# ------------------------------------------------------------------------------------------ the use case
+
+
+def preview_invoice(
+    session: Session, organization: Organization, body: InvoicePreviewRequest, now: datetime
+) -> InvoicePreview:
+    """The customer's next invoice as ``body`` describes it (module docstring). Writes nothing."""
+    customer, stored = _customer(session, organization, body.customer, now)
+    coupons = body.coupons or []
+    inline_terms = _inline_terms(session, organization, coupons, now)  # validated before any lookup below
+    periods = _periods(session, organization, customer, stored, body, now)
+    currencies = {plan.amount_currency for _, plan, _, _ in periods}
+    if len(currencies) > 1:
+        raise ValidationFailed.one("base", "subscription_currencies_does_not_match")
+    timezone = customer.applicable_timezone(organization)
+    if len({local_date(due.due_at, timezone) for _, _, due, _ in periods}) > 1:
+        raise ValidationFailed.one("base", "billing_periods_does_not_match")
+
+    customer_taxes = (
+        customer_repository.taxes_by_customer(session, [customer.id])[customer.id] if stored else []
+    )
+    organization_taxes = tax_repository.organization_default_taxes(session, organization.id)
+    drafts: list[FeeDraft] = []
+    built: list[PreviewPeriod] = []
+    for subscription, plan, due, subscription_stored in periods:
+        ctx = InvoiceContext(
+            session=session,
+            organization=organization,
+            customer=customer,
+            subscription=subscription,
+            plan=plan,
+            due=due,
+            invoice_id=uuid.uuid4(),
+            timezone=timezone,
+            currency=plan.amount_currency,
+            plan_taxes=plan_repository.taxes_of(session, plan_taxes, [plan.id])[plan.id],
+            customer_taxes=customer_taxes,
+            organization_taxes=organization_taxes,
+        )
+        if subscription_stored:
+            ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
+        else:  # a subscription that does not exist has no usage (Lago previews its plan fee)
+            draft, fee_from, fee_to = subscription_fee_draft(ctx)
+            ctx_drafts = [draft] if draft is not None else []
+        drafts.extend(ctx_drafts)
+        built.append(PreviewPeriod(subscription, plan, due, subscription_stored, fee_from, fee_to))
+
+    currency = built[0].plan.amount_currency
+    plans = {period.subscription.id: period.plan.id for period in built}
+    stored_coupons = _active_applied_coupons(session, customer.id) if stored else []
+    if stored_coupons:  # Lago: the customer's active coupons, else the ones given inline
+        terms = applied_terms(session, stored_coupons)
+        names = _coupon_names(session, {a.id: a.coupon_id for a in stored_coupons})
+    else:
+        terms = [term for term, _ in inline_terms]
+        names = {term.id: name for term, name in inline_terms}
+    coupons_result = apply_terms(session, drafts, terms, plans)
+    notes = _available_credit_notes(session, customer.id, currency) if stored else []
+    amounts = compute_amounts(
+        drafts, credit_notes_available_cents=sum(note.balance_amount_cents for note, _ in notes)
+    )
+
+    grace = grace_period_days(customer, organization)
+    due_at = max(period.due.due_at for period in built)
+    reason = invoicing_reason(period.due.reason.value for period in built)
+    shift = finalization.issuing_date_shift(customer, grace, invoicing_reason=reason)
+    term = net_payment_term(customer, organization)
+    for draft in drafts:
+        draft.fee.payment_status = "pending"
+        draft.fee.created_at = draft.fee.updated_at = now
+    return InvoicePreview(
+        organization=organization,
+        customer=customer,
+        customer_stored=stored,
+        customer_taxes=customer_taxes,
+        periods=built,
+        drafts=drafts,
+        amounts=amounts,
+        currency=currency,
+        issuing_date=local_date(due_at, timezone) + timedelta(days=shift),
+        net_payment_term=term,
+        coupon_credits=_coupon_lines(coupons_result, names),
+        credit_note_credits=_credit_note_lines(notes, amounts.credit_notes_amount_cents),
+    )
+
+
+# ------------------------------------------------------------------------------------------ the customer
+
+
+def _customer(
+    session: Session, organization: Organization, given: PreviewCustomerInput | None, now: datetime
+) -> tuple[Customer, bool]:
+    """The stored customer (``external_id``: 404 when unknown, as Lago), else a transient one."""
+    given = given or PreviewCustomerInput()
+    if given.external_id is not None:
+        customer = customer_repository.by_external_id(session, organization.id, given.external_id)
+        if customer is None:
+            raise NotFound("customer")
+        return customer, True
+    if given.timezone is not None and not is_timezone(given.timezone):
+        raise ValidationFailed.one("timezone", "invalid_timezone")
+    if given.currency is not None and not is_currency(given.currency):
+        raise ValidationFailed.one("currency", "value_is_invalid")
+    shipping = given.shipping_address
+    customer = _transient(
+        Customer,
+        id=uuid.uuid4(),
+        organization_id=organization.id,
+        external_id=None,
+        name=given.name,
+        currency=given.currency,
+        timezone=given.timezone,
+        tax_identification_number=given.tax_identification_number,
+        address_line1=given.address_line1,
+        address_line2=given.address_line2,
+        city=given.city,
+        zipcode=given.zipcode,
+        state=given.state,
+        country=given.country,
+        shipping_address_line1=shipping.address_line1 if shipping else None,
+        shipping_address_line2=shipping.address_line2 if shipping else None,
+        shipping_city=shipping.city if shipping else None,
+        shipping_zipcode=shipping.zipcode if shipping else None,
+        shipping_state=shipping.state if shipping else None,
+        shipping_country=shipping.country if shipping else None,
+        created_at=now,
+        updated_at=now,
+    )
+    return customer, False
+
+
+def _transient(model: type, **values: Any) -> Any:
+    """An object of ``model`` never added to a session, its unset columns at their scalar defaults."""
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        default = column.default
+        if column.key not in values and default is not None and not default.is_callable:
+            values[column.key] = default.arg
+    return model(**values)
+
+
+def _copy(subscription: Subscription, **changes: Any) -> Subscription:
+    """A transient copy of a stored subscription with ``changes`` (the stored row stays untouched)."""
+    values = {attr.key: getattr(subscription, attr.key) for attr in inspect(Subscription).column_attrs}
+    values.update(changes)
+    return Subscription(**values)
+
+
+# ------------------------------------------------------------------------------------------ the periods
+
+
+def _periods(
+    session: Session,
+    organization: Organization,
+    customer: Customer,
+    stored: bool,
+    body: InvoicePreviewRequest,
+    now: datetime,
+) -> list[tuple[Subscription, Plan, DueInvoice, bool]]:
+    wanted = body.subscriptions
+    external_ids = list(dict.fromkeys(wanted.external_ids or [])) if wanted else []
+    if not external_ids:
+        return [_proposal(session, organization, customer, body, now)]
+    if not stored:
+        raise ValidationFailed.one("customer", "must_be_persisted")
+    assert wanted is not None
+    subscriptions = billing_repository.preview_subscriptions(session, customer, external_ids, now)
+    if wanted.terminated_at is not None:
+        return [_termination(session, organization, customer, subscriptions, wanted.terminated_at, now)]
+    if wanted.plan_code is not None:
+        _plan_change(session, organization, subscriptions, wanted.plan_code)
+    if not subscriptions:
+        raise NotFound("subscription")
+    periods = []
+    for subscription in subscriptions:
+        plan = _plan_of(session, subscription)
+        if subscription.status == SubscriptionStatus.PENDING:  # starting in the future (Lago)
+            subscription = _copy(
+                subscription,
+                status=SubscriptionStatus.ACTIVE,
+                started_at=subscription.subscription_at,
+                created_at=subscription.subscription_at,
+            )
+        due = _next_due(organization, customer, subscription, plan, now)
+        periods.append((subscription, plan, due, True))
+    return periods
+
+
+def _proposal(
+    session: Session,
+    organization: Organization,
+    customer: Customer,
+    body: InvoicePreviewRequest,
+    now: datetime,
+) -> tuple[Subscription, Plan, DueInvoice, bool]:
+    start = now
+    if body.subscription_at is not None:
+        parsed = _instant(body.subscription_at)
+        if parsed is None:
+            raise ValidationFailed.one("subscription_at", "invalid_date")
+        start = parsed
+    plan = plan_repository.by_code(session, organization.id, body.plan_code) if body.plan_code else None
+    if plan is None:
+        raise NotFound("plan")
+    billing_time = body.billing_time if body.billing_time in BILLING_TIMES else "calendar"
+    subscription = _transient(
+        Subscription,
+        id=uuid.uuid4(),
+        organization_id=organization.id,
+        customer_id=customer.id,
+        plan_id=plan.id,
+        external_id=None,
+        name=plan.name,
+        status=SubscriptionStatus.ACTIVE,
+        billing_time=billing_time,
+        subscription_at=start,
+        started_at=start,
+        created_at=start,
+        updated_at=now,
+    )
+    facts = _facts(organization, customer, subscription, plan)
+    dues = due_invoices(facts, start + _HORIZON)
+    if not dues:
+        raise ValidationFailed.one("subscription_at", "invalid_date")
+    return subscription, plan, dues[0], False
+
+
+def _termination(
+    session: Session,
+    organization: Organization,
+    customer: Customer,
+    subscriptions: list[Subscription],
+    terminated_at: str,
+    now: datetime,
+) -> tuple[Subscription, Plan, DueInvoice, bool]:
+    active = [s for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
+    if len(active) > 1:
+        raise ValidationFailed.one("subscriptions", "only_one_subscription_allowed_for_termination")
+    if not active:
+        raise NotFound("subscription")
+    ended = _instant(terminated_at)
+    if ended is None:
+        raise ValidationFailed.one("terminated_at", "invalid_timestamp")
+    if ended < now:
+        raise ValidationFailed.one("terminated_at", "cannot_be_in_past")
+    [stored] = active
+    plan = _plan_of(session, stored)
+    subscription = _copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)
+    facts = _facts(organization, customer, subscription, plan)
+    final = [
+        due for due in due_invoices(facts, ended) if due.reason is InvoicingReason.SUBSCRIPTION_TERMINATING
+    ]
+    if not final:  # terminated before it started
+        raise ValidationFailed.one("terminated_at", "invalid_timestamp")
+    return subscription, plan, final[0], True
+
+
+def _plan_change(
+    session: Session, organization: Organization, subscriptions: list[Subscription], plan_code: str
+) -> None:
+    """A plan change is not previewed yet: Lago's errors, then 422 ``plan_change_not_supported``."""
+    active = [s for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
+    if len(active) > 1:
+        raise ValidationFailed.one("subscriptions", "only_one_subscription_allowed_for_plan_change")
+    if not active:
+        raise NotFound("subscription")
+    target = plan_repository.by_code(session, organization.id, plan_code)
+    if target is None:
+        raise NotFound("plan")
+    if target.id == active[0].plan_id:
+        raise ValidationFailed.one("base", "new_plan_should_be_different_from_existing_plan")
+    raise ValidationFailed.one("plan_code", "plan_change_not_supported")
+
+
+def _plan_of(session: Session, subscription: Subscription) -> Plan:
+    plan = session.get(Plan, subscription.plan_id)
+    assert plan is not None
+    return plan
+
+
+def _facts(organization: Organization, customer: Customer, subscription: Subscription, plan: Plan) -> Any:
+    """The schedule's facts of the subscription, as the billing run reads them
+    (:func:`billow.billing.repository.subscription_facts`)."""
+    assert subscription.started_at is not None
+    row = SimpleNamespace(
+        id=subscription.id,
+        started_at=subscription.started_at,
+        interval=plan.interval,
+        billing_time=subscription.billing_time,
+        terminated_at=subscription.terminated_at,
+        pay_in_advance=plan.pay_in_advance,
+        bill_charges_monthly=plan.bill_charges_monthly,
+        trial_period=plan.trial_period,
+        customer_timezone=customer.timezone,
+        organization_timezone=organization.timezone,
+        created_at=subscription.created_at,
+        bill_backdated_periods=organization.bill_backdated_periods,
+    )
+    return subscription_facts(row)
+
+
+def _next_due(
+    organization: Organization, customer: Customer, subscription: Subscription, plan: Plan, now: datetime
+) -> DueInvoice:
+    """The subscription's first invoice due after ``now`` (Lago: at the end of the current period)."""
+    facts = _facts(organization, customer, subscription, plan)
+    for due in due_invoices(facts, now + _HORIZON, after=now):
+        if due.due_at > now:
+            return due
+    raise NotFound("subscription")
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return parse_instant_or_none(text)
+    except OverflowError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------ coupons
+
+
+def _inline_terms(
+    session: Session, organization: Organization, coupons: Sequence[PreviewCouponInput], now: datetime
+) -> list[tuple[CouponTerms, CouponCreditLine]]:
+    """The coupons given inline, in their order: a stored coupon's terms when ``code`` names one (Lago),
+    else the terms given (``once`` by default)."""
+    terms: list[tuple[CouponTerms, CouponCreditLine]] = []
+    for index, given in enumerate(coupons):
+        stored = coupon_repository.by_code(session, organization.id, given.code) if given.code else None
+        key = uuid.uuid4()
+        if stored is not None:
+            term = _stored_coupon_terms(session, stored, key, now)
+            terms.append((term, CouponCreditLine(0, stored.id, stored.code, stored.name)))
+            continue
+        coupon_type = given.coupon_type
+        if coupon_type not in ("fixed_amount", "percentage"):
+            raise ValidationFailed.one("coupon_type", "value_is_invalid")
+        frequency = given.frequency or "once"
+        if frequency not in ("once", "recurring", "forever"):
+            raise ValidationFailed.one("frequency", "value_is_invalid")
+        rate = _rate(given.percentage_rate) if coupon_type == "percentage" else None
+        if coupon_type == "fixed_amount" and given.amount_cents is None:
+            raise ValidationFailed.one("amount_cents", "value_is_mandatory")
+        terms.append(
+            (
+                CouponTerms(
+                    id=key,
+                    coupon_type=cast(CouponType, coupon_type),
+                    frequency=cast(Frequency, frequency),
+                    created_at=now + timedelta(microseconds=index),
+                    amount_cents=given.amount_cents,
+                    amount_currency=given.amount_currency,
+                    percentage_rate=rate,
+                    frequency_duration_remaining=given.frequency_duration,
+                ),
+                CouponCreditLine(0, None, given.code, given.name),
+            )
+        )
+    return terms
+
+
+def _rate(value: object) -> Decimal:
+    if value is None:
+        raise ValidationFailed.one("percentage_rate", "value_is_mandatory")
+    try:
+        rate = Decimal(str(value))
+    except InvalidOperation:
+        raise ValidationFailed.one("percentage_rate", "value_is_invalid") from None
+    if not rate.is_finite() or rate < 0 or rate > 100:
+        raise ValidationFailed.one("percentage_rate", "value_is_out_of_range")
+    return rate
+
+
+def _stored_coupon_terms(session: Session, coupon: Coupon, key: uuid.UUID, now: datetime) -> CouponTerms:
+    """A stored coupon as if applied now (its amount, rate, frequency and targets)."""
+    probe = SimpleNamespace(
+        id=key,
+        coupon_id=coupon.id,
+        frequency=coupon.frequency,
+        created_at=now,
+        amount_cents=coupon.amount_cents,
+        amount_cents_remaining=None,
+        amount_currency=coupon.amount_currency,
+        percentage_rate=coupon.percentage_rate,
+        frequency_duration_remaining=coupon.frequency_duration,
+    )
+    [term] = applied_terms(session, [cast(AppliedCoupon, probe)])
+    return term
+
+
+def _active_applied_coupons(session: Session, customer_id: uuid.UUID) -> list[AppliedCoupon]:
+    return billing_repository.active_applied_coupons(session, customer_id)
+
+
+def _coupon_names(session: Session, coupons: dict[uuid.UUID, uuid.UUID]) -> dict[Any, CouponCreditLine]:
+    stored = {coupon_id: session.get(Coupon, coupon_id) for coupon_id in set(coupons.values())}
+    return {
+        applied_id: CouponCreditLine(0, coupon_id, coupon.code, coupon.name)
+        for applied_id, coupon_id in coupons.items()
+        if (coupon := stored[coupon_id]) is not None
+    }
+
+
+def _coupon_lines(result: InvoiceCoupons, names: dict[Any, CouponCreditLine]) -> list[CouponCreditLine]:
+    lines = []
+    for credit in result.credits:
+        name = names[credit.applied_coupon_id]
+        lines.append(CouponCreditLine(credit.amount_cents, name.coupon_id, name.code, name.name))
+    return lines
+
+
+# ------------------------------------------------------------------------------------------ credit notes
+
+
+def _available_credit_notes(
+    session: Session, customer_id: uuid.UUID, currency: str
+) -> list[tuple[CreditNote, str | None]]:
+    """The customer's credit notes with credit left, oldest first, with their invoice's number; no lock."""
+    notes = credit_note_repository.available(session, customer_id, currency, lock=False)
+    numbers = billing_repository.invoice_numbers(session, {note.invoice_id for note in notes})
+    return [(note, numbers.get(note.invoice_id)) for note in notes]
+
+
+def credit_note_parts(amount_cents: int, balances: Sequence[int]) -> list[int]:
+    """What an invoice takes from each credit note, oldest first, for ``amount_cents`` in all (as
+    :meth:`billow.credit_notes.service.CreditNoteService.consume`): each note its whole balance until the
+    amount is reached. Notes that give nothing are 0."""
+    parts = []
+    remaining = amount_cents
+    for balance in balances:
+        take = max(min(balance, remaining), 0)
+        parts.append(take)
+        remaining -= take
+    return parts
+
+
+def _credit_note_lines(
+    notes: list[tuple[CreditNote, str | None]], amount_cents: int
+) -> list[CreditNoteCreditLine]:
+    parts = credit_note_parts(amount_cents, [note.balance_amount_cents for note, _ in notes])
+    return [
+        CreditNoteCreditLine(part, note.id, note.number, invoice_number)
+        for (note, invoice_number), part in zip(notes, parts, strict=True)
+        if part > 0
+    ]
+
+
+__all__ = [
+    "BILLING_TIMES",
+    "InvoicePreview",
+    "PreviewPeriod",
+    "credit_note_parts",
+    "preview_invoice",
+]

@@ -239,3 +239,312 @@ class TestExistingSubscription:
         with factory() as s:
             billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
             assert amounts(billed) == amounts(invoice)
+
+
+class TestPayInAdvance:
+    def test_next_fee_and_the_period_usage(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api, pay_in_advance=True)
+        w.event(session, "2024-01-10T00:00:00", "2")
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        before = row_counts(factory)
+        invoice = preview(api, EXISTING)
+        assert row_counts(factory) == before
+        # Due 2024-02-01: February's fee 1000 in advance and January's usage 2 x 1.00 = 200; 20 % = 240.
+        assert [(fee["item"]["type"], fee["amount_cents"], fee["from_date"]) for fee in invoice["fees"]] == [
+            ("subscription", 1000, "2024-02-01T00:00:00Z"),
+            ("charge", 200, "2024-01-01T00:00:00Z"),
+        ]
+        assert (
+            invoice["fees_amount_cents"],
+            invoice["taxes_amount_cents"],
+            invoice["total_amount_cents"],
+        ) == (
+            1200,
+            240,
+            1440,
+        )
+        # The run bills January's starting invoice at 2024-01-01 and then this one.
+        run(factory, at("2024-01-01T00:00:00"))
+        assert run(factory, at("2024-02-01T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(
+                select(Invoice).where(
+                    Invoice.issuing_date == date(2024, 2, 1), Invoice.invoice_type == "subscription"
+                )
+            ).one()
+            assert amounts(billed) == amounts(invoice)
+
+
+class TestTermination:
+    def test_the_final_invoice_if_terminated_then(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        w.event(session, "2024-01-10T00:00:00", "1")
+        w.event(session, "2024-01-25T00:00:00", "5")  # after the termination: not billed
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        before = row_counts(factory)
+        body = {
+            **EXISTING,
+            "subscriptions": {"external_ids": ["sub_1"], "terminated_at": "2024-01-20T00:00:00Z"},
+        }
+        invoice = preview(api, body)
+        assert row_counts(factory) == before
+        # 19 days of 31 (Jan 1-19): 1000 x 19 / 31 = 612.9 -> 613; usage 1 x 1.00 = 100; 20 % of 713 =
+        # 142.6 -> 143 (122.6 + 20): total 856.
+        assert [(fee["item"]["type"], fee["amount_cents"]) for fee in invoice["fees"]] == [
+            ("subscription", 613),
+            ("charge", 100),
+        ]
+        assert (invoice["taxes_amount_cents"], invoice["total_amount_cents"]) == (143, 856)
+        assert invoice["billing_periods"][0]["invoicing_reason"] == "subscription_terminating"
+        [subscription] = invoice["subscriptions"]
+        assert (subscription["status"], subscription["terminated_at"]) == (
+            "terminated",
+            "2024-01-20T00:00:00Z",
+        )
+        # The subscription is untouched.
+        response = api.get("/subscriptions/sub_1")
+        assert (
+            response.json()["subscription"]["status"],
+            response.json()["subscription"]["terminated_at"],
+        ) == (
+            "active",
+            None,
+        )
+
+    def test_errors(self, api: Api, session: Session, clock: Clock) -> None:
+        setup(session, api)
+        clock.set("2024-01-15T00:00:00Z")
+
+        def terminated(value: Any) -> Any:
+            body = {**EXISTING, "subscriptions": {"external_ids": ["sub_1"], "terminated_at": value}}
+            return api.post(PREVIEW, json=body)
+
+        assert error(terminated("2024-01-14T00:00:00Z"), 422)["error_details"] == {
+            "terminated_at": ["cannot_be_in_past"]
+        }
+        assert error(terminated("not a date"), 422)["error_details"] == {
+            "terminated_at": ["invalid_timestamp"]
+        }
+        body = {
+            **EXISTING,
+            "subscriptions": {"external_ids": ["nope"], "terminated_at": "2024-01-20T00:00:00Z"},
+        }
+        assert error(api.post(PREVIEW, json=body), 404)["code"] == "subscription_not_found"
+
+
+class TestNewSubscription:
+    def test_new_customer_inline_plan_and_inline_coupons(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        clock.set("2024-03-01T00:00:00Z")
+        body = {
+            "customer": {"name": "New", "timezone": "UTC", "currency": "USD"},
+            "plan_code": w.plan.code,
+            "billing_time": "calendar",
+            "subscription_at": "2024-03-10T00:00:00Z",
+            "coupons": [
+                {
+                    "code": "welcome",
+                    "name": "Welcome",
+                    "coupon_type": "fixed_amount",
+                    "amount_cents": 100,
+                    "amount_currency": "USD",
+                },
+                {"code": "half", "coupon_type": "percentage", "percentage_rate": "50"},
+            ],
+        }
+        before = row_counts(factory)
+        invoice = preview(api, body)
+        assert row_counts(factory) == before
+        # In arrears: the first invoice on 2024-04-01, March 10-31: 1000 x 22 / 31 = 709.7 -> 710, no
+        # usage (the subscription does not exist). Coupons in the given order: 100, then 50 % of 610 =
+        # 305. Tax 20 % of 305 = 61: total 366.
+        assert [(fee["lago_id"], fee["item"]["type"], fee["amount_cents"]) for fee in invoice["fees"]] == [
+            (None, "subscription", 710)
+        ]
+        assert amounts(invoice) == {
+            "fees_amount_cents": 710,
+            "coupons_amount_cents": 405,
+            "sub_total_excluding_taxes_amount_cents": 305,
+            "taxes_amount_cents": 61,
+            "sub_total_including_taxes_amount_cents": 366,
+            "credit_notes_amount_cents": 0,
+            "prepaid_credit_amount_cents": 0,
+            "total_amount_cents": 366,
+        }
+        assert [(c["item"]["code"], c["amount_cents"], c["before_taxes"]) for c in invoice["credits"]] == [
+            ("welcome", 100, True),
+            ("half", 305, True),
+        ]
+        assert invoice["issuing_date"] == "2024-04-01"
+        assert (invoice["customer"]["lago_id"], invoice["customer"]["name"]) == (None, "New")
+        [subscription] = invoice["subscriptions"]
+        assert (subscription["lago_id"], subscription["plan_code"]) == (None, w.plan.code)
+        assert invoice["billing_periods"][0]["lago_subscription_id"] is None
+
+    def test_pay_in_advance_plan_for_an_existing_customer(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        plan = f.plan(session, w.org, code="advance", amount_cents=3100, pay_in_advance=True)
+        f.applied_coupon(session, w.org, w.customer, code="fixed", amount_cents=600)
+        session.commit()
+        clock.set("2024-03-10T12:00:00Z")
+        body = {
+            "customer": {"external_id": "cus_sub_1"},
+            "plan_code": "advance",
+            "coupons": [{"code": "ignored", "coupon_type": "percentage", "percentage_rate": "90"}],
+        }
+        before = row_counts(factory)
+        invoice = preview(api, body)
+        assert row_counts(factory) == before
+        # Started now (no subscription_at), in advance: due now, March 10-31: 3100 x 22 / 31 = 2200. The
+        # customer's applied coupon (600), not the inline one (Lago: inline coupons only without any):
+        # 1600, 20 % = 320: 1920.
+        assert [(fee["amount_cents"], fee["from_date"]) for fee in invoice["fees"]] == [
+            (2200, "2024-03-10T12:00:00Z")
+        ]
+        assert (invoice["coupons_amount_cents"], invoice["total_amount_cents"]) == (600, 1920)
+        assert invoice["billing_periods"][0]["invoicing_reason"] == "subscription_starting"
+        assert invoice["customer"]["lago_id"] == str(w.customer.id)
+        assert plan.code == "advance"
+
+    def test_a_stored_coupon_named_inline(self, api: Api, session: Session, clock: Clock) -> None:
+        w = setup(session, api)
+        f.applied_coupon(
+            session,
+            w.org,
+            f.customer(session, w.org, "someone_else"),
+            code="quarter",
+            coupon_type="percentage",
+            percentage_rate="25",
+            frequency="forever",
+        )
+        session.commit()
+        clock.set("2024-03-01T00:00:00Z")
+        body = {"plan_code": w.plan.code, "coupons": [{"code": "quarter"}]}
+        invoice = preview(api, body)
+        # March in full: 1000; the stored coupon "quarter": 25 % = 250; 20 % of 750 = 150: 900.
+        assert (invoice["coupons_amount_cents"], invoice["total_amount_cents"]) == (250, 900)
+        assert invoice["credits"][0]["item"]["name"] == "Coupon quarter"
+
+
+class TestErrors:
+    def test_lago_errors(self, api: Api, session: Session, clock: Clock) -> None:
+        w = setup(session, api)
+        clock.set("2024-01-15T00:00:00Z")
+        assert error(api.post(PREVIEW, json={"customer": {"external_id": "nobody"}}), 404)["code"] == (
+            "customer_not_found"
+        )
+        assert error(api.post(PREVIEW, json={"plan_code": "nope"}), 404)["code"] == "plan_not_found"
+        assert error(api.post(PREVIEW, json={}), 404)["code"] == "plan_not_found"
+        body = {"customer": {"external_id": "cus_sub_1"}, "subscriptions": {"external_ids": ["nope"]}}
+        assert error(api.post(PREVIEW, json=body), 404)["code"] == "subscription_not_found"
+        body = {"customer": {"name": "New"}, "subscriptions": {"external_ids": ["sub_1"]}}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "customer": ["must_be_persisted"]
+        }
+        body = {"plan_code": w.plan.code, "subscription_at": "yesterday"}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "subscription_at": ["invalid_date"]
+        }
+        body = {"plan_code": w.plan.code, "customer": {"timezone": "Mars/Olympus"}}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {"timezone": ["invalid_timezone"]}
+        body = {"plan_code": w.plan.code, "coupons": [{"code": "x", "coupon_type": "gift"}]}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "coupon_type": ["value_is_invalid"]
+        }
+        body = {"plan_code": w.plan.code, "coupons": [{"coupon_type": "percentage", "percentage_rate": "x"}]}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "percentage_rate": ["value_is_invalid"]
+        }
+        body = {**EXISTING, "subscriptions": {"external_ids": ["sub_1"], "plan_code": w.plan.code}}
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "base": ["new_plan_should_be_different_from_existing_plan"]
+        }
+        body = {**EXISTING, "subscriptions": {"external_ids": ["sub_1"], "plan_code": "nope"}}
+        assert error(api.post(PREVIEW, json=body), 404)["code"] == "plan_not_found"
+
+    def test_subscriptions_of_different_periods(self, api: Api, session: Session, clock: Clock) -> None:
+        w = setup(session, api)
+        weekly = f.plan(session, w.org, code="weekly", interval="weekly", amount_cents=100)
+        f.subscription(session, w.org, w.customer, weekly, external_id="sub_2", started_at=at("2024-01-01"))
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        body = {
+            "customer": {"external_id": "cus_sub_1"},
+            "subscriptions": {"external_ids": ["sub_1", "sub_2"]},
+        }
+        assert error(api.post(PREVIEW, json=body), 422)["error_details"] == {
+            "base": ["billing_periods_does_not_match"]
+        }
+
+
+class TestTenancy:
+    def test_another_organization_sees_nothing(
+        self, api: Api, other_api: Api, session: Session, clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        clock.set("2024-01-15T00:00:00Z")
+        assert error(other_api.post(PREVIEW, json=EXISTING), 404)["code"] == "customer_not_found"
+        assert (
+            error(other_api.post(PREVIEW, json={"plan_code": w.plan.code}), 404)["code"] == "plan_not_found"
+        )
+        other = session.get(Organization, other_api.organization.id)
+        assert other is not None
+        f.customer(session, other, "cus_sub_1")
+        session.commit()
+        assert error(other_api.post(PREVIEW, json=EXISTING), 404)["code"] == "subscription_not_found"
+
+
+def test_several_subscriptions_on_one_invoice(
+    api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+) -> None:
+    w = setup(session, api)
+    second = world(session, started_at="2024-01-01", org=w.org, external_id="sub_2", amount_cents=500)
+    # The same customer for both.
+    second.subscription.customer_id = w.customer.id
+    session.commit()
+    clock.set("2024-01-15T00:00:00Z")
+    body = {"customer": {"external_id": "cus_sub_1"}, "subscriptions": {"external_ids": ["sub_1", "sub_2"]}}
+    invoice = preview(api, body)
+    # 1000 + 500 = 1500, 20 %: 1800.
+    assert (invoice["fees_amount_cents"], invoice["total_amount_cents"]) == (1500, 1800)
+    assert [p["external_subscription_id"] for p in invoice["billing_periods"]] == ["sub_1", "sub_2"]
+    assert run(factory, at("2024-02-01T00:00:00")) == 1
+    with factory() as s:
+        billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+        assert amounts(billed) == amounts(invoice)
+
+
+def test_the_body_the_official_client_sends(api: Api, session: Session, clock: Clock) -> None:
+    """``invoices.preview`` sends every field of its models, ``null`` when unset, and a number as the
+    percentage rate."""
+    from lago_python_client.models import Coupon, CouponsList, Customer, InvoicePreview
+    from lago_python_client.models.subscription import Subscriptions
+    from lago_python_client.services.json import to_json
+
+    w = setup(session, api)
+    clock.set("2024-01-15T00:00:00Z")
+    body = InvoicePreview(
+        customer=Customer(external_id="cus_sub_1"),
+        subscriptions=Subscriptions(external_ids=["sub_1"]),
+        coupons=CouponsList(__root__=[Coupon(code="c", coupon_type="percentage", percentage_rate=10.0)]),
+    ).dict()
+    response = api.client.post(
+        "/api/v1/invoices/preview",
+        content=to_json(body),
+        headers={**api.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    invoice = response.json()["invoice"]
+    # January's fee 1000, the inline 10 % coupon (the customer has none): 900, 20 %: 1080.
+    assert (invoice["coupons_amount_cents"], invoice["total_amount_cents"]) == (100, 1080)
+    assert w.plan.amount_cents == 1000

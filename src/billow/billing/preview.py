@@ -256,7 +256,7 @@ def _transient(model: type, **values: Any) -> Any:
     return model(**values)
 
 
-def _copy(subscription: Subscription, **changes: Any) -> Subscription:
+def subscription_copy(subscription: Subscription, **changes: Any) -> Subscription:
     """A transient copy of a stored subscription with ``changes`` (the stored row stays untouched)."""
     values = {attr.key: getattr(subscription, attr.key) for attr in inspect(Subscription).column_attrs}
     values.update(changes)
@@ -292,7 +292,7 @@ def _periods(
     for subscription in subscriptions:
         plan = _plan_of(session, subscription)
         if subscription.status == SubscriptionStatus.PENDING:  # starting in the future (Lago)
-            subscription = _copy(
+            subscription = subscription_copy(
                 subscription,
                 status=SubscriptionStatus.ACTIVE,
                 started_at=subscription.subscription_at,
@@ -362,7 +362,7 @@ def _termination(
         raise ValidationFailed.one("terminated_at", "cannot_be_in_past")
     [stored] = active
     plan = _plan_of(session, stored)
-    subscription = _copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)
+    subscription = subscription_copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)
     facts = _facts(organization, customer, subscription, plan)
     final = [
         due for due in due_invoices(facts, ended) if due.reason is InvoicingReason.SUBSCRIPTION_TERMINATING
@@ -569,4 +569,5 @@ __all__ = [
     "PreviewPeriod",
     "credit_note_parts",
     "preview_invoice",
+    "subscription_copy",
 ]

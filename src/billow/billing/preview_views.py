@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
-from billow.billing.preview import InvoicePreview, PreviewPeriod
+from billow.billing.preview import InvoicePreview, PreviewPeriod, subscription_copy
 from billow.billing.schemas import (
     PreviewAppliedTaxOut,
     PreviewBillingPeriodOut,
@@ -29,7 +31,9 @@ from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.invoices.repository import invoice_repository
 from billow.invoices.schemas import fee_out
+from billow.models.customers import Customer
 from billow.models.invoices import INVOICE_VERSION, Invoice, InvoiceType
+from billow.models.subscriptions import Subscription
 from billow.subscriptions.schemas import subscription_out
 
 _SECOND = timedelta(seconds=1)
@@ -58,15 +62,34 @@ def _billing_period(period: PreviewPeriod) -> PreviewBillingPeriodOut:
     )
 
 
+def _shown(period: PreviewPeriod) -> Subscription:
+    if period.stored:
+        return period.subscription
+    return subscription_copy(period.subscription, external_id="")
+
+
+def _shown_customer(customer: Customer) -> Customer:
+    """A customer described inline, with what the customer JSON needs of a stored one."""
+    shown = Customer(**{attr.key: getattr(customer, attr.key) for attr in inspect(Customer).column_attrs})
+    shown.external_id = ""
+    shown.sequential_id = 0
+    shown.slug = ""
+    return shown
+
+
 def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -> PreviewInvoiceEnvelope:
     """The preview's JSON (reads the fees' charges, metrics and filters, and the customer's metadata)."""
     organization, customer = preview.organization, preview.customer
     timezone = customer.applicable_timezone(organization)
     fees = [draft.fee for draft in preview.drafts]
     context = invoice_repository.fee_context(session, fees)
-    context.customers[customer.id] = customer
+    # What is not stored has no external id: rendered with "" (the models want a string), answered null.
+    context.customers[customer.id] = cast(
+        Customer, SimpleNamespace(id=customer.id, external_id=customer.external_id or "")
+    )
+    shown = {p.subscription.id: _shown(p) for p in preview.periods}
     for period in preview.periods:
-        context.subscriptions[period.subscription.id] = period.subscription
+        context.subscriptions[period.subscription.id] = shown[period.subscription.id]
         context.plans[period.plan.id] = period.plan
     context.true_up_fees = {}
     fee_rows = []
@@ -87,6 +110,8 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
             lago_true_up_parent_fee_id=None,
             lago_subscription_id=fee.subscription_id if stored_subscription else None,
             lago_customer_id=customer.id if preview.customer_stored else None,
+            external_customer_id=customer.external_id,
+            external_subscription_id=values["external_subscription_id"] if stored_subscription else None,
             item=PreviewFeeItemOut(**item),
         )
         fee_rows.append(PreviewFeeOut(**values))
@@ -94,20 +119,23 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
     metadata = (
         customer_repository.metadata_by_customer(session, [customer.id]) if preview.customer_stored else {}
     )
+    shown_customer = customer if preview.customer_stored else _shown_customer(customer)
     customer_json = _fields(
-        customer_out(customer, organization, metadata.get(customer.id, []), preview.customer_taxes)
+        customer_out(shown_customer, organization, metadata.get(customer.id, []), preview.customer_taxes)
     )
     if not preview.customer_stored:
-        customer_json["lago_id"] = None
+        customer_json.update(lago_id=None, external_id=None, sequential_id=None, slug=None)
     subscriptions = []
     for period in preview.periods:
         values = _fields(
-            subscription_out(period.subscription, customer, period.plan, timezone=timezone, now=now)
+            subscription_out(
+                shown[period.subscription.id], shown_customer, period.plan, timezone=timezone, now=now
+            )
         )
         if not period.stored:
-            values["lago_id"] = None
+            values.update(lago_id=None, external_id=None)
         if not preview.customer_stored:
-            values["lago_customer_id"] = None
+            values.update(lago_customer_id=None, external_customer_id=None)
         subscriptions.append(PreviewSubscriptionOut(**values))
 
     amounts = preview.amounts

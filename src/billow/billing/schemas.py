@@ -183,6 +183,8 @@ class PreviewCreditOut(Output):
 class PreviewCustomerOut(CustomerOut):
     lago_id: uuid.UUID | None  # type: ignore[assignment]
     external_id: str | None  # type: ignore[assignment]
+    sequential_id: int | None  # type: ignore[assignment]
+    slug: str | None  # type: ignore[assignment]
 
 
 class PreviewSubscriptionOut(SubscriptionOut):

@@ -49,6 +49,7 @@ from billow.customers.settings import grace_period_days, net_payment_term
 from billow.errors import NotFound, ValidationFailed
 from billow.invoices import finalization
 from billow.kit.currency import is_currency
+from billow.kit.limits import MAX_DAYS
 from billow.kit.time import is_timezone, local_date, parse_instant_or_none
 from billow.models.coupons import AppliedCoupon, Coupon
 from billow.models.credit_notes import CreditNote
@@ -57,10 +58,15 @@ from billow.models.organizations import Organization
 from billow.models.plans import Plan, plan_taxes
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
+from billow.subscriptions.service.common import within_backdating_horizon
 from billow.taxes.repository import tax_repository
 
 #: How far ahead the schedule is searched for a subscription's next invoice (a yearly plan's period).
 _HORIZON = timedelta(days=800)
+#: The furthest ``subscription_at`` or ``terminated_at`` previewed (the schedule walks the periods until it).
+_FURTHEST = timedelta(days=MAX_DAYS)
+#: The most external ids, or coupons, one preview takes.
+MAX_LIST = 1000
 BILLING_TIMES = ("calendar", "anniversary")
 
 
@@ -98,6 +104,8 @@ class CreditNoteCreditLine:
 
 @dataclass
 class InvoicePreview:
+    #: An id for the answer, never stored.
+    invoice_id: uuid.UUID
     organization: Organization
     customer: Customer
     customer_stored: bool
@@ -125,6 +133,8 @@ def preview_invoice(
     """The customer's next invoice as ``body`` describes it (module docstring). Writes nothing."""
     customer, stored = _customer(session, organization, body.customer, now)
     coupons = body.coupons or []
+    if len(coupons) > MAX_LIST:
+        raise ValidationFailed.one("coupons", "value_is_out_of_range")
     inline_terms = _inline_terms(session, organization, coupons, now)  # validated before any lookup below
     periods = _periods(session, organization, customer, stored, body, now)
     currencies = {plan.amount_currency for _, plan, _, _ in periods}
@@ -187,6 +197,7 @@ def preview_invoice(
         draft.fee.payment_status = "pending"
         draft.fee.created_at = draft.fee.updated_at = now
     return InvoicePreview(
+        invoice_id=uuid.uuid4(),
         organization=organization,
         customer=customer,
         customer_stored=stored,
@@ -276,6 +287,8 @@ def _periods(
 ) -> list[tuple[Subscription, Plan, DueInvoice, bool]]:
     wanted = body.subscriptions
     external_ids = list(dict.fromkeys(wanted.external_ids or [])) if wanted else []
+    if len(external_ids) > MAX_LIST:
+        raise ValidationFailed.one("external_ids", "value_is_out_of_range")
     if not external_ids:
         return [_proposal(session, organization, customer, body, now)]
     if not stored:
@@ -315,6 +328,8 @@ def _proposal(
         parsed = _instant(body.subscription_at)
         if parsed is None:
             raise ValidationFailed.one("subscription_at", "invalid_date")
+        if not within_backdating_horizon(parsed, now) or parsed > now + _FURTHEST:
+            raise ValidationFailed.one("subscription_at", "value_is_out_of_range")
         start = parsed
     plan = plan_repository.by_code(session, organization.id, body.plan_code) if body.plan_code else None
     if plan is None:
@@ -360,6 +375,8 @@ def _termination(
         raise ValidationFailed.one("terminated_at", "invalid_timestamp")
     if ended < now:
         raise ValidationFailed.one("terminated_at", "cannot_be_in_past")
+    if ended > now + _FURTHEST:
+        raise ValidationFailed.one("terminated_at", "value_is_out_of_range")
     [stored] = active
     plan = _plan_of(session, stored)
     subscription = subscription_copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)

@@ -1,6 +1,12 @@
 """The invoice preview in Lago's shape (:class:`~billow.billing.schemas.PreviewInvoiceOut`): the invoice
-JSON of :mod:`billow.invoices.schemas` with ``null`` for every id of what is not stored (the invoice, its
-fees, taxes and credits; a subscription or customer described inline)."""
+JSON of :mod:`billow.invoices.schemas`, with ``null`` for the ids of its fees, taxes and credits (not
+stored) and for the external ids of a subscription or customer that do not exist, as Lago.
+
+Where Lago also answers ``null`` but lago-python-client 1.55 requires a string (it then cannot read Lago's
+own answer), Billow gives ids that are never stored: the invoice's ``lago_id`` (a fresh uuid; ``GET
+/invoices/{id}`` answers 404) and ``number`` (the organization's draft number, as a draft's), the ``lago_id``
+of a subscription or customer that does not exist. ``billing_periods`` (which Lago's preview omits) lists
+the stored subscriptions' periods."""
 
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from billow.billing.schemas import (
 from billow.billing.writer import applied_tax_values
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
+from billow.invoices import numbering
 from billow.invoices.repository import invoice_repository
 from billow.invoices.schemas import fee_out
 from billow.models.customers import Customer
@@ -51,7 +58,7 @@ def _billing_period(period: PreviewPeriod) -> PreviewBillingPeriodOut:
     charges_from = due.charges_from or start
     charges_to = due.charges_to or end
     return PreviewBillingPeriodOut(
-        lago_subscription_id=period.subscription.id if period.stored else None,
+        lago_subscription_id=period.subscription.id,
         external_subscription_id=period.subscription.external_id,
         lago_plan_id=period.plan.id,
         subscription_from_datetime=start,
@@ -98,21 +105,16 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
             fee.id = uuid.uuid4()
         out = fee_out(fee, context)
         values = _fields(out)
-        item = _fields(out.item)
-        stored_subscription = next(
-            (p.stored for p in preview.periods if p.subscription.id == fee.subscription_id), False
+        stored_subscription = any(
+            p.stored for p in preview.periods if p.subscription.id == fee.subscription_id
         )
-        if not stored_subscription and item["item_type"] == "Subscription":
-            item["lago_item_id"] = None
         values.update(
             lago_id=None,
             lago_invoice_id=None,
             lago_true_up_parent_fee_id=None,
-            lago_subscription_id=fee.subscription_id if stored_subscription else None,
-            lago_customer_id=customer.id if preview.customer_stored else None,
             external_customer_id=customer.external_id,
             external_subscription_id=values["external_subscription_id"] if stored_subscription else None,
-            item=PreviewFeeItemOut(**item),
+            item=PreviewFeeItemOut(**_fields(out.item)),
         )
         fee_rows.append(PreviewFeeOut(**values))
 
@@ -124,7 +126,7 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
         customer_out(shown_customer, organization, metadata.get(customer.id, []), preview.customer_taxes)
     )
     if not preview.customer_stored:
-        customer_json.update(lago_id=None, external_id=None, sequential_id=None, slug=None)
+        customer_json.update(external_id=None, sequential_id=None, slug=None)
     subscriptions = []
     for period in preview.periods:
         values = _fields(
@@ -133,7 +135,7 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
             )
         )
         if not period.stored:
-            values.update(lago_id=None, external_id=None)
+            values["external_id"] = None
         if not preview.customer_stored:
             values.update(lago_customer_id=None, external_customer_id=None)
         subscriptions.append(PreviewSubscriptionOut(**values))
@@ -156,7 +158,7 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
         )
         for values in applied_tax_values(record, preview.drafts, amounts)
     ]
-    invoice_ref = PreviewCreditInvoiceOut(lago_id=None, payment_status="pending")
+    invoice_ref = PreviewCreditInvoiceOut(lago_id=preview.invoice_id, payment_status="pending")
     credits = [
         PreviewCreditOut(
             lago_id=None,
@@ -186,9 +188,9 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
         for line in preview.credit_note_credits
     ]
     invoice = PreviewInvoiceOut(
-        lago_id=None,
+        lago_id=preview.invoice_id,
         sequential_id=None,
-        number=None,
+        number=numbering.draft_number(organization),
         purchase_order_number=next(
             (
                 p.subscription.purchase_order_number
@@ -221,7 +223,7 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
         updated_at=now,
         customer=PreviewCustomerOut(**customer_json),
         subscriptions=subscriptions,
-        billing_periods=[_billing_period(period) for period in preview.periods],
+        billing_periods=[_billing_period(period) for period in preview.periods if period.stored],
         fees=fee_rows,
         credits=credits,
         applied_taxes=taxes,

@@ -137,6 +137,10 @@ class InvoicePreviewRequest(Input):
     billing_entity_code: str | None = None
 
 
+# What is not stored has no id or external id: the preview's models allow ``null`` where the stored
+# invoice's do not (``type: ignore[assignment]``: mypy refuses a field's type widened in a subclass).
+
+
 class PreviewFeeItemOut(FeeItemOut):
     lago_item_id: uuid.UUID | None  # type: ignore[assignment]
 
@@ -147,7 +151,7 @@ class PreviewFeeOut(FeeOut):
     lago_id: uuid.UUID | None  # type: ignore[assignment]
     lago_customer_id: uuid.UUID | None  # type: ignore[assignment]
     external_customer_id: str | None  # type: ignore[assignment]
-    item: PreviewFeeItemOut  # type: ignore[assignment]
+    item: PreviewFeeItemOut
 
 
 class PreviewBillingPeriodOut(BillingPeriodOut):
@@ -181,27 +185,25 @@ class PreviewCreditOut(Output):
 
 
 class PreviewCustomerOut(CustomerOut):
-    lago_id: uuid.UUID | None  # type: ignore[assignment]
     external_id: str | None  # type: ignore[assignment]
     sequential_id: int | None  # type: ignore[assignment]
     slug: str | None  # type: ignore[assignment]
 
 
 class PreviewSubscriptionOut(SubscriptionOut):
-    lago_id: uuid.UUID | None  # type: ignore[assignment]
     external_id: str | None  # type: ignore[assignment]
     lago_customer_id: uuid.UUID | None  # type: ignore[assignment]
     external_customer_id: str | None  # type: ignore[assignment]
 
 
 class PreviewInvoiceOut(Output):
-    """The invoice a preview computes (Lago's ``V1::InvoiceSerializer`` of an unsaved invoice): ``lago_id``,
-    ``number`` and ``sequential_id`` are ``null``, as every id of what is not stored."""
+    """The invoice a preview computes (Lago's ``V1::InvoiceSerializer`` of an unsaved invoice; ids:
+    :mod:`billow.billing.preview_views`)."""
 
-    lago_id: uuid.UUID | None
+    lago_id: uuid.UUID
     billing_entity_code: str | None = None
     sequential_id: int | None
-    number: str | None
+    number: str
     purchase_order_number: str | None
     issuing_date: Date
     payment_due_date: Date

@@ -200,7 +200,7 @@ class TestExistingSubscription:
                     "code": "ten",
                     "name": "Coupon ten",
                 },
-                "invoice": {"lago_id": None, "payment_status": "pending"},
+                "invoice": {"lago_id": invoice["lago_id"], "payment_status": "pending"},
             },
             {
                 "lago_id": None,
@@ -213,7 +213,7 @@ class TestExistingSubscription:
                     "code": "OLD-001-CN001",
                     "name": "OLD-001",
                 },
-                "invoice": {"lago_id": None, "payment_status": "pending"},
+                "invoice": {"lago_id": invoice["lago_id"], "payment_status": "pending"},
             },
         ]
         [tax] = invoice["applied_taxes"]

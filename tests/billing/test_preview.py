@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from billow.billing.preview import credit_note_parts
+from billow.billing.preview_credits import credit_note_parts
 from billow.models import metadata
 from billow.models.credit_notes import CreditNote
 from billow.models.invoices import Invoice
@@ -554,3 +554,55 @@ def test_the_body_the_official_client_sends(api: Api, session: Session, clock: C
     # January's fee 1000, the inline 10 % coupon (the customer has none): 900, 20 %: 1080.
     assert (invoice["coupons_amount_cents"], invoice["total_amount_cents"]) == (100, 1080)
     assert w.plan.amount_cents == 1000
+
+
+class TestScheduledEnds:
+    def test_a_scheduled_downgrade(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        f.plan(session, w.org, code="small", amount_cents=500, pay_in_advance=True)
+        w.event(session, "2024-01-10T00:00:00", "2")
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        change = {"external_customer_id": "cus_sub_1", "external_id": "sub_1", "plan_code": "small"}
+        response = api.post("/subscriptions", json={"subscription": change})
+        assert response.json()["subscription"]["next_plan_code"] == "small", response.text
+        before = row_counts(factory)
+        invoice = preview(api, EXISTING)
+        assert row_counts(factory) == before
+        # On 2024-02-01 the subscription ends (January's fee 1000 and usage 2 x 1.00 = 200) and the
+        # downgraded one starts, paid in advance (February's 500): 1700, 20 %: 2040.
+        assert [
+            (fee["item"]["type"], fee["item"]["code"], fee["amount_cents"]) for fee in invoice["fees"]
+        ] == [
+            ("subscription", w.plan.code, 1000),
+            ("charge", w.metric.code, 200),
+            ("subscription", "small", 500),
+        ]
+        assert (invoice["fees_amount_cents"], invoice["total_amount_cents"]) == (1700, 2040)
+        assert [p["invoicing_reason"] for p in invoice["billing_periods"]] == [
+            "subscription_terminating",
+            "subscription_starting",
+        ]
+        assert run(factory, at("2024-02-01T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)
+
+    def test_an_ending_at_before_the_period_end(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        w.subscription.ending_at = at("2024-01-20T00:00:00")
+        w.event(session, "2024-01-10T00:00:00", "1")
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        invoice = preview(api, EXISTING)
+        # Ends 2024-01-20: 19 days of 31, 1000 x 19 / 31 = 612.9 -> 613, usage 100; 20 % of 713 -> 143.
+        assert (invoice["fees_amount_cents"], invoice["total_amount_cents"]) == (713, 856)
+        assert invoice["issuing_date"] == "2024-01-20"
+        assert run(factory, at("2024-01-20T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)

@@ -26,9 +26,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -36,14 +35,21 @@ from sqlalchemy.orm import Session
 from billow.billing.assembly import build_fee_drafts, invoicing_reason, subscription_fee_draft
 from billow.billing.context import FeeDraft, InvoiceContext
 from billow.billing.coupon_credits import applied_terms, apply_terms
-from billow.billing.coupons import CouponTerms, CouponType, Frequency, InvoiceCoupons
+from billow.billing.preview_credits import (
+    CouponCreditLine,
+    CreditNoteCreditLine,
+    active_applied_coupons,
+    available_credit_notes,
+    coupon_lines,
+    coupon_names,
+    credit_note_lines,
+    inline_terms,
+)
 from billow.billing.repository import billing_repository, subscription_facts
 from billow.billing.schedule import DueInvoice, InvoicingReason, due_invoices
-from billow.billing.schemas import InvoicePreviewRequest, PreviewCouponInput, PreviewCustomerInput
+from billow.billing.schemas import InvoicePreviewRequest, PreviewCustomerInput
 from billow.billing.totals import InvoiceAmounts
 from billow.billing.writer import compute_amounts
-from billow.coupons.repository import coupon_repository
-from billow.credit_notes.repository import credit_note_repository
 from billow.customers.repository import customer_repository
 from billow.customers.settings import grace_period_days, net_payment_term
 from billow.errors import NotFound, ValidationFailed
@@ -51,8 +57,6 @@ from billow.invoices import finalization
 from billow.kit.currency import is_currency
 from billow.kit.limits import MAX_DAYS
 from billow.kit.time import is_timezone, local_date, parse_instant_or_none
-from billow.models.coupons import AppliedCoupon, Coupon
-from billow.models.credit_notes import CreditNote
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.plans import Plan, plan_taxes
@@ -80,26 +84,6 @@ class PreviewPeriod:
     stored: bool
     fee_from: datetime | None
     fee_to: datetime | None
-
-
-@dataclass(frozen=True)
-class CouponCreditLine:
-    """What one coupon takes from the previewed invoice (Lago's coupon ``credit``)."""
-
-    amount_cents: int
-    coupon_id: uuid.UUID | None
-    code: str | None
-    name: str | None
-
-
-@dataclass(frozen=True)
-class CreditNoteCreditLine:
-    """What one credit note would give the previewed invoice (after taxes)."""
-
-    amount_cents: int
-    credit_note_id: uuid.UUID
-    number: str
-    invoice_number: str | None
 
 
 @dataclass
@@ -135,7 +119,7 @@ def preview_invoice(
     coupons = body.coupons or []
     if len(coupons) > MAX_LIST:
         raise ValidationFailed.one("coupons", "value_is_out_of_range")
-    inline_terms = _inline_terms(session, organization, coupons, now)  # validated before any lookup below
+    inline = inline_terms(session, organization, coupons, now)  # validated before any lookup below
     periods = _periods(session, organization, customer, stored, body, now)
     currencies = {plan.amount_currency for _, plan, _, _ in periods}
     if len(currencies) > 1:
@@ -175,15 +159,15 @@ def preview_invoice(
 
     currency = built[0].plan.amount_currency
     plans = {period.subscription.id: period.plan.id for period in built}
-    stored_coupons = _active_applied_coupons(session, customer.id) if stored else []
+    stored_coupons = active_applied_coupons(session, customer.id) if stored else []
     if stored_coupons:  # Lago: the customer's active coupons, else the ones given inline
         terms = applied_terms(session, stored_coupons)
-        names = _coupon_names(session, {a.id: a.coupon_id for a in stored_coupons})
+        names = coupon_names(session, {a.id: a.coupon_id for a in stored_coupons})
     else:
-        terms = [term for term, _ in inline_terms]
-        names = {term.id: name for term, name in inline_terms}
+        terms = [term for term, _ in inline]
+        names = {term.id: name for term, name in inline}
     coupons_result = apply_terms(session, drafts, terms, plans)
-    notes = _available_credit_notes(session, customer.id, currency) if stored else []
+    notes = available_credit_notes(session, customer.id, currency) if stored else []
     amounts = compute_amounts(
         drafts, credit_notes_available_cents=sum(note.balance_amount_cents for note, _ in notes)
     )
@@ -208,8 +192,8 @@ def preview_invoice(
         currency=currency,
         issuing_date=local_date(due_at, timezone) + timedelta(days=shift),
         net_payment_term=term,
-        coupon_credits=_coupon_lines(coupons_result, names),
-        credit_note_credits=_credit_note_lines(notes, amounts.credit_notes_amount_cents),
+        coupon_credits=coupon_lines(coupons_result, names),
+        credit_note_credits=credit_note_lines(notes, amounts.credit_notes_amount_cents),
     )
 
 
@@ -303,17 +287,48 @@ def _periods(
         raise NotFound("subscription")
     periods = []
     for subscription in subscriptions:
-        plan = _plan_of(session, subscription)
-        if subscription.status == SubscriptionStatus.PENDING:  # starting in the future (Lago)
-            subscription = subscription_copy(
-                subscription,
-                status=SubscriptionStatus.ACTIVE,
-                started_at=subscription.subscription_at,
-                created_at=subscription.subscription_at,
-            )
-        due = _next_due(organization, customer, subscription, plan, now)
-        periods.append((subscription, plan, due, True))
+        periods.extend(_next_periods(session, organization, customer, subscription, now))
     return periods
+
+
+def _next_periods(
+    session: Session,
+    organization: Organization,
+    customer: Customer,
+    subscription: Subscription,
+    now: datetime,
+) -> list[tuple[Subscription, Plan, DueInvoice, bool]]:
+    """The subscription's periods on its next invoice: its next periodic one, or its final one if it ends
+    before (``ending_at``, a scheduled downgrade: then with the next subscription's first period when its
+    plan is paid in advance), as the billing run will bill them after the transitions."""
+    plan = _plan_of(session, subscription)
+    if subscription.status == SubscriptionStatus.PENDING:  # starting in the future (Lago)
+        subscription = subscription_copy(
+            subscription,
+            status=SubscriptionStatus.ACTIVE,
+            started_at=subscription.subscription_at,
+            created_at=subscription.subscription_at,
+        )
+    due = _next_due(organization, customer, subscription, plan, now)
+    following = billing_repository.pending_plan_change(session, subscription.id)
+    if (
+        following is not None
+        and following.plan_change_at is not None
+        and following.plan_change_at <= due.due_at
+    ):
+        switch = following.plan_change_at
+        periods = [_terminating(session, organization, customer, subscription, switch)]
+        next_plan = _plan_of(session, following)
+        started = subscription_copy(following, status=SubscriptionStatus.ACTIVE, started_at=switch)
+        periods.extend(
+            (started, next_plan, first, True)
+            for first in due_invoices(_facts(organization, customer, started, next_plan), switch)
+            if first.reason is InvoicingReason.SUBSCRIPTION_STARTING
+        )
+        return periods
+    if subscription.ending_at is not None and subscription.ending_at <= due.due_at:
+        return [_terminating(session, organization, customer, subscription, subscription.ending_at)]
+    return [(subscription, plan, due, True)]
 
 
 def _proposal(
@@ -377,7 +392,13 @@ def _termination(
         raise ValidationFailed.one("terminated_at", "cannot_be_in_past")
     if ended > now + _FURTHEST:
         raise ValidationFailed.one("terminated_at", "value_is_out_of_range")
-    [stored] = active
+    return _terminating(session, organization, customer, active[0], ended)
+
+
+def _terminating(
+    session: Session, organization: Organization, customer: Customer, stored: Subscription, ended: datetime
+) -> tuple[Subscription, Plan, DueInvoice, bool]:
+    """The final invoice's period of ``stored`` if it ended at ``ended``."""
     plan = _plan_of(session, stored)
     subscription = subscription_copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)
     facts = _facts(organization, customer, subscription, plan)
@@ -451,140 +472,10 @@ def _instant(text: str) -> datetime | None:
         return None
 
 
-# ------------------------------------------------------------------------------------------ coupons
-
-
-def _inline_terms(
-    session: Session, organization: Organization, coupons: Sequence[PreviewCouponInput], now: datetime
-) -> list[tuple[CouponTerms, CouponCreditLine]]:
-    """The coupons given inline, in their order: a stored coupon's terms when ``code`` names one (Lago),
-    else the terms given (``once`` by default)."""
-    terms: list[tuple[CouponTerms, CouponCreditLine]] = []
-    for index, given in enumerate(coupons):
-        stored = coupon_repository.by_code(session, organization.id, given.code) if given.code else None
-        key = uuid.uuid4()
-        if stored is not None:
-            term = _stored_coupon_terms(session, stored, key, now)
-            terms.append((term, CouponCreditLine(0, stored.id, stored.code, stored.name)))
-            continue
-        coupon_type = given.coupon_type
-        if coupon_type not in ("fixed_amount", "percentage"):
-            raise ValidationFailed.one("coupon_type", "value_is_invalid")
-        frequency = given.frequency or "once"
-        if frequency not in ("once", "recurring", "forever"):
-            raise ValidationFailed.one("frequency", "value_is_invalid")
-        rate = _rate(given.percentage_rate) if coupon_type == "percentage" else None
-        if coupon_type == "fixed_amount" and given.amount_cents is None:
-            raise ValidationFailed.one("amount_cents", "value_is_mandatory")
-        terms.append(
-            (
-                CouponTerms(
-                    id=key,
-                    coupon_type=cast(CouponType, coupon_type),
-                    frequency=cast(Frequency, frequency),
-                    created_at=now + timedelta(microseconds=index),
-                    amount_cents=given.amount_cents,
-                    amount_currency=given.amount_currency,
-                    percentage_rate=rate,
-                    frequency_duration_remaining=given.frequency_duration,
-                ),
-                CouponCreditLine(0, None, given.code, given.name),
-            )
-        )
-    return terms
-
-
-def _rate(value: object) -> Decimal:
-    if value is None:
-        raise ValidationFailed.one("percentage_rate", "value_is_mandatory")
-    try:
-        rate = Decimal(str(value))
-    except InvalidOperation:
-        raise ValidationFailed.one("percentage_rate", "value_is_invalid") from None
-    if not rate.is_finite() or rate < 0 or rate > 100:
-        raise ValidationFailed.one("percentage_rate", "value_is_out_of_range")
-    return rate
-
-
-def _stored_coupon_terms(session: Session, coupon: Coupon, key: uuid.UUID, now: datetime) -> CouponTerms:
-    """A stored coupon as if applied now (its amount, rate, frequency and targets)."""
-    probe = SimpleNamespace(
-        id=key,
-        coupon_id=coupon.id,
-        frequency=coupon.frequency,
-        created_at=now,
-        amount_cents=coupon.amount_cents,
-        amount_cents_remaining=None,
-        amount_currency=coupon.amount_currency,
-        percentage_rate=coupon.percentage_rate,
-        frequency_duration_remaining=coupon.frequency_duration,
-    )
-    [term] = applied_terms(session, [cast(AppliedCoupon, probe)])
-    return term
-
-
-def _active_applied_coupons(session: Session, customer_id: uuid.UUID) -> list[AppliedCoupon]:
-    return billing_repository.active_applied_coupons(session, customer_id)
-
-
-def _coupon_names(session: Session, coupons: dict[uuid.UUID, uuid.UUID]) -> dict[Any, CouponCreditLine]:
-    stored = {coupon_id: session.get(Coupon, coupon_id) for coupon_id in set(coupons.values())}
-    return {
-        applied_id: CouponCreditLine(0, coupon_id, coupon.code, coupon.name)
-        for applied_id, coupon_id in coupons.items()
-        if (coupon := stored[coupon_id]) is not None
-    }
-
-
-def _coupon_lines(result: InvoiceCoupons, names: dict[Any, CouponCreditLine]) -> list[CouponCreditLine]:
-    lines = []
-    for credit in result.credits:
-        name = names[credit.applied_coupon_id]
-        lines.append(CouponCreditLine(credit.amount_cents, name.coupon_id, name.code, name.name))
-    return lines
-
-
-# ------------------------------------------------------------------------------------------ credit notes
-
-
-def _available_credit_notes(
-    session: Session, customer_id: uuid.UUID, currency: str
-) -> list[tuple[CreditNote, str | None]]:
-    """The customer's credit notes with credit left, oldest first, with their invoice's number; no lock."""
-    notes = credit_note_repository.available(session, customer_id, currency, lock=False)
-    numbers = billing_repository.invoice_numbers(session, {note.invoice_id for note in notes})
-    return [(note, numbers.get(note.invoice_id)) for note in notes]
-
-
-def credit_note_parts(amount_cents: int, balances: Sequence[int]) -> list[int]:
-    """What an invoice takes from each credit note, oldest first, for ``amount_cents`` in all (as
-    :meth:`billow.credit_notes.service.CreditNoteService.consume`): each note its whole balance until the
-    amount is reached. Notes that give nothing are 0."""
-    parts = []
-    remaining = amount_cents
-    for balance in balances:
-        take = max(min(balance, remaining), 0)
-        parts.append(take)
-        remaining -= take
-    return parts
-
-
-def _credit_note_lines(
-    notes: list[tuple[CreditNote, str | None]], amount_cents: int
-) -> list[CreditNoteCreditLine]:
-    parts = credit_note_parts(amount_cents, [note.balance_amount_cents for note, _ in notes])
-    return [
-        CreditNoteCreditLine(part, note.id, note.number, invoice_number)
-        for (note, invoice_number), part in zip(notes, parts, strict=True)
-        if part > 0
-    ]
-
-
 __all__ = [
     "BILLING_TIMES",
     "InvoicePreview",
     "PreviewPeriod",
-    "credit_note_parts",
     "preview_invoice",
     "subscription_copy",
 ]

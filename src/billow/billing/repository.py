@@ -560,6 +560,15 @@ class BillingRepository:
         ).all()
         return list(pending) if len(pending) == 1 else []
 
+    def pending_plan_change(self, session: Session, subscription_id: uuid.UUID) -> Subscription | None:
+        """The pending subscription replacing this one at its ``plan_change_at`` (a downgrade)."""
+        return session.scalars(
+            select(Subscription).where(
+                Subscription.previous_subscription_id == subscription_id,
+                Subscription.status == SubscriptionStatus.PENDING,
+            )
+        ).first()
+
     def active_applied_coupons(self, session: Session, customer_id: uuid.UUID) -> list[AppliedCoupon]:
         """The customer's active applied coupons, oldest first, read without a lock (a preview)."""
         return list(
@@ -569,12 +578,6 @@ class BillingRepository:
                 .order_by(AppliedCoupon.created_at, AppliedCoupon.id)
             )
         )
-
-    def invoice_numbers(self, session: Session, invoice_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-        if not invoice_ids:
-            return {}
-        rows = session.execute(select(Invoice.id, Invoice.number).where(Invoice.id.in_(invoice_ids)))
-        return {row.id: row.number for row in rows}
 
 
 billing_repository = BillingRepository()

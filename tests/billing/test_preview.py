@@ -606,3 +606,66 @@ class TestScheduledEnds:
         with factory() as s:
             billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
             assert amounts(billed) == amounts(invoice)
+
+
+class TestPlanChange:
+    def change(self, api: Api, plan_code: str) -> dict[str, Any]:
+        body = {"external_customer_id": "cus_sub_1", "external_id": "sub_1", "plan_code": plan_code}
+        response = api.post("/subscriptions", json={"subscription": body})
+        assert response.status_code == 200, response.text
+        return response.json()["subscription"]
+
+    def test_an_upgrade_now(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        f.plan(session, w.org, code="big", amount_cents=3100, pay_in_advance=True)
+        w.event(session, "2024-01-10T00:00:00", "2")
+        session.commit()
+        clock.set("2024-01-15T12:00:00Z")
+        body = {**EXISTING, "subscriptions": {"external_ids": ["sub_1"], "plan_code": "big"}}
+        before = row_counts(factory)
+        invoice = preview(api, body)
+        assert row_counts(factory) == before
+        # The old plan ends now; its fee up to the switch day (the new plan pays that day): Jan 1-14,
+        # 1000 x 14 / 31 = 451.6 -> 452, and its usage 2 x 1.00 = 200. The new plan starts now, in
+        # advance: Jan 15-31, 3100 x 17 / 31 = 1700. Fees 2352; taxes 90.4 + 40 + 340 = 470.4 -> 470.
+        assert [(fee["item"]["code"], fee["amount_cents"]) for fee in invoice["fees"]] == [
+            (w.plan.code, 452),
+            (w.metric.code, 200),
+            ("big", 1700),
+        ]
+        assert (
+            invoice["fees_amount_cents"],
+            invoice["taxes_amount_cents"],
+            invoice["total_amount_cents"],
+        ) == (
+            2352,
+            470,
+            2822,
+        )
+        assert [s["external_id"] for s in invoice["subscriptions"]] == ["sub_1", "sub_1"]
+        # The upgrade itself bills the same invoice (right after its commit).
+        self.change(api, "big")
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)
+
+    def test_a_downgrade_at_the_period_end(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        f.plan(session, w.org, code="small", amount_cents=500, pay_in_advance=True)
+        w.event(session, "2024-01-10T00:00:00", "2")
+        session.commit()
+        clock.set("2024-01-15T12:00:00Z")
+        body = {**EXISTING, "subscriptions": {"external_ids": ["sub_1"], "plan_code": "small"}}
+        invoice = preview(api, body)
+        # On 2024-02-01: January's 1000 and 200 of usage, February's 500 in advance; 20 %: 2040.
+        assert (invoice["fees_amount_cents"], invoice["total_amount_cents"]) == (1700, 2040)
+        assert invoice["issuing_date"] == "2024-02-01"
+        assert self.change(api, "small")["next_plan_code"] == "small"
+        assert run(factory, at("2024-02-01T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)

@@ -8,6 +8,8 @@ What is previewed (Lago's ``Invoices::PreviewContextService``, ``Invoices::Previ
   plan's fee and the period's usage; a pay-in-advance plan's next fee and the period's usage). A single
   pending subscription starting in the future is previewed as started at its ``subscription_at``;
 * **termination** (``subscriptions.terminated_at``, one subscription): its final invoice if it ended then;
+* **plan change** (``subscriptions.plan_code``, one subscription): the final invoice of an upgrade now or of
+  a downgrade at the period end, with the new plan's first fee when paid in advance;
 * **proposal** (no external ids; ``plan_code``, ``subscription_at``, ``billing_time``): the first invoice of
   a subscription that does not exist, for an existing customer or one described inline: its plan fee only
   (Lago computes no usage for it).
@@ -25,9 +27,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -57,12 +60,15 @@ from billow.invoices import finalization
 from billow.kit.currency import is_currency
 from billow.kit.limits import MAX_DAYS
 from billow.kit.time import is_timezone, local_date, parse_instant_or_none
+from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
 from billow.models.plans import Plan, plan_taxes
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
+from billow.subscriptions.calendar import period_containing
 from billow.subscriptions.service.common import within_backdating_horizon
+from billow.subscriptions.service.plan_change import is_upgrade
 from billow.taxes.repository import tax_repository
 
 #: How far ahead the schedule is searched for a subscription's next invoice (a yearly plan's period).
@@ -84,6 +90,19 @@ class PreviewPeriod:
     stored: bool
     fee_from: datetime | None
     fee_to: datetime | None
+
+
+class Member(NamedTuple):
+    """A subscription period of the previewed invoice, before its fees."""
+
+    subscription: Subscription
+    plan: Plan
+    due: DueInvoice
+    stored: bool
+    #: A plan change's end of the old plan's fee (the switch day's start), when it differs.
+    fee_end: datetime | None = None
+    #: A plan change's next plan (its recurring charges carry over).
+    next_plan: Plan | None = None
 
 
 @dataclass
@@ -121,11 +140,11 @@ def preview_invoice(
         raise ValidationFailed.one("coupons", "value_is_out_of_range")
     inline = inline_terms(session, organization, coupons, now)  # validated before any lookup below
     periods = _periods(session, organization, customer, stored, body, now)
-    currencies = {plan.amount_currency for _, plan, _, _ in periods}
+    currencies = {member.plan.amount_currency for member in periods}
     if len(currencies) > 1:
         raise ValidationFailed.one("base", "subscription_currencies_does_not_match")
     timezone = customer.applicable_timezone(organization)
-    if len({local_date(due.due_at, timezone) for _, _, due, _ in periods}) > 1:
+    if len({local_date(member.due.due_at, timezone) for member in periods}) > 1:
         raise ValidationFailed.one("base", "billing_periods_does_not_match")
 
     customer_taxes = (
@@ -134,12 +153,16 @@ def preview_invoice(
     organization_taxes = tax_repository.organization_default_taxes(session, organization.id)
     drafts: list[FeeDraft] = []
     built: list[PreviewPeriod] = []
-    for subscription, plan, due, subscription_stored in periods:
+    for member in periods:
+        subscription, plan, due, subscription_stored = member[:4]
         ctx = InvoiceContext(
             session=session,
             organization=organization,
             customer=customer,
-            subscription=subscription,
+            # A plan change's switch day is paid by the next plan (the run reads it from the next row).
+            subscription=subscription
+            if member.fee_end is None
+            else subscription_copy(subscription, terminated_at=member.fee_end),
             plan=plan,
             due=due,
             invoice_id=uuid.uuid4(),
@@ -151,6 +174,9 @@ def preview_invoice(
         )
         if subscription_stored:
             ctx_drafts, fee_from, fee_to = build_fee_drafts(ctx)
+            if member.next_plan is not None:  # recurring usage the next plan bills (Lago)
+                carried = charges_carried_over(session, plan, member.next_plan)
+                ctx_drafts = [d for d in ctx_drafts if d.fee.charge_id not in carried]
         else:  # a subscription that does not exist has no usage (Lago previews its plan fee)
             draft, fee_from, fee_to = subscription_fee_draft(ctx)
             ctx_drafts = [draft] if draft is not None else []
@@ -268,7 +294,7 @@ def _periods(
     stored: bool,
     body: InvoicePreviewRequest,
     now: datetime,
-) -> list[tuple[Subscription, Plan, DueInvoice, bool]]:
+) -> list[Member]:
     wanted = body.subscriptions
     external_ids = list(dict.fromkeys(wanted.external_ids or [])) if wanted else []
     if len(external_ids) > MAX_LIST:
@@ -282,7 +308,7 @@ def _periods(
     if wanted.terminated_at is not None:
         return [_termination(session, organization, customer, subscriptions, wanted.terminated_at, now)]
     if wanted.plan_code is not None:
-        _plan_change(session, organization, subscriptions, wanted.plan_code)
+        return _plan_change(session, organization, customer, subscriptions, wanted.plan_code, now)
     if not subscriptions:
         raise NotFound("subscription")
     periods = []
@@ -297,7 +323,7 @@ def _next_periods(
     customer: Customer,
     subscription: Subscription,
     now: datetime,
-) -> list[tuple[Subscription, Plan, DueInvoice, bool]]:
+) -> list[Member]:
     """The subscription's periods on its next invoice: its next periodic one, or its final one if it ends
     before (``ending_at``, a scheduled downgrade: then with the next subscription's first period when its
     plan is paid in advance), as the billing run will bill them after the transitions."""
@@ -321,14 +347,14 @@ def _next_periods(
         next_plan = _plan_of(session, following)
         started = subscription_copy(following, status=SubscriptionStatus.ACTIVE, started_at=switch)
         periods.extend(
-            (started, next_plan, first, True)
+            Member(started, next_plan, first, True)
             for first in due_invoices(_facts(organization, customer, started, next_plan), switch)
             if first.reason is InvoicingReason.SUBSCRIPTION_STARTING
         )
         return periods
     if subscription.ending_at is not None and subscription.ending_at <= due.due_at:
         return [_terminating(session, organization, customer, subscription, subscription.ending_at)]
-    return [(subscription, plan, due, True)]
+    return [Member(subscription, plan, due, True)]
 
 
 def _proposal(
@@ -337,7 +363,7 @@ def _proposal(
     customer: Customer,
     body: InvoicePreviewRequest,
     now: datetime,
-) -> tuple[Subscription, Plan, DueInvoice, bool]:
+) -> Member:
     start = now
     if body.subscription_at is not None:
         parsed = _instant(body.subscription_at)
@@ -369,7 +395,7 @@ def _proposal(
     dues = due_invoices(facts, start + _HORIZON)
     if not dues:
         raise ValidationFailed.one("subscription_at", "invalid_date")
-    return subscription, plan, dues[0], False
+    return Member(subscription, plan, dues[0], False)
 
 
 def _termination(
@@ -379,7 +405,7 @@ def _termination(
     subscriptions: list[Subscription],
     terminated_at: str,
     now: datetime,
-) -> tuple[Subscription, Plan, DueInvoice, bool]:
+) -> Member:
     active = [s for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
     if len(active) > 1:
         raise ValidationFailed.one("subscriptions", "only_one_subscription_allowed_for_termination")
@@ -397,7 +423,7 @@ def _termination(
 
 def _terminating(
     session: Session, organization: Organization, customer: Customer, stored: Subscription, ended: datetime
-) -> tuple[Subscription, Plan, DueInvoice, bool]:
+) -> Member:
     """The final invoice's period of ``stored`` if it ended at ``ended``."""
     plan = _plan_of(session, stored)
     subscription = subscription_copy(stored, status=SubscriptionStatus.TERMINATED, terminated_at=ended)
@@ -407,24 +433,84 @@ def _terminating(
     ]
     if not final:  # terminated before it started
         raise ValidationFailed.one("terminated_at", "invalid_timestamp")
-    return subscription, plan, final[0], True
+    return Member(subscription, plan, final[0], True)
 
 
 def _plan_change(
-    session: Session, organization: Organization, subscriptions: list[Subscription], plan_code: str
-) -> None:
-    """A plan change is not previewed yet: Lago's errors, then 422 ``plan_change_not_supported``."""
+    session: Session,
+    organization: Organization,
+    customer: Customer,
+    subscriptions: list[Subscription],
+    plan_code: str,
+    now: datetime,
+) -> list[Member]:
+    """The invoice a plan change would make (Lago's ``SubscriptionPlanChangeService``): an upgrade ends the
+    subscription now, a downgrade at the end of its billing period (:mod:`billow.subscriptions.service.
+    plan_change`); its final invoice, with the new plan's first fee when paid in advance."""
     active = [s for s in subscriptions if s.status == SubscriptionStatus.ACTIVE]
     if len(active) > 1:
         raise ValidationFailed.one("subscriptions", "only_one_subscription_allowed_for_plan_change")
     if not active:
         raise NotFound("subscription")
+    [current] = active
     target = plan_repository.by_code(session, organization.id, plan_code)
     if target is None:
         raise NotFound("plan")
-    if target.id == active[0].plan_id:
+    if target.id == current.plan_id:
         raise ValidationFailed.one("base", "new_plan_should_be_different_from_existing_plan")
-    raise ValidationFailed.one("plan_code", "plan_change_not_supported")
+    current_plan = _plan_of(session, current)
+    if target.amount_currency != current_plan.amount_currency:
+        raise ValidationFailed.one("base", "subscription_currencies_does_not_match")
+    timezone = customer.applicable_timezone(organization)
+    if is_upgrade(current_plan, target):
+        switch = now
+    else:
+        assert current.started_at is not None
+        switch = period_containing(
+            now,
+            interval=current_plan.interval,
+            billing_time=current.billing_time,
+            anchor=local_date(current.started_at, timezone),
+            timezone=timezone,
+        ).end
+    old = _terminating(session, organization, customer, current, switch)
+    day = datetime.combine(local_date(switch, timezone), time(), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    members = [old._replace(fee_end=day, next_plan=target)]
+    if target.pay_in_advance:
+        started = _transient(
+            Subscription,
+            id=uuid.uuid4(),
+            organization_id=organization.id,
+            customer_id=customer.id,
+            plan_id=target.id,
+            external_id=current.external_id,
+            name=target.name,
+            status=SubscriptionStatus.ACTIVE,
+            billing_time=current.billing_time,
+            subscription_at=current.subscription_at,
+            started_at=switch,
+            previous_subscription_id=current.id,
+            created_at=now,
+            updated_at=now,
+        )
+        members.extend(
+            Member(started, target, first, False)
+            for first in due_invoices(_facts(organization, customer, started, target), switch)
+            if first.reason is InvoicingReason.SUBSCRIPTION_STARTING
+        )
+    return members
+
+
+def charges_carried_over(session: Session, plan: Plan, next_plan: Plan) -> set[uuid.UUID]:
+    """The plan's charges on a recurring metric the next plan also charges: their usage carries over
+    (:func:`billow.subscriptions.service.charges_carried_over`, read from the next subscription's row)."""
+    next_metrics = {charge.billable_metric_id for charge in plan_repository.charges_of(session, next_plan)}
+    carried = set()
+    for charge in plan_repository.charges_of(session, plan):
+        metric = session.get(BillableMetric, charge.billable_metric_id)
+        if metric is not None and metric.recurring and charge.billable_metric_id in next_metrics:
+            carried.add(charge.id)
+    return carried
 
 
 def _plan_of(session: Session, subscription: Subscription) -> Plan:

@@ -72,7 +72,7 @@ def _billing_period(period: PreviewPeriod) -> PreviewBillingPeriodOut:
 def _shown(period: PreviewPeriod) -> Subscription:
     if period.stored:
         return period.subscription
-    return subscription_copy(period.subscription, external_id="")
+    return subscription_copy(period.subscription, external_id=period.subscription.external_id or "")
 
 
 def _shown_customer(customer: Customer) -> Customer:
@@ -105,15 +105,16 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
             fee.id = uuid.uuid4()
         out = fee_out(fee, context)
         values = _fields(out)
-        stored_subscription = any(
-            p.stored for p in preview.periods if p.subscription.id == fee.subscription_id
+        external_subscription_id = next(
+            (p.subscription.external_id for p in preview.periods if p.subscription.id == fee.subscription_id),
+            None,
         )
         values.update(
             lago_id=None,
             lago_invoice_id=None,
             lago_true_up_parent_fee_id=None,
             external_customer_id=customer.external_id,
-            external_subscription_id=values["external_subscription_id"] if stored_subscription else None,
+            external_subscription_id=external_subscription_id,
             item=PreviewFeeItemOut(**_fields(out.item)),
         )
         fee_rows.append(PreviewFeeOut(**values))
@@ -135,7 +136,7 @@ def preview_envelope(session: Session, preview: InvoicePreview, now: datetime) -
             )
         )
         if not period.stored:
-            values["external_id"] = None
+            values["external_id"] = period.subscription.external_id
         if not preview.customer_stored:
             values.update(lago_customer_id=None, external_customer_id=None)
         subscriptions.append(PreviewSubscriptionOut(**values))

@@ -194,6 +194,8 @@ def preview_invoice(
         names = {term.id: name for term, name in inline}
     coupons_result = apply_terms(session, drafts, terms, plans)
     notes = available_credit_notes(session, customer.id, currency) if stored else []
+    # Wallets (prepaid credits, after the credit notes): not previewed yet; Lago deducts a stored
+    # customer's wallet balance here (``prepaid_credit_amount_cents``).
     amounts = compute_amounts(
         drafts, credit_notes_available_cents=sum(note.balance_amount_cents for note, _ in notes)
     )

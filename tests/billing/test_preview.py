@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -669,3 +670,57 @@ class TestPlanChange:
         with factory() as s:
             billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
             assert amounts(billed) == amounts(invoice)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "details"),
+    [
+        (
+            {"plan_code": "PLAN", "subscription_at": "0001-01-01T00:00:00Z"},
+            422,
+            {"subscription_at": ["value_is_out_of_range"]},
+        ),
+        (
+            {"plan_code": "PLAN", "subscription_at": "9999-12-31T23:59:59-01:00"},
+            422,
+            {"subscription_at": ["invalid_date"]},
+        ),
+        (
+            {"plan_code": "PLAN", "coupons": [{"coupon_type": "percentage", "percentage_rate": "NaN"}]},
+            422,
+            {"percentage_rate": ["value_is_out_of_range"]},
+        ),
+        (
+            {"plan_code": "PLAN", "coupons": [{"coupon_type": "percentage", "percentage_rate": "1e400"}]},
+            422,
+            {"percentage_rate": ["value_is_out_of_range"]},
+        ),
+        (
+            {"plan_code": "PLAN", "coupons": [{"coupon_type": "fixed_amount"}]},
+            422,
+            {"amount_cents": ["value_is_mandatory"]},
+        ),
+        (
+            {
+                **EXISTING,
+                "subscriptions": {"external_ids": ["sub_1"], "terminated_at": "9999-12-31T00:00:00Z"},
+            },
+            422,
+            {"terminated_at": ["value_is_out_of_range"]},
+        ),
+        ({"plan_code": "PLAN", "customer": {"currency": "XXXX"}}, 422, {"currency": ["value_is_invalid"]}),
+    ],
+)
+def test_odd_values_are_refused(
+    api: Api, session: Session, clock: Clock, body: dict[str, Any], status: int, details: dict[str, Any]
+) -> None:
+    w = setup(session, api)
+    clock.set("2024-01-15T00:00:00Z")
+    body = {**body, "plan_code": w.plan.code} if body.get("plan_code") == "PLAN" else body
+    assert error(api.post(PREVIEW, json=body), status)["error_details"] == details
+
+
+def test_malformed_bodies_are_client_errors(api: Api, session: Session, clock: Clock) -> None:
+    setup(session, api)
+    for body in ({"customer": "x"}, {"coupons": {"code": "x"}}, {"subscriptions": []}, [], {"coupons": [1]}):
+        assert 400 <= api.post(PREVIEW, json=body).status_code < 500

@@ -48,7 +48,8 @@ from billow.billing.preview_credits import (
     credit_note_lines,
     inline_terms,
 )
-from billow.billing.repository import billing_repository, subscription_facts
+from billow.billing.preview_repository import preview_repository
+from billow.billing.repository import subscription_facts
 from billow.billing.schedule import DueInvoice, InvoicingReason, due_invoices
 from billow.billing.schemas import InvoicePreviewRequest, PreviewCustomerInput
 from billow.billing.totals import InvoiceAmounts
@@ -185,7 +186,7 @@ def preview_invoice(
 
     currency = built[0].plan.amount_currency
     plans = {period.subscription.id: period.plan.id for period in built}
-    stored_coupons = active_applied_coupons(session, customer.id) if stored else []
+    stored_coupons = active_applied_coupons(session, customer) if stored else []
     if stored_coupons:  # Lago: the customer's active coupons, else the ones given inline
         terms = applied_terms(session, stored_coupons)
         names = coupon_names(session, {a.id: a.coupon_id for a in stored_coupons})
@@ -306,7 +307,7 @@ def _periods(
     if not stored:
         raise ValidationFailed.one("customer", "must_be_persisted")
     assert wanted is not None
-    subscriptions = billing_repository.preview_subscriptions(session, customer, external_ids, now)
+    subscriptions = preview_repository.preview_subscriptions(session, customer, external_ids, now)
     if wanted.terminated_at is not None:
         return [_termination(session, organization, customer, subscriptions, wanted.terminated_at, now)]
     if wanted.plan_code is not None:
@@ -338,7 +339,7 @@ def _next_periods(
             created_at=subscription.subscription_at,
         )
     due = _next_due(organization, customer, subscription, plan, now)
-    following = billing_repository.pending_plan_change(session, subscription.id)
+    following = preview_repository.pending_plan_change(session, subscription)
     if (
         following is not None
         and following.plan_change_at is not None

@@ -16,13 +16,14 @@ from sqlalchemy.orm import Session
 
 from billow.billing.coupon_credits import applied_terms
 from billow.billing.coupons import CouponTerms, CouponType, Frequency, InvoiceCoupons
-from billow.billing.repository import billing_repository
+from billow.billing.preview_repository import preview_repository
 from billow.billing.schemas import PreviewCouponInput
 from billow.coupons.repository import coupon_repository
 from billow.credit_notes.repository import credit_note_repository
 from billow.errors import ValidationFailed
 from billow.models.coupons import AppliedCoupon, Coupon
 from billow.models.credit_notes import CreditNote
+from billow.models.customers import Customer
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 
@@ -119,8 +120,8 @@ def _stored_coupon_terms(session: Session, coupon: Coupon, key: uuid.UUID, now: 
     return term
 
 
-def active_applied_coupons(session: Session, customer_id: uuid.UUID) -> list[AppliedCoupon]:
-    return billing_repository.active_applied_coupons(session, customer_id)
+def active_applied_coupons(session: Session, customer: Customer) -> list[AppliedCoupon]:
+    return preview_repository.active_applied_coupons(session, customer)
 
 
 def coupon_names(session: Session, coupons: dict[uuid.UUID, uuid.UUID]) -> dict[Any, CouponCreditLine]:

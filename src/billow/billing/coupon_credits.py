@@ -87,8 +87,31 @@ def take_coupons(
     applied = applied_coupon_repository.active_locked(session, customer_id)
     if not applied:
         return TakenCoupons()
+    result = apply_terms(session, drafts, applied_terms(session, applied), plans_by_subscription)
+    return TakenCoupons(result=result, applied={a.id: a for a in applied})
+
+
+def applied_terms(session: Session, applied: Sequence[AppliedCoupon]) -> list[CouponTerms]:
+    """The terms of the customer's applied coupons ``applied`` (their coupons' type and targets)."""
+    if not applied:
+        return []
     targets = applied_coupon_repository.targets(session, sorted({a.coupon_id for a in applied}, key=str))
-    terms = [_terms(a, *targets[a.coupon_id]) for a in applied]
+    return [_terms(a, *targets[a.coupon_id]) for a in applied]
+
+
+def apply_terms(
+    session: Session,
+    drafts: Sequence[FeeDraft],
+    terms: Sequence[CouponTerms],
+    plans_by_subscription: Mapping[uuid.UUID, uuid.UUID],
+) -> InvoiceCoupons:
+    """Apply coupons ``terms`` to ``drafts`` (:func:`billow.billing.coupons.apply_coupons`), setting each
+    draft's ``coupon_cents``; reads the charges' billable metrics, writes nothing (the invoice preview uses
+    it with coupons that are not stored)."""
+    for draft in drafts:
+        draft.coupon_cents = 0
+    if not drafts or not terms:
+        return InvoiceCoupons()
     metrics: dict[uuid.UUID, uuid.UUID] = {}
     if any(term.billable_metric_ids for term in terms):
         charge_ids = {d.fee.charge_id for d in drafts if d.fee.charge_id is not None}
@@ -108,7 +131,7 @@ def take_coupons(
     result = apply_coupons(fees, terms)
     for index, draft in enumerate(drafts):
         draft.coupon_cents = result.fee_coupons_cents.get(index, 0)
-    return TakenCoupons(result=result, applied={a.id: a for a in applied})
+    return result
 
 
 def record_coupons(

@@ -1,7 +1,8 @@
 """``GET`` and ``PUT /subscriptions/{external_id}/lifetime_usage`` (progressive billing), and the invoice
 routes whose work is billing's: ``POST /invoices`` (a one-off invoice),
 ``PUT /invoices/{id}/refresh``, ``PUT /invoices/{id}/finalize`` (drafts) and
-``POST /invoices/{id}/retry`` (a failed invoice billed again).
+``POST /invoices/{id}/retry`` (a failed invoice billed again) and ``POST /invoices/preview`` (the next
+invoice, not stored).
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
-from billow.billing import drafts, one_off, progressive
+from billow.billing import drafts, one_off, preview, progressive
+from billow.billing.preview_views import preview_envelope
 from billow.billing.run import bill_subscriptions
 from billow.billing.schemas import (
+    InvoicePreviewRequest,
     LifetimeUsageEnvelope,
     LifetimeUsageOut,
     LifetimeUsageRequest,
     OneOffInvoiceRequest,
+    PreviewInvoiceEnvelope,
     UsageThresholdProgressOut,
 )
 from billow.db import DbSession, utcnow
@@ -106,6 +110,21 @@ def create_one_off(
     """A one-off invoice of add-ons, finalized at once (:mod:`billow.billing.one_off`)."""
     invoice = one_off.create_one_off_invoice(session, organization, body.invoice, now)
     return invoice_envelope(session, organization, invoice)
+
+
+@invoice_router.post("/invoices/preview", response_model=PreviewInvoiceEnvelope)
+def create_preview(
+    body: InvoicePreviewRequest,
+    session: DbSession,
+    organization: CurrentOrganization,
+    now: Annotated[datetime, Depends(request_time)],
+) -> PreviewInvoiceEnvelope:
+    """The customer's next invoice, computed and not stored (:mod:`billow.billing.preview`): the
+    transaction is rolled back once the answer is built, whatever was read in it."""
+    try:
+        return preview_envelope(session, preview.preview_invoice(session, organization, body, now), now)
+    finally:
+        session.rollback()
 
 
 @invoice_router.put("/invoices/{lago_id}/refresh", response_model=InvoiceEnvelope)

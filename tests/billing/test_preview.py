@@ -246,6 +246,30 @@ class TestExistingSubscription:
             billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
             assert amounts(billed) == amounts(invoice)
 
+    def test_wallets_after_the_credit_note(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        w = setup(session, api)
+        w.event(session, "2024-01-10T00:00:00", "3.33")
+        first = f.wallet(session, w.org, w.customer, 300, priority=1)
+        f.wallet(session, w.org, w.customer, 5000, priority=2)
+        credit_note(session, w, 500)
+        clock.set("2024-01-15T00:00:00Z")
+        before = row_counts(factory)
+        invoice = preview(api, EXISTING)
+        assert row_counts(factory) == before
+        # Fees 1333 + 20 % = 1333 + 266.6 -> 267: 1600; the credit note's 500: 1100; the priority-1
+        # wallet's 300 then 800 of the other: 1100 prepaid, nothing due.
+        assert amounts(invoice)["prepaid_credit_amount_cents"] == 1100
+        assert amounts(invoice)["total_amount_cents"] == 0
+        with factory() as s:
+            assert s.get(type(first), first.id).balance_cents == 300  # type: ignore[union-attr]
+        # The billing run takes the same.
+        assert run(factory, at("2024-02-01T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)
+
 
 class TestPayInAdvance:
     def test_next_fee_and_the_period_usage(

@@ -72,13 +72,15 @@ def prepaid_credits(
     currency: str,
     *,
     run: BillingRun | None = None,
+    lock: bool = True,
 ) -> tuple[dict[uuid.UUID, int], InvoiceAmounts]:
     """The customer's wallets paying what the invoice still owes after its credit notes (Lago's step 7:
-    priority, then the oldest; ``applies_to`` limits which fees a wallet pays), read under their locks."""
+    priority, then the oldest; ``applies_to`` limits which fees a wallet pays), read under their locks
+    (``lock=False``: a preview, which writes nothing)."""
     owed = amounts.sub_total_including_taxes_amount_cents - amounts.credit_notes_amount_cents
     if owed <= 0 or not drafts or known_absent(run, "wallets", customer.id):
         return {}, amounts
-    wallets = wallet_service.shares(session, customer.organization_id, customer.id, lock=True)
+    wallets = wallet_service.shares(session, customer.organization_id, customer.id, lock=lock)
     if not wallets:
         return {}, amounts
     codes = billing_repository.metric_codes_of_charges(

@@ -35,9 +35,11 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
+from billow.billing.amounts import compute_amounts
 from billow.billing.assembly import build_fee_drafts, invoicing_reason, subscription_fee_draft
 from billow.billing.context import FeeDraft, InvoiceContext
 from billow.billing.coupon_credits import applied_terms, apply_terms
+from billow.billing.deductions import prepaid_credits
 from billow.billing.preview_credits import (
     CouponCreditLine,
     CreditNoteCreditLine,
@@ -53,7 +55,6 @@ from billow.billing.repository import subscription_facts
 from billow.billing.schedule import DueInvoice, InvoicingReason, due_invoices
 from billow.billing.schemas import InvoicePreviewRequest, PreviewCustomerInput
 from billow.billing.totals import InvoiceAmounts
-from billow.billing.writer import compute_amounts
 from billow.customers.repository import customer_repository
 from billow.customers.settings import grace_period_days, net_payment_term
 from billow.errors import NotFound, ValidationFailed
@@ -195,11 +196,11 @@ def preview_invoice(
         names = {term.id: name for term, name in inline}
     coupons_result = apply_terms(session, drafts, terms, plans)
     notes = available_credit_notes(session, customer.id, currency) if stored else []
-    # Wallets (prepaid credits, after the credit notes): not previewed yet; Lago deducts a stored
-    # customer's wallet balance here (``prepaid_credit_amount_cents``).
     amounts = compute_amounts(
         drafts, credit_notes_available_cents=sum(note.balance_amount_cents for note, _ in notes)
     )
+    if stored:  # prepaid credits after the credit notes, read without locks (nothing is consumed)
+        amounts = prepaid_credits(session, customer, drafts, amounts, currency, lock=False)[1]
 
     grace = grace_period_days(customer, organization)
     due_at = max(period.due.due_at for period in built)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from billow.db import utcnow
 from billow.errors import Errors, NotFound, ValidationFailed
+from billow.kit.locking import lock_row
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, ChargeFilter, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -43,23 +44,40 @@ class SubscriptionChargeService:
     # ------------------------------------------------------------------------------------------ reads
 
     def plan(
-        self, session: Session, organization: Organization, external_id: str, status: str | None
+        self,
+        session: Session,
+        organization: Organization,
+        external_id: str,
+        status: str | None,
+        *,
+        lock: bool = False,
     ) -> tuple[Subscription, Plan]:
-        """The subscription with ``status`` (default active) and its plan (child plan included)."""
+        """The subscription with ``status`` (default active) and its plan (child plan included).
+        ``lock``: for a write, the subscription's row is locked first, so that two concurrent first
+        overrides do not give it two child plans (the second sees the first's)."""
         subscription = subscription_repository.by_external_id(
             session, organization.id, external_id, status or SubscriptionStatus.ACTIVE
         )
         if subscription is None:
             raise NotFound("subscription")
+        if lock:
+            subscription = lock_row(session, Subscription, subscription.id)
         plan = plan_repository.by_id(session, organization.id, subscription.plan_id)
         if plan is None:  # cannot happen: subscriptions keep their plan
             raise NotFound("subscription")
         return subscription, plan
 
     def charge(
-        self, session: Session, organization: Organization, external_id: str, code: str, status: str | None
+        self,
+        session: Session,
+        organization: Organization,
+        external_id: str,
+        code: str,
+        status: str | None,
+        *,
+        lock: bool = False,
     ) -> tuple[Subscription, Plan, Charge]:
-        subscription, plan = self.plan(session, organization, external_id, status)
+        subscription, plan = self.plan(session, organization, external_id, status, lock=lock)
         charge = plan_repository.charge_by_code(session, plan, code)
         if charge is None:
             raise NotFound("charge")
@@ -73,8 +91,10 @@ class SubscriptionChargeService:
         code: str,
         filter_id: str,
         status: str | None,
+        *,
+        lock: bool = False,
     ) -> tuple[Subscription, Plan, Charge, ChargeFilter]:
-        subscription, plan, charge = self.charge(session, organization, external_id, code, status)
+        subscription, plan, charge = self.charge(session, organization, external_id, code, status, lock=lock)
         charge_filter = plan_repository.filter_by_id(session, charge, filter_id)
         if charge_filter is None:
             raise NotFound("charge_filter")
@@ -105,7 +125,7 @@ class SubscriptionChargeService:
         data: ChargeOverrideInput,
     ) -> tuple[Plan, Charge]:
         """Change the subscription's charge ``code`` (its child plan's, created if need be)."""
-        subscription, plan, charge = self.charge(session, organization, external_id, code, status)
+        subscription, plan, charge = self.charge(session, organization, external_id, code, status, lock=True)
         sent = {key: value for key, value in data.provided().items() if key in _OVERRIDABLE}
         changes = ChargeInput(**sent)
         self._draft(session, organization, plan, charge, changes)  # 422 before anything is written
@@ -122,7 +142,7 @@ class SubscriptionChargeService:
         status: str | None,
         data: ChargeFilterInput,
     ) -> tuple[Charge, ChargeFilter]:
-        subscription, plan, charge = self.charge(session, organization, external_id, code, status)
+        subscription, plan, charge = self.charge(session, organization, external_id, code, status, lock=True)
         if not data.values:
             raise ValidationFailed.one("values", "value_is_mandatory")
         charge_filter_service.check_new(
@@ -146,7 +166,7 @@ class SubscriptionChargeService:
     ) -> tuple[Charge, ChargeFilter]:
         """Change a filter's ``properties`` and ``invoice_display_name`` (its values cannot change)."""
         subscription, plan, charge, charge_filter = self.filter(
-            session, organization, external_id, code, filter_id, status
+            session, organization, external_id, code, filter_id, status, lock=True
         )
         charge_filter_service.check_update(session, organization, charge, charge_filter, data)
         _, target = self._on_child(session, organization, subscription, plan, charge)
@@ -163,7 +183,7 @@ class SubscriptionChargeService:
         status: str | None,
     ) -> tuple[Charge, ChargeFilter]:
         subscription, plan, charge, charge_filter = self.filter(
-            session, organization, external_id, code, filter_id, status
+            session, organization, external_id, code, filter_id, status, lock=True
         )
         _, target = self._on_child(session, organization, subscription, plan, charge)
         target_filter = self._same_filter(session, charge, charge_filter, target)

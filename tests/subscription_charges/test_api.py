@@ -258,6 +258,14 @@ class TestOverride:
         not_found(api.put(f"{CHARGES}/nope", {"charge": {}}), "charge_not_found")
         assert counts(db) == (1, 1, 1)
 
+    def test_an_empty_charge_is_a_bad_request(self, api: Api, plan: dict[str, Any], db: Session) -> None:
+        message = "BadRequest: param is missing or the value is empty or invalid: charge"
+        for body in ({}, {"charge": {}}):
+            response = api.put(STORAGE, body)
+            assert response.status_code == 400, response.text
+            assert response.json() == {"status": 400, "error": message}
+        assert counts(db) == (1, 1, 1)
+
 
 class TestFilters:
     def test_create_on_the_child_plan(self, api: Api, plan: dict[str, Any], db: Session) -> None:
@@ -284,6 +292,14 @@ class TestFilters:
         assert listed["meta"]["total_count"] == 2
         assert ok(api.get(f"{FILTERS}/{created['lago_id']}")) == {"filter": created}
         assert ok(api.get("/plans/pro"))["plan"]["charges"][0]["filters"] == plan["charges"][0]["filters"]
+
+    def test_empty_filters_are_bad_requests(self, api: Api, plan: dict[str, Any], db: Session) -> None:
+        message = "BadRequest: param is missing or the value is empty or invalid: filter"
+        url = f"{FILTERS}/{plan['charges'][0]['filters'][0]['lago_id']}"
+        for response in (api.post(FILTERS, {"filter": {}}), api.put(url, {"filter": {}}), api.put(url, {})):
+            assert response.status_code == 400, response.text
+            assert response.json() == {"status": 400, "error": message}
+        assert counts(db) == (1, 1, 1)
 
     def test_create_errors_write_nothing(self, api: Api, plan: dict[str, Any], db: Session) -> None:
         response = api.post(FILTERS, {"filter": {"properties": {"amount": "1"}}})

@@ -11,7 +11,8 @@ As Lago (``Api::V1::Subscriptions::ChargesController``, ``Charges::FiltersContro
 is the one with ``subscription_status`` (or ``status``, default ``active``), else 404
 ``subscription_not_found``; the charge is the subscription plan's live charge with the code, else 404
 ``charge_not_found``; the filter one of that charge's live filters, else 404 ``charge_filter_not_found``.
-A new filter needs ``values`` (422 ``value_is_mandatory``) that no live filter of the charge has (422
+An empty ``charge`` or ``filter`` object is a 400 (Lago's ``params.require``). A new filter needs
+``values`` (422 ``value_is_mandatory``) that no live filter of the charge has (422
 ``value_already_exists``). Everything is validated before anything is written.
 """
 
@@ -23,8 +24,9 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
-from billow.errors import Errors, NotFound, ValidationFailed
+from billow.errors import BadRequest, Errors, NotFound, ValidationFailed
 from billow.kit.locking import lock_row
+from billow.kit.schemas import Input
 from billow.models.organizations import Organization
 from billow.models.plans import Charge, ChargeFilter, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -126,6 +128,7 @@ class SubscriptionChargeService:
     ) -> tuple[Plan, Charge]:
         """Change the subscription's charge ``code`` (its child plan's, created if need be)."""
         subscription, plan, charge = self.charge(session, organization, external_id, code, status, lock=True)
+        _require(data, "charge")
         sent = {key: value for key, value in data.provided().items() if key in _OVERRIDABLE}
         changes = ChargeInput(**sent)
         self._draft(session, organization, plan, charge, changes)  # 422 before anything is written
@@ -143,6 +146,7 @@ class SubscriptionChargeService:
         data: ChargeFilterInput,
     ) -> tuple[Charge, ChargeFilter]:
         subscription, plan, charge = self.charge(session, organization, external_id, code, status, lock=True)
+        _require(data, "filter")
         if not data.values:
             raise ValidationFailed.one("values", "value_is_mandatory")
         charge_filter_service.check_new(
@@ -168,6 +172,7 @@ class SubscriptionChargeService:
         subscription, plan, charge, charge_filter = self.filter(
             session, organization, external_id, code, filter_id, status, lock=True
         )
+        _require(data, "filter")
         charge_filter_service.check_update(session, organization, charge, charge_filter, data)
         _, target = self._on_child(session, organization, subscription, plan, charge)
         target_filter = self._same_filter(session, charge, charge_filter, target)
@@ -237,6 +242,13 @@ class SubscriptionChargeService:
         assign_codes([draft], others, errors)
         errors.raise_if_any()
         return draft
+
+
+def _require(data: Input, root: str) -> None:
+    """Lago's ``params.require(root)``: an empty object is a 400 (after the 404s: Lago finds the
+    subscription, charge and filter first)."""
+    if not data.provided():
+        raise BadRequest(f"param is missing or the value is empty or invalid: {root}")
 
 
 subscription_charge_service = SubscriptionChargeService()

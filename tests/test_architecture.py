@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("customers",),
     ("applied_coupons",),
     ("subscriptions",),
+    ("subscription_charges",),
     ("events",),
     ("metering",),
     ("fees",),

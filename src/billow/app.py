@@ -62,6 +62,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.invoices.endpoints import router as invoices
     from billow.organizations.endpoints import router as organizations
     from billow.plans.endpoints import router as plans
+    from billow.subscription_charges.endpoints import router as subscription_charges
     from billow.subscriptions.endpoints import router as subscriptions
     from billow.taxes.endpoints import router as taxes
     from billow.usage.endpoints import router as usage
@@ -81,6 +82,7 @@ def _api_routers() -> list[APIRouter]:
         customers,
         subscriptions,
         lifetime_usage,  # /subscriptions/{id}/lifetime_usage
+        subscription_charges,  # /subscriptions/{id}/charges[/{code}[/filters[/{id}]]]
         invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
         billing_invoices,  # PUT /invoices/{id}/refresh, /finalize, POST /invoices/{id}/retry
         add_ons,

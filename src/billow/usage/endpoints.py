@@ -1,4 +1,4 @@
-"""The customer-usage API: ``GET /customers/{external_customer_id}/current_usage``,
+"""The customer-usage API: ``GET /customers/{external_customer_id}/current_usage``, ``.../projected_usage``,
 ``GET /customers/{external_customer_id}/past_usage``, ``POST /events/estimate_fees`` and the instant
 estimates ``POST /events/estimate_instant_fees`` and ``/events/batch_estimate_instant_fees``."""
 
@@ -26,6 +26,7 @@ from billow.kit.strict_json import StrictJSONRoute
 from billow.subscriptions.dependencies import Now
 from billow.usage import instant
 from billow.usage.past_usage import past_usage_service
+from billow.usage.projected_schemas import CustomerProjectedUsageEnvelope, customer_projected_usage_out
 from billow.usage.schemas import (
     CustomerUsageEnvelope,
     FeesEnvelope,
@@ -88,6 +89,41 @@ def current_usage(
     if max(abs(usage.amount_cents), abs(usage.total_amount_cents)) > _MAX_AMOUNT_CENTS:
         raise ValidationFailed.one("charges", "value_is_out_of_range")  # no bill can carry it
     return customer_usage_out(usage)
+
+
+@router.get(
+    "/customers/{external_customer_id}/projected_usage",
+    response_model=CustomerProjectedUsageEnvelope,
+    tags=["customers"],
+)
+def projected_usage(
+    external_customer_id: str,
+    session: DbSession,
+    organization: CurrentOrganization,
+    now: Now,
+    external_subscription_id: str | None = None,
+    apply_taxes: str | None = None,
+) -> CustomerProjectedUsageEnvelope:
+    try:
+        projected = customer_usage_service.projected_usage(
+            session,
+            organization,
+            external_customer_id=external_customer_id,
+            external_subscription_id=external_subscription_id,
+            now=now,
+            apply_taxes=_flag(apply_taxes, True),
+        )
+    except ArithmeticError as error:  # stored prices or durations beyond any real bill (issue 9)
+        log.warning("projected usage of %s: %r", external_subscription_id, error)
+        raise ValidationFailed.one("charges", "value_is_out_of_range") from error
+    body = customer_projected_usage_out(projected)
+    usage = body.customer_projected_usage
+    if (
+        max(abs(usage.amount_cents), abs(usage.total_amount_cents), usage.projected_amount_cents)
+        > _MAX_AMOUNT_CENTS
+    ):
+        raise ValidationFailed.one("charges", "value_is_out_of_range")  # no bill can carry it
+    return body
 
 
 #: The largest amount an invoice can carry (``BIGINT``).

@@ -86,7 +86,8 @@ class CustomerUsageEnvelope(BaseModel):
     customer_usage: CustomerUsageOut
 
 
-def _totals(fees: Sequence[FeeUsage]) -> dict[str, Any]:
+def current_totals(fees: Sequence[FeeUsage]) -> dict[str, Any]:
+    """Units, aggregated units, events and amount of some fees of a charge."""
     units = sum((fee.units for fee in fees), Decimal(0))
     aggregated = sum((fee.total_aggregated_units for fee in fees), Decimal(0))
     return {
@@ -113,7 +114,7 @@ def _filters(usage: ChargeUsage, fees: Sequence[FeeUsage]) -> list[FilterUsageOu
         graph = group[0].filter
         entries.append(
             FilterUsageOut(
-                **_totals(group),
+                **current_totals(group),
                 invoice_display_name=graph.filter.invoice_display_name if graph else None,
                 values=graph.values if graph else None,
             )
@@ -125,7 +126,9 @@ def _grouped_usage(usage: ChargeUsage) -> list[GroupedUsageOut]:
     if not any(fee.grouped_by for fee in usage.fees):
         return []
     return [
-        GroupedUsageOut(**_totals(group), grouped_by=group[0].grouped_by, filters=_filters(usage, group))
+        GroupedUsageOut(
+            **current_totals(group), grouped_by=group[0].grouped_by, filters=_filters(usage, group)
+        )
         for group in _grouped(usage.fees, lambda fee: tuple(sorted(fee.grouped_by.items(), key=str)))
     ]
 
@@ -133,7 +136,7 @@ def _grouped_usage(usage: ChargeUsage) -> list[GroupedUsageOut]:
 def charge_usage_out(usage: ChargeUsage, currency: str) -> ChargeUsageOut:
     charge, metric = usage.charge, usage.metric
     return ChargeUsageOut(
-        **_totals(usage.fees),
+        **current_totals(usage.fees),
         amount_currency=currency,
         charge=UsageChargeOut(
             lago_id=str(charge.id),

@@ -1,7 +1,9 @@
 """The customer-usage API's rules: the current usage of a customer's subscription
 (``GET /customers/{external_customer_id}/current_usage``) and the fee estimate of an event
-(``POST /events/estimate_fees``, Lago's ``Fees::EstimatePayInAdvanceService``): finding the objects and
-validating the request, in Lago's order, with its errors; the computations are :mod:`billow.fees`.
+(``POST /events/estimate_fees``, Lago's ``Fees::EstimatePayInAdvanceService``), and the projected usage
+(``GET /customers/{external_customer_id}/projected_usage``, :mod:`billow.usage.projected`): finding the
+objects and validating the request, in Lago's order, with its errors; the computations are
+:mod:`billow.fees`.
 
 Current usage: 404 ``customer_not_found``; 405 ``no_active_subscription`` (no active subscription with
 ``external_subscription_id``); 404 ``charge_not_found`` when ``charge_id`` / ``charge_code`` /
@@ -53,8 +55,11 @@ from billow.metering.aggregation import UsageSource
 from billow.models.billable_metrics import AggregationType, BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
+from billow.models.plans import Plan
+from billow.models.subscriptions import Subscription
 from billow.plans.repository import plan_repository
 from billow.subscriptions.repository import subscription_repository
+from billow.usage.projected import ProjectedUsage, project_usage
 
 ZERO = Decimal(0)
 _NUMERIC_FIELDS = frozenset({AggregationType.SUM, AggregationType.MAX, AggregationType.LATEST})
@@ -80,19 +85,9 @@ class CustomerUsageService:
         :func:`billow.metering.sources.usage_source`).
         """
         filters = filters or UsageFilters()
-        customer = customer_repository.by_external_id(session, organization.id, external_customer_id)
-        if customer is None:
-            raise NotFound("customer")
-        subscription = (
-            subscription_repository.active_of_customer(session, customer, external_subscription_id)
-            if external_subscription_id
-            else None
+        customer, subscription, plan = self._subscription(
+            session, organization, external_customer_id, external_subscription_id
         )
-        if subscription is None:
-            raise NotAllowed(code="no_active_subscription")
-        plan = plan_repository.by_id(session, organization.id, subscription.plan_id)
-        if plan is None:  # cannot happen: subscriptions keep their plan
-            raise NotAllowed(code="no_active_subscription")
         graphs = usage_charges(session, plan, filters)
         if filters.any and not graphs:
             raise NotFound("charge")
@@ -107,6 +102,56 @@ class CustomerUsageService:
             apply_taxes=apply_taxes,
             source=source,
         )
+
+    def projected_usage(
+        self,
+        session: Session,
+        organization: Organization,
+        *,
+        external_customer_id: str,
+        external_subscription_id: str | None,
+        now: datetime,
+        apply_taxes: bool = True,
+    ) -> ProjectedUsage:
+        """The current usage of the customer's active subscription, each fee projected to the end of the
+        charges period (:mod:`billow.usage.projected`). Errors as :meth:`current_usage`."""
+        customer, subscription, plan = self._subscription(
+            session, organization, external_customer_id, external_subscription_id
+        )
+        usage = usage_service.compute(
+            session,
+            organization,
+            customer=customer,
+            subscription=subscription,
+            plan=plan,
+            charges=usage_charges(session, plan, UsageFilters()),
+            now=now,
+            apply_taxes=apply_taxes,
+        )
+        return project_usage(usage, now=now, timezone=customer.applicable_timezone(organization))
+
+    def _subscription(
+        self,
+        session: Session,
+        organization: Organization,
+        external_customer_id: str,
+        external_subscription_id: str | None,
+    ) -> tuple[Customer, Subscription, Plan]:
+        """404 ``customer_not_found``; 405 ``no_active_subscription``."""
+        customer = customer_repository.by_external_id(session, organization.id, external_customer_id)
+        if customer is None:
+            raise NotFound("customer")
+        subscription = (
+            subscription_repository.active_of_customer(session, customer, external_subscription_id)
+            if external_subscription_id
+            else None
+        )
+        if subscription is None:
+            raise NotAllowed(code="no_active_subscription")
+        plan = plan_repository.by_id(session, organization.id, subscription.plan_id)
+        if plan is None:  # cannot happen: subscriptions keep their plan
+            raise NotAllowed(code="no_active_subscription")
+        return customer, subscription, plan
 
     # ----------------------------------------------------------------------------------------- estimate
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
@@ -10,7 +12,7 @@ from billow.models.organizations import Organization
 from billow.models.plans import Charge, ChargeFilter, Plan
 from billow.plans.repository import plan_repository as repository
 from billow.plans.schemas import ChargeFilterInput, ChargeInput
-from billow.plans.service.charge_drafts import ChargeDrafter, assign_codes, filter_identity
+from billow.plans.service.charge_drafts import ChargeDrafter, FilterDraft, assign_codes, filter_identity
 from billow.plans.service.charge_writer import create_filter, delete_charge, write_charge
 from billow.plans.service.plans import plan_service
 
@@ -77,6 +79,19 @@ class ChargeFilterService:
         data: ChargeFilterInput,
     ) -> tuple[Charge, ChargeFilter]:
         _, charge = charge_service.find(session, organization, plan_code, charge_code)
+        return charge, self.create_on(session, organization, charge, data)
+
+    def check_new(
+        self,
+        session: Session,
+        organization: Organization,
+        charge: Charge,
+        data: ChargeFilterInput,
+        *,
+        duplicate_code: str = "value_already_exist",
+    ) -> FilterDraft:
+        """A new filter of ``charge``, validated (422 otherwise; ``duplicate_code`` when a live filter
+        has the same values)."""
         drafter = ChargeDrafter(session, organization.id)
         metric = drafter.metric(str(charge.billable_metric_id))
         errors = Errors()
@@ -86,10 +101,23 @@ class ChargeFilterService:
             values = repository.values_of(session, [f.id for f in current])
             identities = {filter_identity({row.key: row.values for row in values[f.id]}) for f in current}
             if draft.identity in identities:
-                errors.add("values", "value_already_exist")
+                errors.add("values", duplicate_code)
         errors.raise_if_any()
         assert draft is not None
-        return charge, create_filter(session, charge, draft, repository.next_filter_position(session, charge))
+        return draft
+
+    def create_on(
+        self,
+        session: Session,
+        organization: Organization,
+        charge: Charge,
+        data: ChargeFilterInput,
+        *,
+        duplicate_code: str = "value_already_exist",
+    ) -> ChargeFilter:
+        """Add a filter to ``charge`` (any plan's, a child plan's included)."""
+        draft = self.check_new(session, organization, charge, data, duplicate_code=duplicate_code)
+        return create_filter(session, charge, draft, repository.next_filter_position(session, charge))
 
     def update(
         self,
@@ -102,23 +130,47 @@ class ChargeFilterService:
     ) -> tuple[Charge, ChargeFilter]:
         """Change the display name and properties. As in Lago, a filter's values cannot change."""
         charge, charge_filter = self.get(session, organization, plan_code, charge_code, filter_id)
-        provided = data.provided()
-        if "properties" in provided:
-            drafter = ChargeDrafter(session, organization.id)
-            metric = drafter.metric(str(charge.billable_metric_id))
-            errors = Errors()
-            values = repository.values_of(session, [charge_filter.id])[charge_filter.id]
-            checked = ChargeFilterInput(
-                properties=data.properties, values={row.key: row.values for row in values}
-            )
-            draft = drafter.draft_filter(checked, metric, charge.charge_model, errors)
-            errors.raise_if_any()
-            assert draft is not None
-            charge_filter.properties = draft.properties
-        if "invoice_display_name" in provided:
+        return charge, self.update_on(session, organization, charge, charge_filter, data)
+
+    def check_update(
+        self,
+        session: Session,
+        organization: Organization,
+        charge: Charge,
+        charge_filter: ChargeFilter,
+        data: ChargeFilterInput,
+    ) -> dict[str, Any] | None:
+        """The filter's new properties, validated (None: not sent); 422 otherwise."""
+        if "properties" not in data.provided():
+            return None
+        drafter = ChargeDrafter(session, organization.id)
+        metric = drafter.metric(str(charge.billable_metric_id))
+        errors = Errors()
+        values = repository.values_of(session, [charge_filter.id])[charge_filter.id]
+        checked = ChargeFilterInput(
+            properties=data.properties, values={row.key: row.values for row in values}
+        )
+        draft = drafter.draft_filter(checked, metric, charge.charge_model, errors)
+        errors.raise_if_any()
+        assert draft is not None
+        return draft.properties
+
+    def update_on(
+        self,
+        session: Session,
+        organization: Organization,
+        charge: Charge,
+        charge_filter: ChargeFilter,
+        data: ChargeFilterInput,
+    ) -> ChargeFilter:
+        """Apply ``data`` to a filter of ``charge`` (any plan's, a child plan's included)."""
+        properties = self.check_update(session, organization, charge, charge_filter, data)
+        if properties is not None:
+            charge_filter.properties = properties
+        if "invoice_display_name" in data.provided():
             charge_filter.invoice_display_name = data.invoice_display_name
         session.flush()
-        return charge, charge_filter
+        return charge_filter
 
     def delete(
         self, session: Session, organization: Organization, plan_code: str, charge_code: str, filter_id: str

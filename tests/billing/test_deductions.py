@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.billing.pay_in_advance import create_pay_in_advance_fees
+from billow.models.coupons import InvoiceCoupon
 from billow.models.invoices import Invoice
 from billow.models.wallets import Wallet, WalletTransaction
 from tests.fixtures import factories as f
@@ -127,3 +129,69 @@ def test_concurrent_invoices_spend_a_balance_once(factory, session: Session) -> 
     assert len(invoices) == 2
     assert sum(prepaid for _, _, prepaid, _, _ in invoices) == sum(_outbound(factory, wallet)) == 1500
     assert _balance(factory, wallet) == 0
+
+
+_FINALIZE = """
+import sys, uuid
+from datetime import datetime
+from billow.billing.pay_in_advance import create_pay_in_advance_fees
+from billow.db import make_engine, make_sessionmaker
+url, organization_id, external_id, now = sys.argv[1:]
+summary = create_pay_in_advance_fees(
+    make_sessionmaker(make_engine(url)), datetime.fromisoformat(now),
+    organization_id=uuid.UUID(organization_id), external_subscription_ids=[external_id],
+)
+sys.exit(1 if summary.failed else 0)
+"""
+
+
+def test_two_processes_finalizing_at_once_take_each_credit_once(engine, factory, session: Session) -> None:
+    """PostgreSQL, two OS processes: each bills the pay-in-advance events of one of a customer's two
+    subscriptions (ten invoices each) at the same time, against one coupon of 700 and one wallet of 5000.
+    Whatever the interleaving, the coupon gives 700 in total and the wallet pays exactly what the invoices
+    say, never below zero."""
+    import subprocess
+    import sys
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks between processes: PostgreSQL")
+    org = f.organization(session, document_number_prefix="TWO")
+    metric = f.metric(session, org, "sum_agg", code="api")
+    plan = f.plan(session, org, amount_cents=0)
+    f.charge(session, org, plan, metric, "standard", {"amount": "1"}, pay_in_advance=True, invoiceable=True)
+    customer = f.customer(session, org, external_id="cus_1")
+    for name in ("a", "b"):
+        f.subscription(session, org, customer, plan, external_id=f"sub_{name}", started_at=at("2024-01-01"))
+        for i in range(10):
+            f.event(
+                session,
+                org,
+                "api",
+                f"2024-01-10T00:00:{i:02d}",
+                {"value": "3"},
+                transaction_id=f"{name}{i}",
+                external_subscription_id=f"sub_{name}",
+            )
+    applied = f.applied_coupon(session, org, customer, amount_cents=700)
+    wallet = f.wallet(session, org, customer, 5000)
+    session.commit()
+    url = engine.url.render_as_string(hide_password=False)
+    processes = [
+        subprocess.Popen([sys.executable, "-c", _FINALIZE, url, str(org.id), f"sub_{name}", NOW.isoformat()])
+        for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=120) for p in processes] == [0, 0]
+    with factory() as s:
+        invoices = s.scalars(select(Invoice)).all()
+        coupon_cents = sum(
+            s.scalars(select(InvoiceCoupon.amount_cents).where(InvoiceCoupon.applied_coupon_id == applied.id))
+        )
+        row = s.get(Wallet, wallet.id)
+        assert row is not None
+    # 20 invoices of 300: 6000 of fees; the coupon's 700 once; the wallet pays the other 5300 up to its
+    # 5000 (no tax): 300 left due in total.
+    assert len(invoices) == 20
+    assert coupon_cents == sum(i.coupons_amount_cents for i in invoices) == 700
+    assert sum(i.prepaid_credit_amount_cents for i in invoices) == sum(_outbound(factory, wallet)) == 5000
+    assert row.balance_cents == 0
+    assert sum(i.total_amount_cents for i in invoices) == 300

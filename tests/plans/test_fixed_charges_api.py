@@ -41,7 +41,7 @@ def expected(add_on: dict, got: dict, **overrides: Any) -> dict:
         "lago_id": got["lago_id"],
         "lago_add_on_id": add_on["lago_id"],
         "code": add_on["code"],
-        "invoice_display_name": None,
+        "invoice_display_name": "",  # null in Lago: the official client needs a string
         "add_on_code": add_on["code"],
         "created_at": got["created_at"],
         "charge_model": "standard",

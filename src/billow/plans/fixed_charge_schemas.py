@@ -58,7 +58,9 @@ class FixedChargeOut(Output):
     lago_id: uuid.UUID
     lago_add_on_id: uuid.UUID
     code: str
-    invoice_display_name: str | None
+    # A string, never null: Lago's spec types it so and the official client refuses a null (Lago renders
+    # null when unset; Billow renders "").
+    invoice_display_name: str
     add_on_code: str
     created_at: Timestamp
     charge_model: str
@@ -85,7 +87,7 @@ def fixed_charge_out(graph: FixedChargeGraph) -> FixedChargeOut:
         lago_id=fixed_charge.id,
         lago_add_on_id=fixed_charge.add_on_id,
         code=fixed_charge.code,
-        invoice_display_name=fixed_charge.invoice_display_name,
+        invoice_display_name=fixed_charge.invoice_display_name or "",
         add_on_code=graph.add_on.code,
         created_at=fixed_charge.created_at,
         charge_model=fixed_charge.charge_model,

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from lago_python_client.models.fixed_charge import FixedChargeResponse
 
+from billow.billing.run import bill_due
 from tests.conftest import Api
 from tests.plans.test_fixed_charges_api import create_add_on, expected, fixed
 
@@ -185,3 +187,29 @@ class TestSubscriptionFixedCharges:
         seats = plan["fixed_charges"][0]
         add_on = api.get("/add_ons/seats").json()["add_on"]
         assert seats == expected(add_on, seats)
+
+
+class TestBilledAtStart:
+    def test_in_advance_fixed_charge_on_an_arrears_plan_is_billed_on_creation(
+        self, api: Api, app: Any
+    ) -> None:
+        seats = create_add_on(api)
+        plan = {
+            "name": "Pro",
+            "code": "pro",
+            "interval": "monthly",
+            "amount_cents": 1000,
+            "amount_currency": "EUR",
+            "fixed_charges": [fixed(seats, pay_in_advance=True)],
+        }
+        assert api.post("/plans", json={"plan": plan}).status_code == 200
+        assert subscribe(api, billing_time="anniversary").status_code == 200
+        [invoice] = api.get("/invoices").json()["invoices"]
+        # The first month of 3 seats at 10.00 (anniversary: a whole period); no plan fee, it is in arrears.
+        assert (invoice["invoice_type"], invoice["fees_amount_cents"]) == ("subscription", 3000)
+        assert bill_due(app.state.sessionmaker, datetime.now(UTC)).invoices_created == 0
+
+    def test_in_arrears_only_bills_nothing_on_creation(self, api: Api) -> None:
+        catalog(api)
+        assert subscribe(api).status_code == 200
+        assert api.get("/invoices").json()["invoices"] == []

@@ -27,7 +27,7 @@ from billow.models.customers import Customer
 from billow.models.events import Event
 from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType
 from billow.models.organizations import Organization
-from billow.models.plans import Charge, Plan, UsageThreshold
+from billow.models.plans import Charge, FixedCharge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.wallets import Wallet, WalletStatus
 from billow.subscriptions.calendar import trial_end
@@ -57,6 +57,7 @@ def subscription_facts(row: Any, *, with_trial: bool = True, with_floor: bool = 
         billing_time=row.billing_time,
         timezone=timezone,
         pay_in_advance=row.pay_in_advance,
+        advance_fixed_charges=bool(row.advance_fixed_charges),
         bill_charges_monthly=row.bill_charges_monthly,
         terminated_at=row.terminated_at,
         trial_ended_at=trial_end(row.started_at, row.trial_period) if with_trial else None,
@@ -82,6 +83,13 @@ _SUBSCRIPTION_ROW = (
         Subscription.external_id,
         Subscription.purchase_order_number,
         Subscription.consolidate_invoice,
+        exists()
+        .where(
+            FixedCharge.plan_id == Plan.id,
+            FixedCharge.pay_in_advance.is_(True),
+            FixedCharge.deleted_at.is_(None),
+        )
+        .label("advance_fixed_charges"),
     )
     .join(Plan, Plan.id == Subscription.plan_id)
     .join(Customer, Customer.id == Subscription.customer_id)

@@ -80,6 +80,15 @@ class FixedChargeRepository:
             )
         ).first()
 
+    def has_pay_in_advance(self, session: Session, plan: Plan) -> bool:
+        """Whether the plan has a live fixed charge paid in advance (its subscriptions' start bills it)."""
+        stmt = select(FixedCharge.id).where(
+            FixedCharge.plan_id == plan.id,
+            FixedCharge.pay_in_advance.is_(True),
+            FixedCharge.deleted_at.is_(None),
+        )
+        return session.scalars(stmt.limit(1)).first() is not None
+
     def list_stmt(self, plan: Plan) -> Select[FixedCharge]:
         """A plan's live fixed charges, newest first (Lago's order for this listing)."""
         return (

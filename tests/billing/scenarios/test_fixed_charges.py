@@ -109,19 +109,26 @@ def test_in_advance_on_a_pay_in_advance_plan(factory, session) -> None:
 
 
 def test_in_advance_on_an_arrears_plan(factory, session) -> None:
-    w = world(session, started_at="2024-01-01", charge_model=None)
+    w = world(session, started_at="2024-01-17", charge_model=None)
     add_fixed_charge(session, w.plan, pay_in_advance=True)
     session.commit()
+    step(factory, "2024-01-17")
+    # The start bills the fixed charge's first period (not prorated: 3000) and no plan fee (in arrears).
+    assert rows(factory) == [starting("2024-01-17", fixed(3000))]
     step(factory, "2024-02-01")
-    # January's plan fee in arrears (1000) and February's fixed charge in advance (3000).
-    assert rows(factory) == [periodic("2024-02-01", sub(1000), fixed(3000))]
+    # January's plan fee in arrears, Jan 17-31: 1000 x 15 / 31 = 484; February's fixed charge: 3000.
+    assert rows(factory)[1] == periodic("2024-02-01", sub(484), fixed(3000))
     with factory() as check:
-        fee = check.scalars(select(Fee).where(Fee.fee_type == "fixed_charge")).one()
-        assert (fee.from_datetime, fee.to_datetime, fee.pay_in_advance) == (
-            f.at("2024-02-01"),
-            f.at("2024-03-01"),
-            True,
-        )
+        spans = [
+            (fee.from_datetime, fee.to_datetime, fee.pay_in_advance)
+            for fee in check.scalars(
+                select(Fee).where(Fee.fee_type == "fixed_charge").order_by(Fee.from_datetime)
+            )
+        ]
+    assert spans == [
+        (f.at("2024-01-17"), f.at("2024-02-01"), True),
+        (f.at("2024-02-01"), f.at("2024-03-01"), True),
+    ]
 
 
 def test_termination(factory, session) -> None:
@@ -130,13 +137,16 @@ def test_termination(factory, session) -> None:
     add_fixed_charge(session, w.plan, "licences")
     add_fixed_charge(session, w.plan, "support", pay_in_advance=True)
     session.commit()
+    step(factory, "2024-02-01")
+    # The start: February's support in advance, 3000.
+    assert rows(factory) == [starting("2024-02-01", fixed(3000))]
     step(factory, "2024-03-01")
     # February whole: plan 1000, seats 3000, licences 3000, and March's support in advance 3000.
-    assert rows(factory) == [periodic("2024-03-01", sub(1000), fixed(3000), fixed(3000), fixed(3000))]
+    assert rows(factory)[1] == periodic("2024-03-01", sub(1000), fixed(3000), fixed(3000), fixed(3000))
     step(factory, "2024-03-10T12:00:00")
     # March 1-10: 10 of 31 days. Plan 1000 x 10 / 31 = 322.58 -> 323; seats 3 x 10 / 31 = 0.967742 units
     # x 10.00 = 9.67742 -> 968; licences not prorated 3000; support was paid in advance: nothing.
-    assert rows(factory)[1] == terminating("2024-03-10", sub(323), fixed(968), fixed(3000))
+    assert rows(factory)[2] == terminating("2024-03-10", sub(323), fixed(968), fixed(3000))
 
 
 def test_fixed_charge_taxes(factory, session) -> None:

@@ -156,6 +156,13 @@ class TestPlanWithFixedCharges:
             "code": ["value_already_exist"],
         }
 
+    def test_deleting_the_add_on_deletes_them(self, api: Api) -> None:
+        seats = create_add_on(api)
+        setup = create_add_on(api, "setup")
+        plan = create_plan(api, fixed_charges=[fixed(seats), fixed(setup)])
+        assert api.delete("/add_ons/seats").status_code == 200
+        assert api.get("/plans/starter").json()["plan"]["fixed_charges"] == plan["fixed_charges"][1:]
+
     def test_deleted_plan_shows_them(self, api: Api) -> None:
         seats = create_add_on(api)
         plan = create_plan(api, fixed_charges=[fixed(seats)])

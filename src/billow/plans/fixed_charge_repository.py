@@ -80,6 +80,18 @@ class FixedChargeRepository:
             )
         ).first()
 
+    def of_add_on(self, session: Session, add_on: AddOn) -> list[FixedCharge]:
+        """The live fixed charges of an add-on, on every plan."""
+        return list(
+            session.scalars(
+                select(FixedCharge).where(
+                    FixedCharge.organization_id == add_on.organization_id,
+                    FixedCharge.add_on_id == add_on.id,
+                    FixedCharge.deleted_at.is_(None),
+                )
+            )
+        )
+
     def has_pay_in_advance(self, session: Session, plan: Plan) -> bool:
         """Whether the plan has a live fixed charge paid in advance (its subscriptions' start bills it)."""
         stmt = select(FixedCharge.id).where(

@@ -183,6 +183,19 @@ class TestSubscriptionFixedCharges:
         not_found(override(other_api, units="9"), "subscription_not_found")
         assert api.get("/subscriptions/sub_1/fixed_charges/seats").json()["fixed_charge"]["units"] == "3.0"
 
+    def test_plan_with_subscriptions_keeps_model_and_code(self, api: Api, plan: dict[str, Any]) -> None:
+        # As Lago: once a plan has subscriptions, its fixed charges keep their charge model and code.
+        body = {"charge_model": "volume", "code": "renamed", "units": "6"}
+        response = api.put("/plans/pro/fixed_charges/seats", json={"fixed_charge": body})
+        assert response.status_code == 200, response.text
+        got = response.json()["fixed_charge"]
+        assert (got["code"], got["charge_model"], got["units"]) == ("seats", "standard", "6.0")
+        seats = {**got, "units": "1.0"}
+        response = api.put(
+            "/plans/pro", json={"plan": {"fixed_charges": [{"id": got["lago_id"], "code": "x", "units": 1}]}}
+        )
+        assert response.json()["plan"]["fixed_charges"] == [seats]  # the other one was dropped
+
     def test_fixed_charges_expected_helper(self, api: Api, plan: dict[str, Any]) -> None:
         seats = plan["fixed_charges"][0]
         add_on = api.get("/add_ons/seats").json()["add_on"]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from billow.kit.ids import parse_uuid
 from billow.models.add_ons import AddOn
 from billow.models.plans import FixedCharge, Plan, fixed_charge_taxes
+from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
 
 
@@ -91,6 +92,14 @@ class FixedChargeRepository:
                 )
             )
         )
+
+    def has_subscriptions(self, session: Session, plan: Plan) -> bool:
+        """Whether a subscription (of any status) is on the plan itself (Lago's
+        ``attached_to_subscriptions?``)."""
+        stmt = select(Subscription.id).where(
+            Subscription.organization_id == plan.organization_id, Subscription.plan_id == plan.id
+        )
+        return session.scalars(stmt.limit(1)).first() is not None
 
     def has_pay_in_advance(self, session: Session, plan: Plan) -> bool:
         """Whether the plan has a live fixed charge paid in advance (its subscriptions' start bills it)."""

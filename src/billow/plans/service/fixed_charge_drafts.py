@@ -11,6 +11,7 @@ A fixed charge bills an add-on every period for ``units`` (a decimal ``>= 0``, d
 * ``units`` must be a number (``value_is_invalid``) in ``[0, 10^18]`` (``value_is_out_of_range``);
 * codes are unique in the plan (``value_already_exist``); a missing code is the add-on's code, suffixed
   ``_2``, ``_3``... when taken (Lago's ``FixedCharges::GenerateCodeService``);
+* once the plan has subscriptions, an update keeps a fixed charge's ``charge_model`` and ``code``;
 * the add-on is ``add_on_id`` (its lago_id) or ``add_on_code``: a live add-on of the organization, else 404
   ``add_on_not_found``; an update never changes it, nor ``pay_in_advance`` and ``prorated`` (Lago).
 
@@ -95,8 +96,14 @@ class FixedChargeDrafter:
             self._add_ons[key] = found
         return self._add_ons[key]
 
-    def draft(self, data: FixedChargeInput, existing: FixedCharge | None, errors: Errors) -> FixedChargeDraft:
+    def draft(
+        self, data: FixedChargeInput, existing: FixedCharge | None, errors: Errors, *, locked: bool = False
+    ) -> FixedChargeDraft:
+        """``locked``: the plan has subscriptions, so an existing fixed charge keeps its charge model and
+        code (Lago ignores them then)."""
         provided = data.provided()
+        if locked and existing is not None:
+            provided = {k: v for k, v in provided.items() if k not in ("charge_model", "code")}
         if existing is None:
             add_on = self.add_on(data.add_on_id, data.add_on_code)
         else:
@@ -130,7 +137,7 @@ class FixedChargeDrafter:
             existing=existing,
             add_on=add_on,
             # An empty code is no code: one is generated (or the current one kept).
-            code=data.code or (existing.code if existing is not None else None),
+            code=provided.get("code") or (existing.code if existing is not None else None),
             charge_model=charge_model or "",
             invoice_display_name=pick("invoice_display_name", None),
             pay_in_advance=pay_in_advance,
@@ -256,6 +263,7 @@ def draft_plan_fixed_charges(
     """The plan's fixed charges become ``inputs``: an ``id`` of one of them updates it (404
     ``fixed_charge_not_found`` otherwise), the others are new, and the current ones not listed go."""
     current = {str(f.id): f for f in repository.of_plan(session, plan)} if plan is not None else {}
+    locked = plan is not None and repository.has_subscriptions(session, plan)
     drafter = FixedChargeDrafter(session, organization.id)
     drafts: list[FixedChargeDraft] = []
     for item in inputs:
@@ -264,7 +272,7 @@ def draft_plan_fixed_charges(
             existing = current.get(item.id.lower())
             if existing is None:
                 raise NotFound("fixed_charge")
-        drafts.append(drafter.draft(item, existing, errors))
+        drafts.append(drafter.draft(item, existing, errors, locked=locked))
     assign_codes(drafts, (), errors)
     kept = {draft.existing.id for draft in drafts if draft.existing is not None}
     return FixedChargesChange(drafts, [f for f in current.values() if f.id not in kept])

@@ -40,7 +40,8 @@ class FixedChargeService:
     ) -> FixedCharge:
         plan, fixed_charge = self.find(session, organization, plan_code, code)
         errors = Errors()
-        draft = FixedChargeDrafter(session, organization.id).draft(data, fixed_charge, errors)
+        locked = repository.has_subscriptions(session, plan)
+        draft = FixedChargeDrafter(session, organization.id).draft(data, fixed_charge, errors, locked=locked)
         others = [f.code for f in repository.of_plan(session, plan) if f.id != fixed_charge.id]
         assign_codes([draft], others, errors)
         errors.raise_if_any()

@@ -12,6 +12,7 @@ from billow.billing.fixed_charge_fees import (
     PlanCalendar,
     fixed_charge_amount,
     fixed_charge_span,
+    paid_share_cents,
     prorated_units,
     span_days,
 )
@@ -91,6 +92,16 @@ class TestProratedUnits:
     def test_whole_period_and_nothing(self) -> None:
         assert prorated_units(Decimal("3.5"), 31, 31) == Decimal("3.5")
         assert prorated_units(Decimal(3), 0, 31) == 0
+
+
+class TestPaidShare:
+    def test_days_already_paid(self) -> None:
+        # 3000 paid for 31 days, 10 of them: 3000 x 10 / 31 = 967.74 -> 968.
+        assert paid_share_cents(3000, 31, 10) == 968
+        # 1000 for 8 days, 1 of them: 125 exactly; 999 for 2 days, 1: 499.5 -> 500 (half-up).
+        assert paid_share_cents(1000, 8, 1) == 125
+        assert paid_share_cents(999, 2, 1) == 500
+        assert paid_share_cents(1000, 0, 3) == 0
 
 
 def due(reason: InvoicingReason, due_at: str, period_start: str | None = None) -> DueInvoice:

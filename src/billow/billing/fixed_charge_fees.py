@@ -16,6 +16,11 @@ A **prorated** fixed charge bills ``units x days / period_days`` units (rounded 
 ``ProratedAggregationService``) priced in the tier of its full units; otherwise a partial period bills the
 full units. A fee with 0 units and 0 amount is not written (Lago's ``should_persist_fee?``).
 
+After an upgrade, the new subscription's first fee of a prorated in-advance fixed charge is reduced by
+what the previous subscription already paid for the same add-on over those days (Lago's
+``first_prorated_paid_in_advance_charge_billed_in_prev_subscription?``): the paid fee's amount x the new
+span's days / the paid span's days, rounded half-up; never below 0.
+
 Billow departures: the units are the fixed charge's at billing time (Lago keeps a history of units
 changes, ``fixed_charge_events``, and can bill a change mid-period with ``apply_units_immediately``); the
 first period of an in-advance fixed charge is billed only when the subscription has a starting invoice
@@ -33,9 +38,10 @@ from typing import Any
 
 from billow.billing.context import FeeDraft, InvoiceContext
 from billow.billing.proration import inclusive_days
+from billow.billing.repository import billing_repository
 from billow.billing.run_context import cached
 from billow.billing.schedule import DueInvoice, InvoicingReason
-from billow.kit.money import CONTEXT, precise_minor_units, to_minor_units
+from billow.kit.money import CONTEXT, precise_minor_units, round_minor_units, to_minor_units
 from billow.kit.time import local_date
 from billow.models.invoices import Fee, FeeType
 from billow.models.plans import FixedCharge, Interval
@@ -127,6 +133,17 @@ def prorated_units(units: Decimal, days: int, period_days: int) -> Decimal:
     return share.quantize(PRORATED_UNITS_QUANTUM, rounding=ROUND_HALF_UP, context=CONTEXT)
 
 
+def paid_share_cents(paid_cents: int, paid_days: int, days: int) -> int:
+    """What ``days`` of a fee of ``paid_cents`` for ``paid_days`` were worth: half-up, whole cents.
+
+    3000 paid for 31 days, 10 of them again: 3000 x 10 / 31 = 967.74 -> 968."""
+    if paid_days <= 0:
+        return 0
+    return round_minor_units(
+        CONTEXT.divide(CONTEXT.multiply(Decimal(paid_cents), Decimal(days)), Decimal(paid_days))
+    )
+
+
 def fixed_charge_amount(
     charge_model: str,
     properties: Mapping[str, Any],
@@ -179,9 +196,18 @@ def _fee(ctx: InvoiceContext, fixed_charge: FixedCharge, span: FixedChargeSpan) 
         fixed_charge.charge_model, fixed_charge.properties, units, currency=ctx.currency, prorated=prorated
     )
     amount_cents = to_minor_units(result.amount, ctx.currency)
+    precise = precise_minor_units(result.amount, ctx.currency)
+    subscription = ctx.subscription
+    if (
+        fixed_charge.pay_in_advance
+        and fixed_charge.prorated
+        and ctx.due.reason == InvoicingReason.SUBSCRIPTION_STARTING
+    ):
+        paid = _paid_by_previous(ctx, fixed_charge, span)
+        if paid:
+            amount_cents, precise = max(amount_cents - paid, 0), max(precise - paid, Decimal(0))
     if result.units == 0 and amount_cents == 0:
         return None
-    subscription = ctx.subscription
     return Fee(
         organization_id=subscription.organization_id,
         invoice_id=ctx.invoice_id,
@@ -200,7 +226,7 @@ def _fee(ctx: InvoiceContext, fixed_charge: FixedCharge, span: FixedChargeSpan) 
         total_aggregated_units=result.units,
         events_count=0,
         amount_cents=amount_cents,
-        precise_amount_cents=precise_minor_units(result.amount, ctx.currency),
+        precise_amount_cents=precise,
         amount_currency=ctx.currency,
         unit_amount=result.unit_amount,
         amount_details=result.amount_details,
@@ -211,12 +237,34 @@ def _fee(ctx: InvoiceContext, fixed_charge: FixedCharge, span: FixedChargeSpan) 
     )
 
 
+def _paid_by_previous(ctx: InvoiceContext, fixed_charge: FixedCharge, span: FixedChargeSpan) -> int:
+    """The share of the span already paid by the previous subscription (an upgrade) for the add-on."""
+    previous_id = ctx.subscription.previous_subscription_id
+    if previous_id is None:
+        return 0
+    paid = billing_repository.paid_fixed_charge_fee(
+        ctx.session, previous_id, fixed_charge.add_on_id, span.from_datetime, span.to_datetime
+    )
+    if paid is None or paid.from_datetime is None or paid.to_datetime is None:
+        return 0
+    paid_span = FixedChargeSpan(span.period, paid.from_datetime, paid.to_datetime)
+    days = span_days(span, ctx.timezone)
+    return paid_share_cents(paid.amount_cents, _days(paid_span, ctx.timezone), days)
+
+
+def _days(span: FixedChargeSpan, timezone: str) -> int:
+    first = local_date(span.from_datetime, timezone)
+    last = local_date(span.to_datetime - _EPSILON, timezone)
+    return inclusive_days(first, last)
+
+
 __all__: Sequence[str] = (
     "FixedChargeSpan",
     "PlanCalendar",
     "fixed_charge_amount",
     "fixed_charge_fee_drafts",
     "fixed_charge_span",
+    "paid_share_cents",
     "prorated_units",
     "span_days",
 )

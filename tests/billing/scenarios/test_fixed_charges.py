@@ -40,16 +40,19 @@ def fixed(amount: int) -> tuple[str, int]:
     return ("fixed_charge", amount)
 
 
-def add_fixed_charge(session: Session, plan: Plan, code: str = "seats", **fields: Any) -> FixedCharge:
-    add_on = AddOn(
-        organization_id=plan.organization_id,
-        name=code.title(),
-        code=code,
-        amount_cents=0,
-        amount_currency=plan.amount_currency,
-    )
-    session.add(add_on)
-    session.flush()
+def add_fixed_charge(
+    session: Session, plan: Plan, code: str = "seats", add_on: AddOn | None = None, **fields: Any
+) -> FixedCharge:
+    if add_on is None:
+        add_on = AddOn(
+            organization_id=plan.organization_id,
+            name=code.title(),
+            code=code,
+            amount_cents=0,
+            amount_currency=plan.amount_currency,
+        )
+        session.add(add_on)
+        session.flush()
     row = FixedCharge(
         organization_id=plan.organization_id,
         plan_id=plan.id,
@@ -195,3 +198,35 @@ def test_minimum_commitment_counts_fixed_charges(factory, session) -> None:
 def _commitment(session: Session, plan: Plan, amount_cents: int) -> None:
     session.add(Commitment(organization_id=plan.organization_id, plan_id=plan.id, amount_cents=amount_cents))
     session.flush()
+
+
+def test_upgrade_deducts_what_the_previous_subscription_paid(factory, session) -> None:
+    w = world(session, started_at="2024-01-01", charge_model=None, terminated_at="2024-01-22")
+    old = add_fixed_charge(session, w.plan, pay_in_advance=True, prorated=True)
+    bigger = f.plan(session, w.org, amount_cents=1000, amount_currency=w.plan.amount_currency)
+    add_on = session.get(AddOn, old.add_on_id)
+    add_fixed_charge(
+        session, bigger, add_on=add_on, pay_in_advance=True, prorated=True, properties={"amount": "20"}
+    )
+    new = f.subscription(
+        session,
+        w.org,
+        w.customer,
+        bigger,
+        external_id="sub_1",
+        started_at=f.at("2024-01-22"),
+        previous_subscription_id=w.subscription.id,
+    )
+    session.commit()
+    step(factory, "2024-01-01")
+    # The start: January's seats in advance, the whole month: 3 x 10.00 = 3000.
+    assert rows(factory) == [starting("2024-01-01", fixed(3000))]
+    step(factory, "2024-01-22")  # the upgrade: one invoice for both subscriptions
+    with factory() as check:
+        fees = check.scalars(select(Fee).where(Fee.subscription_id == new.id)).all()
+    # Jan 22-31: 10 of 31 days. 3 x 10 / 31 = 0.967742 units x 20.00 = 19.35484 -> 1935 (precise
+    # 1935.484); already paid by the old subscription for those days: 3000 x 10 / 31 = 967.74 -> 968.
+    # 1935 - 968 = 967.
+    assert [(fee.fee_type, fee.amount_cents, fee.precise_amount_cents) for fee in fees] == [
+        ("fixed_charge", 967, Decimal("967.484"))
+    ]

@@ -243,7 +243,7 @@ def _paid_by_previous(ctx: InvoiceContext, fixed_charge: FixedCharge, span: Fixe
     if previous_id is None:
         return 0
     paid = billing_repository.paid_fixed_charge_fee(
-        ctx.session, previous_id, fixed_charge.add_on_id, span.from_datetime, span.to_datetime
+        ctx.session, previous_id, fixed_charge.add_on_id, (span.from_datetime, span.to_datetime)
     )
     if paid is None or paid.from_datetime is None or paid.to_datetime is None:
         return 0

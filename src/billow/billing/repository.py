@@ -491,26 +491,17 @@ class BillingRepository:
         session: Session,
         subscription_id: uuid.UUID,
         add_on_id: uuid.UUID,
-        from_datetime: datetime,
-        to_datetime: datetime,
+        span: tuple[datetime, datetime],
     ) -> Fee | None:
-        """The latest in-advance fixed-charge fee of ``add_on_id`` a subscription was invoiced for a span
-        covering ``[from_datetime, to_datetime)`` (on an invoice that counts)."""
-        return session.scalars(
-            select(Fee)
-            .join(Invoice, Invoice.id == Fee.invoice_id)
-            .where(
-                Fee.subscription_id == subscription_id,
-                Fee.fee_type == FeeType.FIXED_CHARGE,
-                Fee.add_on_id == add_on_id,
-                Fee.pay_in_advance.is_(True),
-                Fee.from_datetime <= from_datetime,
-                Fee.to_datetime >= to_datetime,
-                Invoice.status.in_(COUNTED_STATUSES),
-            )
-            .order_by(Fee.created_at.desc(), Fee.id)
-            .limit(1)
-        ).first()
+        """The latest in-advance fixed-charge fee of ``add_on_id`` invoiced to a subscription for a span
+        covering ``span`` (``[from, to)``), on an invoice that counts."""
+        paid = (Fee.subscription_id == subscription_id) & (Fee.fee_type == FeeType.FIXED_CHARGE)
+        paid &= (
+            (Fee.add_on_id == add_on_id) & Fee.pay_in_advance.is_(True) & Invoice.status.in_(COUNTED_STATUSES)
+        )
+        stmt = select(Fee).join(Invoice, Invoice.id == Fee.invoice_id).where(paid)
+        stmt = stmt.where(Fee.from_datetime <= span[0], Fee.to_datetime >= span[1])
+        return session.scalars(stmt.order_by(Fee.created_at.desc(), Fee.id).limit(1)).first()
 
     def invoiced_charge_fees(self, session: Session, subscription_id: uuid.UUID) -> int:
         """Σ the charge fees (in arrears) of the subscription's subscription and progressive invoices."""

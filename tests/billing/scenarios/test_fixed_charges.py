@@ -230,3 +230,15 @@ def test_upgrade_deducts_what_the_previous_subscription_paid(factory, session) -
     assert [(fee.fee_type, fee.amount_cents, fee.precise_amount_cents) for fee in fees] == [
         ("fixed_charge", 967, Decimal("967.484"))
     ]
+
+
+def test_two_customers_on_one_plan_in_one_run(factory, session) -> None:
+    w = world(session, started_at="2024-01-01", charge_model=None)
+    add_fixed_charge(session, w.plan)
+    other = f.customer(session, w.org, external_id="cus_2")
+    second = f.subscription(session, w.org, other, w.plan, external_id="sub_2", started_at=f.at("2024-01-01"))
+    session.commit()
+    step(factory, "2024-02-01", count=2)  # the run reads the plan's fixed charges once (its cache)
+    # Each: plan 1000 + 3 x 10.00 = 3000.
+    assert rows(factory, w.subscription) == [periodic("2024-02-01", sub(1000), fixed(3000))]
+    assert rows(factory, second) == [periodic("2024-02-01", sub(1000), fixed(3000))]

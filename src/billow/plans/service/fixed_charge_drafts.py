@@ -106,8 +106,10 @@ class FixedChargeDrafter:
             provided = {k: v for k, v in provided.items() if k not in ("charge_model", "code")}
         if existing is None:
             add_on = self.add_on(data.add_on_id, data.add_on_code)
-        else:
-            add_on = self.session.get(AddOn, existing.add_on_id) or self.add_on(str(existing.add_on_id), None)
+        else:  # an update never changes the add-on (Lago); it may have been deleted since
+            found = self.session.get(AddOn, existing.add_on_id)
+            assert found is not None  # a foreign key
+            add_on = found
         taxes = (
             tax_service.resolve_codes(self.session, self.organization_id, data.tax_codes)
             if data.tax_codes is not None

@@ -12,6 +12,7 @@ from billow.billing.fixed_charge_fees import (
     PlanCalendar,
     fixed_charge_amount,
     fixed_charge_span,
+    fixed_charges_interval,
     paid_share_cents,
     prorated_units,
     span_days,
@@ -187,3 +188,13 @@ class TestSpan:
             31,
             31,
         )
+
+
+def test_fixed_charges_interval() -> None:
+    assert fixed_charges_interval("yearly", True, True) == "monthly"
+    assert fixed_charges_interval("semiannual", True, True) == "monthly"
+    # Without monthly usage charges there is no monthly invoice to carry them: the plan interval.
+    assert fixed_charges_interval("yearly", False, True) == "yearly"
+    assert fixed_charges_interval("yearly", True, False) == "yearly"
+    assert fixed_charges_interval("monthly", True, True) == "monthly"
+    assert fixed_charges_interval("quarterly", None, None) == "quarterly"

@@ -25,7 +25,9 @@ Billow departures: the units are the fixed charge's at billing time (Lago keeps 
 changes, ``fixed_charge_events``, and can bill a change mid-period with ``apply_units_immediately``); the
 first period of an in-advance fixed charge is billed only when the subscription has a starting invoice
 (a pay-in-advance plan: Lago also issues one for an in-arrears plan with in-advance fixed charges);
-``bill_fixed_charges_monthly`` is not applied (fixed charges follow the plan interval).
+``bill_fixed_charges_monthly`` (yearly and semiannual plans: fixed charges billed monthly) is applied only
+with ``bill_charges_monthly`` (whose monthly invoices carry them; Lago also invoices monthly for fixed
+charges alone).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from billow.models.taxes import Tax
 from billow.plans.fixed_charge_repository import fixed_charge_repository
 from billow.pricing import Aggregation, ChargeAmount, price
 from billow.subscriptions.calendar import Period, period_containing
+from billow.subscriptions.periods import charges_interval
 
 _EPSILON = timedelta(microseconds=1)
 #: Prorated units keep 6 decimals (Lago rounds ``units x ratio`` so in SQL).
@@ -81,6 +84,14 @@ class PlanCalendar:
             anchor=local_date(self.started_at, self.timezone),
             timezone=self.timezone,
         )
+
+
+def fixed_charges_interval(
+    plan_interval: str, bill_charges_monthly: bool | None, bill_fixed_charges_monthly: bool | None
+) -> Interval:
+    """The periods of a plan's fixed charges: a month with ``bill_fixed_charges_monthly`` when the usage
+    charges are billed monthly too (Billow has monthly invoices then), else the plan's interval."""
+    return charges_interval(plan_interval, bool(bill_charges_monthly and bill_fixed_charges_monthly))
 
 
 def fixed_charge_span(
@@ -175,7 +186,12 @@ def fixed_charge_fee_drafts(ctx: InvoiceContext) -> list[FeeDraft]:
         ("fixed_charge_taxes", plan.id),
         lambda: fixed_charge_repository.taxes_of(session, [f.id for f in fixed_charges]),
     )
-    calendar = PlanCalendar(plan.interval, subscription.billing_time, ctx.timezone, subscription.started_at)
+    calendar = PlanCalendar(
+        fixed_charges_interval(plan.interval, plan.bill_charges_monthly, plan.bill_fixed_charges_monthly),
+        subscription.billing_time,
+        ctx.timezone,
+        subscription.started_at,
+    )
     drafts = []
     for fixed_charge in fixed_charges:
         span = fixed_charge_span(ctx.due, calendar, pay_in_advance=fixed_charge.pay_in_advance)
@@ -264,6 +280,7 @@ __all__: Sequence[str] = (
     "fixed_charge_amount",
     "fixed_charge_fee_drafts",
     "fixed_charge_span",
+    "fixed_charges_interval",
     "paid_share_cents",
     "prorated_units",
     "span_days",

@@ -242,3 +242,20 @@ def test_two_customers_on_one_plan_in_one_run(factory, session) -> None:
     # Each: plan 1000 + 3 x 10.00 = 3000.
     assert rows(factory, w.subscription) == [periodic("2024-02-01", sub(1000), fixed(3000))]
     assert rows(factory, second) == [periodic("2024-02-01", sub(1000), fixed(3000))]
+
+
+def test_yearly_plan_billing_fixed_charges_monthly(factory, session) -> None:
+    w = world(
+        session, started_at="2024-01-01", interval="yearly", amount_cents=12000, bill_charges_monthly=True
+    )
+    w.plan.bill_fixed_charges_monthly = True
+    add_fixed_charge(session, w.plan)
+    add_fixed_charge(session, w.plan, "support", pay_in_advance=True, prorated=True)
+    session.commit()
+    step(factory, "2024-01-01")
+    # The start: January's support in advance, a whole month: 3000. The yearly fee is in arrears.
+    assert rows(factory) == [starting("2024-01-01", fixed(3000))]
+    step(factory, "2024-02-01")
+    # A monthly invoice: January's seats in arrears (3000), February's support in advance (3000); no usage
+    # (no fee), no plan fee (the year is not over).
+    assert rows(factory)[1] == periodic("2024-02-01", fixed(3000), fixed(3000))

@@ -62,8 +62,10 @@ def _api_routers() -> list[APIRouter]:
     from billow.invoices.endpoints import router as invoices
     from billow.organizations.endpoints import router as organizations
     from billow.plans.endpoints import router as plans
+    from billow.plans.fixed_charges_endpoints import router as plan_fixed_charges
     from billow.subscription_charges.endpoints import router as subscription_charges
     from billow.subscriptions.endpoints import router as subscriptions
+    from billow.subscriptions.fixed_charges_endpoints import router as subscription_fixed_charges
     from billow.taxes.endpoints import router as taxes
     from billow.usage.endpoints import router as usage
     from billow.wallets.endpoints import router as wallets
@@ -78,11 +80,13 @@ def _api_routers() -> list[APIRouter]:
         taxes,
         billable_metrics,
         plans,
+        plan_fixed_charges,  # /plans/{code}/fixed_charges[/{code}]
         usage,  # GET /customers/{id}/current_usage, before the customers' routes; POST /events/estimate_fees
         customers,
         subscriptions,
         lifetime_usage,  # /subscriptions/{id}/lifetime_usage
         subscription_charges,  # /subscriptions/{id}/charges[/{code}[/filters[/{id}]]]
+        subscription_fixed_charges,  # /subscriptions/{id}/fixed_charges[/{code}]
         invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
         billing_invoices,  # PUT /invoices/{id}/refresh, /finalize, POST /invoices/{id}/retry
         add_ons,

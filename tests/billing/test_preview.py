@@ -270,6 +270,23 @@ class TestExistingSubscription:
             billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
             assert amounts(billed) == amounts(invoice)
 
+    def test_fixed_charges_as_the_run_bills_them(
+        self, api: Api, session: Session, factory: sessionmaker[Session], clock: Clock
+    ) -> None:
+        from tests.billing.scenarios.test_fixed_charges import add_fixed_charge
+
+        w = setup(session, api)
+        add_fixed_charge(session, w.plan)  # 3 units x 10.00, in arrears
+        session.commit()
+        clock.set("2024-01-15T00:00:00Z")
+        invoice = preview(api, EXISTING)
+        # Plan 1000 + fixed charge 3 x 1000 = 3000: fees 4000, 20 % = 800, total 4800.
+        assert (amounts(invoice)["fees_amount_cents"], amounts(invoice)["total_amount_cents"]) == (4000, 4800)
+        assert run(factory, at("2024-02-01T00:00:00")) == 1
+        with factory() as s:
+            billed = s.scalars(select(Invoice).where(Invoice.invoice_type == "subscription")).one()
+            assert amounts(billed) == amounts(invoice)
+
 
 class TestPayInAdvance:
     def test_next_fee_and_the_period_usage(

@@ -134,7 +134,12 @@ def populate(api: Api, clock: Clock) -> None:
         "tax_codes": ["vat"],
         "minimum_commitment": {"amount_cents": 5000},
         "charges": [charge],
+        "fixed_charges": [
+            {"add_on_code": "seats", "charge_model": "standard", "units": "2", "tax_codes": ["vat"]}
+        ],
     }
+    seats = {"name": "Seats", "code": "seats", "amount_cents": 100, "amount_currency": "EUR"}
+    ok(api.post("/add_ons", json={"add_on": seats}))
     ok(api.post("/plans", json={"plan": plan}))
     add_on = {"name": "Setup", "code": "setup", "amount_cents": 500, "amount_currency": "EUR"}
     ok(api.post("/add_ons", json={"add_on": add_on}))
@@ -200,6 +205,8 @@ class TestDeleteOrganization:
             "charge_filters",
             "charge_filter_values",
             "commitments",
+            "fixed_charges",
+            "fixed_charge_taxes",
             "add_ons",
             "coupons",
             "customers",

@@ -11,6 +11,7 @@ from billow.kit.limits import MAX_AMOUNT_CENTS
 from billow.models.add_ons import AddOn
 from billow.models.organizations import Organization
 from billow.models.taxes import Tax
+from billow.plans.fixed_charge_repository import fixed_charge_repository
 from billow.taxes.service import tax_service
 
 #: ``amount_cents`` is a BIGINT.
@@ -56,9 +57,11 @@ class AddOnService:
         return add_on
 
     def delete(self, session: Session, organization: Organization, code: str) -> AddOn:
-        """Soft delete: invoices that billed the add-on keep naming it, and its code becomes free."""
+        """Soft delete: invoices that billed the add-on keep naming it, and its code becomes free. The
+        plans' fixed charges of the add-on are deleted with it (Lago's ``AddOns::DestroyService``)."""
         add_on = self.get(session, organization, code)
         add_on.deleted_at = utcnow()
+        fixed_charge_repository.delete(fixed_charge_repository.of_add_on(session, add_on), add_on.deleted_at)
         session.flush()
         return add_on
 

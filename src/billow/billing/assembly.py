@@ -26,6 +26,7 @@ from billow.billing.amounts import compute_amounts, set_amounts
 from billow.billing.charge_fees import charge_fees
 from billow.billing.context import FeeDraft, InvoiceContext, invoice_context
 from billow.billing.deductions import Deductions, finalized_amounts, record_deductions
+from billow.billing.fixed_charge_fees import fixed_charge_fee_drafts
 from billow.billing.minimum_fees import charge_true_up_fees, commitment_fees
 from billow.billing.progressive_credits import apply_period_credits
 from billow.billing.proration import subscription_fee
@@ -130,6 +131,7 @@ def build_fee_drafts(ctx: InvoiceContext) -> tuple[list[FeeDraft], datetime | No
     if subscription_draft is not None:
         drafts.append(subscription_draft)
     drafts.extend(usage_fee_drafts(ctx))
+    drafts.extend(fixed_charge_fee_drafts(ctx))
     # Spending minimums, then the plan's minimum commitment (which counts the true-ups).
     drafts.extend(FeeDraft(fee, taxes) for fee, taxes in charge_true_up_fees(ctx, drafts))
     drafts.extend(FeeDraft(fee, taxes) for fee, taxes in commitment_fees(ctx, drafts))

@@ -43,6 +43,7 @@ _SUBSCRIPTION_COLUMNS = (
     Subscription.subscription_at,
     Subscription.terminated_at,
     Subscription.progressive_billing_disabled,
+    Subscription.previous_subscription_id,
 )
 _CUSTOMER_COLUMNS = (
     Customer.id,

@@ -45,8 +45,8 @@ _EPSILON = timedelta(microseconds=1)
 #: Lago's default name of a minimum commitment fee (``commitment.minimum.name``).
 COMMITMENT_DEFAULT_NAME = "Minimum commitment"
 
-#: Fee types that count toward a minimum commitment.
-_COMMITTED_FEE_TYPES = (FeeType.SUBSCRIPTION.value, FeeType.CHARGE.value)
+#: Fee types that count toward a minimum commitment (Lago: the plan fee, charges, fixed charges).
+_COMMITTED_FEE_TYPES = (FeeType.SUBSCRIPTION.value, FeeType.CHARGE.value, FeeType.FIXED_CHARGE.value)
 
 
 class Drafted(Protocol):

@@ -32,8 +32,8 @@ from types import SimpleNamespace
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session
+from sqlalchemy import exists, inspect, select
+from sqlalchemy.orm import Session, object_session
 
 from billow.billing.amounts import compute_amounts
 from billow.billing.assembly import build_fee_drafts, invoicing_reason, subscription_fee_draft
@@ -65,7 +65,7 @@ from billow.kit.time import is_timezone, local_date, parse_instant_or_none
 from billow.models.billable_metrics import BillableMetric
 from billow.models.customers import Customer
 from billow.models.organizations import Organization
-from billow.models.plans import Plan, plan_taxes
+from billow.models.plans import FixedCharge, Plan, plan_taxes
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing
@@ -527,6 +527,17 @@ def _facts(organization: Organization, customer: Customer, subscription: Subscri
     """The schedule's facts of the subscription, as the billing run reads them
     (:func:`billow.billing.repository.subscription_facts`)."""
     assert subscription.started_at is not None
+    session = object_session(plan)
+    assert session is not None
+    advance_fixed_charges = session.scalar(
+        select(
+            exists().where(
+                FixedCharge.plan_id == plan.id,
+                FixedCharge.pay_in_advance.is_(True),
+                FixedCharge.deleted_at.is_(None),
+            )
+        )
+    )
     row = SimpleNamespace(
         id=subscription.id,
         started_at=subscription.started_at,
@@ -540,6 +551,7 @@ def _facts(organization: Organization, customer: Customer, subscription: Subscri
         organization_timezone=organization.timezone,
         created_at=subscription.created_at,
         bill_backdated_periods=organization.bill_backdated_periods,
+        advance_fixed_charges=bool(advance_fixed_charges),
     )
     return subscription_facts(row)
 

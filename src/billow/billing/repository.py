@@ -27,7 +27,7 @@ from billow.models.customers import Customer
 from billow.models.events import Event
 from billow.models.invoices import Fee, FeeType, Invoice, InvoiceStatus, InvoiceSubscription, InvoiceType
 from billow.models.organizations import Organization
-from billow.models.plans import Charge, Plan, UsageThreshold
+from billow.models.plans import Charge, FixedCharge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.wallets import Wallet, WalletStatus
 from billow.subscriptions.calendar import trial_end
@@ -57,6 +57,7 @@ def subscription_facts(row: Any, *, with_trial: bool = True, with_floor: bool = 
         billing_time=row.billing_time,
         timezone=timezone,
         pay_in_advance=row.pay_in_advance,
+        advance_fixed_charges=bool(row.advance_fixed_charges),
         bill_charges_monthly=row.bill_charges_monthly,
         terminated_at=row.terminated_at,
         trial_ended_at=trial_end(row.started_at, row.trial_period) if with_trial else None,
@@ -82,6 +83,13 @@ _SUBSCRIPTION_ROW = (
         Subscription.external_id,
         Subscription.purchase_order_number,
         Subscription.consolidate_invoice,
+        exists()
+        .where(
+            FixedCharge.plan_id == Plan.id,
+            FixedCharge.pay_in_advance.is_(True),
+            FixedCharge.deleted_at.is_(None),
+        )
+        .label("advance_fixed_charges"),
     )
     .join(Plan, Plan.id == Subscription.plan_id)
     .join(Customer, Customer.id == Subscription.customer_id)
@@ -477,6 +485,23 @@ class BillingRepository:
             )
         )
         return int(value or 0)
+
+    def paid_fixed_charge_fee(
+        self,
+        session: Session,
+        subscription_id: uuid.UUID,
+        add_on_id: uuid.UUID,
+        span: tuple[datetime, datetime],
+    ) -> Fee | None:
+        """The latest in-advance fixed-charge fee of ``add_on_id`` invoiced to a subscription for a span
+        covering ``span`` (``[from, to)``), on an invoice that counts."""
+        paid = (Fee.subscription_id == subscription_id) & (Fee.fee_type == FeeType.FIXED_CHARGE)
+        paid &= (
+            (Fee.add_on_id == add_on_id) & Fee.pay_in_advance.is_(True) & Invoice.status.in_(COUNTED_STATUSES)
+        )
+        stmt = select(Fee).join(Invoice, Invoice.id == Fee.invoice_id).where(paid)
+        stmt = stmt.where(Fee.from_datetime <= span[0], Fee.to_datetime >= span[1])
+        return session.scalars(stmt.order_by(Fee.created_at.desc(), Fee.id).limit(1)).first()
 
     def invoiced_charge_fees(self, session: Session, subscription_id: uuid.UUID) -> int:
         """Σ the charge fees (in arrears) of the subscription's subscription and progressive invoices."""

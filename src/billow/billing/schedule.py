@@ -62,6 +62,9 @@ class SubscriptionFacts:
     billing_time: BillingTime | str
     timezone: str
     pay_in_advance: bool = False
+    advance_fixed_charges: bool = False
+    """The plan has fixed charges paid in advance: an in-arrears plan then has a starting invoice too
+    (their first period, no plan fee; Lago's ``billing_advance_fixed_charges_on_first_invoice``)."""
     bill_charges_monthly: bool | None = None
     terminated_at: datetime | None = None
     trial_ended_at: datetime | None = None
@@ -152,6 +155,14 @@ def due_invoices(
                         None,
                     )
                 )
+    elif facts.advance_fixed_charges and (ended is None or started < ended):
+        # An in-arrears plan: the start bills only the first period of its in-advance fixed charges.
+        first_period = _period(facts, started, plan_interval)
+        emit(
+            DueInvoice(
+                facts.id, InvoicingReason.SUBSCRIPTION_STARTING, first_period.start, started, None, None, None
+            )
+        )
 
     usage_period = _period(facts, started, usage_interval)
     while True:

@@ -38,7 +38,7 @@ class FeeOut(Output):
     lago_id: uuid.UUID
     lago_charge_id: uuid.UUID | None
     lago_charge_filter_id: uuid.UUID | None
-    lago_fixed_charge_id: None = None
+    lago_fixed_charge_id: uuid.UUID | None = None
     lago_invoice_id: uuid.UUID | None
     lago_true_up_fee_id: uuid.UUID | None = None
     lago_true_up_parent_fee_id: uuid.UUID | None = None
@@ -253,6 +253,21 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
             item_type="BillableMetric",
             grouped_by=dict(fee.grouped_by or {}),
         )
+    elif fee.fee_type == "fixed_charge":  # a plan's fixed charge: the item is its add-on (Lago's Fee#item_*)
+        assert fee.add_on_id is not None
+        add_on = context.add_ons[fee.add_on_id]
+        item = FeeItemOut(
+            type="fixed_charge",
+            code=add_on.code,
+            name=add_on.name,
+            description=add_on.description,
+            invoice_display_name=fee.invoice_display_name or add_on.invoice_display_name or add_on.name,
+            filters=None,
+            filter_invoice_display_name=None,
+            lago_item_id=add_on.id,
+            item_type="AddOn",
+            grouped_by={},
+        )
     elif fee.add_on_id is not None:
         add_on = context.add_ons[fee.add_on_id]
         item = FeeItemOut(
@@ -318,6 +333,7 @@ def fee_out(fee: Fee, context: FeeContext) -> FeeOut:
         lago_id=fee.id,
         lago_charge_id=fee.charge_id,
         lago_charge_filter_id=fee.charge_filter_id,
+        lago_fixed_charge_id=fee.fixed_charge_id,
         lago_invoice_id=fee.invoice_id,
         lago_true_up_fee_id=context.true_up_fees.get(fee.id),
         lago_true_up_parent_fee_id=fee.true_up_parent_fee_id,

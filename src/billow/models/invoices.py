@@ -164,6 +164,8 @@ class FeeType(StrEnum):
     ADD_ON = "add_on"
     #: A wallet top-up (paid credits) on a ``credit`` invoice.
     CREDIT = "credit"
+    #: A plan's fixed charge (an add-on billed every period) on a subscription invoice.
+    FIXED_CHARGE = "fixed_charge"
 
 
 class Fee(TenantMixin, Base):
@@ -190,6 +192,8 @@ class Fee(TenantMixin, Base):
     charge_filter_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("charge_filters.id"))
     #: An ``add_on`` fee (one-off invoice): the add-on it bills (kept when the add-on is deleted).
     add_on_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("add_ons.id"), index=True)
+    #: A ``fixed_charge`` fee: the plan's fixed charge it bills (its ``add_on_id`` is the charge's add-on).
+    fixed_charge_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("fixed_charges.id"), index=True)
     #: A true-up fee (charge spending minimum) points at the charge fee it completes.
     true_up_parent_fee_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("fees.id", ondelete="SET NULL"), index=True

@@ -166,3 +166,41 @@ class Commitment(TenantMixin, Base):
 
 
 commitment_taxes = _tax_link("commitment_taxes", "commitments")
+
+
+class FixedCharge(TenantMixin, SoftDeleteMixin, Base):
+    """An add-on a plan bills every period: ``units`` priced by ``charge_model`` (standard, graduated or
+    volume), in advance (at the period start) or in arrears. ``properties`` keep prices as strings.
+
+    A child plan's fixed charge (a subscription's override) points at the parent plan's one it copies
+    (``parent_id``, Lago's ``lago_parent_id``); codes are unique among a plan's live fixed charges.
+    """
+
+    __tablename__ = "fixed_charges"
+
+    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("plans.id", ondelete="CASCADE"), index=True)
+    add_on_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("add_ons.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("fixed_charges.id", ondelete="SET NULL"), index=True, default=None
+    )
+    code: Mapped[str] = mapped_column(String(255))
+    charge_model: Mapped[str] = mapped_column(String(32))
+    invoice_display_name: Mapped[str | None] = mapped_column(String(255))
+    pay_in_advance: Mapped[bool] = mapped_column(default=False)
+    prorated: Mapped[bool] = mapped_column(default=False)
+    units: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Order of the fixed charges in the plan, as given.
+    position: Mapped[int] = mapped_column(default=0)
+
+
+Index(
+    "uq_fixed_charges_plan_id_code",
+    FixedCharge.plan_id,
+    FixedCharge.code,
+    unique=True,
+    sqlite_where=FixedCharge.deleted_at.is_(None),
+    postgresql_where=FixedCharge.deleted_at.is_(None),
+)
+
+fixed_charge_taxes = _tax_link("fixed_charge_taxes", "fixed_charges")

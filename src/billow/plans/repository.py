@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,7 @@ from billow.models.plans import (
 )
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.taxes import Tax
+from billow.plans.fixed_charge_repository import FixedChargeGraph, fixed_charge_repository
 
 
 @dataclass
@@ -61,6 +62,7 @@ class PlanGraph:
     commitment_taxes: list[Tax]
     active_subscriptions_count: int = 0
     customers_count: int = 0
+    fixed_charges: list[FixedChargeGraph] = field(default_factory=list)
 
 
 def _together_with(
@@ -271,6 +273,7 @@ class PlanRepository:
         commitments = self.commitments_of(session, plan_ids)
         commitment_tax_map = self.taxes_of(session, commitment_taxes, [c.id for c in commitments.values()])
         counts = self.subscription_counts(session, plan_ids)
+        fixed_charges = fixed_charge_repository.load_plans(session, plans)
         return [
             PlanGraph(
                 plan=plan,
@@ -283,6 +286,7 @@ class PlanRepository:
                 else [],
                 active_subscriptions_count=counts.get(plan.id, (0, 0))[0],
                 customers_count=counts.get(plan.id, (0, 0))[1],
+                fixed_charges=fixed_charges[plan.id],
             )
             for plan in plans
         ]

@@ -11,6 +11,12 @@ from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 from billow.kit.strings import DESCRIPTION_MAX_LENGTH
 from billow.models.plans import UsageThreshold
+from billow.plans.fixed_charge_schemas import (
+    FixedChargeInput,
+    FixedChargeOut,
+    FixedChargeOverrideInput,
+    fixed_charge_out,
+)
 from billow.plans.repository import ChargeGraph, FilterGraph, PlanGraph
 from billow.taxes.schemas import TaxOut, tax_out
 
@@ -79,9 +85,9 @@ class PlanInput(Input):
     minimum_commitment: MinimumCommitmentInput | None = None
     charges: list[ChargeInput] | None = None
     usage_thresholds: list[UsageThresholdInput] | None = None
-    # Accepted and ignored: plan updates do not cascade to child plans; no fixed charges yet.
+    fixed_charges: list[FixedChargeInput] | None = None
+    # Accepted and ignored: plan updates do not cascade to child plans.
     cascade_updates: bool | None = None
-    fixed_charges: list[Any] | None = None
 
 
 class PlanRequest(Input):
@@ -114,7 +120,7 @@ class PlanOverridesInput(Input):
     charges: list[ChargeOverrideInput] | None = None
     usage_thresholds: list[UsageThresholdInput] | None = None
     metadata: dict[str, Any] | None = None
-    fixed_charges: list[Any] | None = None  # accepted and ignored: no fixed charges yet
+    fixed_charges: list[FixedChargeOverrideInput] | None = None
 
 
 # --------------------------------------------------------------------------------------------- output
@@ -191,7 +197,7 @@ class PlanOut(Output):
     parent_id: uuid.UUID | None
     pending_deletion: bool
     charges: list[ChargeOut]
-    fixed_charges: list[Any]  # not implemented: always empty
+    fixed_charges: list[FixedChargeOut]
     usage_thresholds: list[UsageThresholdOut]
     taxes: list[TaxOut]
     minimum_commitment: MinimumCommitmentOut | None
@@ -294,7 +300,7 @@ def plan_out(graph: PlanGraph) -> PlanOut:
         parent_id=plan.parent_id,
         pending_deletion=False,
         charges=[charge_out(c) for c in graph.charges],
-        fixed_charges=[],
+        fixed_charges=[fixed_charge_out(f) for f in graph.fixed_charges],
         usage_thresholds=[usage_threshold_out(t) for t in graph.thresholds],
         taxes=[tax_out(t) for t in graph.taxes],
         minimum_commitment=None

@@ -36,6 +36,13 @@ from billow.plans.schemas import (
 )
 from billow.plans.service.charge_drafts import ChargeDraft, ChargeDrafter, assign_codes
 from billow.plans.service.charge_writer import delete_charge, write_charge
+from billow.plans.service.fixed_charge_drafts import (
+    delete_plan_fixed_charges,
+    draft_plan_fixed_charges,
+    link_to_parent,
+    override_inputs,
+    write_plan_fixed_charges,
+)
 from billow.taxes.service import tax_service
 
 
@@ -103,6 +110,8 @@ class PlanService:
         # Ids are meaningless on a new plan: every charge is new.
         drafts = [drafter.draft(c, None, errors) for c in data.charges or []]
         assign_codes(drafts, (), errors)
+        fixed_inputs = data.fixed_charges or []
+        fixed_charges = draft_plan_fixed_charges(session, organization, None, fixed_inputs, errors)
         commitment = self._commitment_change(session, organization, data.minimum_commitment, None, errors)
         _validate_thresholds(data.usage_thresholds or [], errors)
         errors.raise_if_any()
@@ -119,6 +128,9 @@ class PlanService:
             repository.set_taxes(session, plan_taxes, plan.id, taxes)
         for position, draft in enumerate(drafts):
             write_charge(session, plan, draft, position)
+        write_plan_fixed_charges(session, plan, fixed_charges)
+        if parent is not None:
+            link_to_parent(session, parent, plan)
         if commitment is not None:
             self._write_commitment(session, plan, commitment)
         _replace_thresholds(session, plan, data.usage_thresholds or [])
@@ -143,6 +155,11 @@ class PlanService:
         charge_plan = (
             self._draft_charge_replacement(session, organization, plan, data.charges, errors)
             if data.charges is not None
+            else None
+        )
+        fixed_charges = (
+            draft_plan_fixed_charges(session, organization, plan, data.fixed_charges, errors)
+            if data.fixed_charges is not None
             else None
         )
         current_commitment = repository.commitments_of(session, [plan.id]).get(plan.id)
@@ -170,6 +187,8 @@ class PlanService:
             ordered = sorted(enumerate(drafts), key=lambda item: item[1].existing is None)
             for position, draft in ordered:
                 write_charge(session, plan, draft, position)
+        if fixed_charges is not None:
+            write_plan_fixed_charges(session, plan, fixed_charges)
         if commitment is not None:
             self._write_commitment(session, plan, commitment, current_commitment)
         if data.usage_thresholds is not None:
@@ -199,6 +218,9 @@ class PlanService:
         base = child if child is not None else parent
         charges = repository.charges_of(session, base)
         by_code = self._charge_overrides(session, parent, child, overrides.charges or [])
+        fixed_charges = override_inputs(session, parent, child, overrides.fixed_charges)
+        if fixed_charges is not None:
+            values["fixed_charges"] = fixed_charges
         if child is not None:
             if by_code:
                 values["charges"] = [
@@ -230,6 +252,7 @@ class PlanService:
         now = utcnow()
         for charge in repository.charges_of(session, plan):
             delete_charge(session, charge, now)
+        delete_plan_fixed_charges(session, plan, now)
         plan.deleted_at = now
         session.flush()
         return plan

@@ -12,6 +12,7 @@ from billow.errors import Errors, NotFound, ValidationFailed
 from billow.kit.time import parse_instant_or_none
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.plans.fixed_charge_repository import fixed_charge_repository
 from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import BillingTime
 from billow.subscriptions.follow_up import bill_after_commit
@@ -127,7 +128,9 @@ def create(
     start_if_due(subscription, now)
     session.add(subscription)
     session.flush()
-    if subscription.status == SubscriptionStatus.ACTIVE and plan.pay_in_advance:
-        # Its ``subscription_starting`` invoice, right after the commit (Lago's create service).
+    billed_at_start = plan.pay_in_advance or fixed_charge_repository.has_pay_in_advance(session, plan)
+    if subscription.status == SubscriptionStatus.ACTIVE and billed_at_start:
+        # Its ``subscription_starting`` invoice, right after the commit (Lago's create service); an
+        # in-arrears plan has one for its fixed charges paid in advance.
         bill_after_commit(session, [subscription.id], now)
     return subscription

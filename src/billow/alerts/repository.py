@@ -132,7 +132,8 @@ class AlertRepository:
     def wallet_codes(self, session: Session, wallet_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not wallet_ids:
             return {}
-        return dict(session.execute(select(Wallet.id, Wallet.code).where(Wallet.id.in_(wallet_ids))).tuples())
+        rows = session.execute(select(Wallet.id, Wallet.code).where(Wallet.id.in_(wallet_ids)))
+        return {wallet_id: code for wallet_id, code in rows}
 
     def wallet_alerts(self, session: Session, wallet: Wallet) -> list[Alert]:
         """The wallet's live alerts, for an evaluation."""

@@ -1,5 +1,5 @@
-"""Wallet alerts follow the ongoing balance: a new ongoing usage (:func:`billow.wallets.ledger.set_ongoing_usage`)
-evaluates them in its transaction."""
+"""Wallet alerts follow the ongoing balance: a new ongoing usage
+(:func:`billow.wallets.ledger.set_ongoing_usage`) evaluates them in its transaction."""
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ import uuid
 
 import httpx
 import pytest
-from lago_python_client.client import Client
 from lago_python_client.exceptions import LagoApiError
 from lago_python_client.models import BillableMetric, Customer, Plan, Subscription
 from lago_python_client.models.alert import Alert, AlertsList, AlertThreshold, AlertThresholdList

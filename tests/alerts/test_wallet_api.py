@@ -202,16 +202,22 @@ class TestCreate:
 
 
 class TestReadUpdateDelete:
-    def test_list_paginates(self, api: Api, wallet: dict[str, Any]) -> None:
+    def test_list_paginates_newest_first(self, api: Api, wallet: dict[str, Any]) -> None:
         ok(api.post(ALERTS, {"alert": BALANCE_ALERT}))
-        body = ok(api.get(ALERTS))
+        ok(
+            api.post(
+                ALERTS, {"alert": {**BALANCE_ALERT, "code": "b", "alert_type": "wallet_credits_balance"}}
+            )
+        )
+        assert [a["code"] for a in ok(api.get(ALERTS))["alerts"]] == ["b", "low"]
+        body = ok(api.get(f"{ALERTS}?per_page=1&page=2"))
         assert [a["code"] for a in body["alerts"]] == ["low"]
         assert body["meta"] == {
-            "current_page": 1,
+            "current_page": 2,
             "next_page": None,
-            "prev_page": None,
-            "total_pages": 1,
-            "total_count": 1,
+            "prev_page": 1,
+            "total_pages": 2,
+            "total_count": 2,
         }
 
     def test_unknown_alert(self, api: Api, wallet: dict[str, Any]) -> None:

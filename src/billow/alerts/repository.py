@@ -41,7 +41,8 @@ class Target:
 
 class AlertRepository:
     def list_stmt(self, organization_id: uuid.UUID, target: Target) -> Select[Alert]:
-        return select(Alert).where(*target.where(organization_id)).order_by(Alert.created_at, Alert.id)
+        # Lago's order: the newest first.
+        return select(Alert).where(*target.where(organization_id)).order_by(Alert.created_at.desc(), Alert.id)
 
     def live(self, session: Session, organization_id: uuid.UUID, target: Target) -> list[Alert]:
         return list(session.scalars(self.list_stmt(organization_id, target)))

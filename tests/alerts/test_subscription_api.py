@@ -85,8 +85,22 @@ class TestCreate:
 
     def test_billable_metric_alert(self, api: Api, metric: dict[str, Any]) -> None:
         alert = ok(api.post(ALERTS, {"alert": METRIC_ALERT}))["alert"]
-        assert alert["billable_metric"]["lago_id"] == metric["lago_id"]
-        assert alert["billable_metric"]["code"] == "storage"
+        # Lago's billable metric serializer without its counters.
+        assert alert["billable_metric"] == {
+            "lago_id": metric["lago_id"],
+            "name": "Storage",
+            "code": "storage",
+            "description": None,
+            "aggregation_type": "sum_agg",
+            "weighted_interval": None,
+            "recurring": False,
+            "rounding_function": None,
+            "rounding_precision": None,
+            "created_at": metric["created_at"],
+            "field_name": "gb",
+            "expression": None,
+            "filters": [],
+        }
         # Lago keeps 5 decimals: 12.345678 → 12.34568 (half up).
         assert alert["thresholds"] == [{"code": None, "value": "12.34568", "recurring": False}]
         # One alert per type and metric.
@@ -132,6 +146,27 @@ class TestCreate:
             "1": {"params": bad[1], "errors": "billable_metric_not_found"},
         }
         assert len(ok(api.get(ALERTS))["alerts"]) == 2
+
+    def test_update_to_a_metric_already_watched(self, api: Api, metric: dict[str, Any]) -> None:
+        ok(api.post(ALERTS, {"alert": METRIC_ALERT}))
+        ok(
+            api.post(
+                "/billable_metrics",
+                {
+                    "billable_metric": {
+                        "name": "Cpu",
+                        "code": "cpu",
+                        "aggregation_type": "sum_agg",
+                        "field_name": "n",
+                    }
+                },
+            )
+        )
+        ok(api.post(ALERTS, {"alert": {**METRIC_ALERT, "code": "cpu", "billable_metric_code": "cpu"}}))
+        change = {"billable_metric_code": "storage"}
+        assert errors_of(api.put(f"{ALERTS}/cpu", {"alert": change})) == {"base": ["alert_already_exists"]}
+        moved = ok(api.put(f"{ALERTS}/units", {"alert": {"billable_metric_code": "storage"}}))["alert"]
+        assert moved["billable_metric"]["code"] == "storage"
 
     def test_lifetime_usage_amount(self, api: Api, metric: dict[str, Any]) -> None:
         body = {"alert_type": "lifetime_usage_amount", "code": "life", "thresholds": [{"value": 1}]}

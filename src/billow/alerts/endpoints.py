@@ -13,16 +13,17 @@ from billow.alerts.schemas import (
     AlertCollection,
     AlertEnvelope,
     AlertList,
+    AlertMetricOut,
     AlertOut,
     AlertRequest,
     AlertUpdateRequest,
     alert_out,
+    metric_out,
 )
 from billow.alerts.service import alert_service as service
 from billow.alerts.service import require_root
 from billow.auth import CurrentOrganization
 from billow.billable_metrics.repository import billable_metric_repository
-from billow.billable_metrics.schemas import BillableMetricOut, billable_metric_out
 from billow.db import DbSession
 from billow.errors import NotFound
 from billow.kit.pagination import Pagination, paginate
@@ -51,9 +52,8 @@ def _outs(session: Session, alerts: list[Alert]) -> list[AlertOut]:
     metric_ids = sorted({a.billable_metric_id for a in alerts if a.billable_metric_id})
     metrics = alert_repository.metrics(session, metric_ids)
     filters = billable_metric_repository.filters_of(session, metric_ids)
-    counts = billable_metric_repository.plans_count(session, metric_ids)
-    outs: dict[object, BillableMetricOut] = {
-        m_id: billable_metric_out(metric, filters[m_id], counts[m_id]) for m_id, metric in metrics.items()
+    outs: dict[object, AlertMetricOut] = {
+        m_id: metric_out(metric, filters[m_id]) for m_id, metric in metrics.items()
     }
     return [
         alert_out(

@@ -75,8 +75,12 @@ class AlertRepository:
         target: Target,
         alert_type: str,
         billable_metric_id: uuid.UUID | None,
+        *,
+        other_than: uuid.UUID | None,
     ) -> bool:
         stmt = select(Alert.id).where(*target.where(organization_id), Alert.alert_type == alert_type)
+        if other_than is not None:
+            stmt = stmt.where(Alert.id != other_than)
         if billable_metric_id is None:
             stmt = stmt.where(Alert.billable_metric_id.is_(None))
         else:

@@ -4,10 +4,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from billow.billable_metrics.schemas import BillableMetricOut
+from billow.billable_metrics.schemas import MetricFilterOut
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import DecimalString, Input, Output, Timestamp
 from billow.models.alerts import Alert, AlertThreshold
+from billow.models.billable_metrics import BillableMetric, BillableMetricFilter
 
 
 class ThresholdInput(Input):
@@ -36,6 +37,42 @@ class AlertUpdateRequest(Input):
     alert: AlertInput | None = None
 
 
+class AlertMetricOut(Output):
+    """The alert's billable metric as Lago serializes it there: without the counters."""
+
+    lago_id: uuid.UUID
+    name: str
+    code: str
+    description: str | None
+    aggregation_type: str
+    weighted_interval: str | None
+    recurring: bool
+    rounding_function: str | None
+    rounding_precision: int | None
+    created_at: Timestamp
+    field_name: str | None
+    expression: str | None
+    filters: list[MetricFilterOut]
+
+
+def metric_out(metric: BillableMetric, filters: list[BillableMetricFilter]) -> AlertMetricOut:
+    return AlertMetricOut(
+        lago_id=metric.id,
+        name=metric.name,
+        code=metric.code,
+        description=metric.description,
+        aggregation_type=metric.aggregation_type,
+        weighted_interval=metric.weighted_interval,
+        recurring=metric.recurring,
+        rounding_function=metric.rounding_function,
+        rounding_precision=metric.rounding_precision,
+        created_at=metric.created_at,
+        field_name=metric.field_name,
+        expression=metric.expression,
+        filters=[MetricFilterOut(key=f.key, values=list(f.values)) for f in filters],
+    )
+
+
 class ThresholdOut(Output):
     code: str | None
     value: DecimalString
@@ -57,7 +94,7 @@ class AlertOut(Output):
     last_processed_at: Timestamp | None
     thresholds: list[ThresholdOut]
     created_at: Timestamp
-    billable_metric: BillableMetricOut | None
+    billable_metric: AlertMetricOut | None
 
 
 class AlertEnvelope(Output):
@@ -80,7 +117,7 @@ def alert_out(
     thresholds: list[AlertThreshold],
     *,
     wallet_code: str | None,
-    billable_metric: BillableMetricOut | None,
+    billable_metric: AlertMetricOut | None,
 ) -> AlertOut:
     created_at: datetime = alert.created_at
     return AlertOut(

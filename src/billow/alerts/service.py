@@ -275,8 +275,13 @@ class AlertService:
     ) -> None:
         if sum(1 for t in thresholds if t.recurring) > 1:
             raise ValidationFailed.one("base", "alert_already_exists")
-        if alert_id is None and alert_repository.type_taken(
-            session, organization.id, target, alert_type, metric.id if metric is not None else None
+        if alert_repository.type_taken(
+            session,
+            organization.id,
+            target,
+            alert_type,
+            metric.id if metric is not None else None,
+            other_than=alert_id,
         ):
             raise ValidationFailed.one("base", "alert_already_exists")
         if alert_repository.code_taken(session, organization.id, target, code, other_than=alert_id):

@@ -26,11 +26,12 @@ from billow.auth import CurrentOrganization
 from billow.billable_metrics.repository import billable_metric_repository
 from billow.db import DbSession
 from billow.errors import NotFound
+from billow.kit.locking import lock_row
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.alerts import Alert
 from billow.models.organizations import Organization
-from billow.models.subscriptions import SubscriptionStatus
+from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.subscriptions.repository import subscription_repository
 from billow.wallets import ledger
 from billow.wallets.service import wallet_service
@@ -97,6 +98,8 @@ def _wallet(
     *,
     lock: bool = False,
 ) -> Target:
+    """``lock`` (a write): the wallet's row is locked (a create reads its balances; two concurrent writes
+    of its alerts see each other)."""
     wallet = wallet_service.by_code(session, organization, external_customer_id, wallet_code)
     if lock:
         wallet = ledger.locked(session, wallet.id)
@@ -160,7 +163,7 @@ def wallet_update(
     session: DbSession,
     organization: CurrentOrganization,
 ) -> AlertEnvelope:
-    target = _wallet(session, organization, external_customer_id, wallet_code)
+    target = _wallet(session, organization, external_customer_id, wallet_code, lock=True)
     alert = service.get(session, organization, target, code)
     data = require_root(body.alert)
     data.billable_metric_code = None  # not a wallet alert's parameter (Lago does not permit it)
@@ -188,12 +191,18 @@ def _subscription(
     external_id: str,
     subscription_status: str | None,
     status: str | None,
+    *,
+    lock: bool = False,
 ) -> Target:
+    """``lock`` (a write): the subscription's row is locked, so that two concurrent writes of its alerts
+    see each other (no unique index error)."""
     subscription = subscription_repository.by_external_id(
         session, organization.id, external_id, subscription_status or status or SubscriptionStatus.ACTIVE
     )
     if subscription is None:
         raise NotFound("subscription")
+    if lock:
+        lock_row(session, Subscription, subscription.id)
     return Target(subscription_external_id=subscription.external_id)
 
 
@@ -220,7 +229,7 @@ def subscription_create(
     subscription_status: StatusQuery = None,
     status: StatusQuery = None,
 ) -> AlertEnvelope | AlertCollection:
-    target = _subscription(session, organization, external_id, subscription_status, status)
+    target = _subscription(session, organization, external_id, subscription_status, status, lock=True)
     return _create(session, organization, target, body)
 
 
@@ -260,7 +269,7 @@ def subscription_update(
     subscription_status: StatusQuery = None,
     status: StatusQuery = None,
 ) -> AlertEnvelope:
-    target = _subscription(session, organization, external_id, subscription_status, status)
+    target = _subscription(session, organization, external_id, subscription_status, status, lock=True)
     alert = service.get(session, organization, target, code)
     data = require_root(body.alert)
     return _envelope(session, service.update(session, organization, target, alert, data))

@@ -9,9 +9,13 @@ from decimal import Decimal
 
 from fastapi import FastAPI
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from billow.alerts.evaluation import ALERT_TRIGGERED
 from billow.models.alerts import Alert, TriggeredAlert
+from billow.models.wallets import Wallet
 from billow.wallets import ledger
+from billow.worker.dispatch import HOOKS
 from tests.alerts.test_wallet_api import ALERTS, make_wallet, ok
 from tests.conftest import Api
 
@@ -43,6 +47,29 @@ def test_ongoing_balance_alert(api: Api, app: FastAPI) -> None:
         ledger.set_ongoing_usage(ledger.locked(session, wallet_id), 1650, NOW)
         session.commit()
         assert len(session.scalars(select(TriggeredAlert)).all()) == 1
+
+
+def test_each_triggered_alert_is_announced(api: Api, app: FastAPI) -> None:
+    """The hook point of the future ``alert.triggered`` webhook."""
+    wallet = make_wallet(api)
+    body = {"alert_type": "wallet_balance_amount", "code": "b", "thresholds": [{"value": 1000}]}
+    ok(api.post(ALERTS, {"alert": body}))
+    body = {"alert_type": "wallet_ongoing_balance_amount", "code": "o", "thresholds": [{"value": 1000}]}
+    ok(api.post(ALERTS, {"alert": body}))
+    seen: list[tuple[str, str]] = []
+
+    def record(session: Session, *, triggered_alert: TriggeredAlert, alert: Alert, wallet: Wallet) -> None:
+        seen.append((alert.code, triggered_alert.crossed_thresholds[0]["value"]))
+
+    HOOKS.setdefault(ALERT_TRIGGERED, []).append(record)
+    try:
+        with app.state.sessionmaker() as session:
+            ledger.set_ongoing_usage(ledger.locked(session, uuid.UUID(wallet["lago_id"])), 1500, NOW)
+            session.commit()
+    finally:
+        HOOKS[ALERT_TRIGGERED].remove(record)
+    # Ongoing 2000 → 500 crosses 1000; the balance (2000) did not move: nothing for the balance alert.
+    assert seen == [("o", "1000.0")]
 
 
 def test_a_rolled_back_change_leaves_no_trace(api: Api, app: FastAPI) -> None:

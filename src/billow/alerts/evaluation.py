@@ -8,7 +8,9 @@ the thresholds crossed between ``previous_value`` and the current value
 ``previous_value`` and ``last_processed_at`` move on, so that a threshold triggers once per crossing.
 
 TODO(webhooks): Lago sends ``alert.triggered`` (object ``triggered_alert``) after the commit of each
-triggered alert; :func:`announce_triggered` is where that delivery will be queued.
+triggered alert. Each one is announced in the transaction as the hook :data:`ALERT_TRIGGERED`
+(:func:`announce_triggered`); nothing registers it yet: the webhooks issue registers there the queuing
+of the delivery (``after_commit``), which then never sends a webhook for a rolled-back change.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from billow.alerts.repository import alert_repository
 from billow.alerts.values import wallet_value
 from billow.models.alerts import WALLET_TYPES, Alert, AlertThreshold, Direction, TriggeredAlert
 from billow.models.wallets import Wallet
-from billow.worker.dispatch import hook
+from billow.worker.dispatch import hook, run_hooks
 
 #: Announced by :mod:`billow.wallets.ledger` (the name is repeated there: a lower layer).
 WALLET_BALANCES_CHANGED = "wallets.balances_changed"
+#: Announced for each triggered alert, with ``triggered_alert``, ``alert`` and ``wallet``.
+ALERT_TRIGGERED = "alert.triggered"
 
 
 @hook(WALLET_BALANCES_CHANGED)
@@ -59,11 +63,13 @@ def evaluate(
             triggered_at=now,
         )
         session.add(triggered)
-        announce_triggered(session, triggered)
+        session.flush()
+        announce_triggered(session, triggered, alert, wallet)
     alert.previous_value = current
     alert.last_processed_at = now
     return triggered
 
 
-def announce_triggered(session: Session, triggered: TriggeredAlert) -> None:
-    """TODO(webhooks): queue the ``alert.triggered`` webhook after the commit (next issue)."""
+def announce_triggered(session: Session, triggered: TriggeredAlert, alert: Alert, wallet: Wallet) -> None:
+    """TODO(webhooks): the ``alert.triggered`` webhook's hook point (no function registered yet)."""
+    run_hooks(session, ALERT_TRIGGERED, triggered_alert=triggered, alert=alert, wallet=wallet)

@@ -148,6 +148,14 @@ class TestCreate:
         assert count(db, Alert) == 0
         assert count(db, AlertThreshold) == 0
 
+    def test_a_billable_metric_code_is_ignored(self, api: Api, wallet: dict[str, Any]) -> None:
+        alert = ok(api.post(ALERTS, {"alert": {**BALANCE_ALERT, "billable_metric_code": "nope"}}))["alert"]
+        assert alert["billable_metric"] is None
+        bad = {**BALANCE_ALERT, "billable_metric_code": "nope"}
+        assert errors_of(api.post(ALERTS, {"alerts": [bad]})) == {
+            "0": {"params": BALANCE_ALERT, "errors": 'Validation errors: {"base":["alert_already_exists"]}'}
+        }
+
     def test_empty_batch_is_a_bad_request(self, api: Api, wallet: dict[str, Any]) -> None:
         response = api.post(ALERTS, {"alerts": []})
         assert response.status_code == 400

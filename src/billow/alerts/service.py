@@ -152,10 +152,10 @@ class AlertService:
             try:  # a create validates everything before it writes: a failed item wrote nothing
                 created.append(self.create(session, organization, target, item))
             except (ValidationFailed, NotFound) as error:
-                errors[str(index)] = {
-                    "params": item.model_dump(exclude_unset=True),
-                    "errors": _message(error),
-                }
+                params = item.model_dump(exclude_unset=True)
+                if target.is_wallet:
+                    params.pop("billable_metric_code", None)
+                errors[str(index)] = {"params": params, "errors": _message(error)}
         if errors:
             raise ValidationFailed(errors)
         return created
@@ -173,7 +173,8 @@ class AlertService:
         if not data.thresholds:
             raise ValidationFailed.one("thresholds", "value_is_mandatory")
         thresholds = _check_thresholds(data.thresholds)
-        metric = self._metric(session, organization, data)
+        # A wallet alert has no metric: Lago does not permit the parameter there (ignored).
+        metric = None if target.is_wallet else self._metric(session, organization, data)
         self._check_record(alert_type, data.code, metric)
         self._check_unique(
             session, organization, target, alert_type, data.code or "", metric, thresholds, None

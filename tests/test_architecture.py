@@ -44,6 +44,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("invoices",),
     ("credit_notes",),
     ("wallets",),
+    ("alerts",),
     ("billing", "usage"),
     ("organizations",),
     ("transport", "param_guard", "api_docs"),

@@ -51,6 +51,7 @@ class HealthOut(BaseModel):
 
 def _api_routers() -> list[APIRouter]:
     from billow.add_ons.endpoints import router as add_ons
+    from billow.alerts.endpoints import router as alerts
     from billow.applied_coupons.endpoints import router as applied_coupons
     from billow.billable_metrics.endpoints import router as billable_metrics
     from billow.billing.endpoints import invoice_router as billing_invoices
@@ -94,6 +95,7 @@ def _api_routers() -> list[APIRouter]:
         applied_coupons,  # DELETE /customers/{id}/applied_coupons/{id}: no clash with /customers/{id}
         credit_notes,
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
+        alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
         webhook_endpoints,
     ]
 

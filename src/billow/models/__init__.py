@@ -13,6 +13,7 @@ from __future__ import annotations
 from billow.db import Base
 from billow.models import (  # noqa: F401
     add_ons,
+    alerts,
     billable_metrics,
     billing,
     coupons,

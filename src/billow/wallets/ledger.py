@@ -8,6 +8,8 @@ transactions minus its settled outbound ones, and never negative: a decrease bey
 ``ongoing_*`` = balance minus the customer's current usage (``ongoing_usage_balance_cents``, refreshed by
 :mod:`billow.billing.ongoing_balances` when usage changes and every 5 minutes); a balance change keeps the
 last usage known.
+
+Both changes announce :data:`WALLET_BALANCES_CHANGED` in the same transaction (the wallet's alerts).
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from billow.kit.locking import lock_row
 from billow.models.wallets import SettlementStatus, TransactionType, Wallet, WalletTransaction
 from billow.wallets.amounts import value_of_cents
+from billow.worker.dispatch import run_hooks
+
+#: Announced (:func:`billow.worker.dispatch.run_hooks`) with the locked ``wallet`` and ``now`` after its
+#: balances or ongoing balances changed: :mod:`billow.alerts.evaluation` evaluates its alerts.
+WALLET_BALANCES_CHANGED = "wallets.balances_changed"
 
 
 class InsufficientBalance(Exception):
@@ -48,6 +55,9 @@ def set_ongoing_usage(wallet: Wallet, usage_cents: int, now: datetime) -> None:
     ).credits
     wallet.last_balance_sync_at = now
     sync_ongoing(wallet)
+    session = object_session(wallet)
+    if session is not None:
+        run_hooks(session, WALLET_BALANCES_CHANGED, wallet=wallet, now=now)
 
 
 def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransaction, now: datetime) -> Wallet:
@@ -73,4 +83,5 @@ def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransactio
     transaction.status = SettlementStatus.SETTLED
     transaction.settled_at = now
     session.flush()
+    run_hooks(session, WALLET_BALANCES_CHANGED, wallet=wallet, now=now)
     return wallet

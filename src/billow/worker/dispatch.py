@@ -107,6 +107,7 @@ HOOK_MODULES: list[str] = [
     "billow.invoices.grace",
     "billow.credit_notes.manual",
     "billow.wallets.settlement",
+    "billow.alerts.evaluation",
 ]
 
 

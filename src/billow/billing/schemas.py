@@ -9,9 +9,16 @@ import uuid
 from pydantic import Field, StrictFloat, StrictInt, StrictStr
 
 from billow.customers.schemas import CustomerOut
-from billow.invoices.schemas import AppliedTaxOut, BillingPeriodOut, CreditItemOut, FeeItemOut, FeeOut
+from billow.invoices.schemas import (
+    AppliedTaxOut,
+    BillingPeriodOut,
+    CreditItemOut,
+    FeeItemOut,
+    FeeOut,
+    InvoiceHeadOut,
+)
 from billow.kit.limits import AmountCents
-from billow.kit.schemas import Date, Input, JsonNumber, Output, Timestamp
+from billow.kit.schemas import Input, JsonNumber, Output, Timestamp
 from billow.subscriptions.schemas import SubscriptionOut
 
 
@@ -196,45 +203,10 @@ class PreviewSubscriptionOut(SubscriptionOut):
     external_customer_id: str | None  # type: ignore[assignment]
 
 
-class PreviewInvoiceOut(Output):
+class PreviewInvoiceOut(InvoiceHeadOut):
     """The invoice a preview computes (Lago's ``V1::InvoiceSerializer`` of an unsaved invoice; ids:
     :mod:`billow.billing.preview_views`)."""
 
-    lago_id: uuid.UUID
-    billing_entity_code: str | None = None
-    sequential_id: int | None
-    number: str
-    purchase_order_number: str | None
-    issuing_date: Date
-    payment_due_date: Date
-    net_payment_term: int
-    invoice_type: str
-    status: str
-    payment_status: str
-    payment_dispute_lost_at: Timestamp | None = None
-    payment_overdue: bool
-    currency: str
-    fees_amount_cents: int
-    taxes_amount_cents: int
-    progressive_billing_credit_amount_cents: int
-    coupons_amount_cents: int
-    credit_notes_amount_cents: int
-    sub_total_excluding_taxes_amount_cents: int
-    sub_total_including_taxes_amount_cents: int
-    total_amount_cents: int
-    total_due_amount_cents: int
-    total_paid_amount_cents: int
-    total_offsetted_credit_note_amount_cents: int = 0
-    prepaid_credit_amount_cents: int
-    prepaid_granted_credit_amount_cents: int = 0
-    prepaid_purchased_credit_amount_cents: int = 0
-    file_url: str | None = None
-    xml_url: str | None = None
-    web_url: str | None = None
-    version_number: int
-    self_billed: bool = False
-    created_at: Timestamp
-    updated_at: Timestamp
     voided_at: Timestamp | None = None
     customer: PreviewCustomerOut
     subscriptions: list[PreviewSubscriptionOut]

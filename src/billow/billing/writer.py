@@ -64,20 +64,8 @@ def write_immediate_invoice(
     deductions, amounts = finalized_amounts(
         session, customer, drafts, {subscription.id: subscription.plan_id}, currency
     )
-    invoice = Invoice(
-        id=invoice_id or uuid.uuid4(),
-        organization_id=organization.id,
-        customer_id=customer.id,
-        number=numbering.draft_number(organization),
-        invoice_type=invoice_type,
-        status=InvoiceStatus.DRAFT,
-        payment_status=PaymentStatus.PENDING,
-        currency=currency,
-        applied_usage_thresholds=applied_usage_thresholds,
-    )
-    timezone = customer.applicable_timezone(organization)
-    finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
-    set_amounts(invoice, amounts)
+    invoice = _issued_now(organization, customer, invoice_type, currency, now, amounts, invoice_id)
+    invoice.applied_usage_thresholds = applied_usage_thresholds
     session.add(invoice)
     session.flush()  # before its rows that reference it (fees may already be pending in the session)
     session.add(
@@ -159,6 +147,26 @@ def write_customer_invoice(
     wallets (:mod:`billow.billing.deductions`) and is finalized (numbered; paid at once when its total is
     0) or closed like every invoice (:func:`billow.invoices.finalization.apply_final_status`)."""
     deductions, amounts = finalized_amounts(session, customer, drafts, {}, currency)
+    invoice = _issued_now(organization, customer, invoice_type, currency, now, amounts, invoice_id)
+    session.add(invoice)
+    session.flush()  # before the fees that reference it
+    write_fees(session, invoice, drafts, amounts)
+    session.flush()
+    record_deductions(session, invoice, deductions, amounts, now=now)
+    finalization.apply_final_status(session, invoice, organization, customer, at=now)
+    return invoice
+
+
+def _issued_now(
+    organization: Organization,
+    customer: Customer,
+    invoice_type: str,
+    currency: str,
+    now: datetime,
+    amounts: InvoiceAmounts,
+    invoice_id: uuid.UUID | None,
+) -> Invoice:
+    """A new invoice issued today in the customer's zone, with its amounts, before its finalization."""
     invoice = Invoice(
         id=invoice_id or uuid.uuid4(),
         organization_id=organization.id,
@@ -172,10 +180,4 @@ def write_customer_invoice(
     timezone = customer.applicable_timezone(organization)
     finalization.set_issuing_date(invoice, local_date(now, timezone), customer, organization)
     set_amounts(invoice, amounts)
-    session.add(invoice)
-    session.flush()  # before the fees that reference it
-    write_fees(session, invoice, drafts, amounts)
-    session.flush()
-    record_deductions(session, invoice, deductions, amounts, now=now)
-    finalization.apply_final_status(session, invoice, organization, customer, at=now)
     return invoice

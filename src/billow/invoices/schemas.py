@@ -160,7 +160,10 @@ class InvoiceMetadataOut(Output):
     created_at: Timestamp
 
 
-class InvoiceOut(Output):
+class InvoiceHeadOut(Output):
+    """An invoice's own fields, in Lago's order, without what it includes (customer, fees...): shared by
+    a stored invoice (:class:`InvoiceOut`) and a preview's (:mod:`billow.billing.schemas`)."""
+
     lago_id: uuid.UUID
     billing_entity_code: str | None = None
     #: ``None`` on drafts (no number consumed yet).
@@ -197,6 +200,9 @@ class InvoiceOut(Output):
     self_billed: bool = False
     created_at: Timestamp
     updated_at: Timestamp
+
+
+class InvoiceOut(InvoiceHeadOut):
     voided_at: Timestamp | None
     customer: CustomerOut
     subscriptions: list[SubscriptionOut]

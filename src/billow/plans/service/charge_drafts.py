@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -221,6 +221,20 @@ def assign_codes(drafts: Sequence[ChargeDraft], taken: Iterable[str], errors: Er
     ``taken``: codes of the plan's live charges that are not part of ``drafts``. A generated code is
     the metric's code, suffixed ``_2``, ``_3``... when that is taken.
     """
+    unique_codes(drafts, taken, errors, lambda draft: draft.metric.code)
+
+
+class _Coded(Protocol):
+    code: str | None
+
+
+D = TypeVar("D", bound=_Coded)
+
+
+def unique_codes(drafts: Sequence[D], taken: Iterable[str], errors: Errors, base: Callable[[D], str]) -> None:
+    """Given codes must be unique among ``taken`` and each other (``value_already_exist`` on ``code``);
+    a missing one is ``base(draft)``, suffixed ``_2``, ``_3``... when that is taken (charges and fixed
+    charges of a plan)."""
     used = set(taken)
     for draft in drafts:
         if draft.code is None:
@@ -230,7 +244,7 @@ def assign_codes(drafts: Sequence[ChargeDraft], taken: Iterable[str], errors: Er
         used.add(draft.code)
     for draft in drafts:
         if draft.code is None:
-            draft.code = _free_code(draft.metric.code, used)
+            draft.code = _free_code(base(draft), used)
             used.add(draft.code)
 
 

@@ -22,7 +22,6 @@ ignored (new units are billed from the next invoice; plans do not cascade to the
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from billow.models.taxes import Tax
 from billow.plans.charge_rules import ChargeSpec, validate_charge
 from billow.plans.fixed_charge_repository import fixed_charge_repository as repository
 from billow.plans.fixed_charge_schemas import FixedChargeInput, FixedChargeOverrideInput
+from billow.plans.service.charge_drafts import unique_codes
 from billow.taxes.service import tax_service
 
 FIXED_CHARGE_MODELS = ("standard", "graduated", "volume")
@@ -202,25 +202,7 @@ def check_fixed_charge(
 
 def assign_codes(drafts: Sequence[FixedChargeDraft], taken: Iterable[str], errors: Errors) -> None:
     """Given codes must be unique in the plan; missing ones are the add-on's code (``_2``... if taken)."""
-    used = set(taken)
-    for draft in drafts:
-        if draft.code is None:
-            continue
-        if draft.code in used:
-            errors.add("code", "value_already_exist")
-        used.add(draft.code)
-    for draft in drafts:
-        if draft.code is None:
-            draft.code = _free_code(draft.add_on.code, used)
-            used.add(draft.code)
-
-
-def _free_code(base: str, used: set[str]) -> str:
-    if base not in used:
-        return base
-    pattern = re.compile(re.escape(base) + r"_(\d+)")
-    suffixes = [int(m.group(1)) for code in used if (m := pattern.fullmatch(code))]
-    return f"{base}_{max(suffixes, default=1) + 1}"
+    unique_codes(drafts, taken, errors, lambda draft: draft.add_on.code)
 
 
 def write_fixed_charge(session: Session, plan: Plan, draft: FixedChargeDraft, position: int) -> FixedCharge:

@@ -34,6 +34,8 @@ from billow.organizations.service import organization_service
 
 # Before any settings are read (get_settings() is cached).
 os.environ.setdefault("BILLOW_ROLLUP_ERRORS", "raise")
+# One sealing key for the tests and the servers they start (docs/decisions/0007; a fixed test key).
+os.environ.setdefault("BILLOW_SECRET_KEY", "dGVzdC1zZWNyZXQta2V5LWZvci1iaWxsb3ctdGVzdHM=")
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("worker", "migrate"),
     ("auth",),
-    ("taxes", "webhook_endpoints"),
+    ("taxes", "webhook_endpoints", "webhooks"),
     ("billable_metrics",),
     ("plans", "add_ons", "coupons"),
     ("customers",),

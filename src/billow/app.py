@@ -71,6 +71,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.usage.endpoints import router as usage
     from billow.wallets.endpoints import router as wallets
     from billow.webhook_endpoints.endpoints import router as webhook_endpoints
+    from billow.webhooks.endpoints import router as webhooks
 
     # events first: routes are matched in order, so the ingestion endpoints (the hot path) are found
     # first, and before billable_metrics' /billable_metrics/{code}: events owns
@@ -97,6 +98,7 @@ def _api_routers() -> list[APIRouter]:
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
         webhook_endpoints,
+        webhooks,  # /webhooks/public_key, /webhooks/json_public_key
     ]
 
 

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     #: ``development`` accepts a ``BILLOW_API_KEY`` too short to be secret (with a warning);
     #: ``production`` refuses it. Unset: development on SQLite, production on PostgreSQL.
     env: Literal["development", "production"] | None = None
+    #: The key(s) sealing secrets at rest (:mod:`billow.kit.secrets`): Fernet keys, comma-separated, the
+    #: first seals, all open (rotation). Unset: a key generated once into ``data_dir/secret.key``
+    #: (refused in ``production``: every process must share the key).
+    secret_key: str | None = None
     #: Largest request body accepted, in bytes (413 beyond).
     max_body_bytes: int = 5 * 1024 * 1024
     #: Most events accepted by one ``POST /events/batch`` (Lago: 100; 422 ``too_many_events`` beyond).

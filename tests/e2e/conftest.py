@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from lago_python_client.client import Client
 
 from tests.conftest import _backends, create_throwaway_database
@@ -64,6 +65,8 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if request.param == "postgresql":
         database, drop = create_throwaway_database("postgresql", tmp)
         env["BILLOW_DATABASE_URL"] = database.url
+        # PostgreSQL is production: its processes share a sealing key (docs/decisions/0007).
+        env["BILLOW_SECRET_KEY"] = Fernet.generate_key().decode()
     api_key = "e2e_" + secrets.token_hex(16)
     env["BILLOW_API_KEY"] = api_key
     port = _free_port()

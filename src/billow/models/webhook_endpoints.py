@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -97,3 +97,16 @@ WEBHOOK_EVENT_TYPES: frozenset[str] = frozenset(
         *(f"wallet_transaction.{e}" for e in ("created", "updated", "payment_failure")),
     }
 )
+
+
+class WebhookSigningKeys(TenantMixin, Base):
+    """An organization's keys for signing its webhooks (Lago's ``jwt`` and ``hmac`` schemes): an RSA key
+    pair (the public key in clear: it is published) and an HMAC key, the secrets sealed
+    (:mod:`billow.kit.secrets`). One row per organization, created on first use."""
+
+    __tablename__ = "webhook_signing_keys"
+    __table_args__ = (Index("uq_webhook_signing_keys_organization_id", "organization_id", unique=True),)
+
+    public_key_pem: Mapped[str] = mapped_column(Text)
+    private_key_sealed: Mapped[str] = mapped_column(Text)
+    hmac_key_sealed: Mapped[str] = mapped_column(Text)

@@ -15,6 +15,7 @@ router = APIRouter(tags=["organizations"], route_class=StrictJSONRoute)
 
 def organization_out(session: Session, organization: Organization) -> OrganizationOut:
     from billow.webhook_endpoints.repository import webhook_endpoint_repository
+    from billow.webhooks.keys import signing_keys
 
     urls = webhook_endpoint_repository.urls(session, organization.id)
     return OrganizationOut.model_validate(
@@ -22,6 +23,8 @@ def organization_out(session: Session, organization: Organization) -> Organizati
             **{c: getattr(organization, c) for c in OrganizationOut.model_fields if hasattr(organization, c)},
             "lago_id": organization.id,
             "webhook_urls": urls,
+            # Lago shows it in its UI only; receivers need it to verify ``hmac`` signatures.
+            "hmac_key": signing_keys(session, organization).hmac_key,
             "billing_configuration": {
                 "invoice_footer": organization.invoice_footer,
                 "invoice_grace_period": organization.invoice_grace_period,

@@ -56,6 +56,8 @@ class OrganizationOut(Output):
     created_at: Timestamp
     webhook_url: str | None
     webhook_urls: list[str]
+    #: The key of the organization's ``hmac`` webhook signatures (Billow's addition: Lago's UI shows it).
+    hmac_key: str
     country: str | None
     default_currency: str
     address_line1: str | None

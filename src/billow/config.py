@@ -82,6 +82,18 @@ class Settings(BaseSettings):
     #: instead of costing one more query (the tests of ``tests/billing``).
     strict_invoice_columns: bool = False
 
+    #: The URL this Billow is reached at (Lago's ``LAGO_API_URL``): the ``iss`` of ``jwt`` webhook
+    #: signatures and the base of links Billow hands out.
+    public_url: str = "http://localhost:3000"
+    #: Webhook delivery (:mod:`billow.webhooks.delivery`): attempts per webhook before it is ``failed``;
+    #: the wait after the n-th failed attempt, ``backoff * 2**(n-1)`` seconds capped at ``backoff_cap``
+    #: (defaults: 10 s doubling to an hour, 16 attempts: about 7.4 hours of retries); the timeout of one
+    #: attempt (Lago: 30 s).
+    webhook_max_attempts: int = Field(default=16, ge=1)
+    webhook_backoff: float = Field(default=10.0, gt=0)
+    webhook_backoff_cap: float = Field(default=3600.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+
     @field_validator("usage_rollups", mode="before")
     @classmethod
     def _rollups_switch(cls, value: object) -> object:

@@ -28,6 +28,7 @@ from billow.models import (  # noqa: F401
     taxes,
     wallets,
     webhook_endpoints,
+    webhooks,
 )
 
 metadata = Base.metadata

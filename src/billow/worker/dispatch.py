@@ -71,6 +71,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.ongoing_balances",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.webhooks.delivery",
 ]
 
 

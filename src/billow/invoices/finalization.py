@@ -33,6 +33,7 @@ from billow.kit.time import local_date
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
+from billow.worker.dispatch import run_hooks
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
@@ -120,11 +121,21 @@ def apply_final_status(
     invoice.number = number.number
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
-    if not fees_follow:
-        return
-    session.flush()
-    session.execute(
-        update(Fee)
-        .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
-        .values(payment_status=invoice.payment_status)
-    )
+    if fees_follow:
+        session.flush()
+        session.execute(
+            update(Fee)
+            .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
+            .values(payment_status=invoice.payment_status)
+        )
+    announce_finalized(session, invoice, organization)
+
+
+#: The hook announced when an invoice is finalized (numbered), in its transaction: ``invoice`` (its
+#: number and amounts set) and ``organization``. :mod:`billow.mail` records its e-mail there.
+FINALIZED_HOOK = "invoices.finalized"
+
+
+def announce_finalized(session: Session, invoice: Invoice, organization: Organization) -> None:
+    """Announce that ``invoice`` was just finalized (every path calls this once it is numbered)."""
+    run_hooks(session, FINALIZED_HOOK, invoice=invoice, organization=organization)

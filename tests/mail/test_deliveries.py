@@ -205,3 +205,27 @@ class TestAttachments:
         assert attachment.get_filename() == f"invoice-{invoice['number']}.pdf"
         assert attachment.get_content_type() == "application/pdf"
         assert attachment.get_content() == b"%PDF-1.7 test"
+
+    def test_failing_hook_is_retried(self, app: FastAPI, api: Api, smtp: Inbox) -> None:
+        """A hook that raises (the PDF not ready) fails the attempt; the scan retries after the backoff."""
+        calls: list[int] = []
+
+        def flaky(session: Session, *, kind: str, document: Any, attachments: list[Any]) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("PDF not ready")
+
+        hook(mail.ATTACHMENTS_HOOK)(flaky)
+        try:
+            enable_emails(api)
+            create_customer(api, email="ann@example.com")
+            one_off_invoice(api)
+            [delivery] = all_deliveries(app)
+            assert (delivery.status, delivery.last_error) == ("failed", "RuntimeError: PDF not ready")
+            assert smtp.messages == []
+            assert delivery.next_attempt_at is not None
+            assert len(run_scan(app, delivery.next_attempt_at)) == 1
+        finally:
+            HOOKS[mail.ATTACHMENTS_HOOK].remove(flaky)
+        assert len(smtp.messages) == 1
+        assert all_deliveries(app)[0].status == "sent"

@@ -222,6 +222,9 @@ def deliver(
             envelope, message, _ = _prepare(session, delivery, settings)
         except Skip as skipped:
             status, error = DeliveryStatus.SKIPPED, str(skipped)
+        except Exception as failure:  # an attachment hook, the database...: retried like an SMTP failure
+            log.exception("e-mail %s could not be prepared", delivery_id)
+            status, error = DeliveryStatus.FAILED, f"{type(failure).__name__}: {failure}"[:1000]
         else:
             status = DeliveryStatus.SENT
             recipients = {"to": envelope.to, "cc": envelope.cc, "bcc": envelope.bcc}

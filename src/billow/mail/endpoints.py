@@ -23,6 +23,10 @@ _QUEUED: dict[int | str, dict[str, Any]] = {200: {"description": "The e-mail is 
 def resend_invoice_email(
     lago_id: str, session: DbSession, organization: CurrentOrganization, body: ResendEmailInput | None = None
 ) -> Response:
+    """Send a finalized invoice's e-mail again, to the customer or to ``to`` (with ``cc``, ``bcc``).
+    404 ``invoice_not_found``; 405 ``invoice_not_finalized``, ``email_settings_disabled``,
+    ``email_not_configured`` (no SMTP server); 422 ``validation_errors`` (``billing_entity``, ``to``,
+    ``cc``, ``bcc``)."""
     mail_service.resend(session, organization, DocumentKind.INVOICE, lago_id, body)
     return Response(status_code=200)
 
@@ -33,5 +37,9 @@ def resend_invoice_email(
 def resend_credit_note_email(
     lago_id: str, session: DbSession, organization: CurrentOrganization, body: ResendEmailInput | None = None
 ) -> Response:
+    """Send a credit note's e-mail again, to the customer or to ``to`` (with ``cc``, ``bcc``).
+    404 ``credit_note_not_found``; 405 ``credit_note_not_finalized``, ``email_settings_disabled``,
+    ``email_not_configured`` (no SMTP server); 422 ``validation_errors`` (``billing_entity``, ``to``,
+    ``cc``, ``bcc``)."""
     mail_service.resend(session, organization, DocumentKind.CREDIT_NOTE, lago_id, body)
     return Response(status_code=200)

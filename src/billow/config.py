@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     #: How long an endpoint's deliverer holds it without renewing its lease (renewed before each webhook;
     #: longer than ``webhook_timeout``): a deliverer that died hands over after at most this.
     webhook_lease: float = Field(default=60.0, gt=0)
+    #: The SMTP server of invoice and credit-note e-mails (:mod:`billow.mail`). Unset: e-mails are disabled
+    #: (their deliveries are recorded ``skipped``, never an error).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    #: ``starttls`` (port 587), ``ssl`` (implicit TLS, port 465) or ``none`` (a local relay).
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    #: The sender address (``From``; the organization's e-mail is the ``Reply-To``).
+    smtp_from: str = "billing@localhost"
+    #: Seconds an SMTP connection or command may take.
+    smtp_timeout: float = Field(default=30.0, gt=0)
 
     @field_validator("usage_rollups", mode="before")
     @classmethod

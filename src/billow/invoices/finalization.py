@@ -34,6 +34,7 @@ from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
 from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
@@ -122,14 +123,14 @@ def apply_final_status(
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
     announce(session, invoice)
-    if not fees_follow:
-        return
-    session.flush()
-    session.execute(
-        update(Fee)
-        .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
-        .values(payment_status=invoice.payment_status)
-    )
+    if fees_follow:
+        session.flush()
+        session.execute(
+            update(Fee)
+            .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
+            .values(payment_status=invoice.payment_status)
+        )
+    announce_finalized(session, invoice, organization)
 
 
 #: The webhook of a new finalized invoice by type (Lago): ``invoice.created`` for the others.
@@ -151,3 +152,13 @@ def announce(session: Session, invoice: Invoice) -> None:
     else:
         return
     emit(session, invoice.organization_id, webhook_type, "invoice", invoice.id)
+
+
+#: The hook announced when an invoice is finalized (numbered), in its transaction: ``invoice`` (its
+#: number and amounts set) and ``organization``. :mod:`billow.mail` records its e-mail there.
+FINALIZED_HOOK = "invoices.finalized"
+
+
+def announce_finalized(session: Session, invoice: Invoice, organization: Organization) -> None:
+    """Announce that ``invoice`` was just finalized (every path calls this once it is numbered)."""
+    run_hooks(session, FINALIZED_HOOK, invoice=invoice, organization=organization)

@@ -75,6 +75,7 @@ TASK_MODULES: list[str] = [
     "billow.invoices.grace",
     "billow.credit_notes.manual",
     "billow.webhooks.delivery",
+    "billow.mail.deliveries",
 ]
 
 
@@ -112,6 +113,7 @@ HOOK_MODULES: list[str] = [
     "billow.credit_notes.manual",
     "billow.wallets.settlement",
     "billow.alerts.evaluation",
+    "billow.mail.deliveries",
 ]
 
 

@@ -90,6 +90,7 @@ SCAN_MODULES: list[str] = [
     "billow.coupons.tasks",
     "billow.wallets.tasks",
     "billow.webhooks.delivery",
+    "billow.mail.deliveries",
 ]
 
 

@@ -54,6 +54,7 @@ from billow.models.credit_notes import (
 from billow.models.customers import Customer
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import hook
 
 REASONS = {reason.value for reason in CreditNoteReason}
@@ -293,6 +294,7 @@ class ManualCreditNotes:
             fee_id = cast(uuid.UUID, fee.fee_id)
             book.credited[fee_id] = book.credited.get(fee_id, 0) + round_minor_units(amount)
         session.flush()
+        emit(session, note.organization_id, "credit_note.created", "credit_note", note.id)
         return note
 
     # ------------------------------------------------------------------------------------ estimate

@@ -43,6 +43,7 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
 from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
+from billow.webhooks.outbox import emit
 
 
 class CreditNoteService:
@@ -236,6 +237,7 @@ class CreditNoteService:
                 )
             )
         session.flush()
+        emit(session, note.organization_id, "credit_note.created", "credit_note", note.id)
         return note
 
     # --------------------------------------------------------------------------------- consumption

@@ -24,6 +24,10 @@ RENDERERS: dict[str, Renderer] = {}
 #: Modules that register renderers (imported before one is looked up).
 RENDERER_MODULES: list[str] = [
     "billow.customers.views",
+    "billow.plans.views",
+    "billow.billable_metrics.views",
+    "billow.wallets.views",
+    "billow.credit_notes.views",
 ]
 
 

@@ -3,6 +3,7 @@ the outbox's rows."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from billow.db import utcnow
 from billow.models.webhooks import Webhook, WebhookEvent
+from billow.webhooks import delivery
 from tests.conftest import Api
 from tests.fixtures.receiver import Receiver
 
@@ -47,3 +50,12 @@ def outbox_counts(app: FastAPI) -> tuple[int, int]:
             session.scalar(select(func.count()).select_from(WebhookEvent)) or 0,
             session.scalar(select(func.count()).select_from(Webhook)) or 0,
         )
+
+
+def deliver(app: FastAPI) -> None:
+    """Deliver what work done outside a request (a scan, a bare session) announced: such sessions queue
+    no task, the delivery scan finds the webhooks."""
+    factory = app.state.dispatcher.session_factory
+    now = utcnow()
+    for item in delivery.deliver_due(factory, now):
+        delivery.deliver_endpoint(factory, uuid.UUID(item), now)

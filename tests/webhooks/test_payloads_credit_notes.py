@@ -11,8 +11,8 @@ from fastapi import FastAPI
 
 from billow.billing.run import bill_due
 from tests.conftest import Api, Clock
+from tests.credit_notes import test_credit_notes as termination
 from tests.credit_notes.manual_world import billed_invoice, body, items
-from tests.credit_notes.test_credit_notes import at, setup
 from tests.fixtures.receiver import Receiver
 from tests.webhooks.hooks import deliver, hooks, of_type, outbox_counts, the_one
 
@@ -103,8 +103,8 @@ class TestTermination:
     def test_the_unused_days_note_is_announced(
         self, api: Api, app: FastAPI, clock: Clock, hooks: Receiver
     ) -> None:
-        setup(api)
-        bill_due(app.state.sessionmaker, at("2024-01-01T00:00:00Z"))
+        termination.setup(api)
+        bill_due(app.state.sessionmaker, termination.at("2024-01-01T00:00:00Z"))
         clock.set("2024-01-21T12:00:00Z")
         assert api.delete("/subscriptions/sub_1").status_code == 200
         deliver(app)  # written by a task after the request: the delivery scan sends it if no task did

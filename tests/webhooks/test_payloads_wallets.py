@@ -5,6 +5,7 @@ from above); nothing for a refused request or an organization without endpoints.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 
 from billow.billing.ongoing_balances import refresh_all
 from billow.subscriptions.dependencies import request_time
+from billow.wallets.tasks import expire_wallet, find_expired
 from tests.conftest import Api
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.worlds import NOW, World
@@ -99,6 +101,23 @@ class TestWallets:
         lago_id = wallet(api)["lago_id"]
         assert api.delete("/customers/cus_1").status_code == 200
         assert the_one(hooks, api, "wallet.terminated", "wallet")["lago_id"] == lago_id
+
+    def test_expiration_voids_then_terminates(self, api: Api, app: FastAPI, hooks: Receiver) -> None:
+        customer(api)
+        lago_id = wallet(api, granted_credits="5", expiration_at="2099-01-01T00:00:00Z")["lago_id"]
+        hooks.received.clear()
+        later = datetime(2099, 6, 1, tzinfo=UTC)
+        factory = app.state.sessionmaker
+        assert [expire_wallet(factory, item, later) for item in find_expired(factory, later)] == [True]
+        deliver(app)  # a scan's session queues no delivery task
+        assert wallet_types(hooks) == [
+            "wallet_transaction.created",  # the remaining 5.00 voided
+            "wallet.updated",
+            "wallet.depleted_ongoing_balance",
+            "wallet.terminated",
+        ]
+        terminated = the_one(hooks, api, "wallet.terminated", "wallet")
+        assert terminated == shown_wallet(api, lago_id) and terminated["status"] == "terminated"
 
     def test_refused_requests_announce_nothing(self, api: Api, app: FastAPI, hooks: Receiver) -> None:
         customer(api)

@@ -96,13 +96,13 @@ def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransactio
             wallet.last_consumed_credit_at = now
     wallet.last_balance_sync_at = now
     sync_ongoing(wallet)
+    transaction.status = SettlementStatus.SETTLED
+    transaction.settled_at = now
+    emit(session, wallet.organization_id, "wallet.updated", "wallet", wallet.id)
     if transaction.transaction_status != "invoiced":
         # An invoice's consumption keeps the usage it just invoiced until the next refresh of the
         # ongoing balances (billow.billing.ongoing_balances), which decides on depletion.
         follow_depletion(session, wallet)
-    transaction.status = SettlementStatus.SETTLED
-    transaction.settled_at = now
     session.flush()
-    emit(session, wallet.organization_id, "wallet.updated", "wallet", wallet.id)
     run_hooks(session, WALLET_BALANCES_CHANGED, wallet=wallet, now=now)
     return wallet

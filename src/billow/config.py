@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     webhook_backoff: float = Field(default=10.0, gt=0)
     webhook_backoff_cap: float = Field(default=3600.0, gt=0)
     webhook_timeout: float = Field(default=10.0, gt=0)
+    #: How long an endpoint's deliverer holds it without renewing its lease (renewed before each webhook;
+    #: longer than ``webhook_timeout``): a deliverer that died hands over after at most this.
+    webhook_lease: float = Field(default=60.0, gt=0)
 
     @field_validator("usage_rollups", mode="before")
     @classmethod

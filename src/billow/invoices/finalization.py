@@ -31,8 +31,9 @@ from billow.customers.settings import net_payment_term
 from billow.invoices import numbering
 from billow.kit.time import local_date
 from billow.models.customers import Customer
-from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
+from billow.models.invoices import Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
+from billow.webhooks.outbox import emit
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
@@ -120,6 +121,7 @@ def apply_final_status(
     invoice.number = number.number
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
+    announce(session, invoice)
     if not fees_follow:
         return
     session.flush()
@@ -128,3 +130,24 @@ def apply_final_status(
         .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
         .values(payment_status=invoice.payment_status)
     )
+
+
+#: The webhook of a new finalized invoice by type (Lago): ``invoice.created`` for the others.
+_CREATED_WEBHOOKS = {
+    InvoiceType.ONE_OFF.value: "invoice.one_off_created",
+    InvoiceType.CREDIT.value: "invoice.paid_credit_added",
+}
+
+
+def announce(session: Session, invoice: Invoice) -> None:
+    """The webhook of an invoice that was just written or finalized, in its transaction: a draft is
+    ``invoice.drafted``, a finalized invoice ``invoice.created`` (``invoice.one_off_created``,
+    ``invoice.paid_credit_added`` for those types); a closed (skipped zero-amount) one announces
+    nothing."""
+    if invoice.status == InvoiceStatus.DRAFT:
+        webhook_type = "invoice.drafted"
+    elif invoice.status == InvoiceStatus.FINALIZED:
+        webhook_type = _CREATED_WEBHOOKS.get(str(invoice.invoice_type), "invoice.created")
+    else:
+        return
+    emit(session, invoice.organization_id, webhook_type, "invoice", invoice.id)

@@ -4,7 +4,7 @@ One deliverer per endpoint at a time: it takes the endpoint's *lease* (a conditi
 ``webhook_endpoints.delivery_lease_*``, committed), then sends the endpoint's open webhooks one by one in
 ``position`` order, each in three short steps: read the head (rendering its object on first delivery,
 :mod:`billow.webhooks.payloads`), POST it with no transaction open, record the attempt and the outcome.
-A deliverer that dies (a killed worker) holds the lease until it expires (:data:`LEASE_SECONDS`); the
+A deliverer that dies (a killed worker) holds the lease until it expires (``webhook_lease``, 60 s); the
 webhook it was sending is still open and is sent again with the same ``X-Lago-Unique-Key`` (its id), so
 receivers that deduplicate on the key see every webhook once.
 
@@ -45,9 +45,6 @@ from billow.worker.scans import SessionFactory, scan
 
 log = logging.getLogger("billow.webhooks")
 
-#: How long a deliverer holds an endpoint without renewing its lease (renewed before each webhook; one
-#: attempt lasts at most ``webhook_timeout``).
-LEASE_SECONDS = 60.0
 #: The most characters of a receiver's answer kept per attempt.
 RESPONSE_EXCERPT = 1000
 USER_AGENT = "Billow-Webhooks/1"
@@ -81,7 +78,7 @@ class Prepared:
 # ------------------------------------------------------------------------------------------ lease
 
 
-def _claim(session_factory: SessionFactory, endpoint_id: uuid.UUID, token: str) -> bool:
+def _claim(session_factory: SessionFactory, endpoint_id: uuid.UUID, token: str, lease: float) -> bool:
     now = utcnow()
     with session_factory() as session, session.begin():
         claimed = session.execute(
@@ -94,7 +91,7 @@ def _claim(session_factory: SessionFactory, endpoint_id: uuid.UUID, token: str) 
                     WebhookEndpoint.delivery_lease_token == token,
                 ),
             )
-            .values(delivery_lease_until=now + timedelta(seconds=LEASE_SECONDS), delivery_lease_token=token)
+            .values(delivery_lease_until=now + timedelta(seconds=lease), delivery_lease_token=token)
             .execution_options(synchronize_session=False)
         )
         return bool(claimed.rowcount)  # type: ignore[attr-defined]  # CursorResult
@@ -189,7 +186,7 @@ def _prepare(
         head = _head(session, endpoint_id)
         if head is None or not _is_due(head, now):
             return None
-        endpoint.delivery_lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
+        endpoint.delivery_lease_until = utcnow() + timedelta(seconds=settings.webhook_lease)
         event = session.get(WebhookEvent, head.webhook_event_id)
         organization = session.get(Organization, head.organization_id)
         if event is None or organization is None:  # deleted under us: a foreign-key cascade
@@ -273,7 +270,7 @@ def deliver_endpoint(
     http = client or httpx.Client(timeout=settings.webhook_timeout, follow_redirects=False)
     attempts = 0
     try:
-        while _claim(session_factory, endpoint_id, token):
+        while _claim(session_factory, endpoint_id, token, settings.webhook_lease):
             try:
                 while True:
                     prepared = _prepare(session_factory, endpoint_id, token, now, signer, settings)

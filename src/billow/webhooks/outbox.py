@@ -158,7 +158,7 @@ def write_pending(session: Session) -> None:
     session.execute(insert(WebhookEvent), events)
     session.execute(insert(Webhook), webhooks)
     for endpoint_id in touched:
-        after_commit(session, DELIVER_TASK, str(endpoint_id))
+        after_commit(session, DELIVER_TASK, str(endpoint_id), from_tasks=True)
 
 
 @event.listens_for(Session, "before_commit")

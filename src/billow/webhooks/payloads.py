@@ -24,6 +24,8 @@ RENDERERS: dict[str, Renderer] = {}
 #: Modules that register renderers (imported before one is looked up).
 RENDERER_MODULES: list[str] = [
     "billow.customers.views",
+    "billow.invoices.views",
+    "billow.subscriptions.views",
     "billow.plans.views",
     "billow.billable_metrics.views",
     "billow.wallets.views",

@@ -45,7 +45,9 @@ def sent(receiver: Receiver, prefix: str = "") -> list[tuple[str, str]]:
 
 
 def objects(receiver: Receiver, webhook_type: str) -> list[dict[str, Any]]:
-    return [r.json[r.json["object_type"]] for r in receiver.received if r.json["webhook_type"] == webhook_type]
+    return [
+        r.json[r.json["object_type"]] for r in receiver.received if r.json["webhook_type"] == webhook_type
+    ]
 
 
 class TestSubscriptionCycle:
@@ -53,7 +55,12 @@ class TestSubscriptionCycle:
         plan(api, "adv", amount_cents=3100, pay_in_advance=True)
         subscription = ok(subscribe(api, "cus_1", "adv", "sub_1", billing_time="anniversary"))["subscription"]
         [invoice] = invoices(api)
-        assert [t for t, _ in sent(receiver)] == ["customer.created", "subscription.started", "invoice.created"]
+        assert [t for t, _ in sent(receiver)] == [
+            "plan.created",
+            "customer.created",
+            "subscription.started",
+            "invoice.created",
+        ]
         [started] = objects(receiver, "subscription.started")
         assert started == ok(api.get("/subscriptions/sub_1"))["subscription"]
         assert started["lago_id"] == subscription["lago_id"] and started["plan"]["code"] == "adv"

@@ -56,6 +56,7 @@ class TestSubscriptionCycle:
         subscription = ok(subscribe(api, "cus_1", "adv", "sub_1", billing_time="anniversary"))["subscription"]
         [invoice] = invoices(api)
         assert [t for t, _ in sent(receiver)] == [
+            "plan.created",
             "customer.created",
             "subscription.started",
             "invoice.created",

@@ -43,6 +43,7 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
 from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 
@@ -306,5 +307,7 @@ CREATED_HOOK = "credit_notes.created"
 
 
 def announce_created(session: Session, note: CreditNote) -> None:
-    """Announce a credit note just written (every path that creates one calls this)."""
+    """Announce a credit note just written (every path that creates one calls this): the
+    ``credit_note.created`` webhook and the :data:`CREATED_HOOK` (its e-mail)."""
+    emit(session, note.organization_id, "credit_note.created", "credit_note", note.id)
     run_hooks(session, CREATED_HOOK, credit_note=note)

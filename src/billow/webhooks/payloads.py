@@ -26,6 +26,10 @@ RENDERER_MODULES: list[str] = [
     "billow.customers.views",
     "billow.invoices.views",
     "billow.subscriptions.views",
+    "billow.plans.views",
+    "billow.billable_metrics.views",
+    "billow.wallets.views",
+    "billow.credit_notes.views",
 ]
 
 

@@ -15,10 +15,12 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
 
 **Ingestion hints.** Per organization and server process: the codes of its pay-in-advance charges and the
 external ids of its live subscriptions whose plan has usage thresholds and of its active subscriptions
-whose customer has an active wallet (:data:`REFRESH_WALLETS`), loaded with one query each and
+whose customer has an active wallet (:data:`REFRESH_WALLETS`), and the external ids watched by live
+subscription alerts evaluated on usage (:data:`EVALUATE_ALERTS`), loaded with one query each and
 kept :data:`HINTS_TTL`; a commit that changed a plan, charge, threshold, metric or subscription of the
-organization in this process drops them at once. Another process's change is seen within the TTL;
-nothing depends on it being exact: the scans bill what no task did.
+organization in this process, or created a wallet or an alert, drops them at once (a deleted alert stays
+in them until the TTL: its evaluation then finds nothing to do). Another process's change is seen within
+the TTL; nothing depends on it being exact: the scans bill what no task did.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, event, exists, select
 from sqlalchemy.orm import Session
 
+from billow.models.alerts import USAGE_EVALUATED_TYPES, Alert
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -51,6 +54,8 @@ PAY_IN_ADVANCE = "billing.pay_in_advance"
 PROGRESSIVE = "billing.progressive"
 #: :mod:`billow.billing.ongoing_balances`'s task (the wallets' ongoing balances after an ingestion).
 REFRESH_WALLETS = "wallets.refresh_ongoing"
+#: :mod:`billow.billing.usage_alerts`'s task (the subscription alerts after an ingestion).
+EVALUATE_ALERTS = "alerts.evaluate_usage"
 
 #: How long a process trusts its ingestion hints of an organization.
 HINTS_TTL = timedelta(seconds=15)
@@ -123,6 +128,8 @@ class _Hints:
     expires: float
     #: Live subscriptions whose customer has an active wallet (its ongoing balance follows the usage).
     wallet_subscriptions: frozenset[str] = frozenset()
+    #: External ids watched by a live subscription alert evaluated on usage.
+    alert_subscriptions: frozenset[str] = frozenset()
 
 
 class IngestionHints:
@@ -187,11 +194,22 @@ class IngestionHints:
                 )
                 .distinct()
             ).all()
+            with_alerts = session.scalars(
+                select(Alert.subscription_external_id)
+                .where(
+                    Alert.organization_id == organization_id,
+                    Alert.deleted_at.is_(None),
+                    Alert.subscription_external_id.is_not(None),
+                    Alert.alert_type.in_(sorted(USAGE_EVALUATED_TYPES)),
+                )
+                .distinct()
+            ).all()
         hints = _Hints(
             frozenset(codes),
             frozenset(subscriptions),
             started + self.ttl.total_seconds(),
             frozenset(with_wallets),
+            frozenset(e for e in with_alerts if e is not None),
         )
         with self._lock:
             self._by_organization[organization_id] = hints
@@ -218,8 +236,11 @@ _CHANGED_KEY = "billow.hints_changed"
 def _note_catalog_changes(session: Session, _context: Any) -> None:
     changed: set[uuid.UUID] | None = None
     for instance in (*session.new, *session.dirty, *session.deleted):
-        # A new wallet changes the hints; a wallet's balance (dirty at every consumption) does not.
-        if isinstance(instance, _CATALOG_TYPES) or (isinstance(instance, Wallet) and instance in session.new):
+        # A new wallet or alert changes the hints; a wallet's balance (dirty at every consumption) and an
+        # alert's evaluation (``previous_value``) do not.
+        if isinstance(instance, _CATALOG_TYPES) or (
+            isinstance(instance, (Wallet, Alert)) and instance in session.new
+        ):
             organization_id = getattr(instance, "organization_id", None)
             if organization_id is not None:
                 if changed is None:
@@ -268,6 +289,10 @@ def _queue_event_work(
         ids = sorted({e.external_subscription_id for e in events} & found.wallet_subscriptions)
         if ids:
             dispatcher.submit(REFRESH_WALLETS, ids_payload(str(organization_id), ids))
+    if found.alert_subscriptions:
+        ids = sorted({e.external_subscription_id for e in events} & found.alert_subscriptions)
+        if ids:
+            dispatcher.submit(EVALUATE_ALERTS, ids_payload(str(organization_id), ids))
 
 
 async def after_ingestion_async(

@@ -37,8 +37,9 @@ watched by a live alert (the safety net: a dropped task, another process's stale
 past timestamp counts the same: the evaluation reads the usage as it is. A subscription that is not active
 (terminated, pending) evaluates nothing; the alert follows the external id to the active subscription.
 
-Each subscription is evaluated in its own transaction: the usage is computed first (no lock), then the
-alerts are locked and read again, so two evaluations never report one crossing twice.
+Each subscription is evaluated in its own transaction, its alerts locked before the usage is measured
+(as the wallets are before their ongoing balances): two evaluations of one subscription take turns and
+never report one crossing twice.
 """
 
 from __future__ import annotations
@@ -148,6 +149,11 @@ def evaluate_subscription(
     plan = session.get(Plan, subscription.plan_id)
     assert organization is not None and customer is not None and plan is not None
 
+    # The alerts locked, then read again (one deleted or changed meanwhile) and the usage measured under
+    # the locks: evaluations of one subscription take turns, each measuring at least what the one before
+    # it measured, so a crossing is never reported twice.
+    lock_rows(session, Alert, [a.id for a in alerts])
+    alerts = _live_alerts(session, organization_id, external_id)
     usage: CurrentUsage | None = None
     if any(a.alert_type in CURRENT_USAGE_TYPES for a in alerts):
         usage = usage_service.compute(
@@ -158,9 +164,6 @@ def evaluate_subscription(
     if any(a.alert_type == AlertType.LIFETIME_USAGE_AMOUNT for a in alerts):
         lifetime = Decimal(lifetime_usage(session, subscription, now).total_amount_cents)
 
-    # Under the alerts' locks, as they are now (an alert deleted or changed meanwhile is read again).
-    lock_rows(session, Alert, [a.id for a in alerts])
-    alerts = _live_alerts(session, organization_id, external_id)
     metrics = alert_repository.metrics(
         session, sorted({a.billable_metric_id for a in alerts if a.billable_metric_id is not None}, key=str)
     )

@@ -3,6 +3,7 @@ once per threshold per billing period, after an ingestion (never inline) and by 
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -239,6 +240,24 @@ class TestLifetimeUsage:
         world.events(metric, {"value": 6}, at="2023-09-05T10:00:00")
         assert evaluate(world, SEP_10) == 0
         assert alert_row(world, "life").last_processed_at == SEP_10
+
+
+def test_two_evaluations_at_once_report_a_crossing_once(world: World) -> None:
+    """The second evaluation waits for the first one's alert locks, then measures after its commit."""
+    metric = api_metric(world)
+    ok(world.api.post(ALERTS, {"alert": USAGE_ALERT}))
+    world.events(metric, {"value": 12})  # 1200 cents
+    results: list[int] = []
+    with world.app.state.sessionmaker() as session, session.begin():
+        assert usage_alerts.evaluate_subscription(session, world.org.id, "sub_1", AUG_10) == 1
+        other = threading.Thread(target=lambda: results.append(evaluate(world, AUG_20)))
+        other.start()
+        other.join(timeout=0.5)
+        assert other.is_alive()  # waiting for the locks
+    other.join(timeout=30)
+    assert results == [0]
+    assert len(triggered_rows(world)) == 1
+    assert alert_row(world, "usage").last_processed_at == AUG_20
 
 
 def test_a_terminated_subscription_evaluates_nothing(world: World) -> None:

@@ -4,9 +4,10 @@ once per threshold per billing period, after an ingestion (never inline) and by 
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from billow.alerts.evaluation import ALERT_TRIGGERED
 from billow.billing import usage_alerts
-from billow.billing.immediate import EVALUATE_ALERTS
+from billow.billing.immediate import EVALUATE_ALERTS, Coalescer
 from billow.billing.progressive import set_historical_usage
 from billow.billing.usage_alerts import evaluate_all, evaluate_subscriptions
 from billow.models.alerts import Alert, TriggeredAlert
@@ -402,3 +403,36 @@ class TestAfterIngestion:
         assert triggered_rows(world) == []
         assert evaluate_all(app.state.sessionmaker, datetime.now(UTC)) == 1
         assert [crossed(r) for r in triggered_rows(world)] == [[("warn", "1000.0", False)]]
+
+
+class FakeDispatcher:
+    mode = "thread"
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, str]] = []
+
+    def submit(self, name: str, payload: str) -> bool:
+        self.submitted.append((name, payload))
+        return True
+
+
+def test_a_stream_of_events_is_evaluated_once_per_window() -> None:
+    """Outside tests, the evaluations are collected for a window (per process), then one task runs."""
+    coalescer = Coalescer(timedelta(seconds=0.2))
+    dispatcher = FakeDispatcher()
+    org, other = uuid.UUID(int=1), uuid.UUID(int=2)
+    coalescer.add(dispatcher, EVALUATE_ALERTS, org, ["sub_2"])  # type: ignore[arg-type]
+    coalescer.add(dispatcher, EVALUATE_ALERTS, org, ["sub_1", "sub_2"])  # type: ignore[arg-type]
+    coalescer.add(dispatcher, EVALUATE_ALERTS, other, ["sub_1"])  # type: ignore[arg-type]
+    assert dispatcher.submitted == []  # nothing before the window ends
+    deadline = time.monotonic() + 10
+    while len(dispatcher.submitted) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(dispatcher.submitted) == [
+        (EVALUATE_ALERTS, f"{org}|sub_1,sub_2"),
+        (EVALUATE_ALERTS, f"{other}|sub_1"),
+    ]
+    # The next event opens a new window.
+    coalescer.add(dispatcher, EVALUATE_ALERTS, org, ["sub_1"])  # type: ignore[arg-type]
+    coalescer.flush()
+    assert dispatcher.submitted[-1] == (EVALUATE_ALERTS, f"{org}|sub_1")

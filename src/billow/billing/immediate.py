@@ -8,6 +8,9 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
   starts now (creation, upgrade, pending subscription activated), when one is terminated (``DELETE``,
   upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip`` and it owes no
   credit of unused days (:mod:`billow.billing.termination_credits`).
+- :data:`EVALUATE_ALERTS`: the subscription alerts of the events' subscriptions
+  (:mod:`billow.billing.usage_alerts`), collected for :data:`ALERTS_WINDOW` (:class:`Coalescer`) then
+  evaluated by one task.
 - :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
   of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
   those whose plan has usage thresholds: one task per request (a batch is one task), queued by
@@ -260,6 +263,49 @@ def _forget_changes(session: Session) -> None:
     session.info.pop(_CHANGED_KEY, None)
 
 
+#: How long the subscriptions of :data:`EVALUATE_ALERTS` are collected before one task evaluates them
+#: (Lago processes its subscription activities every minute by default).
+ALERTS_WINDOW = timedelta(seconds=5)
+
+
+class Coalescer:
+    """Collect the external ids of a task per organization for ``window``, then submit one task with all
+    of them: a stream of events evaluates a subscription at most once per window and process, whatever
+    the event rate. In ``sync`` mode (tests) the task is submitted at once. Ids still collected when the
+    process stops are dropped (the scan catches up)."""
+
+    def __init__(self, window: timedelta) -> None:
+        self.window = window
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[Dispatcher, str, uuid.UUID], set[str]] = {}
+        self._timer: threading.Timer | None = None
+
+    def add(self, dispatcher: Dispatcher, name: str, organization_id: uuid.UUID, ids: Iterable[str]) -> None:
+        if dispatcher.mode == "sync" or self.window.total_seconds() <= 0:
+            dispatcher.submit(name, ids_payload(str(organization_id), sorted(set(ids))))
+            return
+        with self._lock:
+            self._pending.setdefault((dispatcher, name, organization_id), set()).update(ids)
+            if self._timer is None:
+                self._timer = threading.Timer(self.window.total_seconds(), self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Submit what was collected (the timer's end)."""
+        with self._lock:
+            pending, self._pending, self._timer = self._pending, {}, None
+        for (dispatcher, name, organization_id), ids in pending.items():
+            try:
+                dispatcher.submit(name, ids_payload(str(organization_id), sorted(ids)))
+            except Exception:  # the scan catches up
+                log.exception("could not queue task %s", name)
+
+
+#: This process's collected alert evaluations.
+alert_evaluations = Coalescer(ALERTS_WINDOW)
+
+
 def after_ingestion(
     dispatcher: Dispatcher | None, organization_id: uuid.UUID, events: Sequence[IngestedEvent]
 ) -> None:
@@ -292,7 +338,7 @@ def _queue_event_work(
     if found.alert_subscriptions:
         ids = sorted({e.external_subscription_id for e in events} & found.alert_subscriptions)
         if ids:
-            dispatcher.submit(EVALUATE_ALERTS, ids_payload(str(organization_id), ids))
+            alert_evaluations.add(dispatcher, EVALUATE_ALERTS, organization_id, ids)
 
 
 async def after_ingestion_async(

@@ -436,3 +436,10 @@ def test_a_stream_of_events_is_evaluated_once_per_window() -> None:
     coalescer.add(dispatcher, EVALUATE_ALERTS, org, ["sub_1"])  # type: ignore[arg-type]
     coalescer.flush()
     assert dispatcher.submitted[-1] == (EVALUATE_ALERTS, f"{org}|sub_1")
+
+
+def test_the_task_and_the_scan_are_registered() -> None:
+    from billow.worker import dispatch, scans
+
+    assert EVALUATE_ALERTS in dispatch.load_all()
+    assert "alerts.evaluate_usage" in scans.load_all()

@@ -9,8 +9,8 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
   upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip`` and it owes no
   credit of unused days (:mod:`billow.billing.termination_credits`).
 - :data:`EVALUATE_ALERTS`: the subscription alerts of the events' subscriptions
-  (:mod:`billow.billing.usage_alerts`), collected for :data:`ALERTS_WINDOW` (:class:`Coalescer`) then
-  evaluated by one task.
+  (:mod:`billow.billing.usage_alerts`), collected for ``BILLOW_ALERTS_WINDOW`` seconds (10 by default;
+  :class:`Coalescer`) then evaluated by one task.
 - :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
   of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
   those whose plan has usage thresholds: one task per request (a batch is one task), queued by
@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, event, exists, select
 from sqlalchemy.orm import Session
 
+from billow.config import current_settings
 from billow.models.alerts import USAGE_EVALUATED_TYPES, Alert
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, Plan, UsageThreshold
@@ -263,31 +264,34 @@ def _forget_changes(session: Session) -> None:
     session.info.pop(_CHANGED_KEY, None)
 
 
-#: How long the subscriptions of :data:`EVALUATE_ALERTS` are collected before one task evaluates them
-#: (Lago processes its subscription activities every minute by default).
-ALERTS_WINDOW = timedelta(seconds=5)
-
-
 class Coalescer:
-    """Collect the external ids of a task per organization for ``window``, then submit one task with all
-    of them: a stream of events evaluates a subscription at most once per window and process, whatever
-    the event rate. In ``sync`` mode (tests) the task is submitted at once. Ids still collected when the
-    process stops are dropped (the scan catches up)."""
+    """Collect the external ids of a task per organization for ``window`` (by default the setting
+    ``alerts_window``, read once), then submit one task with all of them: a stream of events evaluates a
+    subscription at most once per window and process, whatever the event rate. In ``sync`` mode (tests)
+    the task is submitted at once. Ids still collected when the process stops are dropped (the scan
+    catches up)."""
 
-    def __init__(self, window: timedelta) -> None:
-        self.window = window
+    def __init__(self, window: timedelta | None = None) -> None:
+        self._window = window
         self._lock = threading.Lock()
         self._pending: dict[tuple[Dispatcher, str, uuid.UUID], set[str]] = {}
         self._timer: threading.Timer | None = None
 
+    @property
+    def window(self) -> timedelta:
+        if self._window is None:
+            self._window = timedelta(seconds=current_settings().alerts_window)
+        return self._window
+
     def add(self, dispatcher: Dispatcher, name: str, organization_id: uuid.UUID, ids: Iterable[str]) -> None:
-        if dispatcher.mode == "sync" or self.window.total_seconds() <= 0:
+        seconds = self.window.total_seconds()
+        if dispatcher.mode == "sync" or seconds <= 0:
             dispatcher.submit(name, ids_payload(str(organization_id), sorted(set(ids))))
             return
         with self._lock:
             self._pending.setdefault((dispatcher, name, organization_id), set()).update(ids)
             if self._timer is None:
-                self._timer = threading.Timer(self.window.total_seconds(), self.flush)
+                self._timer = threading.Timer(seconds, self.flush)
                 self._timer.daemon = True
                 self._timer.start()
 
@@ -302,8 +306,8 @@ class Coalescer:
                 log.exception("could not queue task %s", name)
 
 
-#: This process's collected alert evaluations.
-alert_evaluations = Coalescer(ALERTS_WINDOW)
+#: This process's collected alert evaluations (:data:`EVALUATE_ALERTS`).
+alert_evaluations = Coalescer()
 
 
 def after_ingestion(

@@ -32,10 +32,11 @@ metric (its usage does not start again with the period).
 **When** (never inline in ingestion): after an ingestion commits, :mod:`billow.billing.immediate` collects
 the external ids of the events that are watched by a live alert (its per-organization hints: one cached
 query) for ``BILLOW_ALERTS_WINDOW`` seconds per process, then queues one :data:`EVALUATE_ALERTS` task
-with all of them (a stream of events evaluates a subscription at most once per window), and the 5-minute scan ``alerts.evaluate_usage`` evaluates every active subscription
-watched by a live alert (the safety net: a dropped task, another process's stale hints). An event with a
-past timestamp counts the same: the evaluation reads the usage as it is. A subscription that is not active
-(terminated, pending) evaluates nothing; the alert follows the external id to the active subscription.
+with all of them (a stream of events evaluates a subscription at most once per window); the 5-minute
+scan ``alerts.evaluate_usage`` evaluates every active subscription watched by a live alert (the safety
+net: a dropped task, another process's stale hints). An event with a past timestamp counts the same: the
+evaluation reads the usage as it is. A subscription that is not active (terminated, pending) evaluates
+nothing; the alert follows the external id to the active subscription.
 
 Each subscription is evaluated in its own transaction, its alerts locked before the usage is measured
 (as the wallets are before their ongoing balances): two evaluations of one subscription take turns and

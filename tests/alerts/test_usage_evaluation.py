@@ -443,3 +443,10 @@ def test_the_task_and_the_scan_are_registered() -> None:
 
     assert EVALUATE_ALERTS in dispatch.load_all()
     assert "alerts.evaluate_usage" in scans.load_all()
+
+
+def test_the_window_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLOW_ALERTS_WINDOW", "2.5")
+    assert Coalescer().window == timedelta(seconds=2.5)
+    monkeypatch.delenv("BILLOW_ALERTS_WINDOW")
+    assert Coalescer().window == timedelta(seconds=10)

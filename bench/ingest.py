@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import webhook_sink
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -319,6 +320,16 @@ def _alert_figures(url: str) -> str:
     return f"alerts: {evaluated} of 50 evaluated at least once, {triggered} triggered alerts written"
 
 
+async def _add_endpoint(port: int, url: str, algo: str) -> None:
+    body = json.dumps({"webhook_endpoint": {"webhook_url": url, "signature_algo": algo}}).encode()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    writer.write(_request_bytes(port, "/api/v1/webhook_endpoints", body))
+    status, answer = await _read_response(reader)
+    writer.close()
+    if status != 200:
+        raise SystemExit(f"creating a webhook endpoint failed: {status} {answer[:300]!r}")
+
+
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -346,6 +357,9 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=30.0, help="time limit of each phase")
     parser.add_argument("--repeat", type=int, default=1, help="run both phases this many times")
     parser.add_argument(
+        "--webhook-endpoints", type=int, default=0, help="register N webhook endpoints (a local sink) first"
+    )
+    parser.add_argument(
         "--subscriptions", action="store_true", help="the events' 50 subscriptions exist (recent events)"
     )
     parser.add_argument("--alerts", action="store_true", help="a usage alert on each subscription")
@@ -362,6 +376,7 @@ def main() -> None:
             "BILLOW_DATABASE_URL": database.url,
             "BILLOW_API_KEY": API_KEY,
             "BILLOW_LOG_LEVEL": "warning",
+            "BILLOW_SECRET_KEY": "kZ1mQy0bFq1b1oQhQ0vJ7o3Q5Jx2mW3o2q9pYlQnZQ0=",
         }
         command = [sys.executable, "-m", "billow.cli", "serve", "--host", HOST, "--port", str(port)]
         command += ["--workers", str(args.workers)]
@@ -370,6 +385,11 @@ def main() -> None:
             _wait_healthy(port, server)
             recent = args.subscriptions or args.alerts
             _run(_setup_catalog(port, subscriptions=recent, alerts=args.alerts))
+            sink = None
+            if args.webhook_endpoints:
+                sink = webhook_sink.Sink()
+                for n in range(args.webhook_endpoints):
+                    _run(_add_endpoint(port, f"{sink.url}?n={n}", "jwt" if n % 2 == 0 else "hmac"))
             # Warm-up: let every worker open its connections and prepare its statements.
             warm = _single_requests(port, 200, run + "w", recent)
             _run(_run_phase("warm-up", port, warm, 1, args.connections, 10))
@@ -421,6 +441,8 @@ def main() -> None:
     print(f"server: {shlex.join(command[2:])} (uvicorn, PostgreSQL at {make_url(admin_url).host})")
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(f"cores: {os.cpu_count()}; client: {loop} HTTP/1.1 keep-alive, {args.connections} connections")
+    if args.webhook_endpoints:
+        print(f"webhook endpoints: {args.webhook_endpoints} (bench/webhook_sink.py)")
     for result in results:
         print(result.line())
     peaks = ", ".join(f"pid {pid}: {kib / 1024:.1f} MiB" for pid, kib in rss.items() if kib is not None)

@@ -86,6 +86,33 @@ class Settings(BaseSettings):
     #: instead of costing one more query (the tests of ``tests/billing``).
     strict_invoice_columns: bool = False
 
+    #: The URL this Billow is reached at (Lago's ``LAGO_API_URL``): the ``iss`` of ``jwt`` webhook
+    #: signatures and the base of links Billow hands out.
+    public_url: str = "http://localhost:3000"
+    #: Webhook delivery (:mod:`billow.webhooks.delivery`): attempts per webhook before it is ``failed``;
+    #: the wait after the n-th failed attempt, ``backoff * 2**(n-1)`` seconds capped at ``backoff_cap``
+    #: (defaults: 10 s doubling to an hour, 16 attempts: about 7.4 hours of retries); the timeout of one
+    #: attempt (Lago: 30 s).
+    webhook_max_attempts: int = Field(default=16, ge=1)
+    webhook_backoff: float = Field(default=10.0, gt=0)
+    webhook_backoff_cap: float = Field(default=3600.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    #: How long an endpoint's deliverer holds it without renewing its lease (renewed before each webhook;
+    #: longer than ``webhook_timeout``): a deliverer that died hands over after at most this.
+    webhook_lease: float = Field(default=60.0, gt=0)
+    #: The SMTP server of invoice and credit-note e-mails (:mod:`billow.mail`). Unset: e-mails are disabled
+    #: (their deliveries are recorded ``skipped``, never an error).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    #: ``starttls`` (port 587), ``ssl`` (implicit TLS, port 465) or ``none`` (a local relay).
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    #: The sender address (``From``; the organization's e-mail is the ``Reply-To``).
+    smtp_from: str = "billing@localhost"
+    #: Seconds an SMTP connection or command may take.
+    smtp_timeout: float = Field(default=30.0, gt=0)
+
     @field_validator("usage_rollups", mode="before")
     @classmethod
     def _rollups_switch(cls, value: object) -> object:

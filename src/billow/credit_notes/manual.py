@@ -36,6 +36,7 @@ from billow.credit_notes.schemas import (
     CreditNoteItemInput,
     CreditNoteUpdateInput,
 )
+from billow.credit_notes.service import announce_created
 from billow.db import utcnow
 from billow.errors import NotAllowed, NotFound, ValidationFailed
 from billow.invoices.service import INVOICE_VOIDED_WITH_CREDIT_NOTE
@@ -293,6 +294,7 @@ class ManualCreditNotes:
             fee_id = cast(uuid.UUID, fee.fee_id)
             book.credited[fee_id] = book.credited.get(fee_id, 0) + round_minor_units(amount)
         session.flush()
+        announce_created(session, note)
         return note
 
     # ------------------------------------------------------------------------------------ estimate

@@ -43,6 +43,7 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
 from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
+from billow.worker.dispatch import run_hooks
 
 
 class CreditNoteService:
@@ -236,6 +237,7 @@ class CreditNoteService:
                 )
             )
         session.flush()
+        announce_created(session, note)
         return note
 
     # --------------------------------------------------------------------------------- consumption
@@ -296,3 +298,13 @@ class CreditNoteService:
 
 
 credit_note_service = CreditNoteService()
+
+
+#: The hook announced when a credit note is created, in its transaction (``credit_note``, flushed):
+#: :mod:`billow.mail` records its e-mail there.
+CREATED_HOOK = "credit_notes.created"
+
+
+def announce_created(session: Session, note: CreditNote) -> None:
+    """Announce a credit note just written (every path that creates one calls this)."""
+    run_hooks(session, CREATED_HOOK, credit_note=note)

@@ -21,6 +21,7 @@ from billow.models import (  # noqa: F401
     customers,
     events,
     invoices,
+    mail,
     metering,
     organizations,
     plans,
@@ -28,6 +29,7 @@ from billow.models import (  # noqa: F401
     taxes,
     wallets,
     webhook_endpoints,
+    webhooks,
 )
 
 metadata = Base.metadata

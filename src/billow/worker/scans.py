@@ -90,6 +90,8 @@ SCAN_MODULES: list[str] = [
     "billow.invoices.tasks",
     "billow.coupons.tasks",
     "billow.wallets.tasks",
+    "billow.webhooks.delivery",
+    "billow.mail.deliveries",
 ]
 
 

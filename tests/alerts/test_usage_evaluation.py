@@ -221,6 +221,24 @@ class TestBillableMetricAlerts:
         alert = alert_row(world, "units")
         assert (alert.previous_value, alert.last_processed_at) == (Decimal(0), AUG_10)
 
+    def test_a_recurring_metric_is_not_rearmed_by_a_new_period(self, world: World) -> None:
+        seats = world.metric("sum_agg", code="seats", field_name="value", recurring=True)
+        world.charge(seats, "standard", {"amount": "1"})
+        body = {
+            "alert_type": "billable_metric_current_usage_units",
+            "code": "seats",
+            "billable_metric_code": "seats",
+            "thresholds": [{"value": 10}],
+        }
+        ok(world.api.post(ALERTS, {"alert": body}))
+        world.events(seats, {"value": 12})  # 12 seats in August: crosses 10
+        assert evaluate(world, AUG_10) == 1
+        # September: a recurring metric carries its 12 seats over; its alert keeps its previous value
+        # (12), so nothing is reported again (from 0 it would cross 10 a second time).
+        assert evaluate(world, SEP_10) == 0
+        alert = alert_row(world, "seats")
+        assert (alert.previous_value, alert.last_processed_at) == (Decimal(12), SEP_10)
+
 
 class TestLifetimeUsage:
     def test_lifetime_usage_is_not_rearmed_by_a_new_period(self, world: World) -> None:

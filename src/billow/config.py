@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     #: ``thread``, ``sync`` or ``off``; and the threads of ``thread`` mode.
     dispatch: str = "thread"
     dispatch_threads: int = Field(default=2, ge=1)
+    #: Seconds an ingestion's subscription alert evaluations are collected per process before one task
+    #: evaluates them (:mod:`billow.billing.immediate`; Lago processes its activities every 60 s); 0: one
+    #: task per ingestion request.
+    alerts_window: float = Field(default=10.0, ge=0)
     #: How ``billow serve`` runs the periodic scans: ``auto``, ``inprocess`` or ``off``
     #: (:func:`billow.worker.inprocess.scheduler_plan`).
     scheduler: str = "auto"

@@ -72,6 +72,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.immediate",
     "billow.billing.tasks",
     "billow.billing.ongoing_balances",
+    "billow.billing.usage_alerts",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
     "billow.webhooks.delivery",

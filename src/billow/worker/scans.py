@@ -85,6 +85,7 @@ def scan(
 SCAN_MODULES: list[str] = [
     "billow.billing.tasks",
     "billow.billing.ongoing_balances",
+    "billow.billing.usage_alerts",
     "billow.metering.tasks",
     "billow.invoices.tasks",
     "billow.coupons.tasks",

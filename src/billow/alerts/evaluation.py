@@ -10,11 +10,10 @@ the thresholds crossed between ``previous_value`` and the current value
 Subscription alerts are evaluated on usage by :mod:`billow.billing.usage_alerts` (above this package:
 it needs the current and lifetime usage), through the same :func:`record_evaluation`.
 
-TODO(webhooks): Lago sends ``alert.triggered`` (object ``triggered_alert``) after the commit of each
-triggered alert. Each one is announced in the transaction as the hook :data:`ALERT_TRIGGERED`
-(:func:`announce_triggered`) with ``triggered_alert``, ``alert`` and either ``wallet=`` (a wallet alert)
-or ``subscription=`` (a subscription alert); nothing registers it yet: the webhooks issue registers there
-the queuing of the delivery (``after_commit``), which then never sends a webhook for a rolled-back change.
+Each triggered alert is announced in its transaction (:func:`announce_triggered`): the ``alert.triggered``
+webhook (object ``triggered_alert``, delivered after the commit, never for a rolled-back change) and the
+hook :data:`ALERT_TRIGGERED` with ``triggered_alert``, ``alert`` and either ``wallet=`` or
+``subscription=``.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ from billow.alerts.values import wallet_value
 from billow.models.alerts import WALLET_TYPES, Alert, AlertThreshold, Direction, TriggeredAlert
 from billow.models.subscriptions import Subscription
 from billow.models.wallets import Wallet
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import hook, run_hooks
 
 #: Announced by :mod:`billow.wallets.ledger` (the name is repeated there: a lower layer).
@@ -103,8 +103,10 @@ def announce_triggered(
     wallet: Wallet | None = None,
     subscription: Subscription | None = None,
 ) -> None:
-    """TODO(webhooks): the ``alert.triggered`` webhook's hook point (no function registered yet): its
-    details are ``triggered_alert``, ``alert`` and ``wallet`` or ``subscription`` (the alert's target)."""
+    """The ``alert.triggered`` webhook (object ``triggered_alert``, :mod:`billow.alerts.views`) and the
+    hook :data:`ALERT_TRIGGERED` (details ``triggered_alert``, ``alert`` and ``wallet`` or
+    ``subscription``, the alert's target), in the evaluation's transaction."""
+    emit(session, triggered.organization_id, "alert.triggered", "triggered_alert", triggered.id)
     if wallet is not None:
         run_hooks(session, ALERT_TRIGGERED, triggered_alert=triggered, alert=alert, wallet=wallet)
     else:

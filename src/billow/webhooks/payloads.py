@@ -23,6 +23,7 @@ RENDERERS: dict[str, Renderer] = {}
 
 #: Modules that register renderers (imported before one is looked up).
 RENDERER_MODULES: list[str] = [
+    "billow.alerts.views",
     "billow.customers.views",
     "billow.invoices.views",
     "billow.subscriptions.views",

@@ -1062,6 +1062,7 @@ def main() -> None:
 
             ensure_schema(url)
         sink = None
+        webhook_sink.register_endpoints(url, 0, "")  # a kept database may hold an earlier run's endpoints
         if args.webhook_endpoints:
             sink = webhook_sink.Sink()
             webhook_sink.register_endpoints(url, args.webhook_endpoints, sink.url)

@@ -64,11 +64,15 @@ class Sink:
 
 
 def register_endpoints(url: str, count: int, sink_url: str) -> None:
-    """``count`` endpoints (every webhook type) for every organization of the database, on the sink."""
+    """``count`` endpoints (every webhook type) for every organization of the database, on the sink, in
+    place of any there were (0: none)."""
     import uuid
 
     engine = create_engine(url)
     with engine.begin() as connection:
+        connection.execute(
+            text("TRUNCATE webhook_attempts, webhooks, webhook_events, webhook_endpoints CASCADE")
+        )
         for (organization_id,) in connection.execute(text("SELECT id FROM organizations")).all():
             for n in range(count):
                 connection.execute(

@@ -24,6 +24,7 @@ import json
 import logging
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +40,15 @@ from billow.models.webhook_endpoints import WebhookEndpoint
 from billow.models.webhooks import OPEN_STATUSES, Webhook, WebhookAttempt, WebhookEvent, WebhookStatus
 from billow.webhooks.keys import SigningKeys, hmac_signature, jwt_signature, signing_keys
 from billow.webhooks.outbox import DELIVER_TASK
-from billow.webhooks.payloads import envelope, render
+from billow.webhooks.payloads import envelope
+from billow.webhooks.payloads import load_all as load_renderers
 from billow.worker.dispatch import task
 from billow.worker.scans import SessionFactory, scan
 
 log = logging.getLogger("billow.webhooks")
 
+#: Webhooks of an endpoint read (and their objects rendered) together.
+BATCH = 50
 #: The most characters of a receiver's answer kept per attempt.
 RESPONSE_EXCERPT = 1000
 USER_AGENT = "Billow-Webhooks/1"
@@ -110,13 +114,20 @@ def _release(session_factory: SessionFactory, endpoint_id: uuid.UUID, token: str
 # ------------------------------------------------------------------------------------------ delivery
 
 
+def _heads(session: Session, endpoint_id: uuid.UUID, limit: int) -> list[Webhook]:
+    return list(
+        session.scalars(
+            select(Webhook)
+            .where(Webhook.webhook_endpoint_id == endpoint_id, Webhook.status.in_(OPEN_STATUSES))
+            .order_by(Webhook.position, Webhook.id)
+            .limit(limit)
+        )
+    )
+
+
 def _head(session: Session, endpoint_id: uuid.UUID) -> Webhook | None:
-    return session.scalars(
-        select(Webhook)
-        .where(Webhook.webhook_endpoint_id == endpoint_id, Webhook.status.in_(OPEN_STATUSES))
-        .order_by(Webhook.position, Webhook.id)
-        .limit(1)
-    ).first()
+    found = _heads(session, endpoint_id, 1)
+    return found[0] if found else None
 
 
 def _is_due(webhook: Webhook, now: datetime) -> bool:
@@ -149,19 +160,32 @@ class _Signer:
         return {"X-Lago-Signature": signature, "X-Lago-Signature-Algorithm": algorithm}
 
 
-def body_of(session: Session, organization: Organization, event: WebhookEvent) -> str:
-    """The webhook's JSON body, rendering (and keeping) the object on its first delivery."""
-    if event.payload is None:
-        rendered = render(session, organization, event.object_type, event.object_id)
-        if rendered is None:
-            log.warning(
-                "webhook %s: no rendering of %s %s; sending its id only",
-                event.webhook_type,
-                event.object_type,
-                event.object_id,
-            )
-            rendered = {"lago_id": str(event.object_id) if event.object_id else None}
-        event.payload = rendered
+def render_missing(session: Session, organization: Organization, events: list[WebhookEvent]) -> None:
+    """Render (and keep) the objects of the events not rendered yet, a type at a time (a renderer takes a
+    list: a page of invoices costs a fixed number of queries)."""
+    missing: dict[str, list[WebhookEvent]] = defaultdict(list)
+    for event in events:
+        if event.payload is None:
+            missing[event.object_type].append(event)
+    for object_type, pending in missing.items():
+        function = load_renderers().get(object_type)
+        ids = [e.object_id for e in pending if e.object_id is not None]
+        rendered = function(session, organization, ids) if function is not None and ids else {}
+        for event in pending:
+            payload = rendered.get(event.object_id) if event.object_id is not None else None
+            if payload is None:
+                log.warning(
+                    "webhook %s: no rendering of %s %s; sending its id only",
+                    event.webhook_type,
+                    event.object_type,
+                    event.object_id,
+                )
+                payload = {"lago_id": str(event.object_id) if event.object_id else None}
+            event.payload = payload
+
+
+def body_of(event: WebhookEvent) -> str:
+    """The webhook's JSON body (its object rendered)."""
     return json.dumps(
         envelope(event.webhook_type, event.object_type, event.organization_id, event.payload),
         separators=(",", ":"),
@@ -177,28 +201,45 @@ def _prepare(
     now: datetime,
     signer: _Signer,
     settings: Settings,
-) -> Prepared | None:
-    """The endpoint's next webhook to send, or None (nothing due, or the lease was lost)."""
+) -> list[Prepared]:
+    """The endpoint's next webhooks to send, in order (at most :data:`BATCH`, stopping at one not due),
+    or none (nothing due, or the lease was lost)."""
     with session_factory() as session, session.begin():
         endpoint = session.get(WebhookEndpoint, endpoint_id)
         if endpoint is None or endpoint.delivery_lease_token != token:
-            return None
-        head = _head(session, endpoint_id)
-        if head is None or not _is_due(head, now):
-            return None
+            return []
+        due: list[Webhook] = []
+        for webhook in _heads(session, endpoint_id, BATCH):
+            if not _is_due(webhook, now):
+                break
+            due.append(webhook)
+        if not due:
+            return []
         endpoint.delivery_lease_until = utcnow() + timedelta(seconds=settings.webhook_lease)
-        event = session.get(WebhookEvent, head.webhook_event_id)
-        organization = session.get(Organization, head.organization_id)
-        if event is None or organization is None:  # deleted under us: a foreign-key cascade
-            return None
-        body = body_of(session, organization, event)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Lago-Unique-Key": str(head.id),
-            **signer.headers(session, organization, endpoint.signature_algo, body, settings),
+        events = {
+            e.id: e
+            for e in session.scalars(
+                select(WebhookEvent).where(WebhookEvent.id.in_({w.webhook_event_id for w in due}))
+            )
         }
-        return Prepared(head.id, endpoint.webhook_url, body, headers)
+        organization = session.get(Organization, endpoint.organization_id)
+        if organization is None:
+            return []
+        render_missing(session, organization, list(events.values()))
+        prepared = []
+        for webhook in due:
+            event = events.get(webhook.webhook_event_id)
+            if event is None:  # deleted under us (a foreign-key cascade)
+                break
+            body = body_of(event)
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "X-Lago-Unique-Key": str(webhook.id),
+                **signer.headers(session, organization, endpoint.signature_algo, body, settings),
+            }
+            prepared.append(Prepared(webhook.id, endpoint.webhook_url, body, headers))
+        return prepared
 
 
 def post(client: httpx.Client, prepared: Prepared) -> Outcome:
@@ -214,17 +255,27 @@ def post(client: httpx.Client, prepared: Prepared) -> Outcome:
 
 def _record(
     session_factory: SessionFactory,
+    endpoint_id: uuid.UUID,
+    token: str,
     prepared: Prepared,
     outcome: Outcome,
     started_at: datetime,
     now: datetime,
     settings: Settings,
 ) -> bool:
-    """Record the attempt and the webhook's new status; whether it succeeded."""
+    """Record the attempt and the webhook's new status, renewing the lease; whether to go on with the
+    next webhook (this one is done: sent, or failed for good; and the lease is still held)."""
     with session_factory() as session, session.begin():
+        held = session.execute(
+            update(WebhookEndpoint)
+            .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.delivery_lease_token == token)
+            .values(delivery_lease_until=utcnow() + timedelta(seconds=settings.webhook_lease))
+            .execution_options(synchronize_session=False)
+        )
+        still_leased = bool(held.rowcount)  # type: ignore[attr-defined]  # CursorResult
         webhook = session.get(Webhook, prepared.webhook_id)
         if webhook is None:
-            return outcome.succeeded
+            return outcome.succeeded and still_leased
         webhook.attempts += 1
         webhook.http_status = outcome.http_status
         webhook.response = outcome.response if outcome.error is None else outcome.error
@@ -250,7 +301,7 @@ def _record(
                 error=outcome.error,
             )
         )
-        return outcome.succeeded or webhook.status == WebhookStatus.FAILED
+        return (outcome.succeeded or webhook.status == WebhookStatus.FAILED) and still_leased
 
 
 def deliver_endpoint(
@@ -272,15 +323,20 @@ def deliver_endpoint(
     try:
         while _claim(session_factory, endpoint_id, token, settings.webhook_lease):
             try:
-                while True:
-                    prepared = _prepare(session_factory, endpoint_id, token, now, signer, settings)
-                    if prepared is None:
-                        break
-                    started_at = utcnow()
-                    outcome = post(http, prepared)
-                    attempts += 1
-                    if not _record(session_factory, prepared, outcome, started_at, now, settings):
-                        break  # the head waits for its next attempt; the later ones wait behind it
+                going = True
+                while going:
+                    batch = _prepare(session_factory, endpoint_id, token, now, signer, settings)
+                    going = bool(batch)
+                    for prepared in batch:
+                        started_at = utcnow()
+                        outcome = post(http, prepared)
+                        attempts += 1
+                        if not _record(
+                            session_factory, endpoint_id, token, prepared, outcome, started_at, now, settings
+                        ):
+                            # The head waits for its next attempt; the later ones wait behind it.
+                            going = False
+                            break
             finally:
                 _release(session_factory, endpoint_id, token)
             # A webhook committed while this run was ending found the lease taken: look once more.

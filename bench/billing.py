@@ -1020,6 +1020,12 @@ def main() -> None:
         default=0,
         help="register N webhook endpoints (a local sink) before billing; deliver while billing runs",
     )
+    parser.add_argument(
+        "--webhook-delivery",
+        choices=("during", "after"),
+        default="during",
+        help="deliver the webhooks while billing runs (a niced process) or only once it has ended",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
         "--database",
@@ -1066,7 +1072,7 @@ def main() -> None:
         if args.webhook_endpoints:
             sink = webhook_sink.Sink()
             webhook_sink.register_endpoints(url, args.webhook_endpoints, sink.url)
-            print(f"{args.webhook_endpoints} webhook endpoints, delivered while billing runs")
+            print(f"{args.webhook_endpoints} webhook endpoints, delivered {args.webhook_delivery} billing")
         for kind, count in runs:
             _reset(url, vacuum)
             _table_stats(url)
@@ -1074,12 +1080,15 @@ def main() -> None:
             deliverer = None
             if sink is not None:
                 webhook_sink.reset_outbox(url)
-                deliverer = webhook_sink.Deliverer(url, _billow_env(url))
+                if args.webhook_delivery == "during":
+                    deliverer = webhook_sink.Deliverer(url, _billow_env(url))
             if kind == "processes":
                 result = _run_bill(url, as_of) if count == 1 else _run_processes(url, count, as_of)
             else:
                 result = _run_workers(url, count, args.worker_concurrency, as_of)
-            if deliverer is not None and sink is not None:
+            if sink is not None:
+                if deliverer is None:
+                    deliverer = webhook_sink.Deliverer(url, _billow_env(url))
                 written, waited = deliverer.drain(url)
                 deliverer.stop()
                 print(

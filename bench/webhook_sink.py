@@ -7,6 +7,7 @@ outbox is written *and* delivered while the measured work runs, on the same mach
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -109,10 +110,13 @@ def open_webhooks(url: str) -> tuple[int, int]:
 
 
 class Deliverer:
-    """The delivery loop in its own process (as ``billow serve``/``billow worker`` would run it)."""
+    """The delivery loop in its own process (as a ``billow worker`` would run it), at a lower CPU priority
+    (``nice``: background work yields the cores to billing and requests)."""
 
-    def __init__(self, sqlalchemy_url: str, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen([sys.executable, "-c", DELIVERY_LOOP, sqlalchemy_url], env=env)
+    def __init__(self, sqlalchemy_url: str, env: dict[str, str], nice: int = 10) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", DELIVERY_LOOP, sqlalchemy_url], env=env, preexec_fn=lambda: os.nice(nice)
+        )
 
     def drain(self, url: str, timeout: float = 600.0) -> tuple[int, float]:
         """Wait until no webhook is open; (webhooks written, seconds waited)."""

@@ -97,7 +97,11 @@ class Subscription(TenantMixin, Base):
     ending_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     canceled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Set when the plan's trial is over (:mod:`billow.subscriptions.notices`, ``subscription.trial_ended``).
     trial_ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The ``subscription.termination_alert`` last sent, in days before ``ending_at`` (45, then 15);
+    #: cleared when ``ending_at`` changes.
+    termination_alerted_days: Mapped[int | None] = mapped_column()
     #: The subscription this one replaced on a plan change (same external id).
     previous_subscription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subscriptions.id"))
     #: A pending downgrade (``previous_subscription_id`` set): the instant it replaces the previous

@@ -91,6 +91,7 @@ SCAN_MODULES: list[str] = [
     "billow.coupons.tasks",
     "billow.wallets.tasks",
     "billow.webhooks.delivery",
+    "billow.subscriptions.notices",
     "billow.mail.deliveries",
 ]
 

@@ -92,6 +92,8 @@ def update(
             plan_service.override(session, organization, parent, plan, data.plan_overrides)
     if data.name is not None:
         subscription.name = data.name
+    if ending_at != subscription.ending_at:
+        subscription.termination_alerted_days = None  # its alerts start again (billow.subscriptions.notices)
     subscription.ending_at = ending_at
     subscription.purchase_order_number = order_number
     if data.progressive_billing_disabled is not None:

@@ -82,6 +82,22 @@ class Settings(BaseSettings):
     #: instead of costing one more query (the tests of ``tests/billing``).
     strict_invoice_columns: bool = False
 
+    #: The API's public base URL (scheme, host, port; no ``/api/v1``): the links Billow answers with
+    #: (``file_url`` of invoices and credit notes) start with it.
+    public_url: str = "http://localhost:3000"
+    #: Where invoice and credit-note documents are stored (:mod:`billow.documents.storage`): ``local``
+    #: (``documents_dir``, default ``data_dir/documents``) or ``s3`` (any S3-compatible service; ``pip
+    #: install billow[s3]``).
+    documents_storage: Literal["local", "s3"] = "local"
+    documents_dir: Path | None = None
+    #: Seconds a document link stays valid (signed local links, S3 presigned URLs).
+    documents_url_ttl: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
     @field_validator("usage_rollups", mode="before")
     @classmethod
     def _rollups_switch(cls, value: object) -> object:
@@ -94,6 +110,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        """``documents_dir``, else ``data_dir/documents``."""
+        return (self.documents_dir or self.data_dir / "documents").expanduser().resolve()
 
     @property
     def embedded_database_path(self) -> Path:

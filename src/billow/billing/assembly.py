@@ -284,6 +284,7 @@ def write_subscription_invoice(
         invoice.number = number.number
         invoice.sequential_id = number.sequential_id
         invoice.organization_sequential_id = number.organization_sequential_id
+        finalization.queue_documents(session, invoice_id)
     return invoice
 
 

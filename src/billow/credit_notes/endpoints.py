@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
 from billow.credit_notes.manual import manual_credit_notes
-from billow.credit_notes.repository import CreditNoteGraph, credit_note_repository
+from billow.credit_notes.repository import credit_note_repository
 from billow.credit_notes.schemas import (
     CreditNoteCreateRequest,
     CreditNoteEnvelope,
@@ -21,20 +21,17 @@ from billow.credit_notes.schemas import (
     CreditNoteListedOut,
     CreditNoteMetadataOut,
     CreditNoteMetadataRequest,
-    CreditNoteOut,
     CreditNoteUpdateRequest,
     EstimatedAppliedTaxOut,
     EstimatedCreditNoteEnvelope,
     EstimatedCreditNoteOut,
     EstimatedItemOut,
-    credit_note_out,
 )
 from billow.credit_notes.service import credit_note_service
+from billow.credit_notes.views import render_credit_notes
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import DbSession
-from billow.invoices.repository import invoice_repository
-from billow.invoices.schemas import fee_out
 from billow.kit.limits import clamp_bigint
 from billow.kit.money import round_minor_units
 from billow.kit.pagination import Pagination, paginate
@@ -71,25 +68,10 @@ def credit_note_filters(request: Request) -> CreditNoteFilters:
     )
 
 
-def _render(session: Session, notes: Sequence[CreditNote]) -> tuple[list[CreditNoteOut], CreditNoteGraph]:
-    graph = credit_note_repository.load(session, notes)
-    context = invoice_repository.fee_context(session, list(graph.fees.values()))
-    outs = [
-        credit_note_out(
-            note,
-            graph.invoices[note.invoice_id],
-            [(item, fee_out(graph.fees[item.fee_id], context)) for item in graph.items[note.id]],
-            graph.applied_taxes[note.id],
-        )
-        for note in notes
-    ]
-    return outs, graph
-
-
 def _render_listed(
     session: Session, organization: Organization, notes: Sequence[CreditNote]
 ) -> list[CreditNoteListedOut]:
-    rendered, graph = _render(session, notes)
+    rendered, graph = render_credit_notes(session, notes)
     customer_ids = list(graph.customers)
     metadata = customer_repository.metadata_by_customer(session, customer_ids)
     taxes = customer_repository.taxes_by_customer(session, customer_ids)
@@ -119,7 +101,7 @@ def index(
 @router.get("/credit_notes/{lago_id}", response_model=CreditNoteEnvelope)
 def show(lago_id: str, session: DbSession, organization: CurrentOrganization) -> CreditNoteEnvelope:
     note = credit_note_service.get(session, organization, lago_id)
-    [out], _ = _render(session, [note])
+    [out], _ = render_credit_notes(session, [note])
     return CreditNoteEnvelope(credit_note=out)
 
 
@@ -140,7 +122,7 @@ def customer_index(
 
 
 def _envelope(session: Session, note: CreditNote) -> CreditNoteEnvelope:
-    [out], _ = _render(session, [note])
+    [out], _ = render_credit_notes(session, [note])
     return CreditNoteEnvelope(credit_note=out)
 
 

@@ -54,7 +54,7 @@ from billow.models.credit_notes import (
 from billow.models.customers import Customer
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
-from billow.worker.dispatch import hook
+from billow.worker.dispatch import after_commit, hook
 
 REASONS = {reason.value for reason in CreditNoteReason}
 REFUND_STATUSES = {status.value for status in RefundStatus}
@@ -250,6 +250,8 @@ class ManualCreditNotes:
         )
         session.add(note)
         session.flush()
+        # Its PDF and e-invoice XML, once this transaction commits (billow.documents.tasks).
+        after_commit(session, "documents.generate", f"credit_note|{note.id}")
         for fee, amount in money.items:
             session.add(
                 CreditNoteItem(

@@ -43,6 +43,7 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
 from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
+from billow.worker.dispatch import after_commit
 
 
 class CreditNoteService:
@@ -208,6 +209,8 @@ class CreditNoteService:
         )
         session.add(note)
         session.flush()
+        # Its PDF and e-invoice XML, once this transaction commits (billow.documents.tasks).
+        after_commit(session, "documents.generate", f"credit_note|{note.id}")
         session.add(
             CreditNoteItem(
                 organization_id=invoice.organization_id,

@@ -33,6 +33,7 @@ from billow.kit.time import local_date
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
+from billow.worker.dispatch import after_commit
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
@@ -102,6 +103,16 @@ def set_final_status(
     return True
 
 
+#: The task that renders a finalized invoice's documents (:mod:`billow.documents.tasks`, above this layer).
+DOCUMENTS_TASK = "documents.generate"
+
+
+def queue_documents(session: Session, invoice_id: object) -> None:
+    """Render the documents of a finalized invoice once its transaction commits (the documents scan is the
+    safety net)."""
+    after_commit(session, DOCUMENTS_TASK, f"invoice|{invoice_id}")
+
+
 def apply_final_status(
     session: Session,
     invoice: Invoice,
@@ -120,6 +131,7 @@ def apply_final_status(
     invoice.number = number.number
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
+    queue_documents(session, invoice.id)
     if not fees_follow:
         return
     session.flush()

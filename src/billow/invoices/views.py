@@ -5,6 +5,7 @@ invoices costs a fixed number of queries whatever its length.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
@@ -15,10 +16,12 @@ from billow.db import utcnow
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import InvoiceEnvelope, InvoiceList, InvoiceOut, invoice_out
 from billow.kit.pagination import PageParams, paginate
+from billow.models.documents import DOCUMENT_LINKS
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
+from billow.worker.dispatch import run_hooks
 
 
 def render_invoices(
@@ -49,6 +52,7 @@ def render_invoices(
     credits = invoice_repository.credits_by_invoice(session, ids)
     offsets = invoice_repository.credit_note_offsets(session, ids)
     now = utcnow()
+    documents = document_links(session, organization.id, ids)
     out = []
     for invoice in invoices:
         customer = customers[invoice.customer_id]
@@ -77,7 +81,23 @@ def render_invoices(
                 offset_cents=offsets.get(invoice.id, 0),
             )
         )
+        found = documents.get(invoice.id)
+        if found:
+            out[-1].file_url, out[-1].xml_url = found.get("pdf"), found.get("xml")
     return out
+
+
+def document_links(
+    session: Session, organization_id: uuid.UUID, object_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """The links of the objects' stored documents (``{"pdf": url, "xml": url}``), answered by the documents
+    domain (above this one) through the :data:`DOCUMENT_LINKS` hook."""
+    links: dict[uuid.UUID, dict[str, str]] = {}
+    if object_ids:
+        run_hooks(
+            session, DOCUMENT_LINKS, organization_id=organization_id, object_ids=list(object_ids), links=links
+        )
+    return links
 
 
 def invoice_list(

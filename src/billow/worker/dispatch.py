@@ -71,6 +71,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.ongoing_balances",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.documents.tasks",
 ]
 
 
@@ -108,6 +109,7 @@ HOOK_MODULES: list[str] = [
     "billow.credit_notes.manual",
     "billow.wallets.settlement",
     "billow.alerts.evaluation",
+    "billow.documents.tasks",
 ]
 
 

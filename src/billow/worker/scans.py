@@ -89,6 +89,7 @@ SCAN_MODULES: list[str] = [
     "billow.invoices.tasks",
     "billow.coupons.tasks",
     "billow.wallets.tasks",
+    "billow.documents.tasks",
 ]
 
 

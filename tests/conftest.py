@@ -39,6 +39,8 @@ os.environ.setdefault("BILLOW_ROLLUP_ERRORS", "raise")
 os.environ.setdefault("BILLOW_SECRET_KEY", "dGVzdC1zZWNyZXQta2V5LWZvci1iaWxsb3ctdGVzdHM=")
 # Documents rendered by the tests (billow.documents) go to a temporary folder, not the user's data_dir.
 os.environ.setdefault("BILLOW_DOCUMENTS_DIR", tempfile.mkdtemp(prefix="billow-test-documents-"))
+# Rendering them after every finalization would slow the whole suite: tests/documents turns it on.
+os.environ.setdefault("BILLOW_GENERATE_DOCUMENTS", "false")
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

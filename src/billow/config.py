@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     #: (``documents_dir``, default ``data_dir/documents``) or ``s3`` (any S3-compatible service; ``pip
     #: install billow[s3]``).
     documents_storage: Literal["local", "s3"] = "local"
+    #: Render the documents of invoices and credit notes once they are finalized (the after-commit task
+    #: and its scan); off: only when downloaded (``POST /invoices/{id}/download``). The test suite turns
+    #: it off outside ``tests/documents`` (a PDF costs ~0.1-0.3 s).
+    generate_documents: bool = True
     documents_dir: Path | None = None
     #: Seconds a document link stays valid (signed local links, S3 presigned URLs).
     documents_url_ttl: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)

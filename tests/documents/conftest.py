@@ -27,7 +27,10 @@ def create_catalog(api: Api, locale: str | None = None) -> None:
     if locale:
         customer["billing_configuration"] = {"document_locale": locale}
     for code, rate in (("vat20", "20"), ("vat55", "5.5")):
-        assert api.post("/taxes", {"tax": {"name": f"VAT {rate}", "code": code, "rate": rate}}).status_code == 200
+        assert (
+            api.post("/taxes", {"tax": {"name": f"VAT {rate}", "code": code, "rate": rate}}).status_code
+            == 200
+        )
     assert api.post("/customers", {"customer": customer}).status_code == 200
     for code, name, cents, tax in (
         ("setup", "Onboarding — Setup", 100000, "vat20"),
@@ -36,7 +39,15 @@ def create_catalog(api: Api, locale: str | None = None) -> None:
     ):
         answer = api.post(
             "/add_ons",
-            {"add_on": {"code": code, "name": name, "amount_cents": cents, "amount_currency": "EUR", "tax_codes": [tax]}},
+            {
+                "add_on": {
+                    "code": code,
+                    "name": name,
+                    "amount_cents": cents,
+                    "amount_currency": "EUR",
+                    "tax_codes": [tax],
+                }
+            },
         )
         assert answer.status_code == 200, answer.json()
 
@@ -44,7 +55,13 @@ def create_catalog(api: Api, locale: str | None = None) -> None:
 def one_off(api: Api, *codes: str) -> dict[str, Any]:
     answer = api.post(
         "/invoices",
-        {"invoice": {"external_customer_id": "cus_doc", "currency": "EUR", "fees": [{"add_on_code": c} for c in codes]}},
+        {
+            "invoice": {
+                "external_customer_id": "cus_doc",
+                "currency": "EUR",
+                "fees": [{"add_on_code": c} for c in codes],
+            }
+        },
     )
     assert answer.status_code == 200, answer.json()
     return dict(answer.json()["invoice"])
@@ -99,3 +116,9 @@ def rich_invoice(api: Api) -> dict[str, Any]:
 def invoice(api: Api) -> dict[str, Any]:
     create_catalog(api)
     return rich_invoice(api)
+
+
+@pytest.fixture(autouse=True)
+def generate_documents(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents are rendered after finalization here (the rest of the suite turns it off)."""
+    monkeypatch.setenv("BILLOW_GENERATE_DOCUMENTS", "true")

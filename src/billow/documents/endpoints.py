@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
@@ -36,7 +37,9 @@ router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
 #: The signed links (mounted without the API prefix, outside authentication).
 public_router = APIRouter(tags=["documents"])
 
-_NOT_ALLOWED = {405: {"model": ErrorOut, "description": "The invoice is a draft (`is_draft`)"}}
+_NOT_ALLOWED: dict[int | str, dict[str, Any]] = {
+    405: {"model": ErrorOut, "description": "The invoice is a draft (`is_draft`)"}
+}
 
 
 def _download_invoice(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:

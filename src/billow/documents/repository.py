@@ -32,7 +32,7 @@ class DocumentRepository:
         the document (the link is the capability)."""
         return session.get(Document, document_id)
 
-    def undocumented_invoices(self, limit: int, before: datetime) -> Select[tuple[uuid.UUID, uuid.UUID]]:
+    def undocumented_invoices(self, limit: int, before: datetime) -> Select[uuid.UUID, uuid.UUID]:
         """Finalized invoices without a PDF (finalized before ``before``: the after-commit task's own)."""
         return (
             select(Invoice.organization_id, Invoice.id)
@@ -49,7 +49,7 @@ class DocumentRepository:
             .limit(limit)
         )
 
-    def undocumented_credit_notes(self, limit: int, before: datetime) -> Select[tuple[uuid.UUID, uuid.UUID]]:
+    def undocumented_credit_notes(self, limit: int, before: datetime) -> Select[uuid.UUID, uuid.UUID]:
         return (
             select(CreditNote.organization_id, CreditNote.id)
             .outerjoin(

@@ -14,14 +14,14 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from billow.config import Settings, current_settings
+from billow.credit_notes.schemas import CreditNoteOut
 from billow.credit_notes.views import render_credit_notes
 from billow.customers.repository import customer_repository
-from billow.customers.schemas import customer_out
+from billow.customers.schemas import CustomerOut, customer_out
 from billow.documents import signing
 from billow.documents.i18n import document_locale
 from billow.documents.pdf import render_credit_note_pdf, render_invoice_pdf
@@ -29,6 +29,7 @@ from billow.documents.repository import DOCUMENTED_STATUSES, document_repository
 from billow.documents.storage import Storage, storage_from_settings
 from billow.documents.xml import render_credit_note_xml, render_invoice_xml
 from billow.errors import NotAllowed
+from billow.invoices.schemas import InvoiceOut
 from billow.invoices.views import render_invoices
 from billow.kit.locking import lock_row
 from billow.models.credit_notes import CreditNote
@@ -66,9 +67,9 @@ class DocumentService:
         if invoice.status not in DOCUMENTED_STATUSES:
             raise NotAllowed(code="is_draft")
         invoice = lock_row(session, Invoice, invoice.id)
-        out: list[Any] = []
+        out: list[InvoiceOut] = []
 
-        def rendered() -> Any:
+        def rendered() -> InvoiceOut:
             if not out:
                 out.append(render_invoices(session, organization, [invoice])[0])
             return out[0]
@@ -103,9 +104,9 @@ class DocumentService:
         self, session: Session, organization: Organization, note: CreditNote
     ) -> list[Document]:
         note = lock_row(session, CreditNote, note.id)
-        out: list[Any] = []
+        out: list[tuple[CreditNoteOut, CustomerOut]] = []
 
-        def rendered() -> Any:
+        def rendered() -> tuple[CreditNoteOut, CustomerOut]:
             if not out:
                 [rendered_note], graph = render_credit_notes(session, [note])
                 customer = graph.customers[note.customer_id]
@@ -133,13 +134,13 @@ class DocumentService:
                     DocumentKind.CREDIT_NOTE_PDF,
                     f"{base}.pdf",
                     PDF,
-                    lambda: render_credit_note_pdf(*rendered(), organization, locale),
+                    lambda: render_credit_note_pdf(rendered()[0], rendered()[1], organization, locale),
                 ),
                 Rendered(
                     DocumentKind.CREDIT_NOTE_XML,
                     f"{base}.xml",
                     XML,
-                    lambda: render_credit_note_xml(*rendered(), organization),
+                    lambda: render_credit_note_xml(rendered()[0], rendered()[1], organization),
                 ),
             ],
         )

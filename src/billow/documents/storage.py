@@ -7,6 +7,7 @@ the file: a document is rendered deterministically, so a repeated write stores t
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -79,7 +80,8 @@ class S3Storage:
         secret_access_key: str | None = None,
     ) -> None:
         try:
-            import boto3
+            # Imported by name: boto3 is an optional extra without type information (its client is Any).
+            boto3: Any = importlib.import_module("boto3")
         except ImportError as error:  # pragma: no cover - depends on the installation
             raise RuntimeError("S3 document storage needs boto3: pip install 'billow[s3]'") from error
         self.bucket = bucket

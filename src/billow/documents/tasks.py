@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billow.config import current_settings
 from billow.documents.repository import document_repository
 from billow.documents.service import document_service
 from billow.models.credit_notes import CreditNote
@@ -37,6 +38,8 @@ def payload(object_type: str, object_id: uuid.UUID) -> str:
 @task(TASK)
 def generate(session_factory: SessionFactory, item: str, now: datetime) -> None:
     """Generate the documents of one finalized invoice or credit note (idempotent)."""
+    if not current_settings().generate_documents:
+        return
     object_type, _, raw_id = item.partition("|")
     object_id = uuid.UUID(raw_id)
     with session_factory() as session, session.begin():
@@ -55,6 +58,8 @@ def generate(session_factory: SessionFactory, item: str, now: datetime) -> None:
 @scan("documents.generate_missing", every=timedelta(minutes=10), each=generate)
 def find_missing(session_factory: SessionFactory, now: datetime) -> list[str]:
     """Finalized invoices and credit notes without documents (their task was lost)."""
+    if not current_settings().generate_documents:
+        return []
     before = now - GRACE
     with session_factory() as session:
         invoices = session.execute(document_repository.undocumented_invoices(SCAN_BATCH, before)).all()

@@ -198,3 +198,13 @@ def test_documents_are_deleted_with_the_organization(app: FastAPI, api: Api, inv
         organization_service.delete(session, organization)
     with app.state.sessionmaker() as session:
         assert session.scalar(select(func.count()).select_from(Document)) == 0
+
+
+def test_no_links_without_a_secret_key_in_production(
+    api: Api, invoice: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Links cannot be signed: the invoice is answered without them, not with a 500."""
+    monkeypatch.setenv("BILLOW_ENV", "production")
+    monkeypatch.setenv("BILLOW_SECRET_KEY", "")
+    body = api.get(f"/invoices/{invoice['lago_id']}").json()["invoice"]
+    assert body["file_url"] is None and body["xml_url"] is None

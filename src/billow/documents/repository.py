@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from billow.models.credit_notes import CreditNote
@@ -42,10 +42,10 @@ class DocumentRepository:
             )
             .where(
                 Invoice.status.in_(DOCUMENTED_STATUSES),
-                Invoice.finalized_at < before,
+                func.coalesce(Invoice.finalized_at, Invoice.created_at) < before,
                 Document.id.is_(None),
             )
-            .order_by(Invoice.finalized_at)
+            .order_by(Invoice.created_at)
             .limit(limit)
         )
 

@@ -10,6 +10,7 @@ Generating again finds the rows and does nothing.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,12 +33,15 @@ from billow.errors import NotAllowed
 from billow.invoices.schemas import InvoiceOut
 from billow.invoices.views import render_invoices
 from billow.kit.locking import lock_row
+from billow.kit.secrets import SecretKeyMissing, derived_keys
 from billow.models.credit_notes import CreditNote
 from billow.models.customers import Customer
 from billow.models.documents import Document, DocumentKind
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 from billow.webhooks.outbox import emit
+
+log = logging.getLogger(__name__)
 
 PDF = "application/pdf"
 XML = "application/xml"
@@ -184,6 +188,8 @@ class DocumentService:
         signed links (:mod:`billow.documents.signing`)."""
         settings = settings or current_settings()
         now = int(time.time()) if now is None else now
+        if settings.documents_storage == "local" and not _can_sign(settings):
+            return {}
         storage = self.storage(settings) if settings.documents_storage != "local" else None
         links: dict[uuid.UUID, dict[str, str]] = {}
         for doc in documents:
@@ -196,6 +202,17 @@ class DocumentService:
                 )
             links.setdefault(doc.object_id, {})[fmt] = url or signing.link(settings, doc.id, now=now)
         return links
+
+
+def _can_sign(settings: Settings) -> bool:
+    """Whether links can be signed: not in production without ``BILLOW_SECRET_KEY`` (then the objects are
+    answered without links, logged, rather than failing every read of an invoice)."""
+    try:
+        derived_keys(settings, signing.PURPOSE)
+    except SecretKeyMissing:
+        log.warning("BILLOW_SECRET_KEY is not set: invoices and credit notes are answered without file_url")
+        return False
+    return True
 
 
 document_service = DocumentService()

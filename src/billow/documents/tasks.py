@@ -25,7 +25,8 @@ from billow.worker.scans import SessionFactory, scan
 log = logging.getLogger(__name__)
 
 TASK = "documents.generate"
-#: Objects one scan run generates at most (the next run takes the rest).
+#: Invoices (and credit notes) one scan run finds at most; the next run, two minutes later, takes the rest
+#: (on the job engine every one is its own job).
 SCAN_BATCH = 200
 #: The scan leaves an object this long to the task queued after its commit.
 GRACE = timedelta(minutes=5)
@@ -55,7 +56,7 @@ def generate(session_factory: SessionFactory, item: str, now: datetime) -> None:
             document_service.ensure_credit_note(session, organization, found)
 
 
-@scan("documents.generate_missing", every=timedelta(minutes=10), each=generate)
+@scan("documents.generate_missing", every=timedelta(minutes=2), each=generate)
 def find_missing(session_factory: SessionFactory, now: datetime) -> list[str]:
     """Finalized invoices and credit notes without documents (their task was lost)."""
     if not current_settings().generate_documents:

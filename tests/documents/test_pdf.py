@@ -145,3 +145,33 @@ class TestCreditNotePdf:
         assert f"VAT 20 (20%) {money(500)}" in text
         assert f"Total {money(3000)}" in text
         assert f"Credited to the customer's balance {money(3000)}" in text
+
+
+class TestTierLines:
+    """The details of a fee's charge model, from its ``amount_details`` (only that field is read)."""
+
+    @staticmethod
+    def lines(details: dict[str, Any], locale: str = "en") -> list[str]:
+        from types import SimpleNamespace
+
+        from billow.documents.pdf import tier_lines
+
+        return tier_lines(SimpleNamespace(amount_details=details), Words(locale, "EUR"))  # type: ignore[arg-type]
+
+    def test_package(self) -> None:
+        """25 paid units in packages of 10 at 5.00: 3 packages (the third started), 5 free units."""
+        details = {
+            "free_units": "5.0",
+            "paid_units": "25.0",
+            "per_package_size": 10,
+            "per_package_unit_amount": "5.0",
+        }
+        assert self.lines(details) == [f"Package (10): 3 {TIMES} €5.00 (free units: 5)"]
+        assert self.lines(details, "fr") == [f"Lot (10): 3 {TIMES} 5,00\xa0€ (unités gratuites: 5)"]
+
+    def test_volume(self) -> None:
+        details = {"flat_unit_amount": "10.0", "per_unit_amount": "0.25", "per_unit_total_amount": "25.0"}
+        assert self.lines(details) == ["Unit price €0.25 + Flat fee €10.00"]
+
+    def test_standard_has_none(self) -> None:
+        assert self.lines({}) == []

@@ -49,6 +49,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "offset": "Offset against the invoice",
         "tier": "Tier",
         "flat_fee": "Flat fee",
+        "package": "Package",
+        "free_units": "free units",
         "page": "Page",
     },
     "fr": {
@@ -83,6 +85,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "offset": "Déduit de la facture",
         "tier": "Palier",
         "flat_fee": "Forfait",
+        "package": "Lot",
+        "free_units": "unités gratuites",
         "page": "Page",
     },
     "de": {
@@ -117,6 +121,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "offset": "Mit der Rechnung verrechnet",
         "tier": "Stufe",
         "flat_fee": "Pauschale",
+        "package": "Paket",
+        "free_units": "Freieinheiten",
         "page": "Seite",
     },
     "es": {
@@ -151,6 +157,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "offset": "Compensado con la factura",
         "tier": "Tramo",
         "flat_fee": "Tarifa fija",
+        "package": "Paquete",
+        "free_units": "unidades gratuitas",
         "page": "Página",
     },
 }

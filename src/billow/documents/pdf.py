@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +123,16 @@ def tier_lines(fee: FeeOut, words: Words) -> list[str]:
         if flat:
             text += f" + {words['flat_fee']} {words.price(flat)}"
         out.append(text)
-    if "per_package_size" in details and details.get("per_package_size"):
-        out.append(
-            f"{details.get('paid_units', '')} / {details['per_package_size']} {TIMES} "
-            f"{words.price(Decimal(str(details.get('per_package_unit_amount', '0'))))}".strip()
-        )
+    if details.get("per_package_size"):
+        size = int(details["per_package_size"])
+        paid = Decimal(str(details.get("paid_units") or "0"))
+        packages = (paid / size).to_integral_value(rounding=ROUND_CEILING)  # a started package counts
+        price = words.price(Decimal(str(details.get("per_package_unit_amount") or "0")))
+        text = f"{words['package']} ({words.number(Decimal(size))}): {words.number(packages)} {TIMES} {price}"
+        free = Decimal(str(details.get("free_units") or "0"))
+        if free:
+            text += f" ({words['free_units']}: {words.number(free)})"
+        out.append(text)
     elif "per_unit_total_amount" in details and "graduated_ranges" not in details:
         flat = Decimal(str(details.get("flat_unit_amount") or "0"))
         text = f"{words['unit_price']} {words.price(Decimal(str(details.get('per_unit_amount', '0'))))}"

@@ -80,6 +80,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import webhook_sink
 from sqlalchemy import create_engine, event, insert, text
 from sqlalchemy.engine import make_url
 
@@ -100,6 +101,8 @@ BILLOW_ENV = {
     "BILLOW_BILL_BACKDATED_PERIODS": "true",
     "BILLOW_SCHEDULER": "off",
     "BILLOW_LOG_LEVEL": "warning",
+    # Production on PostgreSQL: every process shares the sealing key (webhook signing keys).
+    "BILLOW_SECRET_KEY": "kZ1mQy0bFq1b1oQhQ0vJ7o3Q5Jx2mW3o2q9pYlQnZQ0=",
 }
 
 
@@ -1011,6 +1014,12 @@ def main() -> None:
     parser.add_argument("--worker-concurrency", type=int, default=1, help="jobs at a time per worker")
     parser.add_argument("--statements", type=int, default=0, help="print the N costliest statements per run")
     parser.add_argument("--profile", type=int, default=0, help="then profile billing N subscriptions")
+    parser.add_argument(
+        "--webhook-endpoints",
+        type=int,
+        default=0,
+        help="register N webhook endpoints (a local sink) before billing; deliver while billing runs",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database")
     parser.add_argument(
         "--database",
@@ -1052,14 +1061,30 @@ def main() -> None:
             from billow.worker.engine import ensure_schema
 
             ensure_schema(url)
+        sink = None
+        if args.webhook_endpoints:
+            sink = webhook_sink.Sink()
+            webhook_sink.register_endpoints(url, args.webhook_endpoints, sink.url)
+            print(f"{args.webhook_endpoints} webhook endpoints, delivered while billing runs")
         for kind, count in runs:
             _reset(url, vacuum)
             _table_stats(url)
             statements.reset()
+            deliverer = None
+            if sink is not None:
+                webhook_sink.reset_outbox(url)
+                deliverer = webhook_sink.Deliverer(url, _billow_env(url))
             if kind == "processes":
                 result = _run_bill(url, as_of) if count == 1 else _run_processes(url, count, as_of)
             else:
                 result = _run_workers(url, count, args.worker_concurrency, as_of)
+            if deliverer is not None and sink is not None:
+                written, waited = deliverer.drain(url)
+                deliverer.stop()
+                print(
+                    f"  webhooks: {written} written; all delivered {waited:.1f} s after the billing ended"
+                    f" (the sink received {sink.count} in all)"
+                )
             print(
                 f"\n[{result.label}]: {result.invoices} invoices in {result.wall:.1f} s wall"
                 f" ({args.subscriptions / result.wall:.0f} subscriptions/s,"

@@ -16,6 +16,13 @@ and by a duration:
 
 ``--repeat`` runs both again on the same server (the figures of a shared machine vary from run to run).
 
+``--subscriptions`` first creates a plan charging the metric, a customer and the 50 subscriptions the
+events go to (``sub_0`` ... ``sub_49``, started 2024-01-01), and dates the events in the current
+charges period (the last hours), so that what follows an ingestion has usage to measure; ``--alerts``
+(implies ``--subscriptions``) also puts a ``current_usage_amount`` alert on each subscription (thresholds
+10000, 50000 and a recurring 100000 cents), evaluated after each ingestion (``billing/usage_alerts.py``).
+Compare a run with ``--subscriptions`` with the same command with ``--alerts``.
+
 The load generator is a minimal HTTP/1.1 keep-alive client on asyncio (uvloop when installed;
 ``--connections`` concurrent connections; request bodies built before the clock starts) so that it
 takes as little of the machine's CPU as possible away from the server. It prints events/s per phase,
@@ -41,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import webhook_sink
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -225,8 +233,8 @@ def _run(coroutine: Any) -> Any:
     return uvloop.run(coroutine)
 
 
-def _batch_requests(port: int, count: int, run: str) -> list[bytes]:
-    base = 1_720_000_000
+def _batch_requests(port: int, count: int, run: str, recent: bool = False) -> list[bytes]:
+    base = int(time.time()) - count * BATCH_SIZE - 60 if recent else 1_720_000_000
     payloads = []
     for r in range(count):
         events = [
@@ -245,8 +253,8 @@ def _batch_requests(port: int, count: int, run: str) -> list[bytes]:
     return payloads
 
 
-def _single_requests(port: int, count: int, run: str) -> list[bytes]:
-    base = 1_730_000_000
+def _single_requests(port: int, count: int, run: str, recent: bool = False) -> list[bytes]:
+    base = int(time.time()) - count - 60 if recent else 1_730_000_000
     payloads = []
     for r in range(count):
         # What lago-python-client sends: every key present, unset ones as null.
@@ -263,23 +271,63 @@ def _single_requests(port: int, count: int, run: str) -> list[bytes]:
     return payloads
 
 
-async def _setup_catalog(port: int) -> None:
-    body = json.dumps(
-        {
-            "billable_metric": {
-                "name": "Storage",
-                "code": "storage",
-                "aggregation_type": "sum_agg",
-                "field_name": "gb",
-            }
-        }
-    ).encode()
+async def _setup_catalog(port: int, subscriptions: bool = False, alerts: bool = False) -> None:
     reader, writer = await asyncio.open_connection(HOST, port)
-    writer.write(_request_bytes(port, "/api/v1/billable_metrics", body))
+
+    async def post(path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload).encode()
+        writer.write(_request_bytes(port, f"/api/v1{path}", body))
+        status, answer = await _read_response(reader)
+        if status != 200:
+            raise SystemExit(f"POST {path} failed: {status} {answer[:300]!r}")
+        return dict(json.loads(answer))
+
+    metric = {"name": "Storage", "code": "storage", "aggregation_type": "sum_agg", "field_name": "gb"}
+    created = await post("/billable_metrics", {"billable_metric": metric})
+    if subscriptions or alerts:
+        charge = {
+            "billable_metric_id": created["billable_metric"]["lago_id"],
+            "charge_model": "standard",
+            "properties": {"amount": "1"},
+        }
+        plan = {"name": "Bench", "code": "bench", "interval": "monthly", "amount_cents": 0}
+        await post("/plans", {"plan": {**plan, "amount_currency": "USD", "charges": [charge]}})
+        await post("/customers", {"customer": {"external_id": "bench_customer", "name": "Bench"}})
+        for i in range(50):
+            subscription = {
+                "external_customer_id": "bench_customer",
+                "plan_code": "bench",
+                "external_id": f"sub_{i}",
+                "subscription_at": "2024-01-01T00:00:00Z",
+            }
+            await post("/subscriptions", {"subscription": subscription})
+            if alerts:
+                thresholds = [{"value": 10000}, {"value": 50000}, {"value": 100000, "recurring": True}]
+                alert = {"alert_type": "current_usage_amount", "code": "usage", "thresholds": thresholds}
+                await post(f"/subscriptions/sub_{i}/alerts", {"alert": alert})
+    writer.close()
+
+
+def _alert_figures(url: str) -> str:
+    """The alerts' evaluations when the phases ended (the tasks still queued then are not counted)."""
+    engine = create_engine(_sqlalchemy_url(url))
+    with engine.connect() as connection:
+        evaluated = connection.execute(
+            text("SELECT count(*) FROM alerts WHERE last_processed_at IS NOT NULL")
+        ).scalar_one()
+        triggered = connection.execute(text("SELECT count(*) FROM triggered_alerts")).scalar_one()
+    engine.dispose()
+    return f"alerts: {evaluated} of 50 evaluated at least once, {triggered} triggered alerts written"
+
+
+async def _add_endpoint(port: int, url: str, algo: str) -> None:
+    body = json.dumps({"webhook_endpoint": {"webhook_url": url, "signature_algo": algo}}).encode()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    writer.write(_request_bytes(port, "/api/v1/webhook_endpoints", body))
     status, answer = await _read_response(reader)
     writer.close()
     if status != 200:
-        raise SystemExit(f"creating the billable metric failed: {status} {answer[:300]!r}")
+        raise SystemExit(f"creating a webhook endpoint failed: {status} {answer[:300]!r}")
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -308,7 +356,15 @@ def main() -> None:
     )
     parser.add_argument("--max-seconds", type=float, default=30.0, help="time limit of each phase")
     parser.add_argument("--repeat", type=int, default=1, help="run both phases this many times")
+    parser.add_argument(
+        "--webhook-endpoints", type=int, default=0, help="register N webhook endpoints (a local sink) first"
+    )
+    parser.add_argument(
+        "--subscriptions", action="store_true", help="the events' 50 subscriptions exist (recent events)"
+    )
+    parser.add_argument("--alerts", action="store_true", help="a usage alert on each subscription")
     args = parser.parse_args()
+    alert_lines = ""
 
     admin_url = os.environ.get("BILLOW_BENCH_DATABASE_URL", DEFAULT_ADMIN_URL)
     port = _free_port()
@@ -320,21 +376,28 @@ def main() -> None:
             "BILLOW_DATABASE_URL": database.url,
             "BILLOW_API_KEY": API_KEY,
             "BILLOW_LOG_LEVEL": "warning",
+            "BILLOW_SECRET_KEY": "kZ1mQy0bFq1b1oQhQ0vJ7o3Q5Jx2mW3o2q9pYlQnZQ0=",
         }
         command = [sys.executable, "-m", "billow.cli", "serve", "--host", HOST, "--port", str(port)]
         command += ["--workers", str(args.workers)]
         server = subprocess.Popen(command, env=env, start_new_session=True)
         try:
             _wait_healthy(port, server)
-            _run(_setup_catalog(port))
+            recent = args.subscriptions or args.alerts
+            _run(_setup_catalog(port, subscriptions=recent, alerts=args.alerts))
+            sink = None
+            if args.webhook_endpoints:
+                sink = webhook_sink.Sink()
+                for n in range(args.webhook_endpoints):
+                    _run(_add_endpoint(port, f"{sink.url}?n={n}", "jwt" if n % 2 == 0 else "hmac"))
             # Warm-up: let every worker open its connections and prepare its statements.
-            warm = _single_requests(port, 200, run + "w")
+            warm = _single_requests(port, 200, run + "w", recent)
             _run(_run_phase("warm-up", port, warm, 1, args.connections, 10))
             results = []
             for round_ in range(1, args.repeat + 1):
                 tag = f"{run}r{round_}"
                 suffix = f", round {round_}/{args.repeat}" if args.repeat > 1 else ""
-                batch_payloads = _batch_requests(port, args.batch_requests, tag)
+                batch_payloads = _batch_requests(port, args.batch_requests, tag, recent)
                 results.append(
                     _run(
                         _run_phase(
@@ -348,7 +411,7 @@ def main() -> None:
                     )
                 )
                 del batch_payloads
-                single_payloads = _single_requests(port, args.single_requests, tag)
+                single_payloads = _single_requests(port, args.single_requests, tag, recent)
                 results.append(
                     _run(
                         _run_phase(
@@ -363,6 +426,8 @@ def main() -> None:
                 )
             processes = _process_tree(server.pid)
             rss = {pid: _vm_hwm_kib(pid) for pid in processes}
+            if args.alerts:
+                alert_lines = _alert_figures(database.url)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -376,11 +441,15 @@ def main() -> None:
     print(f"server: {shlex.join(command[2:])} (uvicorn, PostgreSQL at {make_url(admin_url).host})")
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     print(f"cores: {os.cpu_count()}; client: {loop} HTTP/1.1 keep-alive, {args.connections} connections")
+    if args.webhook_endpoints:
+        print(f"webhook endpoints: {args.webhook_endpoints} (bench/webhook_sink.py)")
     for result in results:
         print(result.line())
     peaks = ", ".join(f"pid {pid}: {kib / 1024:.1f} MiB" for pid, kib in rss.items() if kib is not None)
     total = sum(kib for kib in rss.values() if kib is not None) / 1024
     print(f"server peak RSS (VmHWM): {peaks}; sum {total:.1f} MiB")
+    if args.alerts:
+        print(alert_lines)
     if any(status != 200 for r in results for status in r.statuses):
         raise SystemExit("some requests failed")
 

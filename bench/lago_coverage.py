@@ -23,9 +23,11 @@ METHODS = ("get", "post", "put", "patch", "delete")
 def _reader(root: Path):
     if (root / "src" / "openapi.yaml").exists():
         return lambda name: (root / name).read_text()
-    return lambda name: subprocess.run(
-        ["git", "-C", str(root), "show", f"HEAD:{name}"], check=True, capture_output=True, text=True
-    ).stdout
+    return lambda name: (
+        subprocess.run(
+            ["git", "-C", str(root), "show", f"HEAD:{name}"], check=True, capture_output=True, text=True
+        ).stdout
+    )
 
 
 def lago_operations(root: Path) -> list[tuple[str, str]]:

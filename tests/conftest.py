@@ -135,7 +135,9 @@ def billow(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any
 
     from billow import cli
 
-    monkeypatch.setattr(cli, "_prepare_database", lambda: engine.url.render_as_string(hide_password=False))
+    monkeypatch.setattr(
+        cli, "_prepare_database", lambda *_, **__: engine.url.render_as_string(hide_password=False)
+    )
 
     def run(*args: str) -> Any:
         return CliRunner().invoke(cli.app, list(args))

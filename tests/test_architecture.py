@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("alerts",),
     ("billing", "usage"),
     ("documents",),
+    ("mail",),
     ("organizations",),
     ("transport", "param_guard", "api_docs"),
     ("app",),

@@ -62,6 +62,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.documents.endpoints import router as documents
     from billow.events.endpoints import router as events
     from billow.invoices.endpoints import router as invoices
+    from billow.mail.endpoints import router as mail
     from billow.organizations.endpoints import router as organizations
     from billow.plans.endpoints import router as plans
     from billow.plans.fixed_charges_endpoints import router as plan_fixed_charges
@@ -97,6 +98,7 @@ def _api_routers() -> list[APIRouter]:
         coupons,
         applied_coupons,  # DELETE /customers/{id}/applied_coupons/{id}: no clash with /customers/{id}
         credit_notes,
+        mail,  # POST /invoices/{id}/resend_email, /credit_notes/{id}/resend_email
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
         webhook_endpoints,

@@ -178,10 +178,18 @@ def serve(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    rotate_secrets: Annotated[
+        bool, typer.Option("--rotate-secrets", help="Re-seal every secret with the first BILLOW_SECRET_KEY.")
+    ] = False,
+) -> None:
     """Apply database migrations to BILLOW_DATABASE_URL (or the embedded database)."""
     url = _prepare_database(create=True, announce=False)
     typer.echo(f"migrated {_describe_database(url)}")
+    if rotate_secrets:
+        from billow.migrate import rotate_secrets as rotate
+
+        typer.echo(f"re-sealed {rotate(url)} secret(s) with the first BILLOW_SECRET_KEY")
 
 
 @contextmanager

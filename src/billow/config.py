@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     #: ``thread``, ``sync`` or ``off``; and the threads of ``thread`` mode.
     dispatch: str = "thread"
     dispatch_threads: int = Field(default=2, ge=1)
+    #: Seconds an ingestion's subscription alert evaluations are collected per process before one task
+    #: evaluates them (:mod:`billow.billing.immediate`; Lago processes its activities every 60 s); 0: one
+    #: task per ingestion request.
+    alerts_window: float = Field(default=10.0, ge=0)
     #: How ``billow serve`` runs the periodic scans: ``auto``, ``inprocess`` or ``off``
     #: (:func:`billow.worker.inprocess.scheduler_plan`).
     scheduler: str = "auto"
@@ -82,9 +86,32 @@ class Settings(BaseSettings):
     #: instead of costing one more query (the tests of ``tests/billing``).
     strict_invoice_columns: bool = False
 
-    #: The API's public base URL (scheme, host, port; no ``/api/v1``): the links Billow answers with
-    #: (``file_url`` of invoices and credit notes) start with it.
+    #: The URL this Billow is reached at (Lago's ``LAGO_API_URL``): the ``iss`` of ``jwt`` webhook
+    #: signatures and the base of links Billow hands out.
     public_url: str = "http://localhost:3000"
+    #: Webhook delivery (:mod:`billow.webhooks.delivery`): attempts per webhook before it is ``failed``;
+    #: the wait after the n-th failed attempt, ``backoff * 2**(n-1)`` seconds capped at ``backoff_cap``
+    #: (defaults: 10 s doubling to an hour, 16 attempts: about 7.4 hours of retries); the timeout of one
+    #: attempt (Lago: 30 s).
+    webhook_max_attempts: int = Field(default=16, ge=1)
+    webhook_backoff: float = Field(default=10.0, gt=0)
+    webhook_backoff_cap: float = Field(default=3600.0, gt=0)
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    #: How long an endpoint's deliverer holds it without renewing its lease (renewed before each webhook;
+    #: longer than ``webhook_timeout``): a deliverer that died hands over after at most this.
+    webhook_lease: float = Field(default=60.0, gt=0)
+    #: The SMTP server of invoice and credit-note e-mails (:mod:`billow.mail`). Unset: e-mails are disabled
+    #: (their deliveries are recorded ``skipped``, never an error).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    #: ``starttls`` (port 587), ``ssl`` (implicit TLS, port 465) or ``none`` (a local relay).
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    #: The sender address (``From``; the organization's e-mail is the ``Reply-To``).
+    smtp_from: str = "billing@localhost"
+    #: Seconds an SMTP connection or command may take.
+    smtp_timeout: float = Field(default=30.0, gt=0)
     #: Where invoice and credit-note documents are stored (:mod:`billow.documents.storage`): ``local``
     #: (``documents_dir``, default ``data_dir/documents``) or ``s3`` (any S3-compatible service; ``pip
     #: install billow[s3]``).

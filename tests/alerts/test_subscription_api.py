@@ -1,4 +1,5 @@
-"""``/subscriptions/{external_id}/alerts[/{code}]``: storage, validation and CRUD (no evaluation yet)."""
+"""``/subscriptions/{external_id}/alerts[/{code}]``: storage, validation and CRUD (their
+evaluation on usage: ``test_usage_evaluation.py``)."""
 
 from __future__ import annotations
 

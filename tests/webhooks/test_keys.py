@@ -7,8 +7,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
+from typing import Any
 
 import jwt
+import pytest
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -73,3 +77,43 @@ def test_one_set_per_organization_stable_and_sealed(api: Api, other_api: Api, ap
 
 def test_unauthenticated(client) -> None:
     assert client.get("/api/v1/webhooks/json_public_key").status_code == 401
+
+
+def test_rotating_the_sealing_key(
+    api: Api, app: FastAPI, billow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``billow migrate --rotate-secrets``: with a new key put first, every sealed secret is sealed again
+    with it; the old key can then be removed and the secrets still open (the same keys sign)."""
+    hmac_key = api.get("/organizations").json()["organization"]["hmac_key"]
+    old = os.environ["BILLOW_SECRET_KEY"]
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("BILLOW_SECRET_KEY", f"{new},{old}")
+    result = billow("migrate", "--rotate-secrets")
+    assert result.exit_code == 0, result.output
+    assert "re-sealed 2 secret(s)" in result.output
+    monkeypatch.setenv("BILLOW_SECRET_KEY", new)  # the old key is gone
+    assert api.get("/organizations").json()["organization"]["hmac_key"] == hmac_key
+    with app.state.sessionmaker() as session:
+        organization = session.get(Organization, api.organization.id)
+        assert organization is not None
+        keys = signing_keys(session, organization)
+    assert keys.hmac_key == hmac_key
+
+
+def test_no_response_model_carries_a_sealed_column() -> None:
+    """Secrets sealed at rest are never answered: no field of any response model of the API is named like
+    a sealed column (``*_sealed``) or is the raw secret's column name."""
+    from billow.app import create_app
+    from billow.config import Settings
+    from billow.models import metadata
+
+    sealed = {c.name for t in metadata.sorted_tables for c in t.columns if c.name.endswith("_sealed")}
+    assert sealed  # the webhook signing keys at least
+    schema = create_app(Settings(database_url="sqlite://"), dispatch="off").openapi()
+    fields = {
+        name
+        for component in schema["components"]["schemas"].values()
+        for name in component.get("properties", {})
+    }
+    assert not fields & sealed
+    assert not {name for name in fields if name.endswith("_sealed") or name == "private_key_pem"}

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
@@ -10,11 +8,10 @@ from billow.billable_metrics.repository import billable_metric_repository as rep
 from billow.billable_metrics.schemas import (
     BillableMetricEnvelope,
     BillableMetricList,
-    BillableMetricOut,
     BillableMetricRequest,
-    billable_metric_out,
 )
 from billow.billable_metrics.service import billable_metric_service as service
+from billow.billable_metrics.views import render_billable_metrics
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
@@ -23,15 +20,8 @@ from billow.models.billable_metrics import BillableMetric
 router = APIRouter(tags=["billable_metrics"], route_class=StrictJSONRoute)
 
 
-def _present(session: Session, metrics: Sequence[BillableMetric]) -> list[BillableMetricOut]:
-    ids = [m.id for m in metrics]
-    filters = repository.filters_of(session, ids)
-    plans_count = repository.plans_count(session, ids)
-    return [billable_metric_out(m, filters[m.id], plans_count[m.id]) for m in metrics]
-
-
 def _envelope(session: Session, metric: BillableMetric) -> BillableMetricEnvelope:
-    return BillableMetricEnvelope(billable_metric=_present(session, [metric])[0])
+    return BillableMetricEnvelope(billable_metric=render_billable_metrics(session, [metric])[0])
 
 
 @router.post("/billable_metrics", response_model=BillableMetricEnvelope)
@@ -44,7 +34,7 @@ def create(
 @router.get("/billable_metrics", response_model=BillableMetricList)
 def index(session: DbSession, organization: CurrentOrganization, pages: Pagination) -> BillableMetricList:
     metrics, meta = paginate(session, repository.list_stmt(organization.id), pages)
-    return BillableMetricList(billable_metrics=_present(session, metrics), meta=meta)
+    return BillableMetricList(billable_metrics=render_billable_metrics(session, metrics), meta=meta)
 
 
 @router.get("/billable_metrics/{code}", response_model=BillableMetricEnvelope)

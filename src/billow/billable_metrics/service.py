@@ -18,6 +18,7 @@ from billow.models.billable_metrics import (
     BillableMetricFilter,
 )
 from billow.models.organizations import Organization
+from billow.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ class BillableMetricService:
         session.flush()
         _replace_filters(session, metric, [], filters)
         session.flush()
+        emit(session, organization.id, "billable_metric.created", "billable_metric", metric.id)
         return metric
 
     def update(
@@ -114,6 +116,7 @@ class BillableMetricService:
         if filters is not None:
             _replace_filters(session, metric, current_filters, filters)
         session.flush()
+        emit(session, organization.id, "billable_metric.updated", "billable_metric", metric.id)
         return metric
 
     def delete(self, session: Session, organization: Organization, code: str) -> BillableMetric:
@@ -123,6 +126,7 @@ class BillableMetricService:
             raise NotAllowed(code="billable_metric_in_use")
         metric.deleted_at = utcnow()
         session.flush()
+        emit(session, organization.id, "billable_metric.deleted", "billable_metric", metric.id)
         return metric
 
     def _validate(

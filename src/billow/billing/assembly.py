@@ -284,7 +284,8 @@ def write_subscription_invoice(
         invoice.number = number.number
         invoice.sequential_id = number.sequential_id
         invoice.organization_sequential_id = number.organization_sequential_id
-        finalization.queue_documents(session, invoice_id)
+        finalization.announce_finalized(session, invoice, organization)
+    finalization.announce(session, invoice)
     return invoice
 
 

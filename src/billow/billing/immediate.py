@@ -8,6 +8,9 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
   starts now (creation, upgrade, pending subscription activated), when one is terminated (``DELETE``,
   upgrade, ``ending_at`` reached) unless its ``on_termination_invoice`` is ``skip`` and it owes no
   credit of unused days (:mod:`billow.billing.termination_credits`).
+- :data:`EVALUATE_ALERTS`: the subscription alerts of the events' subscriptions
+  (:mod:`billow.billing.usage_alerts`), collected for ``BILLOW_ALERTS_WINDOW`` seconds (10 by default;
+  :class:`Coalescer`) then evaluated by one task.
 - :data:`PAY_IN_ADVANCE` / :data:`PROGRESSIVE`: after an event ingestion commits, the fees (and invoices)
   of the pay-in-advance charges of the events' subscriptions, and the progressive-billing invoice of
   those whose plan has usage thresholds: one task per request (a batch is one task), queued by
@@ -15,10 +18,12 @@ jobs enqueued by its services; the periodic scans (:mod:`billow.billing.tasks`) 
 
 **Ingestion hints.** Per organization and server process: the codes of its pay-in-advance charges and the
 external ids of its live subscriptions whose plan has usage thresholds and of its active subscriptions
-whose customer has an active wallet (:data:`REFRESH_WALLETS`), loaded with one query each and
+whose customer has an active wallet (:data:`REFRESH_WALLETS`), and the external ids watched by live
+subscription alerts evaluated on usage (:data:`EVALUATE_ALERTS`), loaded with one query each and
 kept :data:`HINTS_TTL`; a commit that changed a plan, charge, threshold, metric or subscription of the
-organization in this process drops them at once. Another process's change is seen within the TTL;
-nothing depends on it being exact: the scans bill what no task did.
+organization in this process, or created a wallet or an alert, drops them at once (a deleted alert stays
+in them until the TTL: its evaluation then finds nothing to do). Another process's change is seen within
+the TTL; nothing depends on it being exact: the scans bill what no task did.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ from typing import Any, Protocol
 from sqlalchemy import and_, event, exists, select
 from sqlalchemy.orm import Session
 
+from billow.config import current_settings
+from billow.models.alerts import USAGE_EVALUATED_TYPES, Alert
 from billow.models.billable_metrics import BillableMetric
 from billow.models.plans import Charge, Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
@@ -51,6 +58,8 @@ PAY_IN_ADVANCE = "billing.pay_in_advance"
 PROGRESSIVE = "billing.progressive"
 #: :mod:`billow.billing.ongoing_balances`'s task (the wallets' ongoing balances after an ingestion).
 REFRESH_WALLETS = "wallets.refresh_ongoing"
+#: :mod:`billow.billing.usage_alerts`'s task (the subscription alerts after an ingestion).
+EVALUATE_ALERTS = "alerts.evaluate_usage"
 
 #: How long a process trusts its ingestion hints of an organization.
 HINTS_TTL = timedelta(seconds=15)
@@ -123,6 +132,8 @@ class _Hints:
     expires: float
     #: Live subscriptions whose customer has an active wallet (its ongoing balance follows the usage).
     wallet_subscriptions: frozenset[str] = frozenset()
+    #: External ids watched by a live subscription alert evaluated on usage.
+    alert_subscriptions: frozenset[str] = frozenset()
 
 
 class IngestionHints:
@@ -187,11 +198,22 @@ class IngestionHints:
                 )
                 .distinct()
             ).all()
+            with_alerts = session.scalars(
+                select(Alert.subscription_external_id)
+                .where(
+                    Alert.organization_id == organization_id,
+                    Alert.deleted_at.is_(None),
+                    Alert.subscription_external_id.is_not(None),
+                    Alert.alert_type.in_(sorted(USAGE_EVALUATED_TYPES)),
+                )
+                .distinct()
+            ).all()
         hints = _Hints(
             frozenset(codes),
             frozenset(subscriptions),
             started + self.ttl.total_seconds(),
             frozenset(with_wallets),
+            frozenset(e for e in with_alerts if e is not None),
         )
         with self._lock:
             self._by_organization[organization_id] = hints
@@ -218,8 +240,11 @@ _CHANGED_KEY = "billow.hints_changed"
 def _note_catalog_changes(session: Session, _context: Any) -> None:
     changed: set[uuid.UUID] | None = None
     for instance in (*session.new, *session.dirty, *session.deleted):
-        # A new wallet changes the hints; a wallet's balance (dirty at every consumption) does not.
-        if isinstance(instance, _CATALOG_TYPES) or (isinstance(instance, Wallet) and instance in session.new):
+        # A new wallet or alert changes the hints; a wallet's balance (dirty at every consumption) and an
+        # alert's evaluation (``previous_value``) do not.
+        if isinstance(instance, _CATALOG_TYPES) or (
+            isinstance(instance, (Wallet, Alert)) and instance in session.new
+        ):
             organization_id = getattr(instance, "organization_id", None)
             if organization_id is not None:
                 if changed is None:
@@ -237,6 +262,52 @@ def _invalidate_changed(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget_changes(session: Session) -> None:
     session.info.pop(_CHANGED_KEY, None)
+
+
+class Coalescer:
+    """Collect the external ids of a task per organization for ``window`` (by default the setting
+    ``alerts_window``, read once), then submit one task with all of them: a stream of events evaluates a
+    subscription at most once per window and process, whatever the event rate. In ``sync`` mode (tests)
+    the task is submitted at once. Ids still collected when the process stops are dropped (the scan
+    catches up)."""
+
+    def __init__(self, window: timedelta | None = None) -> None:
+        self._window = window
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[Dispatcher, str, uuid.UUID], set[str]] = {}
+        self._timer: threading.Timer | None = None
+
+    @property
+    def window(self) -> timedelta:
+        if self._window is None:
+            self._window = timedelta(seconds=current_settings().alerts_window)
+        return self._window
+
+    def add(self, dispatcher: Dispatcher, name: str, organization_id: uuid.UUID, ids: Iterable[str]) -> None:
+        seconds = self.window.total_seconds()
+        if dispatcher.mode == "sync" or seconds <= 0:
+            dispatcher.submit(name, ids_payload(str(organization_id), sorted(set(ids))))
+            return
+        with self._lock:
+            self._pending.setdefault((dispatcher, name, organization_id), set()).update(ids)
+            if self._timer is None:
+                self._timer = threading.Timer(seconds, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def flush(self) -> None:
+        """Submit what was collected (the timer's end)."""
+        with self._lock:
+            pending, self._pending, self._timer = self._pending, {}, None
+        for (dispatcher, name, organization_id), ids in pending.items():
+            try:
+                dispatcher.submit(name, ids_payload(str(organization_id), sorted(ids)))
+            except Exception:  # the scan catches up
+                log.exception("could not queue task %s", name)
+
+
+#: This process's collected alert evaluations (:data:`EVALUATE_ALERTS`).
+alert_evaluations = Coalescer()
 
 
 def after_ingestion(
@@ -268,6 +339,10 @@ def _queue_event_work(
         ids = sorted({e.external_subscription_id for e in events} & found.wallet_subscriptions)
         if ids:
             dispatcher.submit(REFRESH_WALLETS, ids_payload(str(organization_id), ids))
+    if found.alert_subscriptions:
+        ids = sorted({e.external_subscription_id for e in events} & found.alert_subscriptions)
+        if ids:
+            alert_evaluations.add(dispatcher, EVALUATE_ALERTS, organization_id, ids)
 
 
 async def after_ingestion_async(

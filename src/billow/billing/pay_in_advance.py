@@ -67,6 +67,7 @@ from billow.models.plans import Charge, Plan
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import ChargeGraph, plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
+from billow.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -299,6 +300,7 @@ def write_event_fee(
         compute_amounts(drafts)  # the fee's taxes (it is on no invoice)
         session.add(fee)
         session.flush()  # the unique key: fails here if another scan billed this event
+        emit(session, fee.organization_id, "fee.created", "fee", fee.id)  # Lago: a fee without invoice
         return fee, False
 
     organization = session.get(Organization, subscription.organization_id)

@@ -68,6 +68,7 @@ from billow.models.plans import Plan, UsageThreshold
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.repository import plan_repository
 from billow.subscriptions.periods import UsageWindow, charges_window
+from billow.webhooks.outbox import emit
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +488,8 @@ def write_progressive_invoice(
     assert figures.window is not None and figures.usage is not None
     organization, customer, subscription = figures.organization, figures.customer, figures.subscription
     window = figures.window
+    # Lago announces the thresholds reached with the subscription.
+    emit(session, organization.id, "subscription.usage_threshold_reached", "subscription", subscription.id)
     return write_immediate_invoice(
         session,
         organization=organization,

@@ -4,8 +4,6 @@ manual credit notes: ``POST /credit_notes``, ``POST /credit_notes/estimate``, ``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
@@ -18,7 +16,6 @@ from billow.credit_notes.schemas import (
     CreditNoteEstimateRequest,
     CreditNoteFilters,
     CreditNoteList,
-    CreditNoteListedOut,
     CreditNoteMetadataOut,
     CreditNoteMetadataRequest,
     CreditNoteUpdateRequest,
@@ -28,9 +25,7 @@ from billow.credit_notes.schemas import (
     EstimatedItemOut,
 )
 from billow.credit_notes.service import credit_note_service
-from billow.credit_notes.views import render_credit_notes
-from billow.customers.repository import customer_repository
-from billow.customers.schemas import customer_out
+from billow.credit_notes.views import render_credit_notes, render_listed_credit_notes
 from billow.db import DbSession
 from billow.kit.limits import clamp_bigint
 from billow.kit.money import round_minor_units
@@ -38,7 +33,6 @@ from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 from billow.kit.time import parse_date_or_none
 from billow.models.credit_notes import CreditNote
-from billow.models.organizations import Organization
 
 router = APIRouter(tags=["credit_notes"], route_class=StrictJSONRoute)
 
@@ -68,34 +62,13 @@ def credit_note_filters(request: Request) -> CreditNoteFilters:
     )
 
 
-def _render_listed(
-    session: Session, organization: Organization, notes: Sequence[CreditNote]
-) -> list[CreditNoteListedOut]:
-    rendered, graph = render_credit_notes(session, notes)
-    customer_ids = list(graph.customers)
-    metadata = customer_repository.metadata_by_customer(session, customer_ids)
-    taxes = customer_repository.taxes_by_customer(session, customer_ids)
-    return [
-        CreditNoteListedOut(
-            **dict(out),
-            customer=customer_out(
-                graph.customers[note.customer_id],
-                organization,
-                metadata[note.customer_id],
-                taxes[note.customer_id],
-            ),
-        )
-        for out, note in zip(rendered, notes, strict=True)
-    ]
-
-
 @router.get("/credit_notes", response_model=CreditNoteList)
 def index(
     request: Request, session: DbSession, organization: CurrentOrganization, pages: Pagination
 ) -> CreditNoteList:
     stmt = credit_note_service.list_stmt(organization, credit_note_filters(request))
     notes, meta = paginate(session, stmt, pages)
-    return CreditNoteList(credit_notes=_render_listed(session, organization, notes), meta=meta)
+    return CreditNoteList(credit_notes=render_listed_credit_notes(session, organization, notes), meta=meta)
 
 
 @router.get("/credit_notes/{lago_id}", response_model=CreditNoteEnvelope)
@@ -118,7 +91,7 @@ def customer_index(
     filters.external_customer_id = None
     filters.customer_id = customer.id
     notes, meta = paginate(session, credit_note_service.list_stmt(organization, filters), pages)
-    return CreditNoteList(credit_notes=_render_listed(session, organization, notes), meta=meta)
+    return CreditNoteList(credit_notes=render_listed_credit_notes(session, organization, notes), meta=meta)
 
 
 def _envelope(session: Session, note: CreditNote) -> CreditNoteEnvelope:

@@ -36,6 +36,7 @@ from billow.credit_notes.schemas import (
     CreditNoteItemInput,
     CreditNoteUpdateInput,
 )
+from billow.credit_notes.service import announce_created
 from billow.db import utcnow
 from billow.errors import NotAllowed, NotFound, ValidationFailed
 from billow.invoices.service import INVOICE_VOIDED_WITH_CREDIT_NOTE
@@ -54,7 +55,7 @@ from billow.models.credit_notes import (
 from billow.models.customers import Customer
 from billow.models.invoices import AppliedTax, Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
-from billow.worker.dispatch import after_commit, hook
+from billow.worker.dispatch import hook
 
 REASONS = {reason.value for reason in CreditNoteReason}
 REFUND_STATUSES = {status.value for status in RefundStatus}
@@ -250,8 +251,6 @@ class ManualCreditNotes:
         )
         session.add(note)
         session.flush()
-        # Its PDF and e-invoice XML, once this transaction commits (billow.documents.tasks).
-        after_commit(session, "documents.generate", f"credit_note|{note.id}")
         for fee, amount in money.items:
             session.add(
                 CreditNoteItem(
@@ -295,6 +294,7 @@ class ManualCreditNotes:
             fee_id = cast(uuid.UUID, fee.fee_id)
             book.credited[fee_id] = book.credited.get(fee_id, 0) + round_minor_units(amount)
         session.flush()
+        announce_created(session, note)
         return note
 
     # ------------------------------------------------------------------------------------ estimate

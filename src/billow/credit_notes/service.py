@@ -43,7 +43,8 @@ from billow.plans.repository import plan_repository
 from billow.subscriptions.calendar import period_containing, trial_end
 from billow.taxes.repository import tax_repository
 from billow.taxes.rules import applicable_charge_taxes
-from billow.worker.dispatch import after_commit
+from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 
 class CreditNoteService:
@@ -209,8 +210,6 @@ class CreditNoteService:
         )
         session.add(note)
         session.flush()
-        # Its PDF and e-invoice XML, once this transaction commits (billow.documents.tasks).
-        after_commit(session, "documents.generate", f"credit_note|{note.id}")
         session.add(
             CreditNoteItem(
                 organization_id=invoice.organization_id,
@@ -239,6 +238,7 @@ class CreditNoteService:
                 )
             )
         session.flush()
+        announce_created(session, note)
         return note
 
     # --------------------------------------------------------------------------------- consumption
@@ -299,3 +299,15 @@ class CreditNoteService:
 
 
 credit_note_service = CreditNoteService()
+
+
+#: The hook announced when a credit note is created, in its transaction (``credit_note``, flushed):
+#: :mod:`billow.mail` records its e-mail there.
+CREATED_HOOK = "credit_notes.created"
+
+
+def announce_created(session: Session, note: CreditNote) -> None:
+    """Announce a credit note just written (every path that creates one calls this): the
+    ``credit_note.created`` webhook and the :data:`CREATED_HOOK` (its e-mail)."""
+    emit(session, note.organization_id, "credit_note.created", "credit_note", note.id)
+    run_hooks(session, CREATED_HOOK, credit_note=note)

@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from fastapi import APIRouter, Request
 from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
-from billow.customers.repository import customer_repository
 from billow.customers.schemas import (
     CustomerEnvelope,
     CustomerFilters,
     CustomerList,
-    CustomerOut,
     CustomerRequest,
-    customer_out,
 )
 from billow.customers.service import customer_service
+from billow.customers.views import render_customers
 from billow.db import DbSession
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
@@ -25,20 +21,8 @@ from billow.models.organizations import Organization
 router = APIRouter(tags=["customers"], route_class=StrictJSONRoute)
 
 
-def _render(
-    session: Session, organization: Organization, customers: Sequence[Customer], *, detail: bool = False
-) -> list[CustomerOut]:
-    ids = [customer.id for customer in customers]
-    metadata = customer_repository.metadata_by_customer(session, ids)
-    taxes = customer_repository.taxes_by_customer(session, ids)
-    return [
-        customer_out(customer, organization, metadata[customer.id], taxes[customer.id], detail=detail)
-        for customer in customers
-    ]
-
-
 def _envelope(session: Session, organization: Organization, customer: Customer) -> CustomerEnvelope:
-    [out] = _render(session, organization, [customer], detail=True)
+    [out] = render_customers(session, organization, [customer], detail=True)
     return CustomerEnvelope.model_validate({"customer": out})
 
 
@@ -81,7 +65,7 @@ def index(
 ) -> CustomerList:
     stmt = customer_service.list_stmt(organization, customer_filters(request))
     customers, meta = paginate(session, stmt, pages)
-    return CustomerList(customers=_render(session, organization, customers), meta=meta)
+    return CustomerList(customers=render_customers(session, organization, customers), meta=meta)
 
 
 @router.get("/customers/{external_id}", response_model=CustomerEnvelope)

@@ -28,6 +28,7 @@ from billow.models.customers import Customer, CustomerMetadata
 from billow.models.organizations import Organization
 from billow.models.taxes import Tax
 from billow.taxes.service import tax_service
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 CUSTOMER_TYPES = ("company", "individual")
@@ -165,6 +166,7 @@ class CustomerService:
 
         external_id = data.external_id or ""  # not blank: checked by _validate
         customer = repository.by_external_id(session, organization.id, external_id)
+        created = customer is None
         if customer is None:
             customer = self._create(session, organization, external_id, values)
         else:
@@ -189,6 +191,8 @@ class CustomerService:
             self._apply_taxes(session, customer, taxes)
         if data.metadata is not None:
             self._replace_metadata(session, customer, data.metadata)
+        if not created:
+            emit(session, organization.id, "customer.updated", "customer", customer.id)
         return customer
 
     def delete(self, session: Session, organization: Organization, external_id: str) -> Customer:
@@ -258,7 +262,9 @@ class CustomerService:
         )
         for column, value in values.items():
             setattr(customer, column, value)
-        return repository.add(session, customer)
+        repository.add(session, customer)
+        emit(session, organization.id, "customer.created", "customer", customer.id)
+        return customer
 
     def _column_values(self, data: CustomerInput) -> dict[str, Any]:
         """What was sent, as column values, normalized the way Lago stores them."""

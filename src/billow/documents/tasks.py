@@ -13,13 +13,15 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from billow.config import current_settings
+from billow.credit_notes.service import CREATED_HOOK
 from billow.documents.repository import document_repository
 from billow.documents.service import document_service
+from billow.invoices.finalization import FINALIZED_HOOK
 from billow.models.credit_notes import CreditNote
 from billow.models.documents import DOCUMENT_LINKS
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
-from billow.worker.dispatch import hook, task
+from billow.worker.dispatch import after_commit, hook, task
 from billow.worker.scans import SessionFactory, scan
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,17 @@ def find_missing(session_factory: SessionFactory, now: datetime) -> list[str]:
     ]
 
 
+@hook(FINALIZED_HOOK)
+def on_invoice_finalized(session: Session, *, invoice: Invoice, **_: Any) -> None:
+    """Render the documents of an invoice once the transaction that finalized it commits."""
+    after_commit(session, TASK, payload("invoice", invoice.id))
+
+
+@hook(CREATED_HOOK)
+def on_credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) -> None:
+    after_commit(session, TASK, payload("credit_note", credit_note.id))
+
+
 @hook(DOCUMENT_LINKS)
 def document_links(
     session: Session,
@@ -83,4 +96,12 @@ def document_links(
         links.update(document_service.links(documents))
 
 
-__all__ = ["TASK", "document_links", "find_missing", "generate", "payload"]
+__all__ = [
+    "TASK",
+    "document_links",
+    "find_missing",
+    "generate",
+    "on_credit_note_created",
+    "on_invoice_finalized",
+    "payload",
+]

@@ -2,11 +2,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
 from billow.db import DbSession
@@ -14,19 +12,16 @@ from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import (
     FeeEnvelope,
     FeeList,
-    FeeOut,
     FeeUpdateRequest,
     InvoiceEnvelope,
     InvoiceList,
     InvoiceUpdateRequest,
     InvoiceVoidInput,
-    fee_out,
 )
 from billow.invoices.service import invoice_service
-from billow.invoices.views import invoice_envelope, invoice_list
+from billow.invoices.views import invoice_envelope, invoice_list, render_fees
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
-from billow.models.invoices import Fee
 
 router = APIRouter(tags=["invoices"], route_class=StrictJSONRoute)
 
@@ -138,11 +133,6 @@ def customer_invoices(
     return invoice_list(session, organization, filters, pages)
 
 
-def _fees_out(session: Session, fees: Sequence[Fee]) -> list[FeeOut]:
-    context = invoice_repository.fee_context(session, fees)
-    return [fee_out(fee, context) for fee in fees]
-
-
 @router.get("/fees", response_model=FeeList)
 def fees_index(
     session: DbSession,
@@ -182,7 +172,7 @@ def fees_index(
         refunded_at_to=refunded_at_to,
     )
     fees, meta = paginate(session, invoice_repository.fees_stmt(organization.id, filters), pages)
-    return FeeList(fees=_fees_out(session, fees), meta=meta)
+    return FeeList(fees=render_fees(session, fees), meta=meta)
 
 
 @router.put("/fees/{lago_id}", response_model=FeeEnvelope)
@@ -190,19 +180,19 @@ def fee_update(
     lago_id: str, body: FeeUpdateRequest, session: DbSession, organization: CurrentOrganization
 ) -> FeeEnvelope:
     fee = invoice_service.update_fee(session, organization, lago_id, body.fee)
-    [out] = _fees_out(session, [fee])
+    [out] = render_fees(session, [fee])
     return FeeEnvelope(fee=out)
 
 
 @router.delete("/fees/{lago_id}", response_model=FeeEnvelope)
 def fee_destroy(lago_id: str, session: DbSession, organization: CurrentOrganization) -> FeeEnvelope:
     fee = invoice_service.delete_fee(session, organization, lago_id)
-    [out] = _fees_out(session, [fee])
+    [out] = render_fees(session, [fee])
     return FeeEnvelope(fee=out)
 
 
 @router.get("/fees/{lago_id}", response_model=FeeEnvelope)
 def fee_show(lago_id: str, session: DbSession, organization: CurrentOrganization) -> FeeEnvelope:
     fee = invoice_service.get_fee(session, organization, lago_id)
-    [out] = _fees_out(session, [fee])
+    [out] = render_fees(session, [fee])
     return FeeEnvelope(fee=out)

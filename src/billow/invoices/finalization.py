@@ -31,9 +31,10 @@ from billow.customers.settings import net_payment_term
 from billow.invoices import numbering
 from billow.kit.time import local_date
 from billow.models.customers import Customer
-from billow.models.invoices import Fee, Invoice, InvoiceStatus, PaymentStatus
+from billow.models.invoices import Fee, Invoice, InvoiceStatus, InvoiceType, PaymentStatus
 from billow.models.organizations import Organization
-from billow.worker.dispatch import after_commit
+from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 DEFAULT_ANCHOR = "next_period_start"
 DEFAULT_ADJUSTMENT = "align_with_finalization_date"
@@ -103,16 +104,6 @@ def set_final_status(
     return True
 
 
-#: The task that renders a finalized invoice's documents (:mod:`billow.documents.tasks`, above this layer).
-DOCUMENTS_TASK = "documents.generate"
-
-
-def queue_documents(session: Session, invoice_id: object) -> None:
-    """Render the documents of a finalized invoice once its transaction commits (the documents scan is the
-    safety net)."""
-    after_commit(session, DOCUMENTS_TASK, f"invoice|{invoice_id}")
-
-
 def apply_final_status(
     session: Session,
     invoice: Invoice,
@@ -131,12 +122,43 @@ def apply_final_status(
     invoice.number = number.number
     invoice.sequential_id = number.sequential_id
     invoice.organization_sequential_id = number.organization_sequential_id
-    queue_documents(session, invoice.id)
-    if not fees_follow:
+    announce(session, invoice)
+    if fees_follow:
+        session.flush()
+        session.execute(
+            update(Fee)
+            .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
+            .values(payment_status=invoice.payment_status)
+        )
+    announce_finalized(session, invoice, organization)
+
+
+#: The webhook of a new finalized invoice by type (Lago): ``invoice.created`` for the others.
+_CREATED_WEBHOOKS = {
+    InvoiceType.ONE_OFF.value: "invoice.one_off_created",
+    InvoiceType.CREDIT.value: "invoice.paid_credit_added",
+}
+
+
+def announce(session: Session, invoice: Invoice) -> None:
+    """The webhook of an invoice that was just written or finalized, in its transaction: a draft is
+    ``invoice.drafted``, a finalized invoice ``invoice.created`` (``invoice.one_off_created``,
+    ``invoice.paid_credit_added`` for those types); a closed (skipped zero-amount) one announces
+    nothing."""
+    if invoice.status == InvoiceStatus.DRAFT:
+        webhook_type = "invoice.drafted"
+    elif invoice.status == InvoiceStatus.FINALIZED:
+        webhook_type = _CREATED_WEBHOOKS.get(str(invoice.invoice_type), "invoice.created")
+    else:
         return
-    session.flush()
-    session.execute(
-        update(Fee)
-        .where(Fee.invoice_id == invoice.id, Fee.organization_id == invoice.organization_id)
-        .values(payment_status=invoice.payment_status)
-    )
+    emit(session, invoice.organization_id, webhook_type, "invoice", invoice.id)
+
+
+#: The hook announced when an invoice is finalized (numbered), in its transaction: ``invoice`` (its
+#: number and amounts set) and ``organization``. :mod:`billow.mail` records its e-mail there.
+FINALIZED_HOOK = "invoices.finalized"
+
+
+def announce_finalized(session: Session, invoice: Invoice, organization: Organization) -> None:
+    """Announce that ``invoice`` was just finalized (every path calls this once it is numbered)."""
+    run_hooks(session, FINALIZED_HOOK, invoice=invoice, organization=organization)

@@ -130,6 +130,16 @@ class InvoiceRepository:
             stmt = stmt.where(Invoice.status.in_(VISIBLE_STATUSES))
         return session.scalar(stmt)
 
+    def by_ids(self, session: Session, organization_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> list[Invoice]:
+        """The organization's invoices among ``ids``, whatever their status."""
+        if not ids:
+            return []
+        return list(
+            session.scalars(
+                select(Invoice).where(Invoice.organization_id == organization_id, Invoice.id.in_(set(ids)))
+            )
+        )
+
     def lock(self, session: Session, invoice: Invoice) -> Invoice:
         """Lock the invoice row for a status change and reload it (:func:`billow.kit.locking.lock_row`)."""
         return lock_row(session, Invoice, invoice.id)

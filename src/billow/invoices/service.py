@@ -43,6 +43,7 @@ from billow.kit.time import parse_date_or_none, parse_instant
 from billow.models.customers import Customer
 from billow.models.invoices import Fee, Invoice, InvoiceMetadata, InvoiceStatus, PaymentStatus
 from billow.models.organizations import Organization
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 #: Lago's ``Invoice::VISIBLE_STATUS``: the statuses a list may filter on.
@@ -171,6 +172,7 @@ class InvoiceService:
         invoice.voided_at = utcnow()
         invoice.payment_overdue = False
         session.flush()
+        emit(session, organization.id, "invoice.voided", "invoice", invoice.id)
         if data.generate_credit_note:
             run_hooks(
                 session,
@@ -222,6 +224,7 @@ class InvoiceService:
             invoice_repository.set_fees_payment_status(session, invoice)
             if changed:  # e.g. a paid credit invoice settles its wallet top-up (billow.wallets.settlement)
                 run_hooks(session, PAYMENT_STATUS_CHANGED, invoice=invoice)
+                emit(session, organization.id, "invoice.payment_status_updated", "invoice", invoice.id)
         if data.metadata is not None:
             self._replace_metadata(session, invoice, data.metadata)
         invoice.updated_at = utcnow()

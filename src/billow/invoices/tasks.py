@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 
 from billow.models.invoices import Invoice, InvoiceStatus, PaymentStatus
+from billow.webhooks.outbox import emit
 from billow.worker.scans import SessionFactory, scan
 
 log = logging.getLogger(__name__)
@@ -17,9 +18,10 @@ log = logging.getLogger(__name__)
 
 @scan("invoices.mark_overdue", every=timedelta(hours=1))
 def mark_overdue(session_factory: SessionFactory, now: datetime) -> int:
-    """Flag finalized invoices not paid by their ``payment_due_date`` (before today, UTC) as overdue."""
+    """Flag finalized invoices not paid by their ``payment_due_date`` (before today, UTC) as overdue, each
+    announced (``invoice.payment_overdue``)."""
     with session_factory() as session, session.begin():
-        result = session.execute(
+        flagged = session.execute(
             update(Invoice)
             .where(
                 Invoice.status == InvoiceStatus.FINALIZED,
@@ -28,5 +30,8 @@ def mark_overdue(session_factory: SessionFactory, now: datetime) -> int:
                 Invoice.payment_due_date < now.date(),
             )
             .values(payment_overdue=True, updated_at=now)
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+            .returning(Invoice.id, Invoice.organization_id)
+        ).all()
+        for invoice_id, organization_id in flagged:
+            emit(session, organization_id, "invoice.payment_overdue", "invoice", invoice_id)
+        return len(flagged)

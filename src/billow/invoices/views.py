@@ -7,20 +7,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.db import utcnow
 from billow.invoices.repository import InvoiceFilters, invoice_repository
-from billow.invoices.schemas import InvoiceEnvelope, InvoiceList, InvoiceOut, invoice_out
+from billow.invoices.schemas import FeeOut, InvoiceEnvelope, InvoiceList, InvoiceOut, fee_out, invoice_out
 from billow.kit.pagination import PageParams, paginate
 from billow.models.documents import DOCUMENT_LINKS
-from billow.models.invoices import Invoice
+from billow.models.invoices import Fee, Invoice
 from billow.models.organizations import Organization
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
+from billow.webhooks.payloads import renderer
 from billow.worker.dispatch import run_hooks
 
 
@@ -110,3 +113,31 @@ def invoice_list(
 def invoice_envelope(session: Session, organization: Organization, invoice: Invoice) -> InvoiceEnvelope:
     [out] = render_invoices(session, organization, [invoice])
     return InvoiceEnvelope(invoice=out)
+
+
+@renderer("invoice")
+def invoice_payloads(
+    session: Session, organization: Organization, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The ``invoice.*`` webhooks' object: the invoice as ``GET /invoices/{lago_id}`` answers it."""
+    invoices = invoice_repository.by_ids(session, organization.id, ids)
+    rendered = render_invoices(session, organization, invoices)
+    return {invoice.id: out.model_dump(mode="json") for invoice, out in zip(invoices, rendered, strict=True)}
+
+
+def render_fees(session: Session, fees: Sequence[Fee]) -> list[FeeOut]:
+    context = invoice_repository.fee_context(session, fees)
+    return [fee_out(fee, context) for fee in fees]
+
+
+@renderer("fee")
+def fee_payloads(
+    session: Session, organization: Organization, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The ``fee.created`` webhook's object: the fee as ``GET /fees/{lago_id}`` answers it."""
+    fees = list(
+        session.scalars(select(Fee).where(Fee.organization_id == organization.id, Fee.id.in_(set(ids))))
+    )
+    return {
+        fee.id: out.model_dump(mode="json") for fee, out in zip(fees, render_fees(session, fees), strict=True)
+    }

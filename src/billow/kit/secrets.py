@@ -63,6 +63,15 @@ def derived_keys(settings: KeySettings, purpose: str) -> list[bytes]:
     ]
 
 
+def reseal(token: str, settings: KeySettings) -> str:
+    """``token`` sealed again with the current (first) key, whichever configured key sealed it (key
+    rotation: ``billow migrate --rotate-secrets``)."""
+    try:
+        return _box(_keys(settings)).rotate(token.encode("ascii")).decode("ascii")
+    except InvalidToken as error:
+        raise SealedSecretUnreadable("a sealed secret cannot be opened with the configured keys") from error
+
+
 def _keys(settings: KeySettings) -> tuple[str, ...]:
     if settings.secret_key:
         keys = tuple(key.strip() for key in settings.secret_key.split(",") if key.strip())

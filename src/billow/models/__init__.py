@@ -22,6 +22,7 @@ from billow.models import (  # noqa: F401
     documents,
     events,
     invoices,
+    mail,
     metering,
     organizations,
     plans,
@@ -29,6 +30,7 @@ from billow.models import (  # noqa: F401
     taxes,
     wallets,
     webhook_endpoints,
+    webhooks,
 )
 
 metadata = Base.metadata

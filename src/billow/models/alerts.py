@@ -54,6 +54,18 @@ BILLABLE_METRIC_TYPES = frozenset(
     }
 )
 
+#: The subscription types whose value is the current charges period's usage: evaluated on usage
+#: (:mod:`billow.billing.usage_alerts`), their ``previous_value`` starting again from 0 in a new period.
+CURRENT_USAGE_TYPES = frozenset(
+    {
+        AlertType.CURRENT_USAGE_AMOUNT,
+        AlertType.BILLABLE_METRIC_CURRENT_USAGE_AMOUNT,
+        AlertType.BILLABLE_METRIC_CURRENT_USAGE_UNITS,
+    }
+)
+#: Every subscription type evaluated on usage (Lago answers ``feature_not_available`` for the others).
+USAGE_EVALUATED_TYPES = CURRENT_USAGE_TYPES | {AlertType.LIFETIME_USAGE_AMOUNT}
+
 
 class Direction(StrEnum):
     INCREASING = "increasing"

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
@@ -94,6 +94,10 @@ class Wallet(TenantMixin, Base):
     ongoing_usage_balance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     credits_ongoing_balance: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
     credits_ongoing_usage_balance: Mapped[Decimal] = mapped_column(ExactDecimal(), default=Decimal(0))
+    #: Lago's ``depleted_ongoing_balance``: the ongoing balance is at or below 0 and that was announced
+    #: (``wallet.depleted_ongoing_balance``); cleared when it is above 0 again. A new wallet starts at 0,
+    #: not depleted from above: true.
+    depleted_ongoing_balance: Mapped[bool] = mapped_column(default=True, server_default=true())
     expiration_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     terminated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_balance_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, TenantMixin
+from billow.kit.db_types import UTCDateTime
 
 
 class WebhookEndpoint(TenantMixin, Base):
@@ -24,6 +27,10 @@ class WebhookEndpoint(TenantMixin, Base):
     signature_algo: Mapped[str] = mapped_column(String(16), default="jwt")
     name: Mapped[str | None] = mapped_column(String(255))
     event_types: Mapped[list[str] | None] = mapped_column(JSON)
+    #: Delivery lease (:mod:`billow.webhooks.delivery`): one deliverer per endpoint at a time, so its
+    #: webhooks go out in order; a deliverer that died loses the lease when it expires.
+    delivery_lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivery_lease_token: Mapped[str | None] = mapped_column(String(36))
 
 
 #: Lago's webhook types, the values ``event_types`` accepts.

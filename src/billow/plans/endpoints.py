@@ -26,15 +26,15 @@ from billow.plans.schemas import (
     PlanRequest,
     charge_filter_out,
     charge_out,
-    plan_out,
 )
 from billow.plans.service import charge_filter_service, charge_service, plan_metadata_service, plan_service
+from billow.plans.views import render_plans
 
 router = APIRouter(tags=["plans"], route_class=StrictJSONRoute)
 
 
 def _plan(session: Session, plan: Plan) -> PlanEnvelope:
-    return PlanEnvelope(plan=plan_out(repository.load_plans(session, [plan])[0]))
+    return PlanEnvelope(plan=render_plans(session, [plan])[0])
 
 
 def _charge_out(session: Session, charge: Charge) -> ChargeOut:
@@ -56,7 +56,7 @@ def create(body: PlanRequest, session: DbSession, organization: CurrentOrganizat
 @router.get("/plans", response_model=PlanList)
 def index(session: DbSession, organization: CurrentOrganization, pages: Pagination) -> PlanList:
     plans, meta = paginate(session, repository.list_stmt(organization.id), pages)
-    return PlanList(plans=[plan_out(graph) for graph in repository.load_plans(session, plans)], meta=meta)
+    return PlanList(plans=render_plans(session, plans), meta=meta)
 
 
 @router.get("/plans/{code}", response_model=PlanEnvelope)

@@ -392,6 +392,17 @@ class SubscriptionRepository:
         )
         return list(result.scalars())
 
+    def organizations_of(self, session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """The organization of each subscription of ``ids``, in the order given."""
+        if not ids:
+            return {}
+        found = dict(
+            session.execute(
+                select(Subscription.id, Subscription.organization_id).where(Subscription.id.in_(set(ids)))
+            ).all()
+        )
+        return {i: found[i] for i in ids if i in found}
+
     def terminate_due(
         self, session: Session, now: datetime, organization_id: uuid.UUID | None
     ) -> list[uuid.UUID]:

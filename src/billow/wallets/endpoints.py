@@ -37,9 +37,9 @@ from billow.wallets.schemas import (
     WalletTransactionList,
     WalletTransactionRequest,
     transaction_out,
-    wallet_out,
 )
 from billow.wallets.service import wallet_service
+from billow.wallets.views import render_wallets
 
 router = APIRouter(tags=["wallets"], route_class=StrictJSONRoute)
 
@@ -47,17 +47,11 @@ Text = Annotated[str | None, Query(max_length=255)]
 
 
 def _envelope(session: Session, wallet: Wallet) -> WalletEnvelope:
-    customers = wallet_repository.customers(session, [wallet])
-    rules = wallet_repository.rules(session, [wallet])
-    return WalletEnvelope(wallet=wallet_out(wallet, customers[wallet.customer_id], rules[wallet.id]))
+    return WalletEnvelope(wallet=render_wallets(session, [wallet])[0])
 
 
 def _list(session: Session, wallets: list[Wallet], meta: PageMeta) -> WalletList:
-    customers = wallet_repository.customers(session, wallets)
-    rules = wallet_repository.rules(session, wallets)
-    return WalletList(
-        wallets=[wallet_out(w, customers[w.customer_id], rules[w.id]) for w in wallets], meta=meta
-    )
+    return WalletList(wallets=render_wallets(session, wallets), meta=meta)
 
 
 # ------------------------------------------------------------------------------------------ wallets

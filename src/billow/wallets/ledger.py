@@ -9,7 +9,10 @@ transactions minus its settled outbound ones, and never negative: a decrease bey
 :mod:`billow.billing.ongoing_balances` when usage changes and every 5 minutes); a balance change keeps the
 last usage known.
 
-Both changes announce :data:`WALLET_BALANCES_CHANGED` in the same transaction (the wallet's alerts).
+Both changes announce :data:`WALLET_BALANCES_CHANGED` in the same transaction (the wallet's alerts). A
+settled transaction announces the webhook ``wallet.updated`` (Lago's balance services); an ongoing balance
+reaching 0 or below from above announces ``wallet.depleted_ongoing_balance`` once
+(:func:`follow_depletion`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlalchemy.orm import Session, object_session
 from billow.kit.locking import lock_row
 from billow.models.wallets import SettlementStatus, TransactionType, Wallet, WalletTransaction
 from billow.wallets.amounts import value_of_cents
+from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 #: Announced (:func:`billow.worker.dispatch.run_hooks`) with the locked ``wallet`` and ``now`` after its
@@ -46,6 +50,17 @@ def sync_ongoing(wallet: Wallet) -> None:
     wallet.credits_ongoing_balance = wallet.credits_balance - wallet.credits_ongoing_usage_balance
 
 
+def follow_depletion(session: Session, wallet: Wallet) -> None:
+    """Lago's ``depleted_ongoing_balance`` after the ongoing balance changed: reaching 0 or below from
+    above marks the wallet depleted and announces ``wallet.depleted_ongoing_balance`` (once: it stays
+    depleted until the ongoing balance is above 0 again)."""
+    if wallet.ongoing_balance_cents > 0:
+        wallet.depleted_ongoing_balance = False
+    elif not wallet.depleted_ongoing_balance:
+        wallet.depleted_ongoing_balance = True
+        emit(session, wallet.organization_id, "wallet.depleted_ongoing_balance", "wallet", wallet.id)
+
+
 def set_ongoing_usage(wallet: Wallet, usage_cents: int, now: datetime) -> None:
     """The customer's current usage this wallet will pay (the wallet must be locked): its ongoing
     balances follow (:func:`sync_ongoing`). The usage in credits is ``usage / rate`` in currency units."""
@@ -57,6 +72,7 @@ def set_ongoing_usage(wallet: Wallet, usage_cents: int, now: datetime) -> None:
     sync_ongoing(wallet)
     session = object_session(wallet)
     if session is not None:
+        follow_depletion(session, wallet)
         run_hooks(session, WALLET_BALANCES_CHANGED, wallet=wallet, now=now)
 
 
@@ -82,6 +98,11 @@ def settle(session: Session, wallet_id: uuid.UUID, transaction: WalletTransactio
     sync_ongoing(wallet)
     transaction.status = SettlementStatus.SETTLED
     transaction.settled_at = now
+    emit(session, wallet.organization_id, "wallet.updated", "wallet", wallet.id)
+    if transaction.transaction_status != "invoiced":
+        # An invoice's consumption keeps the usage it just invoiced until the next refresh of the
+        # ongoing balances (billow.billing.ongoing_balances), which decides on depletion.
+        follow_depletion(session, wallet)
     session.flush()
     run_hooks(session, WALLET_BALANCES_CHANGED, wallet=wallet, now=now)
     return wallet

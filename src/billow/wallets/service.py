@@ -14,6 +14,10 @@ among the customer's active wallets (``value_already_exist``; without one it is 
 ``ignore_paid_top_up_limits_on_creation``). The initial credits are then written as a top-up
 (:mod:`billow.wallets.transactions`) in the same transaction.
 
+Webhooks (:mod:`billow.webhooks.outbox`): ``wallet.created``, ``wallet.updated`` (update and metadata
+changes; balance changes in :mod:`billow.wallets.ledger`), ``wallet.terminated`` (the API, expiration, a
+deleted customer).
+
 Updating or terminating a terminated wallet: update is 422 ``wallet_id: wallet_is_terminated``;
 termination answers the wallet unchanged (as Lago).
 """
@@ -53,6 +57,7 @@ from billow.wallets.transactions import (
     transaction_service,
     validate_transaction_metadata,
 )
+from billow.webhooks.outbox import emit
 
 #: Lago's default ``maximum_wallets_per_customer``.
 MAX_ACTIVE_WALLETS = 6
@@ -212,6 +217,8 @@ class WalletService:
             else LOWEST_PRIORITY,
             purchase_order_number=data.purchase_order_number,
         )
+        # Announced before its first transactions (and the balance change they make).
+        emit(session, organization.id, "wallet.created", "wallet", wallet.id)
         transaction_service.apply(session, organization, customer, wallet, top_up, now=now)
         return wallet
 
@@ -325,6 +332,7 @@ class WalletService:
             wallet.metadata_ = dict(data.metadata)
         wallet.updated_at = now
         session.flush()
+        emit(session, organization.id, "wallet.updated", "wallet", wallet.id)
         return wallet
 
     # ------------------------------------------------------------------------------------ terminate
@@ -338,6 +346,7 @@ class WalletService:
         wallet.terminated_at = now
         rule_store.terminate_rules(repository.rules(session, [wallet])[wallet.id], now)
         session.flush()
+        emit(session, wallet.organization_id, "wallet.terminated", "wallet", wallet.id)
         return wallet
 
     def expire(self, session: Session, wallet_id: uuid.UUID, now: datetime) -> bool:
@@ -419,6 +428,7 @@ class WalletService:
             wallet.metadata_ = dict(metadata)
         wallet.updated_at = utcnow()
         session.flush()
+        emit(session, wallet.organization_id, "wallet.updated", "wallet", wallet.id)
         return wallet.metadata_
 
     def delete_metadata_key(self, session: Session, wallet: Wallet, key: str) -> dict[str, str | None] | None:
@@ -427,6 +437,7 @@ class WalletService:
         wallet.metadata_ = {k: v for k, v in wallet.metadata_.items() if k != key}
         wallet.updated_at = utcnow()
         session.flush()
+        emit(session, wallet.organization_id, "wallet.updated", "wallet", wallet.id)
         return wallet.metadata_
 
 

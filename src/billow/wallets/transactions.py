@@ -9,6 +9,9 @@
   below 0 (422 ``insufficient_credits``).
 * consumption by an invoice (:meth:`consume`) → outbound ``settled`` transactions (``invoiced``).
 
+Every transaction written announces ``wallet_transaction.created``; a purchase settled or failed later,
+``wallet_transaction.updated`` (webhooks, :mod:`billow.webhooks.outbox`).
+
 One request answers one transaction per kind sent, in that order (paid, granted, voided). Validation
 comes first (nothing is written on error), in Lago's order.
 """
@@ -46,6 +49,7 @@ from billow.wallets.amounts import CreditValue, credit_value, floor_credits, rou
 from billow.wallets.credit_invoice import write_credit_invoice
 from billow.wallets.repository import wallet_repository as repository
 from billow.wallets.schemas import KeyValueInput, WalletTransactionInput
+from billow.webhooks.outbox import emit
 
 #: The most credits one transaction may carry (the amount bound of :mod:`billow.kit.limits` for a rate
 #: of 1 in a 2-decimal currency).
@@ -221,8 +225,7 @@ class TransactionService:
             transaction.status = SettlementStatus.PENDING
             transaction.invoice_requires_successful_payment = requires
             self._value(transaction, credit_value(top_up.paid, wallet.rate_amount, wallet.currency))
-            session.add(transaction)
-            session.flush()
+            self._add(session, transaction)
             invoice = write_credit_invoice(
                 session,
                 organization=organization,
@@ -238,16 +241,14 @@ class TransactionService:
         if top_up.granted is not None and floor_credits(top_up.granted) > 0:
             transaction = self._new(wallet, top_up, TransactionType.INBOUND, TransactionStatus.GRANTED, now)
             self._value(transaction, credit_value(top_up.granted, wallet.rate_amount, wallet.currency))
-            session.add(transaction)
-            session.flush()
+            self._add(session, transaction)
             ledger.settle(session, wallet.id, transaction, now)
             written.append(transaction)
         if top_up.voided is not None and floor_credits(top_up.voided) > 0:
             transaction = self._new(wallet, top_up, TransactionType.OUTBOUND, TransactionStatus.VOIDED, now)
             value = credit_value(top_up.voided, wallet.rate_amount, wallet.currency, invoiceable=False)
             self._value(transaction, value)
-            session.add(transaction)
-            session.flush()
+            self._add(session, transaction)
             try:
                 ledger.settle(session, wallet.id, transaction, now)
             except ledger.InsufficientBalance:
@@ -265,8 +266,7 @@ class TransactionService:
         transaction.amount_cents = wallet.balance_cents
         transaction.amount = value_of_cents(wallet.balance_cents, wallet.rate_amount, wallet.currency).amount
         transaction.credit_amount = wallet.credits_balance
-        session.add(transaction)
-        session.flush()
+        self._add(session, transaction)
         ledger.settle(session, wallet.id, transaction, now)
         return transaction
 
@@ -303,8 +303,7 @@ class TransactionService:
             transaction.amount = value.amount
             transaction.amount_cents = cents
             transaction.credit_amount = credits
-            session.add(transaction)
-            session.flush()
+            self._add(session, transaction)
             ledger.settle(session, wallet.id, transaction, now)
             written.append(transaction)
         return written
@@ -327,9 +326,29 @@ class TransactionService:
             else:
                 transaction.status = SettlementStatus.FAILED
                 transaction.failed_at = now
+            emit(
+                session,
+                transaction.organization_id,
+                "wallet_transaction.updated",
+                "wallet_transaction",
+                transaction.id,
+            )
             changed += 1
         session.flush()
         return changed
+
+    @staticmethod
+    def _add(session: Session, transaction: WalletTransaction) -> None:
+        """Write a new transaction and announce it (``wallet_transaction.created``)."""
+        session.add(transaction)
+        session.flush()
+        emit(
+            session,
+            transaction.organization_id,
+            "wallet_transaction.created",
+            "wallet_transaction",
+            transaction.id,
+        )
 
     @staticmethod
     def _new(

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +40,16 @@ class SigningKeys:
     private_key_pem: bytes
     hmac_key: str
 
+    @cached_property
+    def private_key(self) -> rsa.RSAPrivateKey:
+        """The loaded key (loading checks the key: ~0.1 s; done once per :class:`SigningKeys`). Its own
+        key, generated here: the expensive validation is skipped."""
+        key = serialization.load_pem_private_key(
+            self.private_key_pem, password=None, unsafe_skip_rsa_key_validation=True
+        )
+        assert isinstance(key, rsa.RSAPrivateKey)
+        return key
+
     @property
     def public_key_base64(self) -> str:
         """What ``GET /webhooks/json_public_key`` answers: base64 of the PEM (Lago)."""
@@ -47,7 +58,7 @@ class SigningKeys:
 
 def jwt_signature(keys: SigningKeys, body: str, issuer: str) -> str:
     """The ``jwt`` scheme's signature of the JSON ``body``."""
-    return jwt.encode({"data": body, "iss": issuer}, keys.private_key_pem, algorithm="RS256")
+    return jwt.encode({"data": body, "iss": issuer}, keys.private_key, algorithm="RS256")
 
 
 def hmac_signature(keys: SigningKeys, body: str) -> str:

@@ -51,6 +51,9 @@ MAX_WAITING = 10_000
 
 #: Key of the dispatcher in ``Session.info`` (set through the sessionmaker's ``info``).
 DISPATCHER_KEY = "billow.dispatcher"
+#: Key, in the ``info`` of the sessions tasks get, of the dispatcher running them: a task's session queues
+#: nothing, except the work queued with ``after_commit(..., from_tasks=True)`` (webhook deliveries).
+TASK_DISPATCHER_KEY = "billow.task_dispatcher"
 _PENDING_KEY = "billow.after_commit"
 
 TaskFunction = Callable[[SessionFactory, str, datetime], Any]
@@ -69,9 +72,12 @@ TASK_MODULES: list[str] = [
     "billow.billing.immediate",
     "billow.billing.tasks",
     "billow.billing.ongoing_balances",
+    "billow.billing.usage_alerts",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
     "billow.documents.tasks",
+    "billow.webhooks.delivery",
+    "billow.mail.deliveries",
 ]
 
 
@@ -110,6 +116,7 @@ HOOK_MODULES: list[str] = [
     "billow.wallets.settlement",
     "billow.alerts.evaluation",
     "billow.documents.tasks",
+    "billow.mail.deliveries",
 ]
 
 
@@ -175,6 +182,9 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._waiting: set[tuple[str, str]] = set()
         self._executor: ThreadPoolExecutor | None = None
+        factory_kw = getattr(session_factory, "kw", None)
+        if isinstance(factory_kw, dict):
+            factory_kw["info"] = {**(factory_kw.get("info") or {}), TASK_DISPATCHER_KEY: self}
         #: Completed runs per task name, and failures (tests and diagnostics).
         self.runs: dict[str, int] = {}
         self.failures: dict[str, int] = {}
@@ -278,15 +288,17 @@ def dispatcher_of(session: Session) -> Dispatcher | None:
     return found if isinstance(found, Dispatcher) else None
 
 
-def after_commit(session: Session, name: str, payload: str) -> None:
+def after_commit(session: Session, name: str, payload: str, *, from_tasks: bool = False) -> None:
     """Queue task ``name`` on ``payload`` to run once the session's current transaction commits (nothing
     if it rolls back; once if queued twice). A session with no dispatcher (scans, CLI commands, tests on
-    bare sessions) queues nothing: the periodic scans do that work."""
+    bare sessions) queues nothing: the periodic scans do that work. With ``from_tasks``, the session of a
+    task queues it too, on the dispatcher running the task (work that never queues more work: a webhook
+    delivery after a billing task's commit)."""
     if name not in TASKS:
         load_all()
         if name not in TASKS:
             raise KeyError(f"unknown task {name!r}")
-    if dispatcher_of(session) is None:
+    if dispatcher_of(session) is None and not (from_tasks and _task_dispatcher_of(session) is not None):
         return
     pending: dict[Hashable, None] | None = session.info.get(_PENDING_KEY)
     if pending is None:
@@ -294,10 +306,15 @@ def after_commit(session: Session, name: str, payload: str) -> None:
     pending[(name, payload)] = None  # an ordered set
 
 
+def _task_dispatcher_of(session: Session) -> Dispatcher | None:
+    found = session.info.get(TASK_DISPATCHER_KEY)
+    return found if isinstance(found, Dispatcher) else None
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
-    dispatcher = dispatcher_of(session)
+    dispatcher = dispatcher_of(session) or _task_dispatcher_of(session)
     if not pending or dispatcher is None:
         return
     for name, payload in pending:

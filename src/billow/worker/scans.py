@@ -85,11 +85,14 @@ def scan(
 SCAN_MODULES: list[str] = [
     "billow.billing.tasks",
     "billow.billing.ongoing_balances",
+    "billow.billing.usage_alerts",
     "billow.metering.tasks",
     "billow.invoices.tasks",
     "billow.coupons.tasks",
     "billow.wallets.tasks",
     "billow.documents.tasks",
+    "billow.webhooks.delivery",
+    "billow.mail.deliveries",
 ]
 
 

@@ -44,6 +44,7 @@ from billow.plans.service.fixed_charge_drafts import (
     write_plan_fixed_charges,
 )
 from billow.taxes.service import tax_service
+from billow.webhooks.outbox import emit
 
 
 @dataclass
@@ -135,6 +136,8 @@ class PlanService:
             self._write_commitment(session, plan, commitment)
         _replace_thresholds(session, plan, data.usage_thresholds or [])
         session.flush()
+        if parent is None:  # a subscription's child plan is not announced (as Lago's overrides)
+            emit(session, organization.id, "plan.created", "plan", plan.id)
         return plan
 
     def update(self, session: Session, organization: Organization, code: str, data: PlanInput) -> Plan:
@@ -144,7 +147,9 @@ class PlanService:
         Hook: once subscriptions exist, Lago only lets name, invoice_display_name, description and
         amount_cents change on a plan that has subscriptions; that restriction goes here.
         """
-        return self._update(session, organization, self.get(session, organization, code), data)
+        plan = self._update(session, organization, self.get(session, organization, code), data)
+        emit(session, organization.id, "plan.updated", "plan", plan.id)
+        return plan
 
     def _update(self, session: Session, organization: Organization, plan: Plan, data: PlanInput) -> Plan:
         state = _PlanState.of(plan)
@@ -255,6 +260,7 @@ class PlanService:
         delete_plan_fixed_charges(session, plan, now)
         plan.deleted_at = now
         session.flush()
+        emit(session, organization.id, "plan.deleted", "plan", plan.id)
         return plan
 
     # ------------------------------------------------------------------------------------ helpers

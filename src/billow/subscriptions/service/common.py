@@ -21,6 +21,7 @@ from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.plans.schemas import PlanOverridesInput
 from billow.plans.service import plan_service
 from billow.subscriptions.repository import subscription_repository as repository
+from billow.webhooks.outbox import emit
 
 ON_TERMINATION_CREDIT_NOTES = ("credit", "skip", "refund", "offset")
 ON_TERMINATION_INVOICES = ("generate", "skip")
@@ -109,3 +110,9 @@ def cancel_pending_plan_change(session: Session, current: Subscription, now: dat
     if pending is not None:
         pending.status = SubscriptionStatus.CANCELED
         pending.canceled_at = now
+
+
+def announce(session: Session, subscription: Subscription, webhook_type: str) -> None:
+    """A ``subscription.*`` webhook about ``subscription`` (started, terminated, canceled, updated), in
+    the transaction that changed it."""
+    emit(session, subscription.organization_id, webhook_type, "subscription", subscription.id)

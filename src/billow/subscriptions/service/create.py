@@ -22,6 +22,7 @@ from billow.subscriptions.service.common import (
     DEFAULT_TERMINATION_INVOICE,
     MAX_LENGTH,
     adopt_currency,
+    announce,
     parse_ending_at,
     plan_of,
     purchase_order_number,
@@ -128,6 +129,8 @@ def create(
     start_if_due(subscription, now)
     session.add(subscription)
     session.flush()
+    if subscription.status == SubscriptionStatus.ACTIVE:
+        announce(session, subscription, "subscription.started")
     billed_at_start = plan.pay_in_advance or fixed_charge_repository.has_pay_in_advance(session, plan)
     if subscription.status == SubscriptionStatus.ACTIVE and billed_at_start:
         # Its ``subscription_starting`` invoice, right after the commit (Lago's create service); an

@@ -25,6 +25,7 @@ from billow.subscriptions.follow_up import bill_after_commit
 from billow.subscriptions.repository import DEFAULT_CREDIT_NOTE
 from billow.subscriptions.service.common import (
     DEFAULT_TERMINATION_INVOICE,
+    announce,
     cancel_pending_plan_change,
     owe_unused_days,
 )
@@ -81,6 +82,8 @@ def upgrade(
     new.started_at = now
     session.add(new)
     session.flush()
+    announce(session, current, "subscription.terminated")
+    announce(session, new, "subscription.started")
     # The old subscription's final invoice (which credits its unused days) and the new one's first, in
     # one billing call: the new one consumes the credit.
     bill_after_commit(session, [current.id, new.id], now)

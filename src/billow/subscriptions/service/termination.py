@@ -17,6 +17,7 @@ from billow.subscriptions.service.common import (
     DEFAULT_TERMINATION_INVOICE,
     ON_TERMINATION_CREDIT_NOTES,
     ON_TERMINATION_INVOICES,
+    announce,
     cancel_pending_plan_change,
     owe_unused_days,
     plan_of,
@@ -50,6 +51,7 @@ def terminate(
         subscription.status = SubscriptionStatus.CANCELED
         subscription.canceled_at = now
         session.flush()
+        announce(session, subscription, "subscription.canceled")
         return subscription
 
     plan = plan_of(session, subscription)
@@ -76,6 +78,7 @@ def terminate(
         owe_unused_days(subscription, CreditNoteReason.ORDER_CANCELLATION, now)
     cancel_pending_plan_change(session, subscription, now)
     session.flush()
+    announce(session, subscription, "subscription.terminated")
     if subscription.on_termination_invoice != "skip" or subscription.unused_days_credit is not None:
         # The final invoice and the credit of the unused days, right after the commit (the billing scan
         # otherwise).

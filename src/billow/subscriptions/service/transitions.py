@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from billow.models.subscriptions import SubscriptionStatus
 from billow.subscriptions.repository import subscription_repository as repository
+from billow.webhooks.outbox import emit
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,14 @@ def apply_due_transitions(
     activated += repository.activate_due(session, now, organization_id)
     # A pay-in-advance fee's unused days are owed too (credited by the billing run).
     terminated += repository.terminate_due(session, now, organization_id)
-    repository.cancel_orphan_plan_changes(session, now, organization_id)
+    canceled = repository.cancel_orphan_plan_changes(session, now, organization_id)
+    for webhook_type, ids in (
+        ("subscription.terminated", terminated),
+        ("subscription.started", activated),
+        ("subscription.canceled", canceled),
+    ):
+        for subscription_id, owner in repository.organizations_of(session, ids).items():
+            emit(session, owner, webhook_type, "subscription", subscription_id)
     # The billing run bills the final invoices of the ended subscriptions (crediting their unused days)
     # and the first ones of the started ones.
     return DueTransitions(activated, terminated)

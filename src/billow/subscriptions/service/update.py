@@ -18,6 +18,7 @@ from billow.subscriptions.service.common import (
     MAX_LENGTH,
     ON_TERMINATION_CREDIT_NOTES,
     ON_TERMINATION_INVOICES,
+    announce,
     parent_of,
     parse_ending_at,
     plan_of,
@@ -105,7 +106,10 @@ def update(
     if starts_later and subscription_at != subscription.subscription_at:
         subscription.subscription_at = subscription_at
         start_if_due(subscription, now)
+        if subscription.status == SubscriptionStatus.ACTIVE:
+            announce(session, subscription, "subscription.started")
     session.flush()
+    announce(session, subscription, "subscription.updated")
     return subscription
 
 

@@ -1,8 +1,8 @@
 """documents
 
-Revision ID: 0018
-Revises: 0017
-Create Date: 2026-12-07 21:01:00.578795
+Revision ID: 0021
+Revises: 0020
+Create Date: 2026-12-07 21:36:23.682278
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 import billow.kit.db_types
 
-revision = "0018"
-down_revision = "0017"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Invoice and credit-note e-mails over SMTP, sent exactly once after the commit (:mod:`.deliveries`)."""

@@ -11,6 +11,7 @@ servers the end-to-end tests start) instead of silently falling back to the plai
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +37,10 @@ from billow.organizations.service import organization_service
 os.environ.setdefault("BILLOW_ROLLUP_ERRORS", "raise")
 # One sealing key for the tests and the servers they start (docs/decisions/0007; a fixed test key).
 os.environ.setdefault("BILLOW_SECRET_KEY", "dGVzdC1zZWNyZXQta2V5LWZvci1iaWxsb3ctdGVzdHM=")
+# Documents rendered by the tests (billow.documents) go to a temporary folder, not the user's data_dir.
+os.environ.setdefault("BILLOW_DOCUMENTS_DIR", tempfile.mkdtemp(prefix="billow-test-documents-"))
+# Rendering them after every finalization would slow the whole suite: tests/documents turns it on.
+os.environ.setdefault("BILLOW_GENERATE_DOCUMENTS", "false")
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 

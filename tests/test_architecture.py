@@ -46,6 +46,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("wallets",),
     ("alerts",),
     ("billing", "usage"),
+    ("documents",),
     ("mail",),
     ("organizations",),
     ("transport", "param_guard", "api_docs"),

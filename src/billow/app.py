@@ -59,6 +59,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.coupons.endpoints import router as coupons
     from billow.credit_notes.endpoints import router as credit_notes
     from billow.customers.endpoints import router as customers
+    from billow.documents.endpoints import router as documents
     from billow.events.endpoints import router as events
     from billow.invoices.endpoints import router as invoices
     from billow.mail.endpoints import router as mail
@@ -92,6 +93,7 @@ def _api_routers() -> list[APIRouter]:
         subscription_fixed_charges,  # /subscriptions/{id}/fixed_charges[/{code}]
         invoices,  # also GET /customers/{id}/invoices: no clash with /customers/{id}
         billing_invoices,  # PUT /invoices/{id}/refresh, /finalize, POST /invoices/{id}/retry
+        documents,  # POST /invoices/{id}/download[_pdf|_xml], /credit_notes/{id}/download[_pdf|_xml]
         add_ons,
         coupons,
         applied_coupons,  # DELETE /customers/{id}/applied_coupons/{id}: no clash with /customers/{id}
@@ -147,6 +149,9 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     for router in routers:
         # Every operation documents the error answers it can give, in Lago's shape.
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    from billow.documents.endpoints import public_router as signed_documents
+
+    app.include_router(signed_documents)  # GET /documents/{id}: signed links, no API key (outside /api/v1)
     strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
     install_docs(app, DOCS_URL)
 

@@ -112,6 +112,22 @@ class Settings(BaseSettings):
     smtp_from: str = "billing@localhost"
     #: Seconds an SMTP connection or command may take.
     smtp_timeout: float = Field(default=30.0, gt=0)
+    #: Where invoice and credit-note documents are stored (:mod:`billow.documents.storage`): ``local``
+    #: (``documents_dir``, default ``data_dir/documents``) or ``s3`` (any S3-compatible service; ``pip
+    #: install billow[s3]``).
+    documents_storage: Literal["local", "s3"] = "local"
+    #: Render the documents of invoices and credit notes once they are finalized (the after-commit task
+    #: and its scan); off: only when downloaded (``POST /invoices/{id}/download``). The test suite turns
+    #: it off outside ``tests/documents`` (a PDF costs ~0.1-0.3 s).
+    generate_documents: bool = True
+    documents_dir: Path | None = None
+    #: Seconds a document link stays valid (signed local links, S3 presigned URLs).
+    documents_url_ttl: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
     @field_validator("usage_rollups", mode="before")
     @classmethod
@@ -125,6 +141,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @property
+    def resolved_documents_dir(self) -> Path:
+        """``documents_dir``, else ``data_dir/documents``."""
+        return (self.documents_dir or self.data_dir / "documents").expanduser().resolve()
 
     @property
     def embedded_database_path(self) -> Path:

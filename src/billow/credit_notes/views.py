@@ -16,6 +16,7 @@ from billow.customers.repository import customer_repository
 from billow.customers.schemas import customer_out
 from billow.invoices.repository import invoice_repository
 from billow.invoices.schemas import fee_out
+from billow.invoices.views import document_links
 from billow.models.credit_notes import CreditNote
 from billow.models.organizations import Organization
 from billow.webhooks.payloads import renderer
@@ -26,15 +27,19 @@ def render_credit_notes(
 ) -> tuple[list[CreditNoteOut], CreditNoteGraph]:
     graph = credit_note_repository.load(session, notes)
     context = invoice_repository.fee_context(session, list(graph.fees.values()))
-    outs = [
-        credit_note_out(
+    links = document_links(session, notes[0].organization_id, [note.id for note in notes]) if notes else {}
+    outs = []
+    for note in notes:
+        out = credit_note_out(
             note,
             graph.invoices[note.invoice_id],
             [(item, fee_out(graph.fees[item.fee_id], context)) for item in graph.items[note.id]],
             graph.applied_taxes[note.id],
         )
-        for note in notes
-    ]
+        found = links.get(note.id)
+        if found:  # its stored documents (billow.documents)
+            out.file_url, out.xml_url = found.get("pdf"), found.get("xml")
+        outs.append(out)
     return outs, graph
 
 

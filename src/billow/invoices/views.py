@@ -18,11 +18,13 @@ from billow.db import utcnow
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import FeeOut, InvoiceEnvelope, InvoiceList, InvoiceOut, fee_out, invoice_out
 from billow.kit.pagination import PageParams, paginate
+from billow.models.documents import DOCUMENT_LINKS
 from billow.models.invoices import Fee, Invoice
 from billow.models.organizations import Organization
 from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import subscription_out
 from billow.webhooks.payloads import renderer
+from billow.worker.dispatch import run_hooks
 
 
 def render_invoices(
@@ -53,6 +55,7 @@ def render_invoices(
     credits = invoice_repository.credits_by_invoice(session, ids)
     offsets = invoice_repository.credit_note_offsets(session, ids)
     now = utcnow()
+    documents = document_links(session, organization.id, ids)
     out = []
     for invoice in invoices:
         customer = customers[invoice.customer_id]
@@ -81,7 +84,23 @@ def render_invoices(
                 offset_cents=offsets.get(invoice.id, 0),
             )
         )
+        found = documents.get(invoice.id)
+        if found:
+            out[-1].file_url, out[-1].xml_url = found.get("pdf"), found.get("xml")
     return out
+
+
+def document_links(
+    session: Session, organization_id: uuid.UUID, object_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """The links of the objects' stored documents (``{"pdf": url, "xml": url}``), answered by the documents
+    domain (above this one) through the :data:`DOCUMENT_LINKS` hook."""
+    links: dict[uuid.UUID, dict[str, str]] = {}
+    if object_ids:
+        run_hooks(
+            session, DOCUMENT_LINKS, organization_id=organization_id, object_ids=list(object_ids), links=links
+        )
+    return links
 
 
 def invoice_list(

@@ -10,6 +10,8 @@ or PostgreSQL without it) an unset key is refused: every process must share it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +52,15 @@ def open_sealed(token: str, settings: KeySettings) -> bytes:
         return _box(_keys(settings)).decrypt(token.encode("ascii"))
     except InvalidToken as error:
         raise SealedSecretUnreadable("a sealed secret cannot be opened with the configured keys") from error
+
+
+def derived_keys(settings: KeySettings, purpose: str) -> list[bytes]:
+    """Keys for ``purpose`` (e.g. signing links) derived from every configured key, the current one first:
+    HMAC-SHA256 of ``purpose`` under the key, so the secret key itself never signs anything else."""
+    return [
+        hmac.new(key.encode("ascii"), purpose.encode("utf-8"), hashlib.sha256).digest()
+        for key in _keys(settings)
+    ]
 
 
 def reseal(token: str, settings: KeySettings) -> str:

@@ -19,6 +19,7 @@ from billow.models import (  # noqa: F401
     coupons,
     credit_notes,
     customers,
+    documents,
     events,
     invoices,
     mail,

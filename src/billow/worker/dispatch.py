@@ -75,6 +75,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.usage_alerts",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.documents.tasks",
     "billow.webhooks.delivery",
     "billow.mail.deliveries",
 ]
@@ -114,6 +115,7 @@ HOOK_MODULES: list[str] = [
     "billow.credit_notes.manual",
     "billow.wallets.settlement",
     "billow.alerts.evaluation",
+    "billow.documents.tasks",
     "billow.mail.deliveries",
 ]
 

@@ -90,6 +90,7 @@ SCAN_MODULES: list[str] = [
     "billow.invoices.tasks",
     "billow.coupons.tasks",
     "billow.wallets.tasks",
+    "billow.documents.tasks",
     "billow.webhooks.delivery",
     "billow.subscriptions.notices",
     "billow.mail.deliveries",

@@ -70,12 +70,13 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     api_key = "e2e_" + secrets.token_hex(16)
     env["BILLOW_API_KEY"] = api_key
     port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env["BILLOW_PUBLIC_URL"] = base_url  # the links it hands out (documents) and its webhooks' issuer
     log_path = tmp / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [*_billow_command(), "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
         )
-    base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base_url, process, log_path)
         yield Server(request.param, base_url, api_key, env, process.pid)

@@ -123,7 +123,22 @@ def test_a_billing_cycle_arrives_signed_with_both_schemes(lago: Client, server: 
             "invoice.payment_status_updated",
         ]
         for receiver in (jwt_receiver, hmac_receiver):
-            wait_until(lambda r=receiver: types_for(r, customer_id) == expected, f"{expected}")  # type: ignore[misc]
+            # The PDF's invoice.generated follows invoice.created (its task runs after that commit).
+            wait_until(
+                lambda r=receiver: (
+                    [t for t in types_for(r, customer_id) if t != "invoice.generated"] == expected
+                    and "invoice.generated" in types_for(r, customer_id)
+                ),  # type: ignore[misc]
+                f"{expected} and invoice.generated",
+            )
+            types = types_for(receiver, customer_id)
+            assert types.index("invoice.generated") > types.index("invoice.created")
+        generated = next(
+            r.json["invoice"] for r in jwt_receiver.received if r.json["webhook_type"] == "invoice.generated"
+        )
+        assert generated["file_url"]
+        pdf = httpx.get(generated["file_url"])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         created = next(
             r.json["invoice"] for r in jwt_receiver.received if r.json["webhook_type"] == "invoice.created"
         )
@@ -140,7 +155,7 @@ def test_a_billing_cycle_arrives_signed_with_both_schemes(lago: Client, server: 
                 received.headers["x-lago-signature"],
                 public_key,
                 algorithms=["RS256"],
-                issuer="http://localhost:3000",
+                issuer=server.base_url,
             )
             assert decoded["data"] == received.body
         # The hmac scheme with the organization's hmac_key.

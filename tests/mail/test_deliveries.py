@@ -3,6 +3,7 @@ a crash after the commit (the scan catches up), two senders racing (one claim wi
 
 from __future__ import annotations
 
+import io
 import threading
 import uuid
 from datetime import timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from pypdf import PdfReader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -201,10 +203,15 @@ class TestAttachments:
             HOOKS[mail.ATTACHMENTS_HOOK].remove(attach_pdf)
         assert seen == [("invoice", invoice["number"])]
         [received] = smtp.messages
-        [attachment] = list(received.message.iter_attachments())
-        assert attachment.get_filename() == f"invoice-{invoice['number']}.pdf"
-        assert attachment.get_content_type() == "application/pdf"
-        assert attachment.get_content() == b"%PDF-1.7 test"
+        # The invoice's own PDF (billow.documents) first, then the test's file.
+        real, extra = list(received.message.iter_attachments())
+        assert extra.get_filename() == f"invoice-{invoice['number']}.pdf"
+        assert extra.get_content_type() == "application/pdf"
+        assert extra.get_content() == b"%PDF-1.7 test"
+        assert real.get_filename() == f"{invoice['number']}.pdf"
+        assert real.get_content_type() == "application/pdf"
+        text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(real.get_content())).pages)
+        assert invoice["number"] in text
 
     def test_failing_hook_is_retried(self, app: FastAPI, api: Api, smtp: Inbox) -> None:
         """A hook that raises (the PDF not ready) fails the attempt; the scan retries after the backoff."""

@@ -18,7 +18,7 @@ from billow.documents.repository import document_repository
 from billow.documents.service import document_service
 from billow.invoices.finalization import FINALIZED_HOOK
 from billow.models.credit_notes import CreditNote
-from billow.models.documents import DOCUMENT_LINKS
+from billow.models.documents import DOCUMENT_LINKS, DocumentKind
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 from billow.worker.dispatch import after_commit, hook, task
@@ -96,8 +96,33 @@ def document_links(
         links.update(document_service.links(documents))
 
 
+#: Announced by :mod:`billow.mail.deliveries` (above this package) while it builds a message.
+MAIL_ATTACHMENTS = "mail.attachments"
+
+
+@hook(MAIL_ATTACHMENTS)
+def attach_pdf(
+    session: Session, *, kind: str, document: Invoice | CreditNote, attachments: list[tuple[str, bytes, str]]
+) -> None:
+    """An invoice's or credit note's e-mail carries its PDF (generated now if it is not yet)."""
+    organization = session.get(Organization, document.organization_id)
+    if organization is None:
+        return
+    if isinstance(document, Invoice):
+        stored = document_service.ensure_invoice(session, organization, document)
+        wanted, name = DocumentKind.INVOICE_PDF, document.number
+    else:
+        stored = document_service.ensure_credit_note(session, organization, document)
+        wanted, name = DocumentKind.CREDIT_NOTE_PDF, document.number
+    for found in stored:
+        if found.kind == wanted:
+            data = document_service.storage().get(found.storage_key)
+            attachments.append((f"{name or found.object_id}.pdf", data, "application/pdf"))
+
+
 __all__ = [
     "TASK",
+    "attach_pdf",
     "document_links",
     "find_missing",
     "generate",

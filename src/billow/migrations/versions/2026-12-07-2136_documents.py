@@ -1,7 +1,7 @@
 """documents
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 21:36:23.682278
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import billow.kit.db_types
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 

@@ -188,8 +188,8 @@ class Restartable:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("BILLOW_")}
         self.env["BILLOW_DATA_DIR"] = str(tmp / "data")
         self.env["BILLOW_SECRET_KEY"] = Fernet.generate_key().decode()
-        self.env["BILLOW_WEBHOOK_LEASE"] = "2"
-        self.env["BILLOW_SCAN_INTERVAL"] = "1"
+        self.env["BILLOW_WEBHOOK_LEASE"] = "1"
+        self.env["BILLOW_SCAN_INTERVAL"] = "0.5"
         self.drop: Callable[[], Any] | None = None
         if backend == "postgresql":
             database, self.drop = create_throwaway_database("postgresql", tmp)
@@ -237,7 +237,7 @@ def restartable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rest
 
 
 def test_a_server_killed_mid_delivery_loses_nothing(restartable: Restartable) -> None:
-    receiver = Receiver(delay=4.0).start()  # slow: the first delivery is in flight when the server dies
+    receiver = Receiver(delay=2.0).start()  # slow: the first delivery is in flight when the server dies
     try:
         lago = restartable.start()
         lago.webhook_endpoints.create(WebhookEndpoint(webhook_url=receiver.url, signature_algo="hmac"))

@@ -50,16 +50,6 @@ def load_all() -> dict[str, Renderer]:
     return RENDERERS
 
 
-def render(
-    session: Session, organization: Organization, object_type: str, object_id: uuid.UUID | None
-) -> dict[str, Any] | None:
-    """The object's JSON, or None when no renderer knows the type or the object is gone."""
-    function = load_all().get(object_type)
-    if function is None or object_id is None:
-        return None
-    return function(session, organization, [object_id]).get(object_id)
-
-
 def envelope(
     webhook_type: str, object_type: str, organization_id: uuid.UUID, payload: dict[str, Any] | None
 ) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Payments (issue 13): see the package modules."""

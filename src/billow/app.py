@@ -61,6 +61,8 @@ def _api_routers() -> list[APIRouter]:
     from billow.customers.endpoints import router as customers
     from billow.documents.endpoints import router as documents
     from billow.events.endpoints import router as events
+    from billow.integrations.endpoints import router as integrations
+    from billow.integrations.payment_endpoints import router as provider_calls
     from billow.invoices.endpoints import router as invoices
     from billow.mail.endpoints import router as mail
     from billow.organizations.endpoints import router as organizations
@@ -103,6 +105,9 @@ def _api_routers() -> list[APIRouter]:
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
         webhook_endpoints,
         webhooks,  # /webhooks/public_key, /webhooks/json_public_key
+        integrations,  # /integrations[/{code}[/mappings|/jobs]], /integration_jobs/{id}[/retry]
+        # /invoices/{id}/payment_url|retry_payment, /customers/{id}/checkout_url|payment_methods
+        provider_calls,
     ]
 
 
@@ -152,6 +157,11 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     from billow.documents.endpoints import public_router as signed_documents
 
     app.include_router(signed_documents)  # GET /documents/{id}: signed links, no API key (outside /api/v1)
+    from billow.integrations.payment_endpoints import public_router as provider_webhooks
+
+    # POST /webhooks/{integration_type}/{organization_id}: providers' events, authenticated by their
+    # signature (outside /api/v1).
+    app.include_router(provider_webhooks)
     strict_json.check(app)  # NaN / Infinity are malformed JSON in every body
     install_docs(app, DOCS_URL)
 

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     #: How long an endpoint's deliverer holds it without renewing its lease (renewed before each webhook;
     #: longer than ``webhook_timeout``): a deliverer that died hands over after at most this.
     webhook_lease: float = Field(default=60.0, gt=0)
+    #: Integration jobs (:mod:`billow.integrations.jobs`): attempts of a provider call before the job is
+    #: ``failed``, the wait after the n-th failed attempt ``backoff * 2**(n-1)`` seconds capped at
+    #: ``backoff_cap`` (defaults: 10 s doubling to an hour, 10 attempts), the timeout of one call, and how
+    #: long a runner holds a job (longer than the timeout).
+    integration_max_attempts: int = Field(default=10, ge=1)
+    integration_backoff: float = Field(default=10.0, gt=0)
+    integration_backoff_cap: float = Field(default=3600.0, gt=0)
+    integration_timeout: float = Field(default=30.0, gt=0)
+    integration_lease: float = Field(default=120.0, gt=0)
     #: The SMTP server of invoice and credit-note e-mails (:mod:`billow.mail`). Unset: e-mails are disabled
     #: (their deliveries are recorded ``skipped``, never an error).
     smtp_host: str | None = None

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billow.models.customers import Customer, CustomerMetadata, CustomerSequence, CustomerTax
+from billow.models.integrations import Integration, IntegrationCustomer
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.taxes import Tax
 
@@ -178,6 +180,36 @@ class CustomerRepository:
             )
             for customer_id, tax in rows:
                 found[customer_id].append(tax)
+        return found
+
+    def integration_customers_by_customer(
+        self, session: Session, organization_id: uuid.UUID, customer_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """Each customer's links to live integrations, in Lago's ``integration_customers`` shape."""
+        ids = list(customer_ids)
+        found: dict[uuid.UUID, list[dict[str, Any]]] = {customer_id: [] for customer_id in ids}
+        if ids:
+            rows = session.execute(
+                select(IntegrationCustomer, Integration)
+                .join(Integration, Integration.id == IntegrationCustomer.integration_id)
+                .where(
+                    IntegrationCustomer.organization_id == organization_id,
+                    IntegrationCustomer.customer_id.in_(ids),
+                    Integration.deleted_at.is_(None),
+                )
+                .order_by(IntegrationCustomer.created_at, IntegrationCustomer.id)
+            )
+            for link, integration in rows:
+                found[link.customer_id].append(
+                    {
+                        "lago_id": str(link.id),
+                        "type": integration.type,
+                        "integration_code": integration.code,
+                        "external_customer_id": link.external_customer_id,
+                        "sync_with_provider": link.sync_with_provider,
+                        "subsidiary_id": (link.settings or {}).get("subsidiary_id"),
+                    }
+                )
         return found
 
     def replace_taxes(self, session: Session, customer: Customer, taxes: Sequence[Tax]) -> None:

@@ -57,7 +57,7 @@ class MetadataInput(Input):
 
 
 class IntegrationCustomerInput(Input):
-    """Accepted and ignored until integrations exist."""
+    """The customer's link to an accounting/CRM integration (billow.integrations)."""
 
     id: str | None = None
     external_customer_id: str | None = None
@@ -219,6 +219,7 @@ def customer_out(
     taxes: Sequence[Tax],
     *,
     detail: bool = False,
+    integration_customers: Sequence[dict[str, Any]] = (),
 ) -> CustomerOut:
     values: dict[str, Any] = {
         name: getattr(customer, name)
@@ -260,7 +261,7 @@ def customer_out(
             for m in metadata
         ],
         taxes=[tax_out(tax) for tax in taxes],
-        integration_customers=[],
+        integration_customers=list(integration_customers),
     )
     if detail:
         return CustomerDetailOut(**values, applicable_invoice_custom_sections=[], error_details=[])

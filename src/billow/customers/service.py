@@ -27,6 +27,8 @@ from billow.kit.time import is_timezone
 from billow.models.customers import Customer, CustomerMetadata
 from billow.models.organizations import Organization
 from billow.models.taxes import Tax
+from billow.providers import registry
+from billow.providers.interface import ProviderKind
 from billow.taxes.service import tax_service
 from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
@@ -132,8 +134,20 @@ def is_email_list(value: str) -> bool:
     return all(_EMAIL.fullmatch(item.strip()) for item in value.split(","))
 
 
+#: In-transaction hook announced when a customer is created or updated through the API, with
+#: ``organization``, ``customer``, ``created`` and ``integration_customers`` (the request's list or
+#: ``None``): billow.integrations links and syncs it with its providers.
+CUSTOMER_SAVED = "customers.saved"
 #: In-transaction hook announced when a customer is deleted, with ``customer``.
 CUSTOMER_DELETED = "customers.deleted"
+
+
+def is_payment_provider(name: str) -> bool:
+    """One of Lago's payment providers, or a payment provider installed (billow.providers)."""
+    if name in PAYMENT_PROVIDERS:
+        return True
+    provider = registry.get(name)
+    return provider is not None and provider.kind == ProviderKind.PAYMENT
 
 
 class CustomerService:
@@ -155,8 +169,9 @@ class CustomerService:
     def upsert(self, session: Session, organization: Organization, data: CustomerInput) -> Customer:
         """Create the customer, or update the non-deleted one with this ``external_id`` with what was sent.
 
-        Taxes and metadata, when sent, replace the customer's; ``integration_customers``,
-        ``invoice_custom_section_codes`` and ``billing_entity_code`` are accepted and ignored.
+        Taxes and metadata, when sent, replace the customer's; ``integration_customers`` are linked by
+        the :data:`CUSTOMER_SAVED` hook (billow.integrations); ``invoice_custom_section_codes`` and
+        ``billing_entity_code`` are accepted and ignored.
         """
         values = self._column_values(data)
         self._validate(data, values)
@@ -193,6 +208,15 @@ class CustomerService:
             self._replace_metadata(session, customer, data.metadata)
         if not created:
             emit(session, organization.id, "customer.updated", "customer", customer.id)
+        session.flush()
+        run_hooks(
+            session,
+            CUSTOMER_SAVED,
+            organization=organization,
+            customer=customer,
+            created=created,
+            integration_customers=data.integration_customers,
+        )
         return customer
 
     def delete(self, session: Session, organization: Organization, external_id: str) -> Customer:
@@ -314,7 +338,7 @@ class CustomerService:
         check("email", lambda v: v == "" or is_email_list(v), "invalid_email_format")
         check("net_payment_term", lambda v: v >= 0, "value_is_out_of_range")
         check("invoice_grace_period", lambda v: v >= 0, "value_is_out_of_range")
-        check("payment_provider", PAYMENT_PROVIDERS.__contains__)
+        check("payment_provider", is_payment_provider)
         check("document_locale", DOCUMENT_LOCALES.__contains__, "not_a_valid_language_code")
         check("subscription_invoice_issuing_date_anchor", ISSUING_DATE_ANCHORS.__contains__)
         check("subscription_invoice_issuing_date_adjustment", ISSUING_DATE_ADJUSTMENTS.__contains__)

@@ -23,8 +23,16 @@ def render_customers(
     ids = [customer.id for customer in customers]
     metadata = customer_repository.metadata_by_customer(session, ids)
     taxes = customer_repository.taxes_by_customer(session, ids)
+    links = customer_repository.integration_customers_by_customer(session, organization.id, ids)
     return [
-        customer_out(customer, organization, metadata[customer.id], taxes[customer.id], detail=detail)
+        customer_out(
+            customer,
+            organization,
+            metadata[customer.id],
+            taxes[customer.id],
+            detail=detail,
+            integration_customers=links.get(customer.id, []),
+        )
         for customer in customers
     ]
 

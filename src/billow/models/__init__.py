@@ -21,6 +21,7 @@ from billow.models import (  # noqa: F401
     customers,
     documents,
     events,
+    integrations,
     invoices,
     mail,
     metering,

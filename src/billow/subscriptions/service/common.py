@@ -22,6 +22,7 @@ from billow.plans.schemas import PlanOverridesInput
 from billow.plans.service import plan_service
 from billow.subscriptions.repository import subscription_repository as repository
 from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 ON_TERMINATION_CREDIT_NOTES = ("credit", "skip", "refund", "offset")
 ON_TERMINATION_INVOICES = ("generate", "skip")
@@ -116,3 +117,15 @@ def announce(session: Session, subscription: Subscription, webhook_type: str) ->
     """A ``subscription.*`` webhook about ``subscription`` (started, terminated, canceled, updated), in
     the transaction that changed it."""
     emit(session, subscription.organization_id, webhook_type, "subscription", subscription.id)
+    run_hooks(
+        session,
+        SUBSCRIPTION_ANNOUNCED,
+        organization_id=subscription.organization_id,
+        subscription_id=subscription.id,
+        webhook_type=webhook_type,
+    )
+
+
+#: The hook announced with each ``subscription.*`` webhook (``organization_id``, ``subscription_id``,
+#: ``webhook_type``), in the transaction that changed the subscription (e.g. CRM syncs, billow.integrations).
+SUBSCRIPTION_ANNOUNCED = "subscriptions.announced"

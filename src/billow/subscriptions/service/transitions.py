@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 
 from billow.models.subscriptions import SubscriptionStatus
 from billow.subscriptions.repository import subscription_repository as repository
+from billow.subscriptions.service.common import SUBSCRIPTION_ANNOUNCED
 from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,13 @@ def apply_due_transitions(
     ):
         for subscription_id, owner in repository.organizations_of(session, ids).items():
             emit(session, owner, webhook_type, "subscription", subscription_id)
+            run_hooks(
+                session,
+                SUBSCRIPTION_ANNOUNCED,
+                organization_id=owner,
+                subscription_id=subscription_id,
+                webhook_type=webhook_type,
+            )
     # The billing run bills the final invoices of the ended subscriptions (crediting their unused days)
     # and the first ones of the started ones.
     return DueTransitions(activated, terminated)

@@ -1,0 +1,163 @@
+"""When Billow's objects change, the jobs that tell the providers (in-transaction hooks, decision 0006):
+customers saved, invoices finalized, credit notes created, payables created, subscriptions started or
+terminated."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from billow.credit_notes.service import CREATED_HOOK
+from billow.customers.service import CUSTOMER_SAVED
+from billow.integrations import snapshots
+from billow.integrations.jobs import enqueue
+from billow.integrations.repository import integration_repository as repository
+from billow.integrations.results import payment_object_type
+from billow.integrations.service import integration_service
+from billow.invoices.finalization import FINALIZED_HOOK
+from billow.models.credit_notes import CreditNote
+from billow.models.customers import Customer
+from billow.models.integrations import Integration
+from billow.models.invoices import Invoice
+from billow.models.organizations import Organization
+from billow.models.subscriptions import Subscription
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, ProviderKind
+from billow.subscriptions.service.common import SUBSCRIPTION_ANNOUNCED
+from billow.worker.dispatch import hook
+
+
+def payment_integration(session: Session, customer: Customer) -> Integration | None:
+    """The customer's payment provider (``billing_configuration.payment_provider_code``), if configured."""
+    if not customer.payment_provider_code:
+        return None
+    integration = repository.by_code(session, customer.organization_id, customer.payment_provider_code)
+    if integration is None or integration.kind != ProviderKind.PAYMENT:
+        return None
+    return integration
+
+
+def synced_integrations(session: Session, customer: Customer, kinds: Sequence[str]) -> list[Integration]:
+    """The customer's accounting/CRM integrations that sync it (``integration_customers``)."""
+    return [
+        integration
+        for link, integration in repository.customer_links(session, customer.organization_id, customer.id)
+        if link.sync_with_provider and integration.kind in kinds
+    ]
+
+
+@hook(CUSTOMER_SAVED)
+def customer_saved(
+    session: Session,
+    *,
+    organization: Organization,
+    customer: Customer,
+    created: bool,
+    integration_customers: Sequence[Any] | None = None,
+    **_: Any,
+) -> None:
+    for item in integration_customers or ():
+        integration_service.link_customer(
+            session,
+            organization,
+            customer.id,
+            integration_code=item.integration_code,
+            integration_type=item.integration_type,
+            external_customer_id=item.external_customer_id,
+            sync_with_provider=item.sync_with_provider,
+            settings={"subsidiary_id": item.subsidiary_id} if item.subsidiary_id else None,
+        )
+    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING, ProviderKind.CRM)):
+        enqueue(session, integration, "sync_customer", "customer", customer.id)
+    payment = payment_integration(session, customer)
+    if payment is not None and customer.sync_with_provider:
+        enqueue(session, payment, "sync_customer", "customer", customer.id)
+
+
+@hook(FINALIZED_HOOK)
+def invoice_finalized(session: Session, *, invoice: Invoice, organization: Organization, **_: Any) -> None:
+    customer = session.get(Customer, invoice.customer_id)
+    if customer is None:
+        return
+    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING, ProviderKind.CRM)):
+        enqueue(session, integration, "sync_invoice", "invoice", invoice.id)
+    payment = payment_integration(session, customer)
+    if payment is not None and snapshots.due_cents(invoice) > 0:
+        payable = snapshots.invoice_payable(session, payment, invoice, customer)
+        enqueue(session, payment, "create_payment", "invoice", invoice.id, snapshots.payable_to_json(payable))
+
+
+def provider_payment_id(session: Session, integration: Integration, invoice_id: uuid.UUID) -> str | None:
+    """The provider's id of the payment that paid the invoice, when Billow created it (else ``None``:
+    the refund is left to the company). Payments are another domain: this reads only what the jobs
+    recorded."""
+    resource = repository.resource(session, integration, payment_object_type("invoice"), invoice_id)
+    return resource.external_id if resource is not None else None
+
+
+@hook(CREATED_HOOK)
+def credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) -> None:
+    customer = session.get(Customer, credit_note.customer_id)
+    if customer is None:
+        return
+    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING,)):
+        enqueue(session, integration, "sync_credit_note", "credit_note", credit_note.id)
+    payment = payment_integration(session, customer)
+    if payment is None or credit_note.refund_amount_cents <= 0:
+        return
+    paid_by = provider_payment_id(session, payment, credit_note.invoice_id)
+    if paid_by is None:
+        return
+    enqueue(
+        session,
+        payment,
+        "refund",
+        "credit_note",
+        credit_note.id,
+        {
+            "provider_payment_id": paid_by,
+            "amount_cents": credit_note.refund_amount_cents,
+            "currency": credit_note.currency,
+            "metadata": {
+                "billow_credit_note_id": str(credit_note.id),
+                "billow_invoice_id": str(credit_note.invoice_id),
+                "billow_organization_id": str(credit_note.organization_id),
+            },
+        },
+    )
+
+
+@hook(PAYABLE_CREATED_HOOK)
+def payable_created(
+    session: Session, *, organization_id: uuid.UUID, customer_id: uuid.UUID, payable: PayableData, **_: Any
+) -> None:
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.organization_id != organization_id:
+        return
+    payment = payment_integration(session, customer)
+    if payment is None or payable.amount_cents <= 0:
+        return
+    enqueue(
+        session,
+        payment,
+        "create_payment",
+        payable.type,
+        uuid.UUID(payable.id),
+        snapshots.payable_to_json(payable),
+    )
+
+
+@hook(SUBSCRIPTION_ANNOUNCED)
+def subscription_announced(
+    session: Session, *, subscription_id: uuid.UUID, webhook_type: str, **_: Any
+) -> None:
+    if webhook_type not in ("subscription.started", "subscription.terminated"):
+        return
+    subscription = session.get(Subscription, subscription_id)
+    customer = session.get(Customer, subscription.customer_id) if subscription is not None else None
+    if subscription is None or customer is None:
+        return
+    for integration in synced_integrations(session, customer, (ProviderKind.CRM,)):
+        enqueue(session, integration, "sync_subscription", "subscription", subscription.id)

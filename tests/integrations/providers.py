@@ -224,7 +224,11 @@ class TestCrm(CrmProvider):
         return _customer(ctx, customer)
 
     def sync_subscription(self, ctx: ProviderContext, subscription: SubscriptionData) -> SyncResult:
-        found = call(ctx, "POST", "/deals", {"name": subscription.external_id, "status": subscription.status})
+        body = {"name": subscription.external_id, "status": subscription.status}
+        if subscription.provider_subscription_id:
+            found = call(ctx, "POST", f"/deals/{subscription.provider_subscription_id}", body)
+        else:
+            found = call(ctx, "POST", "/deals", body)
         return SyncResult(found["id"])
 
     def sync_invoice(self, ctx: ProviderContext, invoice: InvoiceData) -> SyncResult:

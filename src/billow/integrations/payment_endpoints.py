@@ -200,8 +200,9 @@ def retry_payment(lago_id: str, session: DbSession, organization: CurrentOrganiz
         raise NotAllowed(code="no_linked_payment_provider")
     if snapshots.due_cents(invoice) <= 0:
         raise NotAllowed(code="invalid_status")
-    payable = snapshots.invoice_payable(session, integration, invoice, customer)
-    enqueue(session, integration, "create_payment", "invoice", invoice.id, snapshots.payable_to_json(payable))
+    enqueue(
+        session, integration, "create_payment", "invoice", invoice.id, snapshots.invoice_payable_json(invoice)
+    )
     return Response(status_code=200)
 
 

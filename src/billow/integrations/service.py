@@ -248,13 +248,12 @@ class IntegrationService:
         external_customer_id: str | None,
         sync_with_provider: bool | None,
         settings: dict[str, Any] | None = None,
-    ) -> IntegrationCustomer:
-        """Create or update the customer's link to an integration (Lago's ``integration_customers``)."""
-        if not integration_code:
-            raise ValidationFailed.one("integration_code", "value_is_mandatory")
-        integration = repository.by_code(session, organization.id, integration_code)
+    ) -> IntegrationCustomer | None:
+        """Create or update the customer's link to an integration (Lago's ``integration_customers``);
+        ``None`` when no live integration has that code and type (skipped, as the customer is saved)."""
+        integration = repository.by_code(session, organization.id, integration_code or "")
         if integration is None or (integration_type and integration_type != integration.type):
-            raise NotFound("integration")
+            return None
         link = repository.customer_link(session, integration, customer_id)
         if link is None:
             link = IntegrationCustomer(

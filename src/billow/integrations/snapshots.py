@@ -212,7 +212,9 @@ def unit_amount_cents(precise_amount_cents: Decimal, units: Decimal) -> Decimal:
 
 def due_cents(invoice: Invoice) -> int:
     """What is left to pay: total - paid, never below 0 (1000 - 250 = 750; 1000 - 1200 → 0)."""
-    return max(invoice.total_amount_cents - invoice.total_paid_amount_cents, 0)
+    # The billing run writes its invoice with Core inserts: a column left to its default is None on the
+    # object its hooks get (nothing paid yet).
+    return max((invoice.total_amount_cents or 0) - (invoice.total_paid_amount_cents or 0), 0)
 
 
 def credit_note_data(session: Session, integration: Integration, note_id: uuid.UUID) -> CreditNoteData:
@@ -305,6 +307,20 @@ def invoice_payable(
 
 
 # ------------------------------------------------------------------------------ payable as job input
+def invoice_payable_json(invoice: Invoice) -> dict[str, Any]:
+    """An invoice's payable as a job's input (what is due now), from the invoice's own columns."""
+    return {
+        "type": "invoice",
+        "id": str(invoice.id),
+        "description": invoice.number,
+        "amount_cents": due_cents(invoice),
+        "currency": invoice.currency,
+        "customer_id": str(invoice.customer_id),
+        "invoice_ids": [str(invoice.id)],
+        "payment_method_ids": [],
+    }
+
+
 def payable_to_json(payable: PayableData) -> dict[str, Any]:
     return {
         "type": payable.type,

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.credit_notes.service import CREATED_HOOK
@@ -31,19 +32,38 @@ from billow.worker.dispatch import hook
 
 def payment_integration(session: Session, customer: Customer) -> Integration | None:
     """The customer's payment provider (``billing_configuration.payment_provider_code``), if configured."""
-    if not customer.payment_provider_code:
+    return _payment_integration(session, customer.organization_id, customer.payment_provider_code)
+
+
+def _payment_integration(
+    session: Session, organization_id: uuid.UUID, code: str | None
+) -> Integration | None:
+    if not code:
         return None
-    integration = repository.by_code(session, customer.organization_id, customer.payment_provider_code)
+    integration = repository.by_code(session, organization_id, code)
     if integration is None or integration.kind != ProviderKind.PAYMENT:
         return None
     return integration
 
 
-def synced_integrations(session: Session, customer: Customer, kinds: Sequence[str]) -> list[Integration]:
+def _payment_of(session: Session, customer_id: uuid.UUID) -> tuple[uuid.UUID, Integration | None] | None:
+    """The customer's organization and payment integration, read as columns: the billing run holds the
+    customer with only some columns loaded (billow.billing.locks), so its hooks never read the others."""
+    row = session.execute(
+        select(Customer.organization_id, Customer.payment_provider_code).where(Customer.id == customer_id)
+    ).first()
+    if row is None:
+        return None
+    return row[0], _payment_integration(session, row[0], row[1])
+
+
+def synced_integrations(
+    session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID, kinds: Sequence[str]
+) -> list[Integration]:
     """The customer's accounting/CRM integrations that sync it (``integration_customers``)."""
     return [
         integration
-        for link, integration in repository.customer_links(session, customer.organization_id, customer.id)
+        for link, integration in repository.customer_links(session, organization_id, customer_id)
         if link.sync_with_provider and integration.kind in kinds
     ]
 
@@ -69,7 +89,8 @@ def customer_saved(
             sync_with_provider=item.sync_with_provider,
             settings={"subsidiary_id": item.subsidiary_id} if item.subsidiary_id else None,
         )
-    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING, ProviderKind.CRM)):
+    accounting_or_crm = (ProviderKind.ACCOUNTING, ProviderKind.CRM)
+    for integration in synced_integrations(session, organization.id, customer.id, accounting_or_crm):
         enqueue(session, integration, "sync_customer", "customer", customer.id)
     payment = payment_integration(session, customer)
     if payment is not None and customer.sync_with_provider:
@@ -78,15 +99,16 @@ def customer_saved(
 
 @hook(FINALIZED_HOOK)
 def invoice_finalized(session: Session, *, invoice: Invoice, organization: Organization, **_: Any) -> None:
-    customer = session.get(Customer, invoice.customer_id)
-    if customer is None:
+    found = _payment_of(session, invoice.customer_id)
+    if found is None:
         return
-    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING, ProviderKind.CRM)):
+    organization_id, payment = found
+    accounting_or_crm = (ProviderKind.ACCOUNTING, ProviderKind.CRM)
+    for integration in synced_integrations(session, organization_id, invoice.customer_id, accounting_or_crm):
         enqueue(session, integration, "sync_invoice", "invoice", invoice.id)
-    payment = payment_integration(session, customer)
     if payment is not None and snapshots.due_cents(invoice) > 0:
-        payable = snapshots.invoice_payable(session, payment, invoice, customer)
-        enqueue(session, payment, "create_payment", "invoice", invoice.id, snapshots.payable_to_json(payable))
+        payable = snapshots.invoice_payable_json(invoice)
+        enqueue(session, payment, "create_payment", "invoice", invoice.id, payable)
 
 
 def provider_payment_id(session: Session, integration: Integration, invoice_id: uuid.UUID) -> str | None:
@@ -99,12 +121,14 @@ def provider_payment_id(session: Session, integration: Integration, invoice_id: 
 
 @hook(CREATED_HOOK)
 def credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) -> None:
-    customer = session.get(Customer, credit_note.customer_id)
-    if customer is None:
+    found = _payment_of(session, credit_note.customer_id)
+    if found is None:
         return
-    for integration in synced_integrations(session, customer, (ProviderKind.ACCOUNTING,)):
+    organization_id, payment = found
+    for integration in synced_integrations(
+        session, organization_id, credit_note.customer_id, (ProviderKind.ACCOUNTING,)
+    ):
         enqueue(session, integration, "sync_credit_note", "credit_note", credit_note.id)
-    payment = payment_integration(session, customer)
     if payment is None or credit_note.refund_amount_cents <= 0:
         return
     paid_by = provider_payment_id(session, payment, credit_note.invoice_id)
@@ -133,12 +157,10 @@ def credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) 
 def payable_created(
     session: Session, *, organization_id: uuid.UUID, customer_id: uuid.UUID, payable: PayableData, **_: Any
 ) -> None:
-    customer = session.get(Customer, customer_id)
-    if customer is None or customer.organization_id != organization_id:
+    found = _payment_of(session, customer_id)
+    if found is None or found[0] != organization_id or found[1] is None or payable.amount_cents <= 0:
         return
-    payment = payment_integration(session, customer)
-    if payment is None or payable.amount_cents <= 0:
-        return
+    payment = found[1]
     enqueue(
         session,
         payment,
@@ -151,13 +173,16 @@ def payable_created(
 
 @hook(SUBSCRIPTION_ANNOUNCED)
 def subscription_announced(
-    session: Session, *, subscription_id: uuid.UUID, webhook_type: str, **_: Any
+    session: Session, *, organization_id: uuid.UUID, subscription_id: uuid.UUID, webhook_type: str, **_: Any
 ) -> None:
     if webhook_type not in ("subscription.started", "subscription.terminated"):
         return
-    subscription = session.get(Subscription, subscription_id)
-    customer = session.get(Customer, subscription.customer_id) if subscription is not None else None
-    if subscription is None or customer is None:
+    customer_id = session.scalar(
+        select(Subscription.customer_id).where(
+            Subscription.organization_id == organization_id, Subscription.id == subscription_id
+        )
+    )
+    if customer_id is None:
         return
-    for integration in synced_integrations(session, customer, (ProviderKind.CRM,)):
-        enqueue(session, integration, "sync_subscription", "subscription", subscription.id)
+    for integration in synced_integrations(session, organization_id, customer_id, (ProviderKind.CRM,)):
+        enqueue(session, integration, "sync_subscription", "subscription", subscription_id)

@@ -213,7 +213,9 @@ class TestBooks(AccountingProvider):
         return SyncResult(found["id"])
 
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:
-        raise NotImplementedError
+        body = {"amount": payment.amount_cents, "invoices": sorted(i for i in payment.invoices.values() if i)}
+        found = call(ctx, "POST", "/payments", body)
+        return SyncResult(found["id"])
 
 
 class TestCrm(CrmProvider):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
+import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from billow.config import current_settings
@@ -180,3 +183,20 @@ class TestMappings:
             == "integration_mapping_not_found"
         )
         assert len(api.get("/integrations/books/mappings").json()["integration_mappings"]) == 1
+
+
+def test_rotating_the_sealing_key_reseals_integration_secrets(
+    api: Api, fake: FakeProvider, billow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``billow migrate --rotate-secrets`` re-seals ``integrations.secrets_sealed`` with the new key."""
+    add_integration(api, "testpay", "pay", fake)
+    before = _row(api, "pay").secrets_sealed
+    old = os.environ["BILLOW_SECRET_KEY"]
+    new = Fernet.generate_key().decode()
+    monkeypatch.setenv("BILLOW_SECRET_KEY", f"{new},{old}")
+    result = billow("migrate", "--rotate-secrets")
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("BILLOW_SECRET_KEY", new)  # the old key is gone
+    row = _row(api, "pay")
+    assert row.secrets_sealed is not None and row.secrets_sealed != before
+    assert json.loads(open_sealed(row.secrets_sealed, current_settings()))["api_key"] == "sk_test_1"

@@ -4,15 +4,17 @@ notes created, payables announced, subscriptions started; an invoice synced twic
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from billow.integrations import jobs
+from billow.integrations.triggers import PAYMENT_RECORDED_HOOK
 from billow.models.customers import Customer
 from billow.models.integrations import Integration
-from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData
+from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData, PaymentData
 from billow.worker.dispatch import run_hooks
 from tests.conftest import Api
 from tests.integrations.conftest import add_integration
@@ -165,3 +167,36 @@ class TestSubscriptions:
         assert api.delete("/subscriptions/sub_1").status_code == 200
         [deal] = fake.of_kind("deals")
         assert (deal["name"], deal["status"]) == ("sub_1", "terminated")
+
+
+class TestRecordedPayments:
+    def test_a_recorded_payment_is_synced_with_its_invoice_ids(
+        self, app: FastAPI, api: Api, fake: FakeProvider
+    ) -> None:
+        add_integration(api, "testbooks", "books", fake)
+        linked_customer(api, ("testbooks", "books"))
+        invoice = one_off_invoice(api, 2500)
+        [synced_invoice] = fake.of_kind("invoices")
+        payment_id = uuid.uuid4()
+        with app.state.sessionmaker.begin() as session:
+            row = session.scalars(select(Customer).where(Customer.external_id == "cus_1")).one()
+            payment = PaymentData(
+                id=str(payment_id),
+                amount_cents=2500,
+                currency="EUR",
+                paid_at=datetime(2026, 12, 7, tzinfo=UTC),
+                reference="wire 42",
+                customer=CustomerData(id=str(row.id), external_id="cus_1", name="Ann"),
+                invoices={invoice["lago_id"]: None},
+            )
+            run_hooks(
+                session,
+                PAYMENT_RECORDED_HOOK,
+                organization_id=row.organization_id,
+                customer_id=row.id,
+                payment=payment,
+            )
+        [job] = job_list(api, "books", operation="sync_payment")
+        assert (job["status"], job["object_id"]) == ("succeeded", str(payment_id))
+        [synced] = fake.of_kind("payments")
+        assert (synced["amount"], synced["invoices"]) == (2500, [synced_invoice["id"]])

@@ -170,7 +170,9 @@ def _build(session: Session, job: IntegrationJob, integration: Integration) -> A
         return snapshots.subscription_data(session, integration, job.object_id)
     if op == "create_payment":
         return snapshots.payable_from_json(session, integration, job.input or {})
-    if op == "refund" or op == "sync_payment":
+    if op == "sync_payment":
+        return snapshots.payment_from_json(session, integration, job.input or {})
+    if op == "refund":
         return dict(job.input or {})
     raise snapshots.Gone(f"operation {op}")
 
@@ -225,6 +227,8 @@ def call(prepared: Prepared) -> Outcome:
             return Outcome(p.sync_invoice(ctx, data))
         if prepared.operation == "sync_credit_note" and isinstance(p, AccountingProvider):
             return Outcome(p.sync_credit_note(ctx, data))
+        if prepared.operation == "sync_payment" and isinstance(p, AccountingProvider):
+            return Outcome(p.sync_payment(ctx, data))
         if prepared.operation == "sync_subscription" and isinstance(p, CrmProvider):
             return Outcome(p.sync_subscription(ctx, data))
         raise NotImplementedError(prepared.operation)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +29,7 @@ from billow.providers.interface import (
     InvoiceLine,
     ItemMapping,
     PayableData,
+    PaymentData,
     ProviderKind,
     SubscriptionData,
 )
@@ -332,6 +334,39 @@ def payable_to_json(payable: PayableData) -> dict[str, Any]:
         "invoice_ids": list(payable.invoice_ids),
         "payment_method_ids": list(payable.payment_method_ids),
     }
+
+
+def payment_to_json(payment: PaymentData, customer_id: str) -> dict[str, Any]:
+    """A recorded payment as a job's input (the payments table is another domain's)."""
+    return {
+        "id": payment.id,
+        "amount_cents": payment.amount_cents,
+        "currency": payment.currency,
+        "paid_at": payment.paid_at.isoformat(),
+        "reference": payment.reference,
+        "customer_id": customer_id,
+        "invoice_ids": list(payment.invoices),
+    }
+
+
+def payment_from_json(session: Session, integration: Integration, data: Mapping[str, Any]) -> PaymentData:
+    """The payment of a job's input, with this integration's ids of its invoices and of itself."""
+    customer: Customer = _row(session, Customer, integration.organization_id, uuid.UUID(data["customer_id"]))
+    invoice_ids = [uuid.UUID(i) for i in data.get("invoice_ids") or ()]
+    known = repository.resources_of(session, integration, "invoice", invoice_ids)
+    synced = repository.resource(session, integration, "payment", uuid.UUID(data["id"]))
+    defaults, _ = _mappings(session, integration)
+    return PaymentData(
+        id=str(data["id"]),
+        amount_cents=int(data["amount_cents"]),
+        currency=str(data["currency"]),
+        paid_at=datetime.fromisoformat(data["paid_at"]),
+        reference=data.get("reference"),
+        customer=customer_data(session, integration, customer),
+        invoices={str(i): (known[i].external_id if i in known else None) for i in invoice_ids},
+        provider_payment_id=synced.external_id if synced is not None else None,
+        mappings=defaults,
+    )
 
 
 def payable_from_json(session: Session, integration: Integration, data: Mapping[str, Any]) -> PayableData:

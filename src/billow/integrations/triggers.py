@@ -25,7 +25,7 @@ from billow.models.integrations import Integration
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
 from billow.models.subscriptions import Subscription
-from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, ProviderKind
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, PaymentData, ProviderKind
 from billow.subscriptions.service.common import SUBSCRIPTION_ANNOUNCED
 from billow.worker.dispatch import hook
 
@@ -169,6 +169,21 @@ def payable_created(
         uuid.UUID(payable.id),
         snapshots.payable_to_json(payable),
     )
+
+
+#: Announced by the payments domain when a payment is recorded (manual, or confirmed by a provider), in
+#: its transaction: ``organization_id``, ``customer_id``, ``payment`` (:class:`PaymentData`). Its accounting
+#: integrations get a ``sync_payment`` job.
+PAYMENT_RECORDED_HOOK = "payments.recorded"
+
+
+@hook(PAYMENT_RECORDED_HOOK)
+def payment_recorded(
+    session: Session, *, organization_id: uuid.UUID, customer_id: uuid.UUID, payment: PaymentData, **_: Any
+) -> None:
+    for integration in synced_integrations(session, organization_id, customer_id, (ProviderKind.ACCOUNTING,)):
+        snapshot = snapshots.payment_to_json(payment, str(customer_id))
+        enqueue(session, integration, "sync_payment", "payment", uuid.UUID(payment.id), snapshot)
 
 
 @hook(SUBSCRIPTION_ANNOUNCED)

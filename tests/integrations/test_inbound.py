@@ -85,3 +85,14 @@ class TestInbound:
         add_integration(api, "testpay", "pay", fake)
         response = post_event(api, {"id": "evt_x", "type": "balance.available"})
         assert response.json() == {"applied": 0}
+
+
+def test_an_unreadable_body_is_refused(api: Api, fake: FakeProvider) -> None:
+    add_integration(api, "testpay", "pay", fake)
+    body = b"not json"
+    response = api.client.post(
+        f"/webhooks/testpay/{api.organization.id}",
+        content=body,
+        headers={"X-Testpay-Signature": sign("whsec_1", body)},
+    )
+    assert response.json() == {"status": 400, "error": "BadRequest: webhook body is invalid"}

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from billow.db import utcnow
-from billow.errors import BadRequest, NotFound
+from billow.errors import BadRequest, NotFound, ValidationFailed
 from billow.integrations.repository import integration_repository as repository
 from billow.integrations.service import context_of, open_secrets, store_secrets
 from billow.models.customers import Customer
@@ -31,6 +31,7 @@ from billow.providers.interface import (
     InboundEventType,
     PaymentProvider,
     ProviderContext,
+    ProviderError,
     WebhookSignatureInvalid,
 )
 from billow.worker.dispatch import run_hooks
@@ -74,6 +75,12 @@ def receive(
         events = provider.parse_webhook(ctx, {k.lower(): v for k, v in headers.items()}, body)
     except WebhookSignatureInvalid:
         raise BadRequest("webhook signature is invalid") from None
+    except ValueError:  # a body the provider cannot read (malformed JSON...)
+        raise BadRequest("webhook body is invalid") from None
+    except ProviderError as error:  # a verification call failed: not 2xx, so the provider sends it again
+        raise ValidationFailed(
+            {"third_party": integration_type, "thirdparty_error": error.message}, code="third_party_error"
+        ) from None
     digest = hashlib.sha256(body).hexdigest()
     applied = 0
     with sessions.begin() as session:

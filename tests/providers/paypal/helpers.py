@@ -27,8 +27,14 @@ def make_ctx(standin: FakePayPal, **overrides: Any) -> ProviderContext:
     return ProviderContext(**values)
 
 
-def customer() -> CustomerData:
-    return CustomerData(id=CUSTOMER, external_id="cust-1", name="Ada", email="ada@example.com")
+def customer(provider_customer_id: str | None = None) -> CustomerData:
+    return CustomerData(
+        id=CUSTOMER,
+        external_id="cust-1",
+        name="Ada",
+        email="ada@example.com",
+        provider_customer_id=provider_customer_id,
+    )
 
 
 def payable(

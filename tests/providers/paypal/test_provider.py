@@ -10,8 +10,9 @@ import pytest
 from billow.providers import registry
 from billow.providers.interface import PaymentStatus, ProviderContext, ProviderError
 from billow.providers.paypal import PayPalProvider
+from billow.providers.paypal.client import PayPalClient
 from tests.fixtures.standins.paypal import FakePayPal
-from tests.providers.paypal.helpers import CUSTOMER, INVOICE, ORG, make_ctx, payable
+from tests.providers.paypal.helpers import CUSTOMER, INVOICE, ORG, customer, make_ctx, payable
 
 provider = PayPalProvider()
 
@@ -75,6 +76,15 @@ class TestCreatePayment:
         result = provider.create_payment(ctx, payable(), "idem-1")
         assert result.status is PaymentStatus.FAILED
         assert result.error_code == "DECLINED_BY_RISK_FRAUD_FILTERS"
+
+    def test_paypal_asking_the_buyer_again(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
+        paypal.needs_payer.add("8kk8451t")
+        result = provider.create_payment(ctx, payable(), "idem-1")
+        (order_id,) = paypal.orders
+        assert (result.provider_payment_id, result.status) == (order_id, PaymentStatus.REQUIRES_ACTION)
+        assert result.provider_status == "PAYER_ACTION_REQUIRED"
+        assert result.next_action_url == f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}"
+        assert paypal.captures == {}
 
     def test_without_a_saved_method_nothing_is_called(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
         with pytest.raises(ProviderError) as caught:
@@ -198,3 +208,33 @@ class TestErrors:
         with pytest.raises(ProviderError) as caught:
             provider.create_payment(ctx, payable(), "idem-1")
         assert (caught.value.code, caught.value.retryable) == ("connection_error", True)
+
+
+class TestPaymentMethods:
+    def test_the_vaulted_tokens(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
+        wallet = paypal.add_payment_token("VAULTCUST1")
+        card = paypal.add_payment_token("VAULTCUST1", kind="card")
+        paypal.add_payment_token("SOMEONEELSE")
+        methods = provider.payment_methods(ctx, customer(provider_customer_id="VAULTCUST1"))
+        assert [(m.provider_method_id, m.method_type, m.is_default) for m in methods] == [
+            (wallet["id"], "paypal", True),
+            (f"card:{card['id']}", "card", False),
+        ]
+        assert methods[1].details == {"brand": "VISA", "last4": "1111", "expiry": "2029-02"}
+        (call,) = paypal.calls("GET", "/v3/vault/payment-tokens")
+        assert call.query["customer_id"] == ["VAULTCUST1"]
+        assert provider.payment_methods(ctx, customer()) == []
+
+    def test_a_vaulted_card_is_charged_as_a_card(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
+        card = paypal.add_payment_token("VAULTCUST1", kind="card")
+        provider.create_payment(ctx, payable(methods=(f"card:{card['id']}",)), "idem-1")
+        (call,) = paypal.calls("POST", "/v2/checkout/orders")
+        assert call.json()["payment_source"] == {"card": {"vault_id": card["id"]}}
+
+
+def test_the_sdk_default_hosts_without_a_base_url(paypal: FakePayPal) -> None:
+    live = PayPalClient(make_ctx(paypal, api_base_url=None, settings={"webhook_id": "W1"}))
+    sandbox = PayPalClient(make_ctx(paypal, api_base_url=None))
+    assert live.sdk.config.get_base_uri() == "https://api-m.paypal.com"
+    assert sandbox.sdk.config.get_base_uri() == "https://api-m.sandbox.paypal.com"
+    assert PayPalClient(make_ctx(paypal)).sdk.config.get_base_uri() == paypal.url

@@ -84,6 +84,20 @@ class TestCaptureEvents:
             "EUR",
         )
 
+    def test_a_vaulted_token(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
+        token = paypal.add_payment_token("VAULTCUST1", kind="card")
+        headers, body = paypal.signed_webhook(
+            "VAULT.PAYMENT-TOKEN.CREATED", token, resource_type="payment_token"
+        )
+        (event,) = provider.parse_webhook(ctx, headers, body)
+        assert event.type is InboundEventType.PAYMENT_METHOD_UPDATED
+        assert event.provider_customer_id == "VAULTCUST1"
+        assert event.payment_method is not None
+        assert (event.payment_method.provider_method_id, event.payment_method.method_type) == (
+            f"card:{token['id']}",
+            "card",
+        )
+
     def test_other_events_are_ignored(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
         headers, body = paypal.signed_webhook("CUSTOMER.DISPUTE.CREATED", {"dispute_id": "PP-D-1"})
         (event,) = provider.parse_webhook(ctx, headers, body)

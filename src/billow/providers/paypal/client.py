@@ -53,6 +53,11 @@ class _Configuration(Configuration):
 class _NotificationsController(BaseController):
     """``POST /v1/notifications/verify-webhook-signature`` (not generated in the SDK)."""
 
+    def list_payment_tokens(self, customer_id: str) -> dict[str, Any]:
+        return self.call(
+            self.sdk.vault.list_customer_payment_tokens, {"customer_id": customer_id, "page_size": 50}
+        )
+
     def verify_webhook_signature(self, body: str) -> Any:
         return (
             super()
@@ -151,6 +156,11 @@ class PayPalClient:
                 "paypal_request_id": request_id,
                 "prefer": "return=representation",
             },
+        )
+
+    def list_payment_tokens(self, customer_id: str) -> dict[str, Any]:
+        return self.call(
+            self.sdk.vault.list_customer_payment_tokens, {"customer_id": customer_id, "page_size": 50}
         )
 
     def verify_webhook_signature(self, fields: dict[str, str], raw_event: bytes) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from billow.kit import currency as currencies
-from billow.providers.interface import PayableData, PaymentStatus, ProviderError
+from billow.providers.interface import PayableData, PaymentMethodData, PaymentStatus, ProviderError
 
 #: PayPal takes no decimals for these currencies, whatever CLDR says (TWD has 2 there).
 NO_DECIMAL_CURRENCIES = frozenset({"HUF", "JPY", "TWD"})
@@ -109,13 +109,31 @@ def payable_metadata(organization_id: str, payable: PayableData) -> dict[str, st
 def payment_source(payment_method_id: str) -> dict[str, Any]:
     """The ``payment_source`` of an order paid with a saved method.
 
-    ``B-...``: a billing agreement (``token`` of type ``BILLING_AGREEMENT``); ``card:<id>``: a vaulted card;
-    anything else: a vaulted PayPal wallet (``paypal.vault_id``)."""
+    ``B-...``: a billing agreement (``token`` of type ``BILLING_AGREEMENT``); ``card:<id>`` / ``venmo:<id>``:
+    a vaulted card / Venmo account; anything else: a vaulted PayPal wallet (``paypal.vault_id``)."""
     if payment_method_id.startswith("B-"):
         return {"token": {"id": payment_method_id, "type": "BILLING_AGREEMENT"}}
-    if payment_method_id.startswith("card:"):
-        return {"card": {"vault_id": payment_method_id.removeprefix("card:")}}
+    for kind in ("card", "venmo"):
+        if payment_method_id.startswith(f"{kind}:"):
+            return {kind: {"vault_id": payment_method_id.removeprefix(f"{kind}:")}}
     return {"paypal": {"vault_id": payment_method_id}}
+
+
+def payment_method(token: Mapping[str, Any]) -> PaymentMethodData:
+    """A vault payment token (``GET /v3/vault/payment-tokens``, ``VAULT.PAYMENT-TOKEN.CREATED``) as a
+    Billow method; its id as :func:`payment_source` reads it back."""
+    source = token.get("payment_source") or {}
+    if "card" in source:
+        card = source["card"] or {}
+        details = {"brand": card.get("brand"), "last4": card.get("last_digits"), "expiry": card.get("expiry")}
+        return PaymentMethodData(f"card:{token['id']}", "card", details=details)
+    if "venmo" in source:
+        venmo = source["venmo"] or {}
+        return PaymentMethodData(
+            f"venmo:{token['id']}", "venmo", details={"user_name": venmo.get("user_name")}
+        )
+    paypal = source.get("paypal") or {}
+    return PaymentMethodData(str(token["id"]), "paypal", details={"email": paypal.get("email_address")})
 
 
 def order_body(organization_id: str, payable: PayableData, *, return_url: str | None) -> dict[str, Any]:

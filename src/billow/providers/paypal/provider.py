@@ -8,6 +8,8 @@
   it, PayPal sends ``CHECKOUT.ORDER.APPROVED``: :meth:`parse_webhook` captures the order then (PayPal-
   Request-Id derived from the order id, so a replayed event captures once) and reports the capture as
   ``PAYMENT_UPDATED``; the later ``PAYMENT.CAPTURE.COMPLETED`` reports the same capture again.
+* ``payment_methods``: the vault's payment tokens of the customer (``provider_customer_id`` is PayPal's vault
+  customer id); ``VAULT.PAYMENT-TOKEN.CREATED`` is reported as ``PAYMENT_METHOD_UPDATED``.
 * ``provider_payment_id`` is the capture id (what refunds and ``PAYMENT.CAPTURE.*`` name), or the order id
   while no capture exists (an order waiting for the buyer).
 """
@@ -15,13 +17,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, ClassVar
 
 from billow.providers.interface import (
+    CustomerData,
     InboundEvent,
     InboundEventType,
     PayableData,
+    PaymentMethodData,
     PaymentProvider,
     PaymentResult,
     PaymentStatus,
@@ -132,6 +137,14 @@ class PayPalProvider(PaymentProvider):
             raise ProviderError("PayPal returned an order without an approval link", code="no_approve_link")
         return link
 
+    def payment_methods(self, ctx: ProviderContext, customer: CustomerData) -> list[PaymentMethodData]:
+        """The customer's vaulted methods (``customer.provider_customer_id``: PayPal's vault customer id)."""
+        if not customer.provider_customer_id:
+            return []
+        answer = PayPalClient(ctx).list_payment_tokens(customer.provider_customer_id)
+        methods = [mapping.payment_method(token) for token in answer.get("payment_tokens") or ()]
+        return [replace(method, is_default=index == 0) for index, method in enumerate(methods)]
+
     def refund(
         self,
         ctx: ProviderContext,
@@ -212,6 +225,13 @@ class PayPalProvider(PaymentProvider):
                 type=InboundEventType.REFUND_UPDATED,
                 refund=self._refund_result(resource, cents, currency),
                 metadata=mapping.unpack_custom_id(resource.get("custom_id")),
+                **base,
+            )
+        if event_type == "VAULT.PAYMENT-TOKEN.CREATED":
+            return InboundEvent(
+                type=InboundEventType.PAYMENT_METHOD_UPDATED,
+                provider_customer_id=(resource.get("customer") or {}).get("id"),
+                payment_method=mapping.payment_method(resource),
                 **base,
             )
         return InboundEvent(type=InboundEventType.IGNORED, **base)

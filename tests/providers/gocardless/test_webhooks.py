@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from billow.providers.gocardless import GoCardlessProvider
@@ -137,6 +140,10 @@ class TestSignature:
         with pytest.raises(WebhookSignatureInvalid):
             provider.parse_webhook(ctx, {}, body)
         assert provider.parse_webhook(ctx, headers, body) == []
+        unkeyed = ProviderContext(**{**ctx.__dict__, "secrets": {"access_token": "x"}})
+        empty_key = hmac.new(b"", body, hashlib.sha256).hexdigest()
+        with pytest.raises(WebhookSignatureInvalid):
+            provider.parse_webhook(unkeyed, {"webhook-signature": empty_key}, body)
         assert gocardless.requests == []
 
     def test_reading_the_payment_can_fail_retryably(

@@ -168,6 +168,23 @@ class TestToken:
         assert ctx.secret_updates["access_token"] != "A21AAold"
         assert int(ctx.secret_updates["access_token_expires_at"]) > time.time() + 32000  # expires_in 32400
 
+    def test_a_refused_cached_token_is_replaced_once(self, paypal: FakePayPal) -> None:
+        secrets = {
+            "client_id": paypal.client_id,
+            "client_secret": paypal.client_secret,
+            "access_token": "A21AArevoked",
+            "access_token_expires_at": str(int(time.time()) + 3600),
+        }
+        ctx = make_ctx(paypal, secrets=secrets)
+        result = provider.create_payment(ctx, payable(), "idem-1")
+        assert result.status is PaymentStatus.SUCCEEDED
+        orders = paypal.calls("POST", "/v2/checkout/orders")
+        assert [o.headers["authorization"] for o in orders] == [
+            "Bearer A21AArevoked",  # 401
+            f"Bearer {ctx.secret_updates['access_token']}",
+        ]
+        assert len(paypal.calls("POST", "/v1/oauth2/token")) == 1
+
     def test_bad_credentials(self, paypal: FakePayPal) -> None:
         ctx = make_ctx(paypal, secrets={"client_id": "AYclient", "client_secret": "wrong"})
         with pytest.raises(ProviderError) as caught:

@@ -53,11 +53,6 @@ class _Configuration(Configuration):
 class _NotificationsController(BaseController):
     """``POST /v1/notifications/verify-webhook-signature`` (not generated in the SDK)."""
 
-    def list_payment_tokens(self, customer_id: str) -> dict[str, Any]:
-        return self.call(
-            self.sdk.vault.list_customer_payment_tokens, {"customer_id": customer_id, "page_size": 50}
-        )
-
     def verify_webhook_signature(self, body: str) -> Any:
         return (
             super()
@@ -99,11 +94,18 @@ class PayPalClient:
 
     def __init__(self, ctx: ProviderContext) -> None:
         self.ctx = ctx
+        self.token_was_cached = False
+        self._build(use_cache=True)
+
+    def _build(self, *, use_cache: bool) -> None:
+        ctx = self.ctx
 
         def provide_token(_last: Any, auth_manager: Any) -> Any:
-            cached = _cached_token(ctx)
+            cached = _cached_token(ctx) if use_cache else None
             if cached is not None:
+                self.token_was_cached = True
                 return cached
+            self.token_was_cached = False
             token = auth_manager.fetch_token()
             expiry = int(time.time()) + int(getattr(token, "expires_in", 0) or 0)
             ctx.secret_updates["access_token"] = str(token.access_token)
@@ -126,30 +128,39 @@ class PayPalClient:
         self.notifications = _NotificationsController(self.sdk.global_configuration)
 
     def call(self, operation: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
-        """Run one SDK operation; its JSON answer as a dict."""
-        with translate_errors():
-            response = operation(options)
+        """Run one SDK operation (``operation(sdk)`` gives the bound method); its JSON answer as a dict.
+
+        A cached token PayPal refuses (401: revoked, other credentials) is replaced once by a new one."""
+        try:
+            with translate_errors():
+                response = operation(self)(options)
+        except ProviderError as exc:
+            if exc.http_status != 401 or not self.token_was_cached:
+                raise
+            self._build(use_cache=False)
+            with translate_errors():
+                response = operation(self)(options)
         text = getattr(response, "text", None) or "{}"
         return dict(json.loads(text))
 
     def create_order(self, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self.call(
-            self.sdk.orders.create_order,
+            lambda c: c.sdk.orders.create_order,
             {"body": json.dumps(body), "paypal_request_id": request_id, "prefer": "return=representation"},
         )
 
     def capture_order(self, order_id: str, request_id: str) -> dict[str, Any]:
         return self.call(
-            self.sdk.orders.capture_order,
+            lambda c: c.sdk.orders.capture_order,
             {"id": order_id, "paypal_request_id": request_id, "prefer": "return=representation"},
         )
 
     def get_order(self, order_id: str) -> dict[str, Any]:
-        return self.call(self.sdk.orders.get_order, {"id": order_id})
+        return self.call(lambda c: c.sdk.orders.get_order, {"id": order_id})
 
     def refund_capture(self, capture_id: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
         return self.call(
-            self.sdk.payments.refund_captured_payment,
+            lambda c: c.sdk.payments.refund_captured_payment,
             {
                 "capture_id": capture_id,
                 "body": json.dumps(body),
@@ -160,14 +171,14 @@ class PayPalClient:
 
     def list_payment_tokens(self, customer_id: str) -> dict[str, Any]:
         return self.call(
-            self.sdk.vault.list_customer_payment_tokens, {"customer_id": customer_id, "page_size": 50}
+            lambda c: c.sdk.vault.list_customer_payment_tokens, {"customer_id": customer_id, "page_size": 50}
         )
 
     def verify_webhook_signature(self, fields: dict[str, str], raw_event: bytes) -> dict[str, Any]:
         # The event goes out byte for byte as received: PayPal checks a CRC32 of it.
         head = json.dumps(fields)[:-1]
         body = f'{head}, "webhook_event": {raw_event.decode()}}}'
-        return self.call(lambda _options: self.notifications.verify_webhook_signature(body), {})
+        return self.call(lambda c: lambda _options: c.notifications.verify_webhook_signature(body), {})
 
 
 @contextmanager

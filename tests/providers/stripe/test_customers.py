@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import stripe
 
 from billow.providers.interface import ProviderContext, ProviderError
 from billow.providers.stripe import StripeProvider
+from billow.providers.stripe.provider import provider_error
 from tests.fixtures.standins.stripe import FakeStripe, decode_form
 from tests.providers.stripe.conftest import ORGANIZATION_ID, customer_data
 
@@ -121,3 +123,32 @@ def test_a_missing_key_never_calls_stripe(
         provider.sync_customer(ctx, customer_data())
     assert caught.value.code == "missing_secret_key"
     assert stripe_api.requests == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "retryable"),
+    [
+        # a concurrent request on the same object: Stripe's lock_timeout, retried
+        (
+            stripe.APIError("busy", http_status=409, json_body={"error": {"code": "lock_timeout"}}),
+            "lock_timeout",
+            True,
+        ),
+        # Stripe says whether to retry, and its word wins over the status
+        (
+            stripe.APIError("later", http_status=400, headers={"stripe-should-retry": "true"}),
+            "http_400",
+            True,
+        ),
+        (
+            stripe.APIError("never", http_status=503, headers={"stripe-should-retry": "false"}),
+            "http_503",
+            False,
+        ),
+        (stripe.PermissionError("no", http_status=403), "http_403", False),
+        (stripe.APIConnectionError("reset"), "connection_error", True),
+    ],
+)
+def test_error_mapping(error: stripe.StripeError, code: str, retryable: bool) -> None:
+    mapped = provider_error(error)
+    assert (mapped.code, mapped.retryable) == (code, retryable)

@@ -72,6 +72,7 @@ def test_record_url() -> None:
     assert mapping.record_url(None, "companies", "1") is None
     assert mapping.record_url("42", "companies", "7") == "https://app.hubspot.com/contacts/42/record/0-2/7"
     assert mapping.record_url("42", "2-99", "7") == "https://app.hubspot.com/contacts/42/record/2-99/7"
+    assert mapping.record_url("42", "p_billow_invoices", "7") is None
 
 
 class TestErrors:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
@@ -174,6 +173,22 @@ class TestCustomer:
         assert len(api.objects["companies"]) == 1
         assert api.objects["companies"][result.external_id]["properties"]["name"] == "Acme Inc"
 
+    def test_a_conflict_the_search_does_not_see_yet_is_retryable(self, api: FakeHubSpot) -> None:
+        api.race_next_create("companies", {"name": "Racer", "billow_customer_id": CUSTOMER.id}, indexed=False)
+
+        with pytest.raises(ProviderError) as raised:
+            provider.sync_customer(context(api), CUSTOMER)
+
+        assert (raised.value.code, raised.value.retryable, raised.value.http_status) == (
+            "CONFLICT",
+            True,
+            409,
+        )
+        assert len(api.objects["companies"]) == 1  # never a duplicate
+        api.unindexed.clear()  # the index caught up: the framework's retry updates it
+        result = provider.sync_customer(context(api), CUSTOMER)
+        assert list(api.objects["companies"]) == [result.external_id]
+
     def test_contacts_target_and_record_url(self, api: FakeHubSpot) -> None:
         ctx = context(api, default_target_type="contacts", portal_id="4455667")
 
@@ -228,7 +243,7 @@ class TestSubscription:
         second = provider.sync_subscription(context(api), known)
 
         assert second.external_id == first.external_id
-        stored = api.objects["billow_subscriptions"]
+        stored = api.objects["p_billow_subscriptions"]
         assert len(stored) == 1
         assert "ending_at" not in stored[first.external_id]["properties"]
         assert stored[first.external_id]["properties"]["subscription_status"] == "terminated"
@@ -238,7 +253,7 @@ class TestSubscription:
         result = provider.sync_subscription(context(api), subscription())
 
         (company_id,) = api.objects["companies"]
-        assert api.associations == {("billow_subscriptions", result.external_id, "companies", company_id)}
+        assert api.associations == {("p_billow_subscriptions", result.external_id, "companies", company_id)}
 
     def test_known_customer_id_is_associated_without_search(self, api: FakeHubSpot) -> None:
         company_id = api.add_object("companies", {"name": "Acme"})
@@ -248,7 +263,7 @@ class TestSubscription:
 
         assert not api.calls("POST", r"/crm/v3/objects/companies/search")
         assert api.calls(
-            "PUT", rf"/crm/v4/objects/billow_subscriptions/\d+/associations/default/companies/{company_id}"
+            "PUT", rf"/crm/v4/objects/p_billow_subscriptions/\d+/associations/default/companies/{company_id}"
         )
 
 
@@ -400,4 +415,4 @@ class TestValidate:
 
 def test_the_request_body_never_carries_the_token(api: FakeHubSpot) -> None:
     provider.sync_customer(context(api), CUSTOMER)
-    assert all(TOKEN not in json.dumps(r.body.decode()) for r in api.requests)
+    assert api.requests and all(TOKEN.encode() not in r.body for r in api.requests)

@@ -42,8 +42,6 @@ def test_instants_and_days() -> None:
 def test_account_fields() -> None:
     bare = CustomerData(id="c1", external_id="e1", name=None)
     assert mapping.account_fields(bare) == {"Name": "e1", "Billow_Customer_External_Id__c": "e1"}
-    linked = mapping.account_fields(bare, link=True)
-    assert linked["Billow_Customer_Id__c"] == "c1"
     long_name = CustomerData(id="c1", external_id="e1", name="x" * 100, address_line2="Floor 2")
     fields = mapping.account_fields(long_name)
     assert len(fields["Name"]) == 80  # Account.Name is a text(80)

@@ -280,6 +280,28 @@ class TestSubscriptionAndInvoice:
         assert api.records["Billow_Invoice__c"][first.external_id]["Payment_Status__c"] == "succeeded"
         assert len(api.calls("POST", r"/services/oauth2/token")) == 1
 
+    def test_sync_salesforce_id_links_an_invoice_record_then_upserts_find_it(
+        self, api: FakeSalesforce
+    ) -> None:
+        account_id = api.add_record("Account", {"Name": "Acme"})
+        record_id = api.add_record(
+            "Billow_Invoice__c", {"Name": "made in Salesforce", "Account__c": account_id}
+        )
+        customer = with_customer_id(CUSTOMER, account_id)
+
+        linked = provider.sync_invoice(
+            context(api), invoice(customer=customer, provider_invoice_id=record_id)
+        )
+
+        assert linked.external_id == record_id
+        update = api.calls("PATCH", rf"/services/data/v59\.0/sobjects/Billow_Invoice__c/{record_id}")[0]
+        assert update.json()["Billow_Invoice_Id__c"] == "1a0e5a1e-0000-4000-8000-000000000003"
+        # a later sync without the Id (a replayed job) upserts by Billow's id onto the same record
+        again = provider.sync_invoice(context(api), invoice(customer=customer, status="voided"))
+        assert again.external_id == record_id
+        assert len(api.records["Billow_Invoice__c"]) == 1
+        assert api.records["Billow_Invoice__c"][record_id]["Status__c"] == "voided"
+
 
 class TestAuthAndErrors:
     def test_an_expired_session_is_refreshed_once(self, api: FakeSalesforce) -> None:

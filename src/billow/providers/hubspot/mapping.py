@@ -9,6 +9,7 @@ what a subscription that lost its ``ending_at`` needs; a customer's empty fields
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -22,8 +23,10 @@ SUBSCRIPTION_ID_PROPERTY = "billow_subscription_id"
 INVOICE_ID_PROPERTY = "billow_invoice_id"
 
 TARGET_TYPES = ("companies", "contacts")
-DEFAULT_SUBSCRIPTIONS_OBJECT_TYPE = "billow_subscriptions"
-DEFAULT_INVOICES_OBJECT_TYPE = "billow_invoices"
+#: The custom objects' short-hand names (``p_{name}``; HubSpot stopped resolving a bare base name in
+#: June 2025), used unless the integration names them (``2-1234567``, ``p1234_billow_invoices``).
+DEFAULT_SUBSCRIPTIONS_OBJECT_TYPE = "p_billow_subscriptions"
+DEFAULT_INVOICES_OBJECT_TYPE = "p_billow_invoices"
 
 
 def decimal_string(cents: int, currency: str) -> str:
@@ -136,10 +139,11 @@ def invoice_properties(invoice: InvoiceData) -> dict[str, str]:
 
 
 def record_url(portal_id: str | None, object_type: str, object_id: str) -> str | None:
-    """The record's page in HubSpot's app, when the portal (hub) id is configured."""
-    if not portal_id:
-        return None
+    """The record's page in HubSpot's app, when the portal (hub) id is configured and the object type is
+    known by its type id (the app's URLs take ``0-2``, ``2-1234567``, not names)."""
     type_id = {"companies": "0-2", "contacts": "0-1"}.get(object_type, object_type)
+    if not portal_id or not re.fullmatch(r"\d+-\d+", type_id):
+        return None
     return f"https://app.hubspot.com/contacts/{portal_id}/record/{type_id}/{object_id}"
 
 

@@ -4,7 +4,10 @@ associated with them, through the official SDK ``hubspot-api-client``.
 Create or update, never twice: a snapshot carrying HubSpot's id updates that record; otherwise the object
 is searched by Billow's id (a custom property) before being created, so a retry after a crash finds what
 the first attempt created. A create answered 409 ``CONFLICT`` (the unique property already holds that
-value: a concurrent attempt won) searches and updates instead.
+value: a concurrent attempt won) searches and updates instead. HubSpot's search index trails its writes
+by a few seconds: Billow's id properties must be declared unique (``hasUniqueValue``) in the portal so
+that a create racing the index gets that 409 (retryable when the search still misses the record) rather
+than a duplicate.
 """
 
 from __future__ import annotations
@@ -173,8 +176,10 @@ class HubSpotProvider(CrmProvider):
             if error.http_status != 409:
                 raise
             found = self._search(ctx, client, object_type, id_property, billow_id)
-            if found is None:
-                raise
+            if found is None:  # HubSpot's search index lags its writes by a few seconds: try later
+                raise ProviderError(
+                    error.message, code=error.code, retryable=True, http_status=409, details=error.details
+                ) from error
             return self._update(ctx, basic, object_type, found, properties)
         return str(created.id)
 

@@ -58,9 +58,8 @@ def _name(*candidates: str | None) -> str:
     return ""
 
 
-def account_fields(customer: CustomerData, *, link: bool = False) -> dict[str, Any]:
-    """An Account's fields for ``customer``; ``link``: written by record Id (a ``sync_salesforce_id``
-    link), so the external id field goes in the body to tie the Account to Billow's customer."""
+def account_fields(customer: CustomerData) -> dict[str, Any]:
+    """An Account's fields for ``customer`` (its external id ``Billow_Customer_Id__c`` apart)."""
     street = "\n".join(line for line in (customer.address_line1, customer.address_line2) if line)
     fields: dict[str, Any] = {
         "Name": _name(customer.name, customer.legal_name, customer.external_id),
@@ -75,8 +74,6 @@ def account_fields(customer: CustomerData, *, link: bool = False) -> dict[str, A
         "BillingCountry": customer.country,
     }
     fields.update({key: value for key, value in optional.items() if value})
-    if link:
-        fields[CUSTOMER_EXTERNAL_ID_FIELD] = customer.id
     return fields
 
 

@@ -128,27 +128,15 @@ class SalesforceProvider(CrmProvider):
 
     @staticmethod
     def _account(ctx: ProviderContext, connection: _Connection, customer: CustomerData) -> str:
-        if customer.provider_customer_id:  # an Account Id: a previous sync, or sync_salesforce_id
-            linked = mapping.account_fields(customer, link=True)
-            try:
-                _request(
-                    ctx,
-                    connection,
-                    "PATCH",
-                    f"sobjects/Account/{_segment(customer.provider_customer_id)}",
-                    linked,
-                )
-                return customer.provider_customer_id
-            except ProviderError as error:
-                if error.http_status != 404:  # deleted in Salesforce: upsert by Billow's id
-                    raise
+        """The customer's Account: the one whose Id the snapshot carries (a previous sync, or
+        ``sync_salesforce_id``), else upserted by Billow's id."""
         return _write(
             ctx,
             connection,
             mapping.ACCOUNT,
             mapping.CUSTOMER_EXTERNAL_ID_FIELD,
             customer.id,
-            None,
+            customer.provider_customer_id,
             mapping.account_fields(customer),
         )
 
@@ -163,11 +151,14 @@ def _write(
     known_id: str | None,
     fields: dict[str, Any],
 ) -> str:
-    """Update the record ``known_id`` (204), or upsert it by Billow's id: 201 ``created: true`` / 200
-    ``created: false`` with its ``id`` (API 46.0 and later; 204 without a body before, then read back)."""
+    """Update the record ``known_id`` (204; Billow's id written into its external id field, which links a
+    record the CRM created and named to Billow: ``sync_salesforce_id``), or upsert it by Billow's id:
+    201 ``created: true`` / 200 ``created: false`` with its ``id`` (API 46.0 and later; 204 without a body
+    before, then read back). A ``known_id`` Salesforce no longer has (404) falls back to the upsert."""
     if known_id:
+        linked = {**fields, external_field: billow_id}
         try:
-            _request(ctx, connection, "PATCH", f"sobjects/{sobject}/{_segment(known_id)}", fields)
+            _request(ctx, connection, "PATCH", f"sobjects/{sobject}/{_segment(known_id)}", linked)
             return known_id
         except ProviderError as error:
             if error.http_status != 404:

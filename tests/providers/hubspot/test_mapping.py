@@ -106,3 +106,8 @@ class TestErrors:
     ) -> None:
         error = mapping.error_from_response(status, body)
         assert (error.code, error.retryable) == (code, retryable)
+
+
+def test_existing_id_of_a_conflict() -> None:
+    assert mapping.existing_id("Contact already exists. Existing ID: 37765128953") == "37765128953"
+    assert mapping.existing_id("123 already has that value.") is None

@@ -189,6 +189,19 @@ class TestCustomer:
         result = provider.sync_customer(context(api), CUSTOMER)
         assert list(api.objects["companies"]) == [result.external_id]
 
+    def test_a_contact_whose_email_is_taken_is_linked(self, api: FakeHubSpot) -> None:
+        existing = api.add_object("contacts", {"email": "billing@acme.example", "firstname": "Ada"})
+
+        result = provider.sync_customer(context(api, default_target_type="contacts"), CUSTOMER)
+
+        assert result.external_id == existing
+        assert [(r.method, r.path) for r in api.requests][-2:] == [
+            ("POST", "/crm/v3/objects/contacts/search"),
+            ("PATCH", f"/crm/v3/objects/contacts/{existing}"),
+        ]
+        assert api.objects["contacts"][existing]["properties"]["billow_customer_id"] == CUSTOMER.id
+        assert len(api.objects["contacts"]) == 1
+
     def test_contacts_target_and_record_url(self, api: FakeHubSpot) -> None:
         ctx = context(api, default_target_type="contacts", portal_id="4455667")
 

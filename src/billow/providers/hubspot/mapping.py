@@ -147,6 +147,15 @@ def record_url(portal_id: str | None, object_type: str, object_id: str) -> str |
     return f"https://app.hubspot.com/contacts/{portal_id}/record/{type_id}/{object_id}"
 
 
+_EXISTING_ID = re.compile(r"Existing ID: (\d+)")
+
+
+def existing_id(message: str) -> str | None:
+    """The record a 409 names (``Contact already exists. Existing ID: 12345``), if it names one."""
+    match = _EXISTING_ID.search(message)
+    return match.group(1) if match else None
+
+
 def error_from_response(status: int, body: bytes | str | None) -> ProviderError:
     """HubSpot's error JSON (``status``, ``message``, ``category``, ``correlationId``) as a ProviderError:
     429 and 5xx retryable, 401 ``invalid_credentials``, else the category (``VALIDATION_ERROR``,

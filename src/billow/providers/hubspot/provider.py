@@ -4,7 +4,8 @@ associated with them, through the official SDK ``hubspot-api-client``.
 Create or update, never twice: a snapshot carrying HubSpot's id updates that record; otherwise the object
 is searched by Billow's id (a custom property) before being created, so a retry after a crash finds what
 the first attempt created. A create answered 409 ``CONFLICT`` (the unique property already holds that
-value: a concurrent attempt won) searches and updates instead. HubSpot's search index trails its writes
+value: a concurrent attempt won; or, for a contact, its e-mail address is taken: ``Existing ID: 123``)
+searches and updates instead (that contact then carries Billow's id). HubSpot's search index trails its writes
 by a few seconds: Billow's id properties must be declared unique (``hasUniqueValue``) in the portal so
 that a create racing the index gets that 409 (retryable when the search still misses the record) rather
 than a duplicate.
@@ -176,6 +177,8 @@ class HubSpotProvider(CrmProvider):
             if error.http_status != 409:
                 raise
             found = self._search(ctx, client, object_type, id_property, billow_id)
+            if found is None:  # a contact whose e-mail is taken: HubSpot names it, link that one
+                found = mapping.existing_id(error.message)
             if found is None:  # HubSpot's search index lags its writes by a few seconds: try later
                 raise ProviderError(
                     error.message, code=error.code, retryable=True, http_status=409, details=error.details

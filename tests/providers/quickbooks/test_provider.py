@@ -58,6 +58,14 @@ class TestTokens:
         assert qbo.calls("POST", "/oauth2/v1/tokens/bearer") == []
         assert context.secret_updates == {}
 
+    def test_an_expired_access_token_is_refreshed_before_the_call(self, qbo: FakeQuickBooks) -> None:
+        context = ctx(qbo, access_token=qbo.issue_access_token())
+        context.secrets = {**context.secrets, "access_token_expires_at": "1700000000"}  # 2023: expired
+        provider.sync_customer(context, samples.customer())
+        assert len(qbo.calls("POST", "/oauth2/v1/tokens/bearer")) == 1
+        assert len(qbo.api_calls()) == 1  # no 401 first
+        assert int(context.secret_updates["access_token_expires_at"]) > 1700000000
+
     def test_a_401_refreshes_once_and_tries_again(self, qbo: FakeQuickBooks) -> None:
         context = ctx(qbo, access_token="at_revoked")
         result = provider.sync_customer(context, samples.customer())
@@ -190,6 +198,20 @@ class TestInvoice:
         assert again.external_id == first.external_id
         assert len(qbo.objects["Invoice"]) == 1
         assert qbo.objects["Invoice"][first.external_id]["SyncToken"] == "1"
+
+    def test_a_lost_answer_replayed_by_request_id_creates_one_invoice(self, qbo: FakeQuickBooks) -> None:
+        customer_id = synced_customer(qbo)
+        first = provider.sync_invoice(
+            ctx(qbo, access_token=qbo.issue_access_token()), samples.invoice(customer_id)
+        )
+        # the job is retried without the id (its first answer was lost): QuickBooks' requestid replays it
+        again = provider.sync_invoice(
+            ctx(qbo, access_token=qbo.issue_access_token()), samples.invoice(customer_id)
+        )
+        assert again.external_id == first.external_id and len(qbo.objects["Invoice"]) == 1
+        calls = qbo.calls("POST", f"/v3/company/{REALM}/invoice")
+        assert len({c.query["requestid"][0] for c in calls}) == 1
+        assert len(calls[0].query["requestid"][0]) == 32
 
     def test_an_unsynced_customer_is_created_first(self, qbo: FakeQuickBooks) -> None:
         result = provider.sync_invoice(ctx(qbo, access_token=qbo.issue_access_token()), samples.invoice(None))

@@ -67,6 +67,14 @@ class TestTokens:
         assert call.headers["authorization"] == f"Bearer {context.secret_updates['access_token']}"
         assert call.headers["xero-tenant-id"] == TENANT
 
+    def test_an_expired_access_token_is_refreshed_before_the_call(self, xero: FakeXero) -> None:
+        context = authed(xero)
+        context.secrets = {**context.secrets, "access_token_expires_at": "1700000000"}  # 2023: expired
+        provider.sync_customer(context, samples.customer())
+        assert len(xero.calls("POST", "/connect/token")) == 1
+        assert len(xero.api_calls()) == 1  # no 401 first
+        assert context.secret_updates["access_token"] in xero.access_tokens
+
     def test_a_401_refreshes_once_then_invalid_credentials(self, xero: FakeXero) -> None:
         context = ctx(xero, access_token="xat_revoked")
         assert provider.sync_customer(context, samples.customer()).external_id in xero.contacts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from typing import Any
@@ -171,6 +172,13 @@ def payment_payload(payment: PaymentData, customer_ref: str, invoice_ref: str | 
     if invoice_ref is not None:
         payload["Line"] = [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice_ref, "TxnType": "Invoice"}]}]
     return payload
+
+
+def request_id(organization_id: str, integration_code: str, kind: str, billow_id: str, body: str) -> str:
+    """QuickBooks' ``requestid`` (its idempotency key: a replay answers the first answer), stable across
+    retries of one create with the same content; 32 hex characters (QuickBooks takes up to 50)."""
+    text = f"{organization_id}\n{integration_code}\n{kind}\n{billow_id}\n{body}"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def query_literal(value: str) -> str:

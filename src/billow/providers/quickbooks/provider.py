@@ -215,7 +215,7 @@ class QuickBooksProvider(AccountingProvider):
             saved = self._update(conn, "Customer", customer.provider_customer_id, payload)
             return SyncResult(external_id=str(saved["Id"]))
         try:
-            created = conn.call(lambda qb: qb.create_object("Customer", mapping.dumps(payload)))["Customer"]
+            created = self._create(conn, "Customer", customer.id, payload)
         except ProviderError as exc:
             if exc.code != "duplicate_name":
                 raise
@@ -243,7 +243,7 @@ class QuickBooksProvider(AccountingProvider):
         details: dict[str, Any] = {}
         mapping.invoice_payload(invoice, "-")  # refuse a missing mapping before any call
         payload = mapping.invoice_payload(invoice, self._customer_ref(conn, invoice.customer, details))
-        return self._save(conn, "Invoice", invoice.provider_invoice_id, payload, details)
+        return self._save(conn, "Invoice", invoice.id, invoice.provider_invoice_id, payload, details)
 
     def sync_credit_note(self, ctx: ProviderContext, credit_note: CreditNoteData) -> SyncResult:
         conn = _Connection(ctx)
@@ -252,7 +252,9 @@ class QuickBooksProvider(AccountingProvider):
         payload = mapping.credit_memo_payload(
             credit_note, self._customer_ref(conn, credit_note.customer, details)
         )
-        return self._save(conn, "CreditMemo", credit_note.provider_credit_note_id, payload, details)
+        return self._save(
+            conn, "CreditMemo", credit_note.id, credit_note.provider_credit_note_id, payload, details
+        )
 
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:
         conn = _Connection(ctx)
@@ -271,13 +273,23 @@ class QuickBooksProvider(AccountingProvider):
         payload = mapping.payment_payload(
             payment, self._customer_ref(conn, payment.customer, details), invoice_ref
         )
-        return self._save(conn, "Payment", payment.provider_payment_id, payload, details)
+        return self._save(conn, "Payment", payment.id, payment.provider_payment_id, payload, details)
 
     # ---------------------------------------------------------------------------------- helpers
+    def _create(
+        self, conn: _Connection, entity: str, billow_id: str, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        body = mapping.dumps(payload)
+        ctx = conn.ctx
+        key = mapping.request_id(ctx.organization_id, ctx.integration_code, entity, billow_id, body)
+        created: dict[str, Any] = conn.call(lambda qb: qb.create_object(entity, body, request_id=key))[entity]
+        return created
+
     def _save(
         self,
         conn: _Connection,
         entity: str,
+        billow_id: str,
         known_id: str | None,
         payload: dict[str, Any],
         details: dict[str, Any],
@@ -285,7 +297,7 @@ class QuickBooksProvider(AccountingProvider):
         if known_id:
             saved = self._update(conn, entity, known_id, payload)
         else:
-            saved = conn.call(lambda qb: qb.create_object(entity, mapping.dumps(payload)))[entity]
+            saved = self._create(conn, entity, billow_id, payload)
         if "TotalAmt" in saved:
             details["total_amount"] = str(saved["TotalAmt"])
         return SyncResult(external_id=str(saved["Id"]), details=details)

@@ -352,3 +352,22 @@ def test_registered() -> None:
 
     registry.reload()
     assert isinstance(registry.get("quickbooks"), QuickBooksProvider)
+
+
+def test_a_payment_of_several_invoices_is_recorded_unapplied(qbo: FakeQuickBooks) -> None:
+    from dataclasses import replace
+
+    customer_id = synced_customer(qbo)
+    payment = replace(samples.payment(customer_id, "1"), invoices={"inv-1": "1", "inv-2": "2"})
+    result = provider.sync_payment(ctx(qbo, access_token=qbo.issue_access_token()), payment)
+    assert result.details["unapplied"] is True
+    assert "Line" not in qbo.calls("POST", f"/v3/company/{REALM}/payment")[0].json()
+    assert qbo.objects["Payment"][result.external_id]["UnappliedAmt"] == 26.0
+
+
+def test_an_unreachable_api_is_a_retryable_connection_error() -> None:
+    with FakeQuickBooks(realm_id=REALM) as standin:
+        context = ctx(standin, access_token=standin.issue_access_token())
+    with pytest.raises(ProviderError) as err:  # the stand-in is stopped: nothing listens on its port
+        provider.sync_customer(context, samples.customer())
+    assert (err.value.code, err.value.retryable) == ("connection_error", True)

@@ -322,3 +322,38 @@ def test_registered() -> None:
 
     registry.reload()
     assert isinstance(registry.get("xero"), XeroProvider)
+
+
+def test_a_refund_only_credit_note_or_an_unsynced_invoice_is_not_allocated(xero: FakeXero) -> None:
+    from dataclasses import replace
+
+    contact = contact_id(xero)
+    invoice = invoice_id(xero, contact)
+    refund = replace(
+        samples.credit_note(contact, invoice, mappings=X), credit_amount_cents=0, refund_amount_cents=1200
+    )
+    provider.sync_credit_note(authed(xero), refund)
+    unsynced = replace(
+        samples.credit_note(contact, None, mappings=X), id="cn-lago-2", number="ACM-2026-001-CN002"
+    )
+    provider.sync_credit_note(authed(xero), unsynced)
+    assert len(xero.credit_notes) == 2
+    assert xero.calls("PUT", API + r"/CreditNotes/.*/Allocations") == []
+
+
+def test_a_payment_of_several_invoices_is_refused(xero: FakeXero) -> None:
+    from dataclasses import replace
+
+    payment = replace(samples.payment("c-1", "x-1"), invoices={"inv-1": "x-1", "inv-2": "x-2"})
+    with pytest.raises(ProviderError) as err:
+        provider.sync_payment(authed(xero), payment)
+    assert (err.value.code, err.value.retryable) == ("payment_split_unknown", False)
+    assert xero.api_calls() == []
+
+
+def test_an_unreachable_api_is_a_retryable_connection_error() -> None:
+    with FakeXero(tenant_id=TENANT) as standin:
+        context = authed(standin)
+    with pytest.raises(ProviderError) as err:  # the stand-in is stopped: nothing listens on its port
+        provider.sync_customer(context, samples.customer())
+    assert (err.value.code, err.value.retryable) == ("connection_error", True)

@@ -83,7 +83,10 @@ def _api_error(exc: ApiException) -> ProviderError:
 
 
 def _transport_error(exc: urllib3.exceptions.HTTPError) -> ProviderError:
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
+    # urllib3's NewConnectionError (refused) subclasses ConnectTimeoutError: tell them apart first.
+    if isinstance(exc, urllib3.exceptions.TimeoutError) and not isinstance(
+        exc, urllib3.exceptions.NewConnectionError
+    ):
         return ProviderError("Xero did not answer in time", code="timeout", retryable=True)
     return ProviderError(f"Xero unreachable: {type(exc).__name__}", code="connection_error", retryable=True)
 

@@ -136,7 +136,7 @@ class TestOrderApproved:
         (order_id,) = paypal.orders
         paypal.approve(order_id)
         resource = dict(paypal.orders[order_id])
-        capture = paypal._capture(paypal.orders[order_id])  # captured by someone else meanwhile
+        capture = paypal.capture_elsewhere(order_id)
         (event,) = provider.parse_webhook(
             ctx, *paypal.signed_webhook("CHECKOUT.ORDER.APPROVED", resource, resource_type="checkout-order")
         )

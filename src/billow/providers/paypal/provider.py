@@ -71,7 +71,14 @@ def _request_id(*parts: str) -> str:
 
 class PayPalProvider(PaymentProvider):
     name = "paypal"
-    secret_fields: ClassVar[Mapping[str, bool]] = {"client_id": True, "client_secret": True}
+    #: ``access_token`` / ``access_token_expires_at``: the client-credentials token, cached by the provider
+    #: (``ctx.secret_updates``), as the QuickBooks and Xero providers keep theirs.
+    secret_fields: ClassVar[Mapping[str, bool]] = {
+        "client_id": True,
+        "client_secret": True,
+        "access_token": False,
+        "access_token_expires_at": False,
+    }
     settings_fields: ClassVar[Mapping[str, bool]] = {
         "webhook_id": True,
         "environment": False,

@@ -6,7 +6,8 @@ announced (``payment_receipt.created``), and its PDF is rendered after the commi
 ``payments.receipt_pdf``; scan ``payments.receipts_without_pdf``, the safety net) with
 :func:`billow.documents.pdf.render_payment_receipt_pdf`, stored as a ``documents`` row of kind
 ``payment_receipt_pdf`` and announced (``payment_receipt.generated``). Creating or generating twice
-finds the rows and does nothing.
+finds the rows and does nothing. With ``payment_receipt.created`` in the organization's
+``email_settings`` the customer is mailed the receipt, its PDF attached (:mod:`billow.mail`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,13 +23,17 @@ from sqlalchemy.orm import Session
 from billow.config import current_settings
 from billow.documents.repository import document_repository
 from billow.documents.service import document_service
+from billow.mail.deliveries import ATTACHMENTS_HOOK
+from billow.mail.deliveries import enabled as mail_enabled
+from billow.mail.deliveries import record as record_mail
 from billow.models.documents import Document, DocumentKind
+from billow.models.mail import DocumentKind as MailKind
 from billow.models.organizations import Organization
 from billow.models.payments import Payment, PaymentReceipt
 from billow.payments.repository import payment_repository
 from billow.payments.views import render_receipt_pdf
 from billow.webhooks.outbox import emit
-from billow.worker.dispatch import after_commit, task
+from billow.worker.dispatch import after_commit, hook, task
 from billow.worker.scans import SessionFactory, scan
 
 PDF_TASK = "payments.receipt_pdf"
@@ -58,6 +64,8 @@ class ReceiptService:
         session.flush()
         emit(session, organization.id, "payment_receipt.created", "payment_receipt", receipt.id)
         after_commit(session, PDF_TASK, str(receipt.id))
+        if mail_enabled(organization, MailKind.PAYMENT_RECEIPT):
+            record_mail(session, organization.id, MailKind.PAYMENT_RECEIPT, receipt.id)
         return receipt
 
     def ensure_pdf(self, session: Session, receipt: PaymentReceipt) -> Document:
@@ -87,6 +95,18 @@ class ReceiptService:
 
 
 receipt_service = ReceiptService()
+
+
+@hook(ATTACHMENTS_HOOK)
+def attach_pdf(
+    session: Session, *, kind: str, document: object, attachments: list[tuple[str, bytes, str]], **_: Any
+) -> None:
+    """A receipt's e-mail carries its PDF (rendered now if it is not yet)."""
+    if kind != MailKind.PAYMENT_RECEIPT or not isinstance(document, PaymentReceipt):
+        return
+    stored = receipt_service.ensure_pdf(session, document)
+    data = document_service.storage().get(stored.storage_key)
+    attachments.append((f"{document.number}.pdf", data, "application/pdf"))
 
 
 @task(PDF_TASK)

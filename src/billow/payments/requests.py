@@ -10,7 +10,8 @@ together (Lago's ``PaymentRequests::CreateService``).
 * announced in its transaction (``payment_request.created``) and, so that a payment provider collects
   it, :data:`~billow.providers.interface.PAYABLE_CREATED_HOOK` with a
   :class:`~billow.providers.interface.PayableData` (run in the transaction: a listener queues its
-  provider call after the commit). No e-mail yet (:mod:`billow.mail` knows invoices and credit notes).
+  provider call after the commit), and mailed to ``email`` with the invoices' numbers (:mod:`billow.mail`,
+sent after the commit; an address that does not read: 422 ``invalid_email_format``).
 
 Lago has no manual payment of a payment request: a payment recorded on each invoice (``POST /payments``)
 settles the request once they are all paid (:func:`billow.payments.recording.settle_request_if_paid`).
@@ -25,7 +26,10 @@ from sqlalchemy.orm import Session
 from billow.customers.repository import customer_repository
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.kit.ids import parse_lago_id, parse_uuid
+from billow.mail.addresses import is_email, split_addresses
+from billow.mail.deliveries import record as record_mail
 from billow.models.customers import Customer
+from billow.models.mail import DocumentKind as MailKind
 from billow.models.organizations import Organization
 from billow.models.payments import PayableType, PaymentRequest, PaymentRequestInvoice
 from billow.payments.recording import invoice_due
@@ -71,6 +75,8 @@ class PaymentRequestService:
             errors.add("email", "value_is_mandatory")
         if not data.lago_invoice_ids:
             errors.add("lago_invoice_ids", "value_is_mandatory")
+        elif not split_addresses(data.email) or not all(is_email(a) for a in split_addresses(data.email)):
+            errors.add("email", "invalid_email_format")
         errors.raise_if_any()
         assert data.external_customer_id and data.email and data.lago_invoice_ids
         customer = customer_repository.by_external_id(session, organization.id, data.external_customer_id)
@@ -108,6 +114,7 @@ class PaymentRequestService:
         )
         session.flush()
         emit(session, organization.id, "payment_request.created", "payment_request", request.id)
+        record_mail(session, organization.id, MailKind.PAYMENT_REQUEST, request.id)
         run_hooks(
             session,
             PAYABLE_CREATED_HOOK,

@@ -119,6 +119,7 @@ HOOK_MODULES: list[str] = [
     "billow.documents.tasks",
     "billow.mail.deliveries",
     "billow.payments.provider_hooks",
+    "billow.payments.receipts",
 ]
 
 

@@ -12,8 +12,9 @@
   is already paid, with ``invoice.payment_failure`` / ``payment_request.payment_failure``.
 * :func:`pending` — a new attempt is under way: a ``failed`` payable is ``pending`` again.
 
-Locks: a payment request's row, then its invoices' rows (id order); an invoice's payment takes the invoice
-and then the rows of the unpaid payment requests that include it.
+Locks: a payment request's row, then its invoices' rows (id order); an invoice's payment takes the rows
+of the unpaid payment requests that include it, then the invoice's (:func:`lock_invoice`): the same order,
+so a payment of a request and one of its invoices queue rather than deadlock.
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def offset_of(session: Session, invoice: Invoice) -> int:
 
 def invoice_due(session: Session, invoice: Invoice) -> int:
     return due_cents(invoice.total_amount_cents, invoice.total_paid_amount_cents, offset_of(session, invoice))
+
+
+def lock_invoice(session: Session, organization_id: uuid.UUID, invoice_id: uuid.UUID) -> Invoice:
+    """Lock an invoice for a payment, after the unpaid payment requests that include it (the order a
+    payment request's payment takes too: request, then invoices), and return it as it is under the lock."""
+    requests = payment_repository.requests_of_invoice(session, organization_id, invoice_id)
+    lock_rows(session, PaymentRequest, [request.id for request in requests])
+    return lock_row(session, Invoice, invoice_id)
 
 
 def credit_invoice(session: Session, invoice: Invoice, amount_cents: int) -> None:
@@ -100,7 +109,7 @@ def succeeded(session: Session, payment: Payment, *, strict: bool) -> None:
     than what is due is refused (:class:`Overpayment`, nothing written); otherwise (a provider took the
     money already) what is due is paid and the excess logged."""
     if payment.payable_type == PayableType.INVOICE:
-        invoice = lock_row(session, Invoice, payment.payable_id)
+        invoice = lock_invoice(session, payment.organization_id, payment.payable_id)
         amount = payment.amount_cents
         if not strict:
             amount = min(amount, invoice_due(session, invoice))
@@ -142,7 +151,7 @@ class Failure:
 def failed(session: Session, payable_type: str, payable_id: uuid.UUID, failure: Failure) -> bool:
     """The payable failed to be collected (unless it is paid already). Returns whether it changed."""
     if payable_type == PayableType.INVOICE:
-        invoice = lock_row(session, Invoice, payable_id)
+        invoice = lock_row(session, Invoice, payable_id)  # no payment request is written
         if invoice.payment_status == PaymentStatus.SUCCEEDED:
             return False
         changed = invoice_service.set_payment_status(session, invoice, PaymentStatus.FAILED)

@@ -28,7 +28,6 @@ from billow.customers.repository import customer_repository
 from billow.db import utcnow
 from billow.errors import Errors, NotAllowed, NotFound, ValidationFailed
 from billow.kit.ids import parse_lago_id
-from billow.kit.locking import lock_row
 from billow.kit.time import parse_instant
 from billow.models.customers import Customer
 from billow.models.invoices import Invoice, InvoiceStatus
@@ -73,7 +72,7 @@ class PaymentService:
         found = session.get(Invoice, invoice_id)
         if found is None or found.organization_id != organization.id:
             raise NotFound("invoice")
-        invoice = lock_row(session, Invoice, invoice_id)
+        invoice = recording.lock_invoice(session, organization.id, invoice_id)
         if invoice.status != InvoiceStatus.FINALIZED:
             raise NotAllowed(code="invalid_status")
         known = payment_repository.manual_by_reference(session, organization.id, invoice.id, data.reference)

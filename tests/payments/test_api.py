@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from lago_python_client.models.payment_receipt import PaymentReceiptResponse
 
 from tests.conftest import Api
 from tests.payments.helpers import get_invoice, invoice, paid, pay
@@ -195,6 +198,7 @@ class TestReceipts:
         receipt = receipts["payment_receipts"][0]
         assert api.get(f"/payment_receipts/{receipt['lago_id']}").json() == {"payment_receipt": receipt}
         assert set(receipt) == {"lago_id", "number", "payment", "file_url", "created_at"}
+        assert PaymentReceiptResponse.parse_obj(receipt).payment.lago_id == second["lago_id"]
 
 
 class TestTenancy:
@@ -216,3 +220,30 @@ class TestTenancy:
             other_api.get("/payment_receipts").json()["payment_receipts"][0]["number"].rsplit("-", 1)[1],
         }
         assert numbers == {"001"}  # each organization counts its own receipts
+
+
+class TestOrganizationDeleted:
+    def test_payments_go_with_their_organization(self, api: Api, other_api: Api, billow: Any) -> None:
+        from tests.payments.helpers import make_overdue
+
+        for each in (api, other_api):
+            bill = invoice(each, 1000)
+            paid(each, bill["lago_id"], 400)
+            make_overdue(each, bill["lago_id"])
+            body = {
+                "external_customer_id": "cus_1",
+                "email": "a@b.example",
+                "lago_invoice_ids": [bill["lago_id"]],
+            }
+            assert each.post("/payment_requests", json={"payment_request": body}).status_code == 200
+        result = billow("organizations", "delete", str(api.organization.id), "--yes")
+        assert result.exit_code == 0, result.output
+        for line in (
+            "payments: 1",
+            "payment_receipts: 1",
+            "payment_requests: 1",
+            "payment_request_invoices: 1",
+        ):
+            assert f"  {line}\n" in result.stdout
+        assert len(other_api.get("/payments").json()["payments"]) == 1
+        assert len(other_api.get("/payment_requests").json()["payment_requests"]) == 1

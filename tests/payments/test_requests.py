@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from lago_python_client.models.payment_request import PaymentRequestResponse
 
 from billow.providers.interface import PAYABLE_CREATED_HOOK
 from billow.worker.dispatch import HOOKS
@@ -62,6 +63,8 @@ class TestCreate:
             assert created["customer"]["external_id"] == "cus_1"
             assert [i["lago_id"] for i in created["invoices"]] == [one["lago_id"], two["lago_id"]]
             assert "fees" not in created["invoices"][0]
+            parsed = PaymentRequestResponse.parse_obj(created)  # as lago-python-client reads it
+            assert parsed.invoices is not None and len(parsed.invoices.__root__) == 2
             assert sent(receiver) == [("payment_request.created", created["lago_id"])]
             assert objects(receiver, "payment_request.created") == [created]
         finally:

@@ -418,7 +418,7 @@ class TestValidation:
                 {"invoice_grace_period": ["value_is_out_of_range"]},
             ),
             (
-                {"billing_configuration": {"payment_provider": "paypal"}},
+                {"billing_configuration": {"payment_provider": "not_a_provider"}},
                 {"payment_provider": ["value_is_invalid"]},
             ),
             (

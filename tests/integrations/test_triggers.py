@@ -200,3 +200,11 @@ class TestRecordedPayments:
         assert (job["status"], job["object_id"]) == ("succeeded", str(payment_id))
         [synced] = fake.of_kind("payments")
         assert (synced["amount"], synced["invoices"]) == (2500, [synced_invoice["id"]])
+
+
+def test_an_installed_payment_provider_is_a_valid_payment_provider(api: Api) -> None:
+    """Beyond Lago's list (stripe, gocardless, adyen...), any payment provider installed is accepted
+    (PayPal, a third party's); an accounting provider's type is not."""
+    for name, status in (("testpay", 200), ("testbooks", 422)):
+        body = {"external_id": f"cus_{name}", "billing_configuration": {"payment_provider": name}}
+        assert api.post("/customers", {"customer": body}).status_code == status

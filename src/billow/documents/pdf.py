@@ -10,6 +10,7 @@ instant): the same object gives the same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
@@ -33,6 +34,19 @@ GREY = (110, 110, 110)
 DASH = "\u2013"  # en dash
 TIMES = "\u00d7"  # multiplication sign
 RULE = (200, 200, 200)
+
+
+@dataclass(frozen=True)
+class PaymentReceiptFacts:
+    """What a payment receipt's PDF shows."""
+
+    number: str
+    created_at: datetime
+    paid_at: datetime
+    reference: str | None
+    invoice_numbers: Sequence[str]
+    amount_cents: int
+    currency: str
 
 
 class _Pdf(FPDF):
@@ -339,3 +353,31 @@ def render_credit_note_pdf(
         rows.append((words["offset"], words.cents(note.offset_amount_cents), False))
     _totals(pdf, rows)
     return _finish(pdf, f"{words['credit_note']} {note.number}", organization.name, note.created_at)
+
+
+def render_payment_receipt_pdf(
+    receipt: PaymentReceiptFacts, customer: CustomerOut, organization: Organization, locale: str
+) -> bytes:
+    """A payment receipt (:mod:`billow.payments.receipts`: this package sits below payments, which gives
+    the receipt's facts as the API renders them)."""
+    words = Words(locale, receipt.currency)
+    pdf = _Pdf(words, organization.invoice_footer)
+    facts = [
+        (words["receipt_number"], receipt.number),
+        (words["payment_date"], words.date(receipt.paid_at.date())),
+    ]
+    if receipt.reference:
+        facts.append((words["payment_reference"], receipt.reference))
+    _header(pdf, words["payment_receipt"], facts)
+    _parties(
+        pdf,
+        (words["from"], organization_lines(organization, words)),
+        (words["bill_to"], customer_lines(customer, words)),
+    )
+    pdf.set_font(FONT, "B", 9)
+    pdf.cell(0, 5, words["paid_invoices"], new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font(FONT, "", 9)
+    for number in receipt.invoice_numbers:
+        pdf.cell(0, 5, number, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    _totals(pdf, [(words["amount_paid"], words.cents(receipt.amount_cents), True)])
+    return _finish(pdf, f"{words['payment_receipt']} {receipt.number}", organization.name, receipt.created_at)

@@ -105,6 +105,8 @@ def attach_pdf(
     session: Session, *, kind: str, document: Invoice | CreditNote, attachments: list[tuple[str, bytes, str]]
 ) -> None:
     """An invoice's or credit note's e-mail carries its PDF (generated now if it is not yet)."""
+    if not isinstance(document, Invoice | CreditNote):  # payments attach their receipts' PDFs themselves
+        return
     organization = session.get(Organization, document.organization_id)
     if organization is None:
         return

@@ -52,7 +52,8 @@ INVOICE_PAYMENT_STATUSES = tuple(status.value for status in PaymentStatus)
 FEE_PAYMENT_STATUSES = ("pending", "succeeded", "failed", "refunded")
 FEE_TYPES = ("charge", "add_on", "subscription", "credit", "commitment", "fixed_charge", "product")
 METADATA_MAX_COUNT = 5
-#: In-transaction hook announced when ``PUT /invoices/{id}`` changes an invoice's payment status.
+#: In-transaction hook announced when an invoice's payment status changes (``PUT /invoices/{id}``, a
+#: payment: :meth:`InvoiceService.set_payment_status`).
 PAYMENT_STATUS_CHANGED = "invoices.payment_status_changed"
 METADATA_KEY_MAX_LENGTH = 20
 METADATA_VALUE_MAX_LENGTH = 140
@@ -195,7 +196,7 @@ class InvoiceService:
     def update(
         self, session: Session, organization: Organization, lago_id: str, data: InvoiceUpdateInput
     ) -> Invoice:
-        invoice = self.get(session, organization, lago_id)
+        invoice = self._locked(session, organization, lago_id)  # payments change it under this lock too
         if invoice.status == InvoiceStatus.VOIDED:
             raise NotAllowed(code="update_on_voided_invoice")
         if invoice.status == InvoiceStatus.FAILED:  # Lago: a failed invoice can only be retried
@@ -216,20 +217,29 @@ class InvoiceService:
             raise NotAllowed(code="payment_status_update_on_draft_invoice")
 
         if data.payment_status is not None:
-            changed = data.payment_status != invoice.payment_status
-            invoice.payment_status = data.payment_status
-            if invoice.payment_overdue and invoice.payment_status == PaymentStatus.SUCCEEDED:
-                invoice.payment_overdue = False
-            session.flush()
-            invoice_repository.set_fees_payment_status(session, invoice)
-            if changed:  # e.g. a paid credit invoice settles its wallet top-up (billow.wallets.settlement)
-                run_hooks(session, PAYMENT_STATUS_CHANGED, invoice=invoice)
-                emit(session, organization.id, "invoice.payment_status_updated", "invoice", invoice.id)
+            self.set_payment_status(session, invoice, data.payment_status)
         if data.metadata is not None:
             self._replace_metadata(session, invoice, data.metadata)
         invoice.updated_at = utcnow()
         session.flush()
         return invoice
+
+    def set_payment_status(self, session: Session, invoice: Invoice, payment_status: str) -> bool:
+        """The one path of an invoice's payment status change (``PUT /invoices/{id}`` and the payments of
+        :mod:`billow.payments`), the invoice locked by the caller: its fees follow, a paid invoice is no
+        longer overdue, and a change is announced (hook :data:`PAYMENT_STATUS_CHANGED`, e.g. a paid credit
+        invoice settles its wallet top-up in :mod:`billow.wallets.settlement`; webhook
+        ``invoice.payment_status_updated``). Returns whether the status changed."""
+        changed = payment_status != invoice.payment_status
+        invoice.payment_status = payment_status
+        if invoice.payment_overdue and invoice.payment_status == PaymentStatus.SUCCEEDED:
+            invoice.payment_overdue = False
+        session.flush()
+        invoice_repository.set_fees_payment_status(session, invoice)
+        if changed:
+            run_hooks(session, PAYMENT_STATUS_CHANGED, invoice=invoice)
+            emit(session, invoice.organization_id, "invoice.payment_status_updated", "invoice", invoice.id)
+        return changed
 
     def _validate_metadata(self, items: list[InvoiceMetadataInput], errors: Errors) -> None:
         if len(items) > METADATA_MAX_COUNT:

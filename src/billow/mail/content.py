@@ -23,14 +23,16 @@ DEFAULT_LOCALE = "en"
 
 @dataclass(frozen=True)
 class Document:
-    kind: str  # ``invoice`` or ``credit_note``
+    kind: str  # ``invoice``, ``credit_note``, ``payment_request`` or ``payment_receipt``
     organization_name: str
     number: str
     currency: str
     total_amount_cents: int
-    #: Invoice: its payment due date; credit note: its issuing date.
+    #: Invoice: its payment due date; credit note: its issuing date; payment request: its creation;
+    #: receipt: the payment's date.
     day: date | None
-    #: A credit note: the number of the invoice it credits.
+    #: A credit note: the number of the invoice it credits; a payment request or receipt: the numbers
+    #: of the invoices it asks for or pays, joined.
     invoice_number: str | None = None
     file_url: str | None = None
 
@@ -45,6 +47,14 @@ class Content:
 #: locale → kind → (subject, first paragraph). Placeholders: organization, number, total, day, invoice.
 CATALOG: dict[str, dict[str, tuple[str, str]]] = {
     "en": {
+        "payment_request": (
+            "Payment request from {organization}",
+            "{organization} asks you to pay {total} for the invoices {invoice}.",
+        ),
+        "payment_receipt": (
+            "Payment receipt {number} from {organization}",
+            "{organization} has received your payment of {total} on {day} for {invoice}.",
+        ),
         "invoice": (
             "Invoice {number} from {organization}",
             "{organization} has issued invoice {number} for {total}, due on {day}.",
@@ -55,6 +65,14 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "fr": {
+        "payment_request": (
+            "Demande de paiement de {organization}",
+            "{organization} vous demande de régler {total} pour les factures {invoice}.",
+        ),
+        "payment_receipt": (
+            "Reçu de paiement {number} de {organization}",
+            "{organization} a bien reçu votre paiement de {total} le {day} pour {invoice}.",
+        ),
         "invoice": (
             "Facture {number} de {organization}",
             "{organization} vous a adressé la facture {number} d'un montant de {total}, "
@@ -67,6 +85,14 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "de": {
+        "payment_request": (
+            "Zahlungsaufforderung von {organization}",
+            "{organization} bittet Sie, {total} für die Rechnungen {invoice} zu bezahlen.",
+        ),
+        "payment_receipt": (
+            "Zahlungsbeleg {number} von {organization}",
+            "{organization} hat Ihre Zahlung über {total} am {day} für {invoice} erhalten.",
+        ),
         "invoice": (
             "Rechnung {number} von {organization}",
             "{organization} hat Ihnen die Rechnung {number} über {total} ausgestellt, fällig am {day}.",
@@ -78,6 +104,14 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
         ),
     },
     "es": {
+        "payment_request": (
+            "Solicitud de pago de {organization}",
+            "{organization} le solicita el pago de {total} por las facturas {invoice}.",
+        ),
+        "payment_receipt": (
+            "Recibo de pago {number} de {organization}",
+            "{organization} ha recibido su pago de {total} el {day} por {invoice}.",
+        ),
         "invoice": (
             "Factura {number} de {organization}",
             "{organization} le ha emitido la factura {number} por {total}, con vencimiento el {day}.",

@@ -1,4 +1,5 @@
-"""Exactly-once e-mails of invoices and credit notes (``email_deliveries``, :mod:`billow.models.mail`).
+"""Exactly-once e-mails of invoices and credit notes (``email_deliveries``, :mod:`billow.models.mail`),
+and of payment requests and receipts (recorded by :mod:`billow.payments` with :func:`record`).
 
 1. **Recorded in the document's transaction**: the hooks ``invoices.finalized`` and
    ``credit_notes.created`` (announced by :mod:`billow.invoices.finalization` and
@@ -45,7 +46,11 @@ SEND_TASK = "mail.send"
 #: attachments=list)`` appends ``(filename, bytes, mime_type)`` tuples to ``attachments``.
 ATTACHMENTS_HOOK = "mail.attachments"
 #: The ``email_settings`` value that enables each kind (Lago's names).
-SETTING = {DocumentKind.INVOICE: "invoice.finalized", DocumentKind.CREDIT_NOTE: "credit_note.created"}
+SETTING = {
+    DocumentKind.INVOICE: "invoice.finalized",
+    DocumentKind.CREDIT_NOTE: "credit_note.created",
+    DocumentKind.PAYMENT_RECEIPT: "payment_receipt.created",
+}
 
 MAX_ATTEMPTS = 5
 #: How long a claim holds a delivery (longer than an SMTP exchange with its timeouts).
@@ -103,7 +108,10 @@ def record(
 
 
 def enabled(organization: Organization, kind: DocumentKind) -> bool:
-    return SETTING[kind] in (organization.email_settings or [])
+    """Whether the organization's ``email_settings`` ask for this kind (a payment request is always
+    mailed: its request names the address)."""
+    setting = SETTING.get(kind)
+    return setting is None or setting in (organization.email_settings or [])
 
 
 @hook("invoices.finalized")
@@ -135,22 +143,14 @@ def _prepare(
     """The envelope, message and attachments of ``delivery`` (read in ``session``, nothing written)."""
     organization_id = delivery.organization_id
     organization = repository.organization(session, organization_id)
-    document: Invoice | CreditNote | None
-    if delivery.document_kind == DocumentKind.INVOICE:
-        document = repository.invoice(session, organization_id, delivery.document_id)
-        if document is not None and document.status != InvoiceStatus.FINALIZED:
-            document = None
-    else:
-        document = repository.credit_note(session, organization_id, delivery.document_id)
-    if organization is None or document is None:
+    if organization is None:
         raise Skip(DOCUMENT_GONE)
-    if isinstance(document, Invoice) and document.fees_amount_cents == 0 and not delivery.resend:
-        raise Skip(ZERO_AMOUNT)
+    document, customer_id, shown, default_to = _document(session, delivery, organization)
     if not organization.email:
         raise Skip(NO_ORGANIZATION_EMAIL)
-    customer = repository.customer(session, organization_id, document.customer_id)
+    customer = repository.customer(session, organization_id, customer_id)
     recipients = delivery.recipients or {}
-    to = list(recipients.get("to") or (split_addresses(customer.email) if customer else []))
+    to = list(recipients.get("to") or default_to or (split_addresses(customer.email) if customer else []))
     if not to:
         raise Skip(NO_RECIPIENT)
     envelope = Envelope(
@@ -163,6 +163,66 @@ def _prepare(
     locale = mail_content.document_locale(
         customer.document_locale if customer else None, organization.document_locale
     )
+    attachments: list[Attachment] = []
+    run_hooks(
+        session,
+        ATTACHMENTS_HOOK,
+        kind=str(delivery.document_kind),
+        document=document,
+        attachments=attachments,
+    )
+    message = build_message(settings, envelope, mail_content.render(shown, locale), attachments)
+    return envelope, message, attachments
+
+
+def _document(
+    session: Session, delivery: EmailDelivery, organization: Organization
+) -> tuple[Any, uuid.UUID, mail_content.Document, list[str]]:
+    """The delivery's document, its customer's id, what the message shows of it, and its own recipients
+    (a payment request's ``email``; else the customer's addresses are used). :class:`Skip` when gone."""
+    organization_id = organization.id
+    kind = delivery.document_kind
+    if kind == DocumentKind.PAYMENT_REQUEST:
+        found_request = repository.payment_request(session, organization_id, delivery.document_id)
+        if found_request is None:
+            raise Skip(DOCUMENT_GONE)
+        request, numbers = found_request
+        shown = mail_content.Document(
+            kind=DocumentKind.PAYMENT_REQUEST,
+            organization_name=organization.name,
+            number="",
+            currency=request.amount_currency,
+            total_amount_cents=request.amount_cents,
+            day=request.created_at.date(),
+            invoice_number=", ".join(numbers),
+        )
+        return request, request.customer_id, shown, split_addresses(request.email)
+    if kind == DocumentKind.PAYMENT_RECEIPT:
+        found_receipt = repository.payment_receipt(session, organization_id, delivery.document_id)
+        if found_receipt is None:
+            raise Skip(DOCUMENT_GONE)
+        receipt, payment = found_receipt
+        shown = mail_content.Document(
+            kind=DocumentKind.PAYMENT_RECEIPT,
+            organization_name=organization.name,
+            number=receipt.number,
+            currency=payment.amount_currency,
+            total_amount_cents=payment.amount_cents,
+            day=(payment.paid_at or payment.created_at).date(),
+            invoice_number=", ".join(repository.paid_invoice_numbers(session, payment)),
+        )
+        return receipt, payment.customer_id, shown, []
+    document: Invoice | CreditNote | None
+    if kind == DocumentKind.INVOICE:
+        document = repository.invoice(session, organization_id, delivery.document_id)
+        if document is not None and document.status != InvoiceStatus.FINALIZED:
+            document = None
+    else:
+        document = repository.credit_note(session, organization_id, delivery.document_id)
+    if document is None:
+        raise Skip(DOCUMENT_GONE)
+    if isinstance(document, Invoice) and document.fees_amount_cents == 0 and not delivery.resend:
+        raise Skip(ZERO_AMOUNT)
     if isinstance(document, Invoice):
         shown = mail_content.Document(
             kind=DocumentKind.INVOICE,
@@ -185,16 +245,7 @@ def _prepare(
             invoice_number=repository.invoice_number(session, organization_id, document.invoice_id),
             file_url=getattr(document, "file_url", None),
         )
-    attachments: list[Attachment] = []
-    run_hooks(
-        session,
-        ATTACHMENTS_HOOK,
-        kind=str(delivery.document_kind),
-        document=document,
-        attachments=attachments,
-    )
-    message = build_message(settings, envelope, mail_content.render(shown, locale), attachments)
-    return envelope, message, attachments
+    return document, document.customer_id, shown, []
 
 
 def deliver(

@@ -15,6 +15,7 @@ from billow.models.customers import Customer
 from billow.models.invoices import VISIBLE_STATUSES, Invoice
 from billow.models.mail import DeliveryStatus, EmailDelivery
 from billow.models.organizations import Organization
+from billow.models.payments import Payment, PaymentReceipt, PaymentRequest, PaymentRequestInvoice
 
 #: Statuses a sender may take (a failed delivery is retried until its attempts run out).
 SENDABLE = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
@@ -123,6 +124,46 @@ class MailRepository:
         return session.scalar(
             select(Invoice.number).where(Invoice.organization_id == organization_id, Invoice.id == invoice_id)
         )
+
+    def payment_request(
+        self, session: Session, organization_id: uuid.UUID, request_id: uuid.UUID
+    ) -> tuple[PaymentRequest, list[str]] | None:
+        """A payment request and its invoices' numbers (the oldest first)."""
+        request = session.scalar(
+            select(PaymentRequest).where(
+                PaymentRequest.organization_id == organization_id, PaymentRequest.id == request_id
+            )
+        )
+        if request is None:
+            return None
+        numbers = session.scalars(
+            select(Invoice.number)
+            .join(PaymentRequestInvoice, PaymentRequestInvoice.invoice_id == Invoice.id)
+            .where(
+                PaymentRequestInvoice.organization_id == organization_id,
+                PaymentRequestInvoice.payment_request_id == request.id,
+            )
+            .order_by(Invoice.issuing_date, Invoice.created_at, Invoice.id)
+        )
+        return request, list(numbers)
+
+    def payment_receipt(
+        self, session: Session, organization_id: uuid.UUID, receipt_id: uuid.UUID
+    ) -> tuple[PaymentReceipt, Payment] | None:
+        row = session.execute(
+            select(PaymentReceipt, Payment)
+            .join(Payment, Payment.id == PaymentReceipt.payment_id)
+            .where(PaymentReceipt.organization_id == organization_id, PaymentReceipt.id == receipt_id)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
+    def paid_invoice_numbers(self, session: Session, payment: Payment) -> list[str]:
+        """The numbers of the invoices a payment pays (its invoice, or its payment request's)."""
+        if payment.payable_type == "invoice":
+            number = self.invoice_number(session, payment.organization_id, payment.payable_id)
+            return [number] if number else []
+        found = self.payment_request(session, payment.organization_id, payment.payable_id)
+        return found[1] if found else []
 
     def customer(
         self, session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID

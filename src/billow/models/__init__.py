@@ -26,6 +26,7 @@ from billow.models import (  # noqa: F401
     mail,
     metering,
     organizations,
+    payments,
     plans,
     subscriptions,
     taxes,

@@ -17,6 +17,7 @@ class DocumentKind(StrEnum):
     INVOICE_XML = "invoice_xml"
     CREDIT_NOTE_PDF = "credit_note_pdf"
     CREDIT_NOTE_XML = "credit_note_xml"
+    PAYMENT_RECEIPT_PDF = "payment_receipt_pdf"
 
 
 class Document(TenantMixin, Base):

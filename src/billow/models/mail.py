@@ -33,6 +33,10 @@ class DeliveryStatus(StrEnum):
 class DocumentKind(StrEnum):
     INVOICE = "invoice"
     CREDIT_NOTE = "credit_note"
+    #: A payment request's invoices, to the request's ``email`` (:mod:`billow.payments.requests`).
+    PAYMENT_REQUEST = "payment_request"
+    #: A succeeded payment's receipt, to the customer (:mod:`billow.payments.receipts`).
+    PAYMENT_RECEIPT = "payment_receipt"
 
 
 class EmailDelivery(TenantMixin, Base):
@@ -45,7 +49,7 @@ class EmailDelivery(TenantMixin, Base):
     )
 
     document_kind: Mapped[str] = mapped_column(String(16))
-    #: The invoice or credit note (no foreign key: one column for both kinds).
+    #: The invoice, credit note, payment request or payment receipt (no foreign key: one column for all).
     document_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     #: ``{"to": [...], "cc": [...], "bcc": [...]}``; ``to`` is absent until sent when the delivery goes to
     #: the customer's e-mail (read when it is sent, as Lago's mailer does).

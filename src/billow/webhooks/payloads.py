@@ -31,6 +31,7 @@ RENDERER_MODULES: list[str] = [
     "billow.billable_metrics.views",
     "billow.wallets.views",
     "billow.credit_notes.views",
+    "billow.payments.views",
     "billow.integrations.views",
 ]
 

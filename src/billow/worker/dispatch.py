@@ -78,6 +78,7 @@ TASK_MODULES: list[str] = [
     "billow.documents.tasks",
     "billow.webhooks.delivery",
     "billow.mail.deliveries",
+    "billow.payments.receipts",
     "billow.integrations.jobs",
 ]
 
@@ -118,6 +119,8 @@ HOOK_MODULES: list[str] = [
     "billow.alerts.evaluation",
     "billow.documents.tasks",
     "billow.mail.deliveries",
+    "billow.payments.provider_hooks",
+    "billow.payments.receipts",
     "billow.integrations.triggers",
 ]
 

@@ -94,6 +94,7 @@ SCAN_MODULES: list[str] = [
     "billow.webhooks.delivery",
     "billow.subscriptions.notices",
     "billow.mail.deliveries",
+    "billow.payments.receipts",
     "billow.integrations.jobs",
 ]
 

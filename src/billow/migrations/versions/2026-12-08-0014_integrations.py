@@ -2,8 +2,8 @@
 providers, jobs and their attempts, inbound events
 
 Revision ID: 0024
-Revises: 0022
-Create Date: 2026-12-07 23:53:14.590872
+Revises: 0023
+Create Date: 2026-12-08 00:14:48.222962
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import billow.kit.db_types
 
 revision = "0024"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 

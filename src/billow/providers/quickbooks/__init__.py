@@ -1,0 +1,5 @@
+"""QuickBooks Online, an accounting provider."""
+
+from billow.providers.quickbooks.provider import QuickBooksProvider
+
+__all__ = ["QuickBooksProvider"]

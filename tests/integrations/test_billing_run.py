@@ -45,8 +45,11 @@ def test_a_billed_invoice_is_collected_and_synced(
     summary = bill_due(app.state.sessionmaker, datetime.fromisoformat("2024-02-01T01:00:00+00:00"))
     assert summary.failed == [] and summary.invoices_created == 1
     [invoice] = api.get("/invoices").json()["invoices"]
-    [payment] = fake.of_kind("payments")
-    assert (payment["amount"], payment["metadata"]["billow_payable_id"]) == (1000, invoice["lago_id"])
+    # Collected through the payment provider, then (the payment succeeded) recorded in the books.
+    collected, recorded = fake.of_kind("payments")
+    assert (collected["amount"], collected["metadata"]["billow_payable_id"]) == (1000, invoice["lago_id"])
     [synced] = fake.of_kind("invoices")
+    assert (recorded["amount"], "metadata" in recorded) == (1000, False)
+    assert recorded["invoices"] == [synced["id"]]
     assert (synced["number"], synced["total"]) == (invoice["number"], 1000)
     assert [j["status"] for j in job_list(api, "pay", operation="create_payment")] == ["succeeded"]

@@ -4,17 +4,15 @@ notes created, payables announced, subscriptions started; an invoice synced twic
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import select
 
 from billow.integrations import jobs
-from billow.integrations.triggers import PAYMENT_RECORDED_HOOK
 from billow.models.customers import Customer
 from billow.models.integrations import Integration
-from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData, PaymentData
+from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData
 from billow.worker.dispatch import run_hooks
 from tests.conftest import Api
 from tests.integrations.conftest import add_integration
@@ -177,25 +175,10 @@ class TestRecordedPayments:
         linked_customer(api, ("testbooks", "books"))
         invoice = one_off_invoice(api, 2500)
         [synced_invoice] = fake.of_kind("invoices")
-        payment_id = uuid.uuid4()
-        with app.state.sessionmaker.begin() as session:
-            row = session.scalars(select(Customer).where(Customer.external_id == "cus_1")).one()
-            payment = PaymentData(
-                id=str(payment_id),
-                amount_cents=2500,
-                currency="EUR",
-                paid_at=datetime(2026, 12, 7, tzinfo=UTC),
-                reference="wire 42",
-                customer=CustomerData(id=str(row.id), external_id="cus_1", name="Ann"),
-                invoices={invoice["lago_id"]: None},
-            )
-            run_hooks(
-                session,
-                PAYMENT_RECORDED_HOOK,
-                organization_id=row.organization_id,
-                customer_id=row.id,
-                payment=payment,
-            )
+        body = {"invoice_id": invoice["lago_id"], "amount_cents": 2500, "reference": "wire 42"}
+        response = api.post("/payments", {"payment": body})
+        assert response.status_code == 200, response.text
+        payment_id = response.json()["payment"]["lago_id"]
         [job] = job_list(api, "books", operation="sync_payment")
         assert (job["status"], job["object_id"]) == ("succeeded", str(payment_id))
         [synced] = fake.of_kind("payments")

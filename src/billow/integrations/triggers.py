@@ -19,13 +19,16 @@ from billow.integrations.repository import integration_repository as repository
 from billow.integrations.results import payment_object_type
 from billow.integrations.service import integration_service
 from billow.invoices.finalization import FINALIZED_HOOK
+from billow.invoices.service import PAYMENT_STATUS_CHANGED
 from billow.models.credit_notes import CreditNote
 from billow.models.customers import Customer
 from billow.models.integrations import Integration
 from billow.models.invoices import Invoice
 from billow.models.organizations import Organization
+from billow.models.payments import Payment
 from billow.models.subscriptions import Subscription
-from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, PaymentData, ProviderKind
+from billow.payments.recording import PAYMENT_RECORDED
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, ProviderKind
 from billow.subscriptions.service.common import SUBSCRIPTION_ANNOUNCED
 from billow.worker.dispatch import hook
 
@@ -171,19 +174,38 @@ def payable_created(
     )
 
 
-#: Announced by the payments domain when a payment is recorded (manual, or confirmed by a provider), in
-#: its transaction: ``organization_id``, ``customer_id``, ``payment`` (:class:`PaymentData`). Its accounting
-#: integrations get a ``sync_payment`` job.
-PAYMENT_RECORDED_HOOK = "payments.recorded"
-
-
-@hook(PAYMENT_RECORDED_HOOK)
+@hook(PAYMENT_RECORDED)
 def payment_recorded(
-    session: Session, *, organization_id: uuid.UUID, customer_id: uuid.UUID, payment: PaymentData, **_: Any
+    session: Session, *, payment: Payment, invoice_ids: Sequence[uuid.UUID], **_: Any
 ) -> None:
-    for integration in synced_integrations(session, organization_id, customer_id, (ProviderKind.ACCOUNTING,)):
-        snapshot = snapshots.payment_to_json(payment, str(customer_id))
-        enqueue(session, integration, "sync_payment", "payment", uuid.UUID(payment.id), snapshot)
+    """A succeeded payment is recorded in the customer's accounting tools."""
+    integrations = synced_integrations(
+        session, payment.organization_id, payment.customer_id, (ProviderKind.ACCOUNTING,)
+    )
+    if not integrations:
+        return
+    snapshot = {
+        "id": str(payment.id),
+        "amount_cents": payment.amount_cents,
+        "currency": payment.amount_currency,
+        "paid_at": (payment.paid_at or payment.created_at).isoformat(),
+        "reference": payment.reference,
+        "customer_id": str(payment.customer_id),
+        "invoice_ids": [str(invoice_id) for invoice_id in invoice_ids],
+    }
+    for integration in integrations:
+        enqueue(session, integration, "sync_payment", "payment", payment.id, snapshot)
+
+
+@hook(PAYMENT_STATUS_CHANGED)
+def invoice_payment_status_changed(session: Session, invoice: Invoice, **_: Any) -> None:
+    """A CRM's invoice record follows the invoice's payment status."""
+    if invoice.status != "finalized":
+        return
+    for integration in synced_integrations(
+        session, invoice.organization_id, invoice.customer_id, (ProviderKind.CRM,)
+    ):
+        enqueue(session, integration, "sync_invoice", "invoice", invoice.id)
 
 
 @hook(SUBSCRIPTION_ANNOUNCED)

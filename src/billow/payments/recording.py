@@ -37,8 +37,13 @@ from billow.payments.amounts import Overpayment, Owed, apply_payment, due_cents,
 from billow.payments.receipts import receipt_service
 from billow.payments.repository import payment_repository
 from billow.webhooks.outbox import emit
+from billow.worker.dispatch import run_hooks
 
 log = logging.getLogger(__name__)
+
+#: ``run_hooks(session, PAYMENT_RECORDED, payment=, invoice_ids=)``: a payment just succeeded (manual or
+#: through a provider) and paid ``invoice_ids`` (e.g. accounting tools record it: :mod:`billow.integrations`).
+PAYMENT_RECORDED = "payments.recorded"
 
 
 def offset_of(session: Session, invoice: Invoice) -> int:
@@ -119,6 +124,7 @@ def succeeded(session: Session, payment: Payment, *, strict: bool) -> None:
                 )
         if amount > 0:
             credit_invoice(session, invoice, amount)
+        paid_invoice_ids = [invoice.id]
     else:
         request = lock_row(session, PaymentRequest, payment.payable_id)
         invoices = payment_repository.request_invoices(session, request.organization_id, [request.id])[
@@ -132,11 +138,14 @@ def succeeded(session: Session, payment: Payment, *, strict: bool) -> None:
         if not strict:
             amount = min(amount, sum(item.due_cents for item in owed))
         by_id = {invoice.id: invoice for invoice in invoices}
+        paid_invoice_ids = []
         for invoice_id, share in spread(amount, owed):
             credit_invoice(session, by_id[invoice_id], share)
+            paid_invoice_ids.append(invoice_id)
         settle_request_if_paid(session, request)
     receipt_service.create(session, payment)
     emit(session, payment.organization_id, "payment.succeeded", "payment", payment.id)
+    run_hooks(session, PAYMENT_RECORDED, payment=payment, invoice_ids=paid_invoice_ids)
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,41 @@ def test_payment_account_mapping_is_required() -> None:
     with pytest.raises(ProviderError) as err:
         xero.payment(payment, "x-1")
     assert err.value.code == "missing_mapping"
+
+
+def test_a_credit_note_takes_back_the_coupons_its_lines_carried() -> None:
+    """Credited 500 + 500 of fees that carried 300 of coupons: subtotal 1000 - 300 = 700, taxes 20 % =
+    140, total 840. QuickBooks: the lines 5.00 + 5.00, a 3.00 discount, 1.40 of taxes (= 8.40); Xero:
+    the taxes over the credited lines (70 + 70), the coupons' line without tax: 5 + 5 - 3 + 1.40 = 8.40."""
+    note = replace(
+        samples.credit_note("cus-1", "inv-1"),
+        sub_total_excluding_taxes_amount_cents=700,
+        taxes_amount_cents=140,
+        total_amount_cents=840,
+        credit_amount_cents=840,
+        coupons_adjustment_amount_cents=300,
+    )
+    [coupon] = ledger.credit_note_deduction_lines(note)
+    assert (coupon.kind, coupon.amount_cents, coupon.amount, coupon.mapping.external_id) == (
+        "coupon",
+        -300,
+        Decimal("-3.00"),
+        "2",
+    )
+    memo = json.loads(qbo.dumps(qbo.credit_memo_payload(note, "58")))
+    assert [(line["DetailType"], line["Amount"]) for line in memo["Line"]] == [
+        ("SalesItemLineDetail", 5.0),
+        ("SalesItemLineDetail", 5.0),
+        ("DiscountLineDetail", 3.0),
+        ("SalesItemLineDetail", 1.4),
+    ]
+    items = xero.credit_note_line_items(replace(note, mappings=samples.XERO_MAPPINGS))
+    assert [(i.line_amount, i.tax_amount) for i in items] == [
+        (Decimal("5.00"), Decimal("0.70")),
+        (Decimal("5.00"), Decimal("0.70")),
+        (Decimal("-3.00"), Decimal("0.00")),
+    ]
+    without = replace(note, mappings={k: v for k, v in note.mappings.items() if k != "coupon"})
+    with pytest.raises(ProviderError) as refused:
+        ledger.credit_note_deduction_lines(without)
+    assert refused.value.code == "missing_mapping"

@@ -262,6 +262,8 @@ def credit_note_data(session: Session, integration: Integration, note_id: uuid.U
         total_amount_cents=note.total_amount_cents,
         credit_amount_cents=note.credit_amount_cents,
         refund_amount_cents=note.refund_amount_cents,
+        coupons_adjustment_amount_cents=note.coupons_adjustment_amount_cents or 0,
+        offset_amount_cents=note.offset_amount_cents or 0,
         provider_invoice_id=known_invoice.external_id if known_invoice else None,
         provider_credit_note_id=known_note.external_id if known_note else None,
         mappings=defaults,

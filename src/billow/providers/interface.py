@@ -220,6 +220,12 @@ class CreditNoteData:
     total_amount_cents: int
     credit_amount_cents: int
     refund_amount_cents: int
+    #: The share of the invoice's coupons that the credited lines carried, taken back:
+    #: ``sub_total_excluding_taxes = sum(lines) - coupons_adjustment``.
+    coupons_adjustment_amount_cents: int = 0
+    #: The part deducted from what was still due on the credited invoice (``credit_amount_cents`` is
+    #: the customer's credit, consumed by later invoices; ``refund_amount_cents`` is paid back).
+    offset_amount_cents: int = 0
     #: The integration's id of the credited invoice, when synced.
     provider_invoice_id: str | None = None
     provider_credit_note_id: str | None = None

@@ -158,6 +158,16 @@ def spread_taxes(line_taxes: Sequence[int], total_cents: int) -> list[int]:
     return out
 
 
+def credit_note_deduction_lines(credit_note: CreditNoteData) -> list[LedgerLine]:
+    """The coupons the credited lines carried, taken back from the credit note as a negative line (the
+    ``coupon`` mapping): the credit note's subtotal is ``sum(lines) - coupons_adjustment``."""
+    cents = credit_note.coupons_adjustment_amount_cents
+    if not cents:
+        return []
+    mapping = _require(dict(credit_note.mappings), "coupon", "Coupons")
+    return [_deduction("coupon", cents, credit_note.currency, mapping, "Coupons")]
+
+
 def credit_note_lines(credit_note: CreditNoteData) -> list[LedgerLine]:
     mappings = dict(credit_note.mappings)
     lines = []

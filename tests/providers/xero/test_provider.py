@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from billow.providers.interface import ProviderError
+from billow.providers.interface import CreditNoteData, ProviderError
 from billow.providers.xero import XeroProvider
 from tests.fixtures.standin import Response
 from tests.fixtures.standins.xero import API, FakeXero
@@ -222,10 +222,12 @@ class TestInvoice:
 
 
 class TestCreditNoteAndPayment:
-    def test_credit_note_allocated_to_its_invoice_once(self, xero: FakeXero) -> None:
+    def test_an_offset_credit_note_allocated_to_its_invoice_once(self, xero: FakeXero) -> None:
         contact = contact_id(xero)
         invoice = invoice_id(xero, contact)
-        result = provider.sync_credit_note(authed(xero), samples.credit_note(contact, invoice, mappings=X))
+        result = provider.sync_credit_note(
+            authed(xero), offset(samples.credit_note(contact, invoice, mappings=X))
+        )
         body = xero.calls("POST", API + "/CreditNotes")[0].json()["CreditNotes"][0]
         assert body["Type"] == "ACCRECCREDIT"
         # 200 of taxes over (500, 500): 100 + 100; 5.00 + 5.00 + 1.00 + 1.00 = 12.00
@@ -238,7 +240,7 @@ class TestCreditNoteAndPayment:
         assert allocation.json()["Allocations"][0]["Invoice"]["InvoiceID"] == invoice
         assert xero.invoices[invoice]["AmountDue"] == 14.0  # 26.00 - 12.00
         again = provider.sync_credit_note(
-            authed(xero), samples.credit_note(contact, invoice, result.external_id, X)
+            authed(xero), offset(samples.credit_note(contact, invoice, result.external_id, X))
         )
         assert again.external_id == result.external_id and len(xero.credit_notes) == 1
         assert len(xero.calls("PUT", API + r"/CreditNotes/.*/Allocations")) == 1
@@ -324,11 +326,22 @@ def test_registered() -> None:
     assert isinstance(registry.get("xero"), XeroProvider)
 
 
-def test_a_refund_only_credit_note_or_an_unsynced_invoice_is_not_allocated(xero: FakeXero) -> None:
+def offset(note: CreditNoteData) -> CreditNoteData:
+    """The sample credit note deducted from what its invoice owes (not the customer's credit)."""
+    from dataclasses import replace
+
+    return replace(note, credit_amount_cents=0, offset_amount_cents=note.credit_amount_cents)
+
+
+def test_a_credit_or_refund_only_note_or_an_unsynced_invoice_is_not_allocated(xero: FakeXero) -> None:
+    """The credited part is the customer's credit (Billow consumes it on later invoices): it stays the
+    contact's credit at Xero; a refund is paid back; neither is allocated to the credited invoice."""
     from dataclasses import replace
 
     contact = contact_id(xero)
     invoice = invoice_id(xero, contact)
+    credit = replace(samples.credit_note(contact, invoice, mappings=X), id="cn-lago-3", number="CN003")
+    provider.sync_credit_note(authed(xero), credit)
     refund = replace(
         samples.credit_note(contact, invoice, mappings=X), credit_amount_cents=0, refund_amount_cents=1200
     )
@@ -337,7 +350,7 @@ def test_a_refund_only_credit_note_or_an_unsynced_invoice_is_not_allocated(xero:
         samples.credit_note(contact, None, mappings=X), id="cn-lago-2", number="ACM-2026-001-CN002"
     )
     provider.sync_credit_note(authed(xero), unsynced)
-    assert len(xero.credit_notes) == 2
+    assert len(xero.credit_notes) == 3
     assert xero.calls("PUT", API + r"/CreditNotes/.*/Allocations") == []
 
 

@@ -143,8 +143,9 @@ def invoice_payload(invoice: InvoiceData, customer_ref: str) -> dict[str, Any]:
 
 def credit_memo_payload(credit_note: CreditNoteData, customer_ref: str) -> dict[str, Any]:
     lines = ledger.credit_note_lines(credit_note)
+    deductions = ledger.credit_note_deduction_lines(credit_note)
     tax = ledger.tax_line(dict(credit_note.mappings), credit_note.taxes_amount_cents, credit_note.currency)
-    every = [*lines, *([tax] if tax else [])]
+    every = [*lines, *deductions, *([tax] if tax else [])]
     ledger.check_total(every, 0, credit_note.total_amount_cents, f"credit note {credit_note.number}")
     return {
         "DocNumber": credit_note.number[:DOC_NUMBER_LENGTH],
@@ -154,7 +155,7 @@ def credit_memo_payload(credit_note: CreditNoteData, customer_ref: str) -> dict[
             f"Billow credit note {credit_note.number} ({credit_note.id}) of invoice "
             f"{credit_note.invoice_number}; reason: {credit_note.reason}"
         ),
-        "Line": [_item_line(line) for line in every],
+        "Line": [_discount_line(line) if line.kind == "coupon" else _item_line(line) for line in every],
     }
 
 

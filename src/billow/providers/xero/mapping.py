@@ -138,17 +138,19 @@ def invoice(data: InvoiceData, contact_id: str) -> Invoice:
 
 def credit_note_line_items(credit_note: CreditNoteData) -> list[LineItem]:
     lines = ledger.credit_note_lines(credit_note)
+    deductions = ledger.credit_note_deduction_lines(credit_note)
     ledger.check_total(
-        lines,
+        [*lines, *deductions],
         credit_note.taxes_amount_cents,
         credit_note.total_amount_cents,
         f"credit note {credit_note.number}",
     )
     tax_type = _tax_type(dict(credit_note.mappings), credit_note.taxes_amount_cents)
     taxes = spread_proportionally([line.amount_cents for line in lines], credit_note.taxes_amount_cents)
-    return [
+    items = [
         _line_item(line, tax_type, tax, credit_note.currency) for line, tax in zip(lines, taxes, strict=True)
     ]
+    return items + [_line_item(line, tax_type, 0, credit_note.currency) for line in deductions]
 
 
 def spread_proportionally(amounts: list[int], total: int) -> list[int]:
@@ -177,12 +179,14 @@ def credit_note(data: CreditNoteData, contact_id: str) -> CreditNote:
 
 
 def allocation(data: CreditNoteData) -> Allocation | None:
-    """The credited part goes to the credited invoice (when synced); a refund is not allocated."""
-    if not data.provider_invoice_id or data.credit_amount_cents <= 0:
+    """The offset part (deducted from what the credited invoice still owes) is allocated to that invoice
+    (when synced); the credited part stays the contact's credit, as Billow's customer credit consumed by
+    later invoices; a refund is not allocated."""
+    if not data.provider_invoice_id or data.offset_amount_cents <= 0:
         return None
     return Allocation(
         invoice=Invoice(invoice_id=data.provider_invoice_id),
-        amount=ledger.money(data.credit_amount_cents, data.currency),
+        amount=ledger.money(data.offset_amount_cents, data.currency),
         date=data.issuing_date,
     )
 

@@ -13,7 +13,9 @@ import pytest
 from billow.config import get_settings
 from billow.providers import registry
 from tests.conftest import Api
+from tests.fixtures.receiver import Receiver
 from tests.integrations.providers import FakeProvider
+from tests.webhooks.test_delivery import add_endpoint
 
 
 def install_entry_points(folder: Path, distribution: str, entries: dict[str, str]) -> None:
@@ -52,6 +54,15 @@ def small_backoffs(monkeypatch: pytest.MonkeyPatch, test_providers: None) -> Ite
     yield
     monkeypatch.undo()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def receiver(api: Api) -> Iterator[Receiver]:
+    """A local receiver of the organization's webhooks."""
+    found = Receiver().start()
+    add_endpoint(api, found.url)
+    yield found
+    found.stop()
 
 
 @pytest.fixture

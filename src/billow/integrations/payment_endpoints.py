@@ -198,10 +198,16 @@ def retry_payment(lago_id: str, session: DbSession, organization: CurrentOrganiz
     integration = payment_integration(session, customer)
     if integration is None:
         raise NotAllowed(code="no_linked_payment_provider")
-    if snapshots.due_cents(invoice) <= 0:
+    due = snapshots.invoice_due_cents(session, invoice)
+    if due <= 0:
         raise NotAllowed(code="invalid_status")
     enqueue(
-        session, integration, "create_payment", "invoice", invoice.id, snapshots.invoice_payable_json(invoice)
+        session,
+        integration,
+        "create_payment",
+        "invoice",
+        invoice.id,
+        snapshots.invoice_payable_json(invoice, due),
     )
     return Response(status_code=200)
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billow.integrations.repository import integration_repository as repository
+from billow.invoices.repository import invoice_repository
 from billow.models.add_ons import AddOn
 from billow.models.billable_metrics import BillableMetric
 from billow.models.credit_notes import CreditNote, CreditNoteItem
@@ -200,7 +201,7 @@ def invoice_data(session: Session, integration: Integration, invoice_id: uuid.UU
         taxes_amount_cents=invoice.taxes_amount_cents,
         total_amount_cents=invoice.total_amount_cents,
         total_paid_amount_cents=invoice.total_paid_amount_cents,
-        total_due_amount_cents=due_cents(invoice),
+        total_due_amount_cents=invoice_due_cents(session, invoice),
         provider_invoice_id=known.external_id if known is not None else None,
         mappings=defaults,
     )
@@ -212,11 +213,18 @@ def unit_amount_cents(precise_amount_cents: Decimal, units: Decimal) -> Decimal:
     return precise_amount_cents / units if units else precise_amount_cents
 
 
-def due_cents(invoice: Invoice) -> int:
-    """What is left to pay: total - paid, never below 0 (1000 - 250 = 750; 1000 - 1200 → 0)."""
+def due_cents(invoice: Invoice, offset_cents: int = 0) -> int:
+    """What is left to pay: total - paid - what credit notes offset, never below 0 (1000 - 250 = 750;
+    1000 - 250 - 300 = 450; 1000 - 1200 → 0)."""
     # The billing run writes its invoice with Core inserts: a column left to its default is None on the
     # object its hooks get (nothing paid yet).
-    return max((invoice.total_amount_cents or 0) - (invoice.total_paid_amount_cents or 0), 0)
+    return max((invoice.total_amount_cents or 0) - (invoice.total_paid_amount_cents or 0) - offset_cents, 0)
+
+
+def invoice_due_cents(session: Session, invoice: Invoice) -> int:
+    """What the invoice still owes as ``GET /invoices`` shows it: its credit notes' offsets deducted."""
+    offsets = invoice_repository.credit_note_offsets(session, [invoice.id])
+    return due_cents(invoice, offsets.get(invoice.id, 0))
 
 
 def credit_note_data(session: Session, integration: Integration, note_id: uuid.UUID) -> CreditNoteData:
@@ -302,7 +310,7 @@ def invoice_payable(
         type="invoice",
         id=str(invoice.id),
         description=invoice.number,
-        amount_cents=due_cents(invoice),
+        amount_cents=invoice_due_cents(session, invoice),
         currency=invoice.currency,
         customer=customer_data(session, integration, customer),
         invoice_ids=(str(invoice.id),),
@@ -311,13 +319,14 @@ def invoice_payable(
 
 
 # ------------------------------------------------------------------------------ payable as job input
-def invoice_payable_json(invoice: Invoice) -> dict[str, Any]:
-    """An invoice's payable as a job's input (what is due now), from the invoice's own columns."""
+def invoice_payable_json(invoice: Invoice, amount_cents: int | None = None) -> dict[str, Any]:
+    """An invoice's payable as a job's input: ``amount_cents``, else what is due now from the invoice's own
+    columns (a just finalized invoice has no credit note)."""
     return {
         "type": "invoice",
         "id": str(invoice.id),
         "description": invoice.number,
-        "amount_cents": due_cents(invoice),
+        "amount_cents": due_cents(invoice) if amount_cents is None else amount_cents,
         "currency": invoice.currency,
         "customer_id": str(invoice.customer_id),
         "invoice_ids": [str(invoice.id)],

@@ -132,6 +132,11 @@ def credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) 
         session, organization_id, credit_note.customer_id, (ProviderKind.ACCOUNTING,)
     ):
         enqueue(session, integration, "sync_credit_note", "credit_note", credit_note.id)
+    if credit_note.offset_amount_cents:  # what the invoice owes changed: a CRM's invoice record follows
+        for integration in synced_integrations(
+            session, organization_id, credit_note.customer_id, (ProviderKind.CRM,)
+        ):
+            enqueue(session, integration, "sync_invoice", "invoice", credit_note.invoice_id)
     if payment is None or credit_note.refund_amount_cents <= 0:
         return
     paid_by = provider_payment_id(session, payment, credit_note.invoice_id)

@@ -94,6 +94,25 @@ class TestRetryPayment:
         assert statuses == ["failed", "succeeded"]
         assert len(fake.of_kind("payments")) == 1
 
+    def test_what_credit_notes_offset_is_not_collected_again(self, api: Api, fake: FakeProvider) -> None:
+        add_integration(api, "testpay", "pay", fake)
+        paying_customer(api)
+        fake.fail_next(1, status=402)
+        invoice = one_off_invoice(api, 3000)
+        note = {
+            "invoice_id": invoice["lago_id"],
+            "reason": "other",
+            "credit_amount_cents": 0,
+            "refund_amount_cents": 0,
+            "offset_amount_cents": 1000,
+            "items": [{"fee_id": invoice["fees"][0]["lago_id"], "amount_cents": 1000}],
+        }
+        assert api.post("/credit_notes", {"credit_note": note}).status_code == 200
+        response = api.post(f"/invoices/{invoice['lago_id']}/retry_payment")
+        assert response.status_code == 200, response.text
+        [payment] = fake.of_kind("payments")
+        assert payment["amount"] == 2000  # 3000 - 1000 offset
+
     def test_without_provider_405(self, api: Api) -> None:
         create_customer(api)
         invoice = one_off_invoice(api, 3000)

@@ -25,6 +25,8 @@ def test_due_cents() -> None:
     assert due_cents(_invoice(1000, 250)) == 750  # 1000 - 250
     assert due_cents(_invoice(1000, 1200)) == 0  # overpaid: nothing due, never negative
     assert due_cents(_invoice(1000, None)) == 1000  # a billing run's invoice: nothing paid yet
+    assert due_cents(_invoice(1000, 250), 300) == 450  # 1000 - 250 paid - 300 offset by credit notes
+    assert due_cents(_invoice(1000, 800), 300) == 0  # 1000 - 800 - 300 < 0: nothing due
 
 
 def test_unit_amount_cents_keeps_sub_cent_precision() -> None:

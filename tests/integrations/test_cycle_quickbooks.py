@@ -149,6 +149,29 @@ def customer_lago_id(api: Api) -> str:
     return str(ok(api.get("/customers/cus_cycle"))["customer"]["lago_id"])
 
 
+def test_an_offset_credit_note_is_applied_to_the_invoice(app: FastAPI, api: Api, qbo: FakeQuickBooks) -> None:
+    connect(api, qbo)
+    linked_customer(api, "quickbooks", CODE)
+    invoice = bill_on_termination(api)
+    synced = only(qbo.objects["Invoice"])
+    note = credit_note(api, invoice, "offset")
+    memo = only(qbo.objects["CreditMemo"])
+    [application] = qbo.objects["Payment"].values()
+    assert cents(application["TotalAmt"]) == 0
+    assert [(line["LinkedTxn"][0]["TxnType"], cents(line["Amount"])) for line in application["Line"]] == [
+        ("Invoice", note["offset_amount_cents"]),
+        ("CreditMemo", note["offset_amount_cents"]),
+    ]
+    due = invoice["total_amount_cents"] - note["offset_amount_cents"]
+    assert (cents(synced["Balance"]), cents(memo["RemainingCredit"])) == (due, 0)
+    # The credit note synced again (a retry) applies nothing more.
+    resync(app, api, CODE, "sync_credit_note", "credit_note", note["lago_id"])
+    assert len(qbo.objects["Payment"]) == 1
+    pay(api, invoice["lago_id"], due)
+    assert len(qbo.objects["Payment"]) == 2
+    assert cents(synced["Balance"]) == 0
+
+
 def test_outages_are_retried_without_duplicates(app: FastAPI, api: Api, qbo: FakeQuickBooks) -> None:
     connect(api, qbo)
     linked_customer(api, "quickbooks", CODE)

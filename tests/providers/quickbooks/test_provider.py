@@ -280,6 +280,45 @@ class TestCreditMemoAndPayment:
         )
         assert again.external_id == result.external_id and len(qbo.objects["CreditMemo"]) == 1
 
+    def test_an_offset_is_applied_to_the_invoice_once_even_after_a_failure(self, qbo: FakeQuickBooks) -> None:
+        """An offset credit memo of 12.00 on an invoice of 26.00: a payment of 0 links 12.00 of each, the
+        invoice's balance is 26.00 - 12.00 = 14.00. The application's answer lost (a 503 after QuickBooks
+        stored it), the retry creates neither a second memo nor a second application (same requestid)."""
+        from dataclasses import replace
+
+        customer_id = synced_customer(qbo)
+        invoice_id = provider.sync_invoice(
+            ctx(qbo, access_token=qbo.issue_access_token()), samples.invoice(customer_id)
+        ).external_id
+        note = replace(
+            samples.credit_note(customer_id, invoice_id), credit_amount_cents=0, offset_amount_cents=1200
+        )
+        token = qbo.issue_access_token()
+        original = qbo._dispatch
+        answers: list[int] = []
+
+        def fail_the_application(request: Any) -> Any:
+            response = original(request)
+            if request.path.endswith("/payment") and not answers:
+                answers.append(response.status)
+                return type(response).json(503, {"error": "injected"})
+            return response
+
+        qbo._dispatch = fail_the_application  # type: ignore[method-assign]
+        with pytest.raises(ProviderError) as err:
+            provider.sync_credit_note(ctx(qbo, access_token=token), note)
+        assert err.value.retryable
+        result = provider.sync_credit_note(ctx(qbo, access_token=token), note)
+        assert len(qbo.objects["CreditMemo"]) == 1 and len(qbo.objects["Payment"]) == 1
+        [application] = qbo.objects["Payment"].values()
+        assert application["TotalAmt"] == 0.0
+        assert [(line["Amount"], line["LinkedTxn"]) for line in application["Line"]] == [
+            (12.0, [{"TxnId": invoice_id, "TxnType": "Invoice"}]),
+            (12.0, [{"TxnId": result.external_id, "TxnType": "CreditMemo"}]),
+        ]
+        assert qbo.objects["Invoice"][invoice_id]["Balance"] == 14.0
+        assert qbo.objects["CreditMemo"][result.external_id]["RemainingCredit"] == 0.0
+
     def test_payment_linked_to_its_invoice_then_updated(self, qbo: FakeQuickBooks) -> None:
         customer_id = synced_customer(qbo)
         invoice_id = provider.sync_invoice(

@@ -159,6 +159,30 @@ def credit_memo_payload(credit_note: CreditNoteData, customer_ref: str) -> dict[
     }
 
 
+def credit_application_payload(
+    credit_note: CreditNoteData, customer_ref: str, invoice_ref: str, memo_ref: str
+) -> dict[str, Any]:
+    """The offset part of a credit note applied to the credited invoice: QuickBooks applies a credit memo
+    through a payment of 0 linking both (the invoice's balance goes down, the memo's remaining credit
+    too)."""
+    amount = ledger.money(credit_note.offset_amount_cents, credit_note.currency)
+    return {
+        "TotalAmt": ledger.money(0, credit_note.currency),
+        "CustomerRef": {"value": customer_ref},
+        "TxnDate": credit_note.issuing_date.isoformat(),
+        "PrivateNote": (
+            f"Billow credit note {credit_note.number} ({credit_note.id}) offsets {credit_note.invoice_number}"
+        ),
+        "Line": [
+            {
+                "Amount": amount,
+                "LinkedTxn": [{"TxnId": invoice_ref, "TxnType": "Invoice"}],
+            },
+            {"Amount": amount, "LinkedTxn": [{"TxnId": memo_ref, "TxnType": "CreditMemo"}]},
+        ],
+    }
+
+
 def payment_payload(payment: PaymentData, customer_ref: str, invoice_ref: str | None) -> dict[str, Any]:
     """The payment's total, linked to the one invoice it pays (when synced); else unapplied."""
     amount = ledger.money(payment.amount_cents, payment.currency)

@@ -249,12 +249,25 @@ class QuickBooksProvider(AccountingProvider):
         conn = _Connection(ctx)
         details: dict[str, Any] = {}
         mapping.credit_memo_payload(credit_note, "-")
-        payload = mapping.credit_memo_payload(
-            credit_note, self._customer_ref(conn, credit_note.customer, details)
-        )
-        return self._save(
+        customer_ref = self._customer_ref(conn, credit_note.customer, details)
+        payload = mapping.credit_memo_payload(credit_note, customer_ref)
+        result = self._save(
             conn, "CreditMemo", credit_note.id, credit_note.provider_credit_note_id, payload, details
         )
+        invoice_ref = credit_note.provider_invoice_id
+        if (
+            credit_note.provider_credit_note_id is None
+            and credit_note.offset_amount_cents > 0
+            and invoice_ref
+        ):
+            # The offset is deducted from what the invoice owes: the memo is applied to it (once: a
+            # retry sends the same content, answered with the first answer by its requestid).
+            application = mapping.credit_application_payload(
+                credit_note, customer_ref, invoice_ref, result.external_id
+            )
+            applied = self._create(conn, "Payment", f"{credit_note.id}:offset", application)
+            details["applied_by_payment"] = str(applied["Id"])
+        return result
 
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:
         conn = _Connection(ctx)

@@ -172,6 +172,12 @@ def bill_on_termination(api: Api) -> dict[str, Any]:
     return dict(ok(api.get(f"/invoices/{invoice['lago_id']}"))["invoice"])
 
 
+def one_off_invoice(api: Api) -> dict[str, Any]:
+    """A one-off invoice of the ``setup`` add-on (20.00 EUR, VAT)."""
+    body = {"external_customer_id": CUSTOMER, "currency": "EUR", "fees": [{"add_on_code": "setup"}]}
+    return dict(ok(api.post("/invoices", {"invoice": body}))["invoice"])
+
+
 def credit_note(api: Api, invoice: dict[str, Any], split: str = "credit") -> dict[str, Any]:
     """A credit note of half the invoice's largest fee, as the customer's credit (``split="credit"``)
     or deducted from what the invoice still owes (``"offset"``); nothing refunded."""

@@ -25,6 +25,7 @@ from tests.integrations.cycle import (
     job_list,
     linked_customer,
     ok,
+    one_off_invoice,
     pay,
     resync,
     run_due_later,
@@ -147,6 +148,22 @@ def test_a_whole_cycle(app: FastAPI, api: Api, qbo: FakeQuickBooks) -> None:
 
 def customer_lago_id(api: Api) -> str:
     return str(ok(api.get("/customers/cus_cycle"))["customer"]["lago_id"])
+
+
+def test_a_one_off_invoice_lands_on_the_add_on_item(
+    app: FastAPI, api: Api, other_api: Api, qbo: FakeQuickBooks
+) -> None:
+    connect(api, qbo)
+    linked_customer(api, "quickbooks", CODE)
+    invoice = one_off_invoice(api)
+    synced = only(qbo.objects["Invoice"])
+    assert [
+        (line["SalesItemLineDetail"]["ItemRef"]["value"], cents(line["Amount"])) for line in synced["Line"]
+    ] == [("3", 2000), ("6", invoice["taxes_amount_cents"])]  # 20.00 + 20 % VAT
+    assert cents(synced["TotalAmt"]) == invoice["total_amount_cents"] == 2400
+    [synced_job] = job_list(api, CODE, operation="sync_invoice")
+    assert other_api.get(f"/integration_jobs/{synced_job['lago_id']}").status_code == 404
+    assert other_api.get(f"/integrations/{CODE}/jobs").status_code == 404
 
 
 def test_an_offset_credit_note_is_applied_to_the_invoice(app: FastAPI, api: Api, qbo: FakeQuickBooks) -> None:

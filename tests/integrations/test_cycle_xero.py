@@ -26,6 +26,7 @@ from tests.integrations.cycle import (
     job_list,
     linked_customer,
     ok,
+    one_off_invoice,
     pay,
     resync,
     run_due_later,
@@ -159,6 +160,18 @@ def test_a_whole_cycle(app: FastAPI, api: Api, xero: FakeXero) -> None:
     assert len(xero.contacts) == 1
     assert stored_secrets(app, api, CODE)[1]["refresh_token"] == xero.refresh_token
     assert all(j["status"] == "succeeded" for j in job_list(api, CODE))
+
+
+def test_a_one_off_invoice_lands_on_the_add_on_item(api: Api, xero: FakeXero) -> None:
+    connect(api, xero)
+    linked_customer(api, "xero", CODE)
+    invoice = one_off_invoice(api)
+    synced = only(xero.invoices)
+    assert [
+        (line["ItemCode"], line["AccountCode"], cents(line["LineAmount"]), cents(line["TaxAmount"]))
+        for line in synced["LineItems"]
+    ] == [("3", "200", 2000, 400)]  # 20.00 + 20 % VAT
+    assert cents(synced["Total"]) == invoice["total_amount_cents"] == 2400
 
 
 def test_outages_are_retried_without_duplicates(app: FastAPI, api: Api, xero: FakeXero) -> None:

@@ -223,7 +223,16 @@ def test_a_refusal_fails_with_a_webhook_and_the_fixed_job_is_retried(
     )
     assert qbo.objects["Invoice"] == {}
     [webhook] = webhooks_of(receiver, "integration.provider_error")
-    assert webhook["provider_error"]["provider_code"] == CODE
+    error = webhook["provider_error"]
+    assert (error["provider"], error["provider_code"], error["lago_integration_id"]) == (
+        "quickbooks",
+        CODE,
+        ok(api.get(f"/integrations/{CODE}"))["integration"]["lago_id"],
+    )
+    assert (error["provider_error"]["error_code"], error["provider_error"]["operation"]) == (
+        "missing_mapping",
+        "sync_invoice",
+    )
     add_mapping(api, CODE, mapping_type="tax", external_id="6")
     ok(api.post(f"/integration_jobs/{failed['lago_id']}/retry"))
     assert job(api, failed["lago_id"])["status"] == "succeeded"
@@ -240,6 +249,13 @@ def test_a_refused_customer_sends_the_accounting_error_webhook(
     assert failed["status"] == "failed"
     [webhook] = webhooks_of(receiver, "customer.accounting_provider_error")
     assert webhook["object_type"] == "accounting_provider_customer_error"
+    body = webhook["accounting_provider_customer_error"]
+    assert (body["external_customer_id"], body["accounting_provider"], body["accounting_provider_code"]) == (
+        "cus_cycle",
+        "quickbooks",
+        CODE,
+    )
+    assert body["provider_error"]["error_code"] == "invalid_credentials"
     ok(api.post(f"/integration_jobs/{failed['lago_id']}/retry"))
     assert job(api, failed["lago_id"])["status"] == "succeeded"
     assert len(qbo.objects["Customer"]) == 1

@@ -24,44 +24,22 @@ import uuid
 from sqlalchemy.orm import Session
 
 from billow.customers.repository import customer_repository
+from billow.customers.snapshots import customer_data
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.kit.ids import parse_lago_id, parse_uuid
 from billow.mail.addresses import is_email, split_addresses
 from billow.mail.deliveries import record as record_mail
-from billow.models.customers import Customer
 from billow.models.mail import DocumentKind as MailKind
 from billow.models.organizations import Organization
 from billow.models.payments import PayableType, PaymentRequest, PaymentRequestInvoice
 from billow.payments.recording import invoice_due
 from billow.payments.repository import RequestFilters, payment_repository
 from billow.payments.schemas import PaymentRequestInput
-from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData
 from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 REQUEST_PAYMENT_STATUSES = ("pending", "succeeded", "failed")
-
-
-def customer_data(customer: Customer) -> CustomerData:
-    return CustomerData(
-        id=str(customer.id),
-        external_id=customer.external_id,
-        name=customer.name,
-        firstname=customer.firstname,
-        lastname=customer.lastname,
-        legal_name=customer.legal_name,
-        email=customer.email,
-        phone=customer.phone,
-        address_line1=customer.address_line1,
-        address_line2=customer.address_line2,
-        city=customer.city,
-        state=customer.state,
-        zipcode=customer.zipcode,
-        country=customer.country,
-        currency=customer.currency,
-        tax_identification_number=customer.tax_identification_number,
-        customer_type=customer.customer_type,
-    )
 
 
 class PaymentRequestService:

@@ -60,6 +60,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.credit_notes.endpoints import router as credit_notes
     from billow.customers.endpoints import router as customers
     from billow.documents.endpoints import router as documents
+    from billow.dunning.endpoints import router as dunning_campaigns
     from billow.events.endpoints import router as events
     from billow.invoices.endpoints import router as invoices
     from billow.mail.endpoints import router as mail
@@ -102,6 +103,7 @@ def _api_routers() -> list[APIRouter]:
         mail,  # POST /invoices/{id}/resend_email, /credit_notes/{id}/resend_email
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
+        dunning_campaigns,
         payments,  # /payments, /payment_receipts, /payment_requests, /customers/{id}/payment[s|_requests]
         webhook_endpoints,
         webhooks,  # /webhooks/public_key, /webhooks/json_public_key

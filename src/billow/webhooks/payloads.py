@@ -32,6 +32,7 @@ RENDERER_MODULES: list[str] = [
     "billow.wallets.views",
     "billow.credit_notes.views",
     "billow.payments.views",
+    "billow.dunning.views",
 ]
 
 

@@ -79,6 +79,7 @@ TASK_MODULES: list[str] = [
     "billow.webhooks.delivery",
     "billow.mail.deliveries",
     "billow.payments.receipts",
+    "billow.dunning.run",
 ]
 
 
@@ -120,6 +121,7 @@ HOOK_MODULES: list[str] = [
     "billow.mail.deliveries",
     "billow.payments.provider_hooks",
     "billow.payments.receipts",
+    "billow.dunning.run",
 ]
 
 

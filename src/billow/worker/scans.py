@@ -95,6 +95,7 @@ SCAN_MODULES: list[str] = [
     "billow.subscriptions.notices",
     "billow.mail.deliveries",
     "billow.payments.receipts",
+    "billow.dunning.run",
 ]
 
 

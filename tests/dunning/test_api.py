@@ -246,3 +246,18 @@ class TestTenancy:
             create_campaign(api, code)
         page = api.get("/dunning_campaigns?per_page=2&page=1").json()
         assert len(page["dunning_campaigns"]) == 2 and page["meta"]["total_count"] == 3
+
+
+class TestOrganizationDeleted:
+    def test_campaigns_go_with_their_organization(self, api: Api, other_api: Api, billow: Any) -> None:
+        for each in (api, other_api):
+            create_campaign(each, "vip", applied_to_organization=True)
+            body = {"external_id": "cus_1", "applied_dunning_campaign_code": "vip"}
+            assert each.post("/customers", json={"customer": body}).status_code == 200
+        result = billow("organizations", "delete", str(api.organization.id), "--yes")
+        assert result.exit_code == 0, result.output
+        for line in ("dunning_campaigns: 1", "dunning_campaign_thresholds: 1", "customers: 1"):
+            assert f"  {line}\n" in result.stdout
+        assert (
+            other_api.get("/customers/cus_1").json()["customer"]["applied_dunning_campaign"]["code"] == "vip"
+        )

@@ -79,12 +79,10 @@ def process_customer(
 ) -> str | None:
     """One customer's step of its campaign, in its own transaction. Returns what was done."""
     with session_factory() as session, session.begin():
-        return _process(session, organization_id, customer_id, now)
+        return step(session, organization_id, customer_id, now)
 
 
-def _process(
-    session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID, now: datetime
-) -> str | None:
+def step(session: Session, organization_id: uuid.UUID, customer_id: uuid.UUID, now: datetime) -> str | None:
     customer = lock_row(session, Customer, customer_id)
     if customer.organization_id != organization_id or customer.deleted_at is not None:
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -185,3 +186,28 @@ def test_changing_the_campaign_starts_over(app: FastAPI, api: Api) -> None:
     )
     assert run(app, NOW + timedelta(minutes=1)) == 1  # the new campaign's first attempt
     assert len(requests_of(api)) == 2
+
+
+def test_finished_renderer_shows_the_customer_now(app: FastAPI, api: Api) -> None:
+    from billow.models.organizations import Organization
+    from billow.webhooks.payloads import load_all
+
+    create_campaign(api, applied_to_organization=True, thresholds=[{"currency": "EUR", "amount_cents": 0}])
+    found = customer(api)
+    overdue(api, 1500)
+    overdue(api, 250)
+    render = load_all()["dunning_campaign"]
+    with app.state.sessionmaker() as session:
+        organization = session.get(Organization, api.organization.id)
+        assert organization is not None
+        rendered = render(session, organization, [uuid.UUID(found["lago_id"]), uuid.uuid4()])
+    # 1500 + 250 = 1750 overdue in EUR; an unknown id is left out.
+    assert rendered == {
+        uuid.UUID(found["lago_id"]): {
+            "external_customer_id": "cus_1",
+            "dunning_campaign_code": "standard",
+            "overdue_balance_cents": 1750,
+            "overdue_balance_currency": "EUR",
+            "overdue_balances": [{"amount_cents": 1750, "currency": "EUR"}],
+        }
+    }

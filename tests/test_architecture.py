@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("documents",),
     ("mail",),
     ("payments",),
+    ("dunning",),
     ("integrations",),
     ("organizations",),
     ("transport", "param_guard", "api_docs"),

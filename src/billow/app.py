@@ -60,6 +60,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.credit_notes.endpoints import router as credit_notes
     from billow.customers.endpoints import router as customers
     from billow.documents.endpoints import router as documents
+    from billow.dunning.endpoints import router as dunning_campaigns
     from billow.events.endpoints import router as events
     from billow.integrations.endpoints import router as integrations
     from billow.integrations.payment_endpoints import router as provider_calls
@@ -104,6 +105,7 @@ def _api_routers() -> list[APIRouter]:
         mail,  # POST /invoices/{id}/resend_email, /credit_notes/{id}/resend_email
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
+        dunning_campaigns,
         payments,  # /payments, /payment_receipts, /payment_requests, /customers/{id}/payment[s|_requests]
         webhook_endpoints,
         webhooks,  # /webhooks/public_key, /webhooks/json_public_key

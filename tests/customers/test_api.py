@@ -155,6 +155,10 @@ class TestCreate:
             "metadata": [],
             "taxes": [],
             "integration_customers": [],
+            "applied_dunning_campaign": None,
+            "exclude_from_dunning_campaign": False,
+            "last_dunning_campaign_attempt": 0,
+            "last_dunning_campaign_attempt_at": None,
             "applicable_invoice_custom_sections": [],
             "error_details": [],
         }
@@ -217,6 +221,10 @@ class TestCreate:
                 }
             ],
             "integration_customers": [],
+            "applied_dunning_campaign": None,
+            "exclude_from_dunning_campaign": False,
+            "last_dunning_campaign_attempt": 0,
+            "last_dunning_campaign_attempt_at": None,
             "applicable_invoice_custom_sections": [],
             "error_details": [],
         }

@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billow.models.customers import Customer, CustomerMetadata, CustomerSequence, CustomerTax
+from billow.models.dunning import DunningCampaign
 from billow.models.integrations import Integration, IntegrationCustomer
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.taxes import Tax
@@ -39,6 +40,17 @@ class CustomerRepository:
                 Customer.organization_id == organization_id,
                 Customer.external_id == external_id,
                 Customer.deleted_at.is_(None),
+            )
+        ).first()
+
+    def dunning_campaign_by_code(
+        self, session: Session, organization_id: uuid.UUID, code: str
+    ) -> DunningCampaign | None:
+        return session.scalars(
+            select(DunningCampaign).where(
+                DunningCampaign.organization_id == organization_id,
+                DunningCampaign.code == code,
+                DunningCampaign.deleted_at.is_(None),
             )
         ).first()
 

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ConfigDict, Field
+from sqlalchemy.orm import object_session
 
 from billow.kit.limits import Days
 from billow.kit.pagination import PageMeta
 from billow.kit.schemas import Input, Output, Timestamp
 from billow.kit.strings import URL_MAX_LENGTH, ZIPCODE_MAX_LENGTH
 from billow.models.customers import Customer, CustomerMetadata
+from billow.models.dunning import DunningCampaign
 from billow.models.organizations import Organization
 from billow.models.taxes import Tax
 from billow.taxes.schemas import TaxOut, tax_out
@@ -100,6 +102,9 @@ class CustomerInput(Input):
     invoice_custom_section_codes: list[str] | None = None
     integration_customers: list[IntegrationCustomerInput] | None = None
     billing_entity_code: str | None = None
+    #: The customer's own dunning campaign (``""``: none, the organization's default applies).
+    applied_dunning_campaign_code: str | None = None
+    exclude_from_dunning_campaign: bool | None = None
 
 
 class CustomerRequest(Input):
@@ -154,6 +159,12 @@ class CustomerMetadataOut(Output):
     created_at: Timestamp
 
 
+class AppliedDunningCampaignOut(Output):
+    lago_id: uuid.UUID
+    code: str
+    name: str
+
+
 class CustomerOut(Output):
     """A customer as listed (Lago's ``V1::CustomerSerializer`` with taxes and integration customers)."""
 
@@ -194,6 +205,11 @@ class CustomerOut(Output):
     metadata: list[CustomerMetadataOut]
     taxes: list[TaxOut]
     integration_customers: list[dict[str, Any]]
+    #: The customer's own dunning campaign (``None``: the organization's default applies, if any).
+    applied_dunning_campaign: AppliedDunningCampaignOut | None
+    exclude_from_dunning_campaign: bool
+    last_dunning_campaign_attempt: int
+    last_dunning_campaign_attempt_at: Timestamp | None
 
 
 class CustomerDetailOut(CustomerOut):
@@ -210,6 +226,18 @@ class CustomerEnvelope(Output):
 class CustomerList(Output):
     customers: list[CustomerOut]
     meta: PageMeta
+
+
+def applied_dunning_campaign(customer: Customer) -> AppliedDunningCampaignOut | None:
+    """The customer's own campaign, read in the customer's session (its identity map: one query per
+    campaign and session, whatever the number of customers shown)."""
+    if customer.applied_dunning_campaign_id is None:
+        return None
+    session = object_session(customer)
+    campaign = session.get(DunningCampaign, customer.applied_dunning_campaign_id) if session else None
+    if campaign is None or campaign.organization_id != customer.organization_id:
+        return None
+    return AppliedDunningCampaignOut(lago_id=campaign.id, code=campaign.code, name=campaign.name)
 
 
 def customer_out(
@@ -262,6 +290,10 @@ def customer_out(
         ],
         taxes=[tax_out(tax) for tax in taxes],
         integration_customers=list(integration_customers),
+        applied_dunning_campaign=applied_dunning_campaign(customer),
+        # A transient customer (an invoice preview's) has no column defaults.
+        exclude_from_dunning_campaign=bool(customer.exclude_from_dunning_campaign),
+        last_dunning_campaign_attempt=customer.last_dunning_campaign_attempt or 0,
     )
     if detail:
         return CustomerDetailOut(**values, applicable_invoice_custom_sections=[], error_details=[])

@@ -138,6 +138,16 @@ def is_email_list(value: str) -> bool:
 #: ``organization``, ``customer``, ``created`` and ``integration_customers`` (the request's list or
 #: ``None``): billow.integrations links and syncs it with its providers.
 CUSTOMER_SAVED = "customers.saved"
+
+
+def reset_dunning(customer: Customer) -> None:
+    """The customer's dunning attempts start over (Lago resets them when the campaign changes or the
+    overdue balance is paid)."""
+    customer.last_dunning_campaign_attempt = 0
+    customer.last_dunning_campaign_attempt_at = None
+    customer.dunning_campaign_completed = False
+
+
 #: In-transaction hook announced when a customer is deleted, with ``customer``.
 CUSTOMER_DELETED = "customers.deleted"
 
@@ -178,6 +188,7 @@ class CustomerService:
         taxes = None
         if data.tax_codes is not None:
             taxes = tax_service.resolve_codes(session, organization.id, data.tax_codes)
+        values.update(self._dunning_values(session, organization, data))
 
         external_id = data.external_id or ""  # not blank: checked by _validate
         customer = repository.by_external_id(session, organization.id, external_id)
@@ -188,8 +199,11 @@ class CustomerService:
             # Later: the account type can only change while the customer has no subscription, invoice,
             # wallet or applied coupon (Lago's ``Customer#editable?``).
             old_grace = grace_period_days(customer, organization)
+            old_dunning = (customer.applied_dunning_campaign_id, customer.exclude_from_dunning_campaign)
             for column, value in values.items():
                 setattr(customer, column, value)
+            if (customer.applied_dunning_campaign_id, customer.exclude_from_dunning_campaign) != old_dunning:
+                reset_dunning(customer)  # another campaign (or none): its attempts start over
             session.flush()
             if grace_period_days(customer, organization) != old_grace:
                 # Its drafts move with it (billow.invoices.grace); those now due are finalized right
@@ -289,6 +303,22 @@ class CustomerService:
         repository.add(session, customer)
         emit(session, organization.id, "customer.created", "customer", customer.id)
         return customer
+
+    def _dunning_values(
+        self, session: Session, organization: Organization, data: CustomerInput
+    ) -> dict[str, Any]:
+        """``applied_dunning_campaign_code`` (``""``: none; unknown: 404 ``dunning_campaign_not_found``) and
+        ``exclude_from_dunning_campaign`` as column values."""
+        values: dict[str, Any] = {}
+        code = data.applied_dunning_campaign_code
+        if code is not None:
+            campaign = repository.dunning_campaign_by_code(session, organization.id, code) if code else None
+            if code and campaign is None:
+                raise NotFound("dunning_campaign")
+            values["applied_dunning_campaign_id"] = campaign.id if campaign else None
+        if data.exclude_from_dunning_campaign is not None:
+            values["exclude_from_dunning_campaign"] = data.exclude_from_dunning_campaign
+        return values
 
     def _column_values(self, data: CustomerInput) -> dict[str, Any]:
         """What was sent, as column values, normalized the way Lago stores them."""

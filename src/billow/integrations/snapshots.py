@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billow.customers.snapshots import customer_data as snapshot_of
 from billow.integrations.repository import integration_repository as repository
 from billow.invoices.repository import invoice_repository
 from billow.models.add_ons import AddOn
@@ -63,24 +64,8 @@ def customer_data(session: Session, integration: Integration, customer: Customer
             CustomerMetadata.customer_id == customer.id,
         )
     )
-    return CustomerData(
-        id=str(customer.id),
-        external_id=customer.external_id,
-        name=customer.name,
-        firstname=customer.firstname,
-        lastname=customer.lastname,
-        legal_name=customer.legal_name,
-        email=customer.email,
-        phone=customer.phone,
-        address_line1=customer.address_line1,
-        address_line2=customer.address_line2,
-        city=customer.city,
-        state=customer.state,
-        zipcode=customer.zipcode,
-        country=customer.country,
-        currency=customer.currency,
-        tax_identification_number=customer.tax_identification_number,
-        customer_type=customer.customer_type,
+    return snapshot_of(
+        customer,
         provider_customer_id=known_customer_id(session, integration, customer),
         metadata={m.key: m.value for m in metadata},
     )

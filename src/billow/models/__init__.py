@@ -20,6 +20,7 @@ from billow.models import (  # noqa: F401
     credit_notes,
     customers,
     documents,
+    dunning,
     events,
     integrations,
     invoices,

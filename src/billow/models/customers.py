@@ -9,12 +9,14 @@ feeds per-customer invoice numbers; it comes from :class:`CustomerSequence`.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billow.db import Base, SoftDeleteMixin, TenantMixin
+from billow.kit.db_types import UTCDateTime
 
 if TYPE_CHECKING:
     from billow.models.organizations import Organization
@@ -78,6 +80,17 @@ class Customer(TenantMixin, SoftDeleteMixin, Base):
     #: ``inherit`` (the organization's choice), ``skip`` or ``finalize``.
     finalize_zero_amount_invoice: Mapped[str] = mapped_column(String(16), default="inherit")
     skip_invoice_custom_sections: Mapped[bool] = mapped_column(default=False)
+
+    # Dunning (:mod:`billow.dunning`): the customer's own campaign (``None``: the organization's default).
+    applied_dunning_campaign_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("dunning_campaigns.id", ondelete="SET NULL")
+    )
+    exclude_from_dunning_campaign: Mapped[bool] = mapped_column(default=False, server_default=false())
+    #: Attempts of the current campaign run (reset when the overdue balance is paid or the campaign changes).
+    last_dunning_campaign_attempt: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    last_dunning_campaign_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: ``dunning_campaign.finished`` was announced for the current run.
+    dunning_campaign_completed: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     def applicable_timezone(self, organization: Organization) -> str:
         """The zone of the customer's billing periods and dates (Lago's ``applicable_timezone``)."""

@@ -20,48 +20,29 @@ settles the request once they are all paid (:func:`billow.payments.recording.set
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
 from billow.customers.repository import customer_repository
+from billow.customers.snapshots import customer_data
 from billow.errors import Errors, NotAllowed, NotFound
 from billow.kit.ids import parse_lago_id, parse_uuid
 from billow.mail.addresses import is_email, split_addresses
 from billow.mail.deliveries import record as record_mail
 from billow.models.customers import Customer
+from billow.models.invoices import Invoice
 from billow.models.mail import DocumentKind as MailKind
 from billow.models.organizations import Organization
 from billow.models.payments import PayableType, PaymentRequest, PaymentRequestInvoice
 from billow.payments.recording import invoice_due
 from billow.payments.repository import RequestFilters, payment_repository
 from billow.payments.schemas import PaymentRequestInput
-from billow.providers.interface import PAYABLE_CREATED_HOOK, CustomerData, PayableData
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData
 from billow.webhooks.outbox import emit
 from billow.worker.dispatch import run_hooks
 
 REQUEST_PAYMENT_STATUSES = ("pending", "succeeded", "failed")
-
-
-def customer_data(customer: Customer) -> CustomerData:
-    return CustomerData(
-        id=str(customer.id),
-        external_id=customer.external_id,
-        name=customer.name,
-        firstname=customer.firstname,
-        lastname=customer.lastname,
-        legal_name=customer.legal_name,
-        email=customer.email,
-        phone=customer.phone,
-        address_line1=customer.address_line1,
-        address_line2=customer.address_line2,
-        city=customer.city,
-        state=customer.state,
-        zipcode=customer.zipcode,
-        country=customer.country,
-        currency=customer.currency,
-        tax_identification_number=customer.tax_identification_number,
-        customer_type=customer.customer_type,
-    )
 
 
 class PaymentRequestService:
@@ -96,13 +77,31 @@ class PaymentRequestService:
             raise NotAllowed(code="invoices_not_overdue")
         if len({invoice.currency for invoice in invoices}) > 1:
             raise NotAllowed(code="invoices_have_different_currencies")
+        return self.open(session, organization, customer, invoices, data.email)
+
+    def open(
+        self,
+        session: Session,
+        organization: Organization,
+        customer: Customer,
+        invoices: Sequence[Invoice],
+        email: str,
+        *,
+        dunning_campaign_id: uuid.UUID | None = None,
+        bcc: Sequence[str] = (),
+    ) -> PaymentRequest:
+        """Write a payment request of ``invoices`` (the customer's, checked by the caller) and announce it:
+        ``payment_request.created``, its e-mail to ``email`` (copied to ``bcc``; an empty ``email`` goes to
+        the customer's addresses) and the provider's collection (:data:`PAYABLE_CREATED_HOOK`). The one path
+        of ``POST /payment_requests`` and of the dunning campaigns (:mod:`billow.dunning`)."""
         request = PaymentRequest(
             organization_id=organization.id,
             customer_id=customer.id,
-            email=data.email,
+            email=email,
             amount_cents=sum(invoice_due(session, invoice) for invoice in invoices),
             amount_currency=invoices[0].currency,
             payment_status="pending",
+            dunning_campaign_id=dunning_campaign_id,
         )
         session.add(request)
         session.flush()
@@ -114,7 +113,8 @@ class PaymentRequestService:
         )
         session.flush()
         emit(session, organization.id, "payment_request.created", "payment_request", request.id)
-        record_mail(session, organization.id, MailKind.PAYMENT_REQUEST, request.id)
+        recipients = {"bcc": list(bcc)} if bcc else None
+        record_mail(session, organization.id, MailKind.PAYMENT_REQUEST, request.id, recipients=recipients)
         run_hooks(
             session,
             PAYABLE_CREATED_HOOK,

@@ -33,6 +33,7 @@ RENDERER_MODULES: list[str] = [
     "billow.credit_notes.views",
     "billow.payments.views",
     "billow.integrations.views",
+    "billow.dunning.views",
 ]
 
 

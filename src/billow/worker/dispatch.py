@@ -80,6 +80,7 @@ TASK_MODULES: list[str] = [
     "billow.mail.deliveries",
     "billow.payments.receipts",
     "billow.integrations.jobs",
+    "billow.dunning.run",
 ]
 
 
@@ -122,6 +123,7 @@ HOOK_MODULES: list[str] = [
     "billow.payments.provider_hooks",
     "billow.payments.receipts",
     "billow.integrations.triggers",
+    "billow.dunning.run",
 ]
 
 

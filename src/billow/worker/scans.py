@@ -96,6 +96,7 @@ SCAN_MODULES: list[str] = [
     "billow.mail.deliveries",
     "billow.payments.receipts",
     "billow.integrations.jobs",
+    "billow.dunning.run",
 ]
 
 

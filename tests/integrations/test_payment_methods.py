@@ -95,6 +95,13 @@ class TestList:
             },
         }
 
+    def test_a_customer_not_at_the_provider_yet(self, api: Api, fake: FakeProvider) -> None:
+        add_integration(api, "testpay", "pay", fake)
+        paying_customer(api, sync=False)
+        fake.fail_next(1, status=400)  # would answer the listing: not asked
+        assert listed(api) == []
+        assert fake.of_kind("customers") == []
+
     def test_a_provider_error_is_a_third_party_error(self, api: Api, fake: FakeProvider) -> None:
         add_integration(api, "testpay", "pay", fake)
         paying_customer(api)

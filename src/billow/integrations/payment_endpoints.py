@@ -166,15 +166,20 @@ def payment_methods(
     external_id: str, session: DbSession, organization: CurrentOrganization, pages: Pagination
 ) -> PaymentMethodList:
     """The customer's stored methods, refreshed first from what its payment provider lists now (when it
-    has one that lists them)."""
+    has one that lists them and knows the customer)."""
     customer = customer_service.get(session, organization, external_id)
     integration = payment_integration(session, customer)
     provider = registry.get(integration.type) if integration is not None else None
-    if integration is not None and isinstance(provider, PaymentProvider):
+    data = snapshots.customer_data(session, integration, customer) if integration is not None else None
+    # Not at the provider yet (no provider id): nothing to ask it.
+    if (
+        integration is not None
+        and isinstance(provider, PaymentProvider)
+        and data
+        and data.provider_customer_id
+    ):
         try:
-            found = provider.payment_methods(
-                inbound.provider_context(integration), snapshots.customer_data(session, integration, customer)
-            )
+            found = provider.payment_methods(inbound.provider_context(integration), data)
         except NotImplementedError:
             found = None
         except ProviderError as error:

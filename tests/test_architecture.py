@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("billing", "usage"),
     ("documents",),
     ("mail",),
+    ("payment_methods",),
     ("payments",),
     ("dunning",),
     ("integrations",),

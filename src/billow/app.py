@@ -67,6 +67,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.invoices.endpoints import router as invoices
     from billow.mail.endpoints import router as mail
     from billow.organizations.endpoints import router as organizations
+    from billow.payment_methods.endpoints import router as payment_methods
     from billow.payments.endpoints import router as payments
     from billow.plans.endpoints import router as plans
     from billow.plans.fixed_charges_endpoints import router as plan_fixed_charges
@@ -106,6 +107,7 @@ def _api_routers() -> list[APIRouter]:
         wallets,  # also /customers/{id}/wallets: no clash with /customers/{id}
         alerts,  # /customers/{id}/wallets/{code}/alerts[/{code}], /subscriptions/{id}/alerts[/{code}]
         dunning_campaigns,
+        payment_methods,  # PUT .../payment_methods/{id}/set_as_default, DELETE .../payment_methods/{id}
         payments,  # /payments, /payment_receipts, /payment_requests, /customers/{id}/payment[s|_requests]
         webhook_endpoints,
         webhooks,  # /webhooks/public_key, /webhooks/json_public_key

@@ -99,6 +99,7 @@ class TestPay(PaymentProvider):
                 "amount": payable.amount_cents,
                 "currency": payable.currency,
                 "customer": payable.customer.provider_customer_id,
+                "methods": list(payable.payment_method_ids),
                 "metadata": {"billow_payable_id": payable.id, "billow_payable_type": payable.type},
             },
             idempotency_key,
@@ -247,6 +248,8 @@ class FakeProvider(StandIn):
         self.by_key: dict[str, dict[str, Any]] = {}
         self.count = 0
         self.rotate_to: str | None = None
+        #: What ``GET /customers/{id}/methods`` lists.
+        self.listed: list[dict[str, Any]] = [{"id": "pm_1", "type": "card", "default": True, "last4": "4242"}]
         for kind in ("customers", "payments", "refunds", "invoices", "credit_notes", "deals"):
             self.route("POST", rf"/(?P<kind>{kind})", self.create)
             self.route("POST", rf"/(?P<kind>{kind})/(?P<id>[\w-]+)", self.update)
@@ -287,9 +290,7 @@ class FakeProvider(StandIn):
         return self._answer(200, obj)
 
     def methods(self, request: Request) -> Response:
-        return Response.json(
-            200, {"data": [{"id": "pm_1", "type": "card", "default": True, "last4": "4242"}]}
-        )
+        return Response.json(200, {"data": self.listed})
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         return [o for o in self.objects.values() if o["kind"] == kind]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from billow.models.integrations import IntegrationInboundEvent
+from billow.models.payment_methods import PaymentMethod
 from billow.providers.interface import PAYMENT_EVENT_HOOK
 from billow.worker.dispatch import HOOKS
 from tests.conftest import Api
@@ -57,10 +58,19 @@ class TestInbound:
         assert (first.status_code, first.json()) == (200, {"applied": 1})
         assert (replay.status_code, replay.json()) == (200, {"applied": 0})
         assert heard == ["evt_1"]
+        # The method is stored (the customer's default: its first), once; the method *types* the
+        # customer may use (``provider_payment_methods``) are not touched.
         shown = api.get("/customers/cus_1").json()["customer"]["billing_configuration"]
-        assert shown["provider_payment_methods"] == ["sepa_debit"]
+        assert shown["provider_payment_methods"] is None
         with app.state.sessionmaker() as session:
             assert session.scalar(select(func.count()).select_from(IntegrationInboundEvent)) == 1
+            [stored] = session.scalars(select(PaymentMethod)).all()
+            assert (stored.provider_method_id, stored.provider_method_type, stored.is_default) == (
+                "pm_9",
+                "sepa_debit",
+                True,
+            )
+            assert stored.organization_id == api.organization.id
 
     def test_bad_signature_is_refused(self, app: FastAPI, api: Api, fake: FakeProvider) -> None:
         add_integration(api, "testpay", "pay", fake)

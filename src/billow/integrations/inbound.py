@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,6 +23,7 @@ from billow.integrations.repository import integration_repository as repository
 from billow.integrations.service import context_of, open_secrets, store_secrets
 from billow.models.customers import Customer
 from billow.models.integrations import Integration, IntegrationInboundEvent
+from billow.payment_methods.service import payment_method_service
 from billow.providers import registry
 from billow.providers.interface import (
     PAYMENT_EVENT_HOOK,
@@ -158,11 +158,9 @@ def _update_customer(session: Session, integration: Integration, event: InboundE
         customer.payment_provider = integration.type
         customer.payment_provider_code = integration.code
         customer.provider_customer_id = event.provider_customer_id
-    method = event.payment_method
-    if method is not None:
-        methods: list[Any] = list(customer.provider_payment_methods or [])
-        if method.method_type not in methods:
-            customer.provider_payment_methods = [*methods, method.method_type]
+    if event.payment_method is not None:
+        # A stored method: ``provider_payment_methods`` (the method types allowed) is not touched.
+        payment_method_service.store(session, integration, customer, event.payment_method)
 
 
 def provider_context(integration: Integration) -> ProviderContext:

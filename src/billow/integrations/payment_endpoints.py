@@ -6,8 +6,6 @@ A provider's refusal is Lago's 422 ``third_party_error``."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -15,20 +13,26 @@ from sqlalchemy.orm import Session
 
 from billow.auth import CurrentOrganization
 from billow.customers.service import customer_service
-from billow.db import DbSession, utcnow
+from billow.db import DbSession
 from billow.errors import NotAllowed, ValidationFailed
 from billow.integrations import inbound, snapshots
 from billow.integrations.jobs import enqueue
 from billow.integrations.triggers import payment_integration
 from billow.invoices.service import invoice_service
-from billow.kit.pagination import PageMeta, Pagination
-from billow.kit.schemas import Output, Timestamp
+from billow.kit.pagination import Pagination, paginate
+from billow.kit.schemas import Output
 from billow.kit.strict_json import StrictJSONRoute
 from billow.models.customers import Customer
 from billow.models.integrations import Integration
 from billow.models.invoices import Invoice, InvoiceStatus, PaymentStatus
+from billow.payment_methods.repository import payment_method_repository
+from billow.payment_methods.schemas import PaymentMethodList
+from billow.payment_methods.service import payment_method_service
+from billow.payment_methods.views import render_methods
 from billow.providers import registry
 from billow.providers.interface import PaymentProvider, ProviderError
+from billow.wallets.schemas import PaymentDetailsEnvelope, PaymentDetailsOut
+from billow.wallets.transactions import transaction_service
 
 router = APIRouter(tags=["integrations"], route_class=StrictJSONRoute)
 public_router = APIRouter(tags=["integrations"])
@@ -65,23 +69,6 @@ class CheckoutUrlOut(Output):
 
 class CheckoutUrlEnvelope(Output):
     customer: CheckoutUrlOut
-
-
-class PaymentMethodOut(Output):
-    lago_id: uuid.UUID
-    is_default: bool
-    payment_provider_code: str | None
-    payment_provider_name: str | None
-    payment_provider_type: str
-    provider_method_id: str
-    method_type: str
-    details: dict[str, Any]
-    created_at: Timestamp
-
-
-class PaymentMethodList(Output):
-    payment_methods: list[PaymentMethodOut]
-    meta: PageMeta
 
 
 def _provider(session: Session, customer: Customer) -> tuple[Integration, PaymentProvider]:
@@ -125,6 +112,31 @@ def invoice_payment_url(
     )
 
 
+@router.post("/wallet_transactions/{lago_id}/payment_url", response_model=PaymentDetailsEnvelope)
+def wallet_transaction_payment_url(
+    lago_id: str, session: DbSession, organization: CurrentOrganization
+) -> PaymentDetailsEnvelope:
+    """A page where the customer pays a pending top-up: its ``credit`` invoice is the payable (paid,
+    through the provider's webhook, it settles the top-up as a manual payment does)."""
+    transaction, invoice = transaction_service.payable_purchase(session, organization, lago_id)
+    customer = _customer(session, invoice)
+    integration, provider = _provider(session, customer)
+    payable = snapshots.invoice_payable(session, integration, invoice, customer)
+    try:
+        url = provider.payment_url(inbound.provider_context(integration), payable)
+    except ProviderError as error:
+        raise ThirdPartyError(integration.type, error) from None
+    return PaymentDetailsEnvelope(
+        wallet_transaction_payment_details=PaymentDetailsOut(
+            lago_customer_id=customer.id,
+            lago_wallet_transaction_id=transaction.id,
+            external_customer_id=customer.external_id,
+            payment_provider=integration.type,
+            payment_url=url,
+        )
+    )
+
+
 @router.post("/customers/{external_id}/checkout_url", response_model=CheckoutUrlEnvelope)
 def checkout_url(
     external_id: str, session: DbSession, organization: CurrentOrganization
@@ -153,39 +165,29 @@ def checkout_url(
 def payment_methods(
     external_id: str, session: DbSession, organization: CurrentOrganization, pages: Pagination
 ) -> PaymentMethodList:
-    """The customer's methods as the provider lists them now (one page: providers answer them all)."""
+    """The customer's stored methods, refreshed first from what its payment provider lists now (when it
+    has one that lists them and knows the customer)."""
     customer = customer_service.get(session, organization, external_id)
-    integration, provider = _provider(session, customer)
-    try:
-        found = provider.payment_methods(
-            inbound.provider_context(integration), snapshots.customer_data(session, integration, customer)
-        )
-    except NotImplementedError:
-        found = []
-    except ProviderError as error:
-        raise ThirdPartyError(integration.type, error) from None
-    now: datetime = utcnow()
-    methods = [
-        PaymentMethodOut(
-            # A stable id per (integration, provider method): Billow keeps no row of them.
-            lago_id=uuid.uuid5(integration.id, method.provider_method_id),
-            is_default=method.is_default,
-            payment_provider_code=integration.code,
-            payment_provider_name=integration.name,
-            payment_provider_type=integration.type,
-            provider_method_id=method.provider_method_id,
-            method_type=method.method_type,
-            details=dict(method.details),
-            created_at=now,
-        )
-        for method in found
-    ]
-    return PaymentMethodList(
-        payment_methods=methods,
-        meta=PageMeta(
-            current_page=1, next_page=None, prev_page=None, total_pages=1, total_count=len(methods)
-        ),
-    )
+    integration = payment_integration(session, customer)
+    provider = registry.get(integration.type) if integration is not None else None
+    data = snapshots.customer_data(session, integration, customer) if integration is not None else None
+    # Not at the provider yet (no provider id): nothing to ask it.
+    if (
+        integration is not None
+        and isinstance(provider, PaymentProvider)
+        and data
+        and data.provider_customer_id
+    ):
+        try:
+            found = provider.payment_methods(inbound.provider_context(integration), data)
+        except NotImplementedError:
+            found = None
+        except ProviderError as error:
+            raise ThirdPartyError(integration.type, error) from None
+        if found is not None:
+            payment_method_service.refresh(session, integration, customer, found)
+    rows, meta = paginate(session, payment_method_repository.live_stmt(organization.id, customer.id), pages)
+    return PaymentMethodList(payment_methods=render_methods(session, rows), meta=meta)
 
 
 @router.post("/invoices/{lago_id}/retry_payment", status_code=200, response_class=Response)

@@ -23,6 +23,7 @@ from billow.models.integrations import Integration, IntegrationMapping
 from billow.models.invoices import Fee, Invoice
 from billow.models.plans import Charge, FixedCharge, Plan
 from billow.models.subscriptions import Subscription
+from billow.payment_methods.service import payment_method_service
 from billow.providers.interface import (
     CreditNoteData,
     CreditNoteLine,
@@ -299,7 +300,7 @@ def invoice_payable(
         currency=invoice.currency,
         customer=customer_data(session, integration, customer),
         invoice_ids=(str(invoice.id),),
-        payment_method_ids=(),
+        payment_method_ids=payment_method_service.provider_method_ids(session, integration, customer.id),
     )
 
 
@@ -376,5 +377,7 @@ def payable_from_json(session: Session, integration: Integration, data: Mapping[
         currency=str(data["currency"]),
         customer=customer_data(session, integration, customer),
         invoice_ids=tuple(data.get("invoice_ids") or ()),
-        payment_method_ids=tuple(data.get("payment_method_ids") or ()),
+        # The methods chosen for this payable, else the customer's stored ones now: the default first.
+        payment_method_ids=tuple(data.get("payment_method_ids") or ())
+        or payment_method_service.provider_method_ids(session, integration, customer.id),
     )

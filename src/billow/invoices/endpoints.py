@@ -119,6 +119,14 @@ def void(
     return invoice_envelope(session, organization, invoice)
 
 
+@router.post("/invoices/{lago_id}/lose_dispute", response_model=InvoiceEnvelope)
+@router.put("/invoices/{lago_id}/lose_dispute", response_model=InvoiceEnvelope, include_in_schema=False)
+def lose_dispute(lago_id: str, session: DbSession, organization: CurrentOrganization) -> InvoiceEnvelope:
+    """The payment's dispute is lost (Lago's route is POST; its Python client sends PUT: both work)."""
+    invoice = invoice_service.lose_dispute(session, organization, lago_id)
+    return invoice_envelope(session, organization, invoice)
+
+
 @router.get("/customers/{external_id}/invoices", response_model=InvoiceList)
 def customer_invoices(
     external_id: str,

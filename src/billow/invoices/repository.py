@@ -222,8 +222,9 @@ class InvoiceRepository:
             stmt = stmt.where(Invoice.currency == filters.currency)
         if filters.payment_overdue is not None:
             stmt = stmt.where(Invoice.payment_overdue.is_(filters.payment_overdue))
-        if filters.payment_dispute_lost:
-            stmt = stmt.where(false())  # disputes are not recorded yet: none is lost
+        if filters.payment_dispute_lost is not None:
+            lost = Invoice.payment_dispute_lost_at.is_not(None)
+            stmt = stmt.where(lost if filters.payment_dispute_lost else ~lost)
         if filters.self_billed:
             stmt = stmt.where(false())  # no self-billed invoices
         if filters.partially_paid is not None:

@@ -448,6 +448,7 @@ def invoice_out(
         invoice_type=invoice.invoice_type,
         status=invoice.status,
         payment_status=invoice.payment_status,
+        payment_dispute_lost_at=invoice.payment_dispute_lost_at,
         payment_overdue=invoice.payment_overdue,
         currency=invoice.currency,
         fees_amount_cents=invoice.fees_amount_cents,

@@ -184,6 +184,32 @@ class InvoiceService:
             )
         return invoice
 
+    def lose_dispute(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
+        invoice = self._locked(session, organization, lago_id)
+        self.mark_dispute_lost(session, invoice)
+        return invoice
+
+    def mark_dispute_lost(self, session: Session, invoice: Invoice, *, at: datetime | None = None) -> bool:
+        """The invoice's payment dispute is lost (``POST /invoices/{id}/lose_dispute``, a provider's
+        webhook), the invoice locked by the caller: ``payment_dispute_lost_at`` set and
+        ``invoice.payment_dispute_lost`` sent, once (a second loss changes nothing). Only a finalized
+        invoice (Lago's 405 ``not_disputable``). Returns whether it changed."""
+        if invoice.status != InvoiceStatus.FINALIZED:
+            raise NotAllowed(code="not_disputable")
+        if invoice.payment_dispute_lost_at is not None:
+            return False
+        invoice.payment_dispute_lost_at = at or utcnow()
+        invoice.updated_at = utcnow()
+        session.flush()
+        emit(
+            session,
+            invoice.organization_id,
+            "invoice.payment_dispute_lost",
+            "payment_dispute_lost",
+            invoice.id,
+        )
+        return True
+
     def delete(self, session: Session, organization: Organization, lago_id: str) -> Invoice:
         invoice = self._locked(session, organization, lago_id)
         if invoice.status != InvoiceStatus.DRAFT:

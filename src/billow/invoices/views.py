@@ -125,6 +125,15 @@ def invoice_payloads(
     return {invoice.id: out.model_dump(mode="json") for invoice, out in zip(invoices, rendered, strict=True)}
 
 
+@renderer("payment_dispute_lost")
+def dispute_lost_payloads(
+    session: Session, organization: Organization, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """``invoice.payment_dispute_lost``: the invoice, and the provider's error (Billow keeps none: null)."""
+    rendered = invoice_payloads(session, organization, ids)
+    return {invoice_id: {**payload, "provider_error": None} for invoice_id, payload in rendered.items()}
+
+
 def render_fees(session: Session, fees: Sequence[Fee]) -> list[FeeOut]:
     context = invoice_repository.fee_context(session, fees)
     return [fee_out(fee, context) for fee in fees]

@@ -27,6 +27,7 @@ from billow.models import (  # noqa: F401
     mail,
     metering,
     organizations,
+    payment_methods,
     payments,
     plans,
     subscriptions,

@@ -80,6 +80,8 @@ class Invoice(TenantMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default=InvoiceStatus.FINALIZED)
     payment_status: Mapped[str] = mapped_column(String(16), default=PaymentStatus.PENDING)
     payment_overdue: Mapped[bool] = mapped_column(default=False)
+    #: When the payment's dispute was lost (``POST /invoices/{id}/lose_dispute``, a provider's webhook).
+    payment_dispute_lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     currency: Mapped[str] = mapped_column(String(3))
     issuing_date: Mapped[date] = mapped_column(Date)
     payment_due_date: Mapped[date] = mapped_column(Date)

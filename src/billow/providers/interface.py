@@ -335,12 +335,26 @@ class SyncResult:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DisputeData:
+    """A payment's dispute (chargeback) as the provider reports it."""
+
+    provider_dispute_id: str
+    provider_payment_id: str  #: the disputed payment (the id :class:`PaymentResult` gave it)
+    status: str  #: the provider's own status (``lost``, ``won``...)
+    reason: str | None = None  #: the provider's reason (``fraudulent``...)
+    amount_cents: int | None = None
+    currency: str | None = None
+
+
 class InboundEventType(StrEnum):
     PAYMENT_UPDATED = "payment.updated"  #: a payment's status changed (``payment`` set)
     REFUND_UPDATED = "refund.updated"  #: a refund's status changed (``refund`` set)
     #: a customer's method added or changed (``payment_method`` set)
     PAYMENT_METHOD_UPDATED = "payment_method.updated"
     CUSTOMER_UPDATED = "customer.updated"  #: e.g. a mandate became active; ``provider_customer_id`` set
+    #: a payment's dispute closed lost (``dispute`` set): its invoices' ``payment_dispute_lost_at``
+    DISPUTE_LOST = "dispute.lost"
     IGNORED = "ignored"  #: verified, of no interest to Billow (answered 200, recorded, not applied)
 
 
@@ -356,6 +370,7 @@ class InboundEvent:
     payment: PaymentResult | None = None
     refund: RefundResult | None = None
     payment_method: PaymentMethodData | None = None
+    dispute: DisputeData | None = None
     #: What Billow attached to the object when it created it (``billow_payable_type``,
     #: ``billow_payable_id``, ``billow_organization_id``, ``billow_customer_id``...), as the provider
     #: echoes it back (Stripe ``metadata``, PayPal ``custom_id``...).

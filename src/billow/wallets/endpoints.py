@@ -28,7 +28,6 @@ from billow.wallets.schemas import (
     FundingList,
     MetadataEnvelope,
     MetadataRequest,
-    PaymentDetailsEnvelope,
     WalletEnvelope,
     WalletList,
     WalletRequest,
@@ -283,18 +282,3 @@ def consumptions(lago_id: str, session: DbSession, organization: CurrentOrganiza
 def fundings(lago_id: str, session: DbSession, organization: CurrentOrganization) -> FundingList:
     _transaction(session, organization, lago_id)
     raise ValidationFailed.one("wallet", "not_traceable")
-
-
-@router.post("/wallet_transactions/{lago_id}/payment_url", response_model=PaymentDetailsEnvelope)
-def payment_url(
-    lago_id: str, session: DbSession, organization: CurrentOrganization
-) -> PaymentDetailsEnvelope:
-    """No payment provider exists yet: Lago's answers before and at the provider check."""
-    transaction = _transaction(session, organization, lago_id)
-    if transaction.transaction_status != TransactionStatus.PURCHASED:
-        raise ValidationFailed.one("base", "wallet_transaction_not_purchased")
-    if transaction.status == SettlementStatus.SETTLED:
-        raise ValidationFailed.one("base", "wallet_transaction_already_settled")
-    if transaction.invoice_id is None:
-        raise ValidationFailed.one("base", "wallet_transaction_has_no_attached_invoice")
-    raise ValidationFailed.one("base", "no_linked_payment_provider")

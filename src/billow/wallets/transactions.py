@@ -27,8 +27,8 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from billow.db import utcnow
-from billow.errors import Errors, ValidationFailed
-from billow.kit.ids import parse_uuid
+from billow.errors import Errors, NotFound, ValidationFailed
+from billow.kit.ids import parse_lago_id, parse_uuid
 from billow.kit.limits import MAX_AMOUNT_CENTS, MAX_PRICE, parse_decimal_text
 from billow.kit.locking import lock_row
 from billow.models.customers import Customer
@@ -336,6 +336,25 @@ class TransactionService:
             changed += 1
         session.flush()
         return changed
+
+    def payable_purchase(
+        self, session: Session, organization: Organization, lago_id: str
+    ) -> tuple[WalletTransaction, Invoice]:
+        """A purchase still to pay and its ``credit`` invoice (``POST .../{id}/payment_url``), else
+        Lago's 422: not a purchase, already settled, not pending, without an invoice."""
+        found = repository.transaction(session, organization.id, parse_lago_id(lago_id, "wallet_transaction"))
+        if found is None:
+            raise NotFound("wallet_transaction")
+        if found.transaction_status != TransactionStatus.PURCHASED:
+            raise ValidationFailed.one("base", "wallet_transaction_not_purchased")
+        if found.status == SettlementStatus.SETTLED:
+            raise ValidationFailed.one("base", "wallet_transaction_already_settled")
+        if found.status != SettlementStatus.PENDING:
+            raise ValidationFailed.one("base", "invalid_status")
+        invoice = session.get(Invoice, found.invoice_id) if found.invoice_id is not None else None
+        if invoice is None or invoice.organization_id != organization.id:
+            raise ValidationFailed.one("base", "wallet_transaction_has_no_attached_invoice")
+        return found, invoice
 
     @staticmethod
     def _add(session: Session, transaction: WalletTransaction) -> None:

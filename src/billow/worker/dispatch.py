@@ -121,6 +121,7 @@ HOOK_MODULES: list[str] = [
     "billow.documents.tasks",
     "billow.mail.deliveries",
     "billow.payments.provider_hooks",
+    "billow.payments.disputes",
     "billow.payments.receipts",
     "billow.integrations.triggers",
     "billow.dunning.run",

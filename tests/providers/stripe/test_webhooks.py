@@ -291,3 +291,52 @@ def test_one_of_several_signatures_matches(
     t, v1 = headers["stripe-signature"].split(",")
     rotated = {"stripe-signature": f"{t},v1={'0' * 64},{v1}"}
     assert provider.parse_webhook(ctx, rotated, body)[0].type is InboundEventType.IGNORED
+
+
+def test_a_lost_dispute(
+    stripe_api: FakeStripe, provider: StripeProvider, ctx: ProviderContext, stripe_customer: CustomerData
+) -> None:
+    intent = _paid(stripe_api, provider, ctx, stripe_customer, "visa")
+    dispute = stripe_api.dispute(intent["id"], status="lost", reason="fraudulent")
+    headers, body = stripe_api.signed_webhook("charge.dispute.closed", dispute)
+
+    (event,) = provider.parse_webhook(ctx, headers, body)
+
+    assert event.type is InboundEventType.DISPUTE_LOST
+    assert event.dispute is not None
+    assert (event.dispute.provider_dispute_id, event.dispute.provider_payment_id) == (
+        dispute["id"],
+        intent["id"],
+    )
+    assert (event.dispute.status, event.dispute.reason) == ("lost", "fraudulent")
+    assert (event.dispute.amount_cents, event.dispute.currency) == (1050, "EUR")
+
+
+@pytest.mark.parametrize("status", ["won", "warning_closed"])
+def test_other_closed_disputes_are_ignored(
+    stripe_api: FakeStripe,
+    provider: StripeProvider,
+    ctx: ProviderContext,
+    stripe_customer: CustomerData,
+    status: str,
+) -> None:
+    intent = _paid(stripe_api, provider, ctx, stripe_customer, "visa")
+    headers, body = stripe_api.signed_webhook(
+        "charge.dispute.closed", stripe_api.dispute(intent["id"], status)
+    )
+
+    (event,) = provider.parse_webhook(ctx, headers, body)
+
+    assert (event.type, event.dispute) == (InboundEventType.IGNORED, None)
+
+
+def test_a_lost_dispute_without_payment_intent_is_ignored(
+    stripe_api: FakeStripe, provider: StripeProvider, ctx: ProviderContext, stripe_customer: CustomerData
+) -> None:
+    intent = _paid(stripe_api, provider, ctx, stripe_customer, "visa")
+    dispute = {**stripe_api.dispute(intent["id"]), "payment_intent": None}
+    headers, body = stripe_api.signed_webhook("charge.dispute.closed", dispute)
+
+    (event,) = provider.parse_webhook(ctx, headers, body)
+
+    assert event.type is InboundEventType.IGNORED

@@ -14,6 +14,7 @@ from typing import Any
 from stripe import SignatureVerificationError, WebhookSignature
 
 from billow.providers.interface import (
+    DisputeData,
     InboundEvent,
     InboundEventType,
     PaymentMethodData,
@@ -21,6 +22,7 @@ from billow.providers.interface import (
     WebhookSignatureInvalid,
 )
 from billow.providers.stripe.mapping import (
+    from_stripe_amount,
     payment_method_data,
     payment_result,
     refund_result,
@@ -87,6 +89,8 @@ def translate(event: Mapping[str, Any], retrieve: Retrieve) -> InboundEvent:
         return _method_event(base, method, obj.get("customer"), obj.get("metadata"))
     if event_type == "payment_method.attached":
         return _method_event(base, obj, obj.get("customer"), None)
+    if event_type == "charge.dispute.closed" and obj.get("object") == "dispute":
+        return _dispute_event(base, obj)
     if event_type == "customer.updated":
         return InboundEvent(
             **base,
@@ -136,6 +140,32 @@ def _method_event(base: dict[str, Any], method: Any, customer: Any, metadata: An
         provider_customer_id=_id(customer),
         payment_method=data,
         metadata=string_metadata(metadata),
+    )
+
+
+def _dispute_event(base: dict[str, Any], dispute: Mapping[str, Any]) -> InboundEvent:
+    """A closed dispute: ``lost`` matters to Billow (the disputed payment is its payment intent); won or
+    warning-closed ones are ignored."""
+    intent = _id(dispute.get("payment_intent"))
+    if dispute.get("status") != "lost" or not dispute.get("id") or intent is None:
+        return InboundEvent(**base, type=InboundEventType.IGNORED)
+    amount = dispute.get("amount")
+    currency = str(dispute.get("currency") or "").upper() or None
+    cents = None
+    if currency and isinstance(amount, int) and not isinstance(amount, bool):
+        cents = from_stripe_amount(amount, currency)
+    return InboundEvent(
+        **base,
+        type=InboundEventType.DISPUTE_LOST,
+        dispute=DisputeData(
+            provider_dispute_id=str(dispute["id"]),
+            provider_payment_id=intent,
+            status="lost",
+            reason=str(dispute["reason"]) if dispute.get("reason") else None,
+            amount_cents=cents,
+            currency=currency,
+        ),
+        metadata=string_metadata(dispute.get("metadata")),
     )
 
 

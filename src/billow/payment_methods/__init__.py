@@ -1,0 +1,1 @@
+"""A customer's stored payment methods (Lago's ``payment_methods``)."""

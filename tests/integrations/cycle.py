@@ -124,6 +124,7 @@ def assert_paid(api: Api, invoice_id: str, total: int, provider_payment_id: str)
     assert payment["invoice_ids"] == [invoice_id]
     assert (payment["amount_cents"], payment["payment_status"]) == (total, "succeeded")
     assert payment["provider_payment_id"] == provider_payment_id
+    assert (payment["type"], payment["reference"]) == ("provider", "")  # a string: lago-python-client
     [receipt] = api.get("/payment_receipts").json()["payment_receipts"]
     assert receipt["payment"]["lago_id"] == payment["lago_id"]
     return dict(payment)

@@ -66,6 +66,7 @@ def synced_customer(api: Api, provider: str, code: str, currency: str = "EUR") -
     config = shown["billing_configuration"]
     assert (config["payment_provider"], config["payment_provider_code"]) == (provider, code)
     assert config["provider_customer_id"] == job["result"]["external_id"]
+    assert shown["integration_customers"] == []  # Lago's list holds accounting/CRM links only
     return dict(shown)
 
 

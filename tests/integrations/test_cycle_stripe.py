@@ -169,6 +169,26 @@ class TestFailures:
         [intent] = stripe_api.payment_intents.values()
         assert_paid(api, bill["lago_id"], 2500, intent["id"])
 
+    def test_an_answer_lost_after_the_intent_was_created(
+        self, app: FastAPI, api: Api, stripe_api: FakeStripe
+    ) -> None:
+        """Stripe created the intent but Billow timed out: the retry sends the same Idempotency-Key and
+        Stripe answers with the same intent (one charge, one payment)."""
+        stripe_id = setup(api, stripe_api)
+        stripe_api.attach_card(stripe_id, default=True)
+        stripe_api.fail_next(1, status=None)  # the default method's read passes
+        stripe_api.fail_next(1, status=None, delay=1.0)  # the intent is created, answered too late
+        bill = one_off(api, 2700)
+        [waiting] = payment_job(api, CODE, bill["lago_id"])
+        assert (waiting["status"], waiting["last_error"]["code"]) == ("pending", "timeout"), waiting
+        assert api.get("/payments").json()["payments"] == []
+        run_due_later(app)
+        assert job(api, waiting["lago_id"])["status"] == "succeeded"
+        [intent] = stripe_api.payment_intents.values()
+        posts = stripe_api.calls("POST", "/v1/payment_intents")
+        assert [r.headers["idempotency-key"] for r in posts] == [waiting["idempotency_key"]] * 2
+        assert_paid(api, bill["lago_id"], 2700, intent["id"])
+
     def test_a_declined_card_then_a_new_card_and_retry(
         self, api: Api, stripe_api: FakeStripe, receiver: Receiver
     ) -> None:

@@ -204,5 +204,8 @@ class TestRefund:
         }
         created = api.post("/credit_notes", {"credit_note": note})
         assert created.status_code == 200, created.text
+        note_id = created.json()["credit_note"]["lago_id"]
+        shown = api.get(f"/credit_notes/{note_id}").json()["credit_note"]
+        assert shown["refund_status"] == "pending"  # GoCardless answers a refund ``created``: pending
         [refund] = gc_api.refunds.values()
         assert (refund["amount"], refund["links"]["payment"]) == (1250, payment["id"])

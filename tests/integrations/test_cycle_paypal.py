@@ -220,6 +220,9 @@ class TestRefund:
         }
         created = api.post("/credit_notes", {"credit_note": note})
         assert created.status_code == 200, created.text
+        note_id = created.json()["credit_note"]["lago_id"]
+        shown = api.get(f"/credit_notes/{note_id}").json()["credit_note"]
+        assert shown["refund_status"] == "succeeded"
         [refund] = paypal_api.refunds.values()
         assert refund["amount"] == {"currency_code": "EUR", "value": "12.50"}
         assert paypal_api.calls("POST", f"/v2/payments/captures/{capture['id']}/refund")

@@ -253,6 +253,9 @@ class TestRefund:
         }
         created = api.post("/credit_notes", {"credit_note": note})
         assert created.status_code == 200, created.text
+        note_id = created.json()["credit_note"]["lago_id"]
+        shown = api.get(f"/credit_notes/{note_id}").json()["credit_note"]
+        assert shown["refund_status"] == "succeeded"
         [refund] = stripe_api.refunds.values()
         assert (refund["payment_intent"], refund["amount"], refund["currency"]) == (intent["id"], 1200, "eur")
         credit_note_id = created.json()["credit_note"]["lago_id"]

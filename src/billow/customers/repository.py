@@ -13,6 +13,7 @@ from billow.models.dunning import DunningCampaign
 from billow.models.integrations import Integration, IntegrationCustomer
 from billow.models.subscriptions import Subscription, SubscriptionStatus
 from billow.models.taxes import Tax
+from billow.providers.interface import ProviderKind
 
 #: Columns ``search_term`` looks into (Lago's searchable customer fields).
 SEARCHABLE_COLUMNS = (
@@ -208,6 +209,9 @@ class CustomerRepository:
                     IntegrationCustomer.organization_id == organization_id,
                     IntegrationCustomer.customer_id.in_(ids),
                     Integration.deleted_at.is_(None),
+                    # Lago lists accounting/CRM links only: the payment provider's customer is
+                    # ``billing_configuration.provider_customer_id``.
+                    Integration.kind != ProviderKind.PAYMENT,
                 )
                 .order_by(IntegrationCustomer.created_at, IntegrationCustomer.id)
             )

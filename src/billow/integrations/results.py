@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from billow.credit_notes.service import refund_settled
 from billow.db import utcnow
 from billow.integrations.repository import integration_repository as repository
 from billow.models.customers import Customer
@@ -114,6 +115,8 @@ def apply(
         )
     elif isinstance(result, RefundResult):
         remember(session, integration, "refund", job.object_id, result.provider_refund_id)
+        if job.object_type == "credit_note":
+            refund_settled(session, integration.organization_id, job.object_id, result.status)
     return to_json(result)
 
 

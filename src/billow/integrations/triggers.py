@@ -17,7 +17,7 @@ from billow.integrations import snapshots
 from billow.integrations.jobs import enqueue
 from billow.integrations.repository import integration_repository as repository
 from billow.integrations.results import payment_object_type
-from billow.integrations.service import integration_service
+from billow.integrations.service import integration_service, provider_of
 from billow.invoices.finalization import FINALIZED_HOOK
 from billow.invoices.service import PAYMENT_STATUS_CHANGED
 from billow.models.credit_notes import CreditNote
@@ -28,7 +28,7 @@ from billow.models.organizations import Organization
 from billow.models.payments import Payment
 from billow.models.subscriptions import Subscription
 from billow.payments.recording import PAYMENT_RECORDED
-from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, ProviderKind
+from billow.providers.interface import PAYABLE_CREATED_HOOK, PayableData, Provider, ProviderKind
 from billow.subscriptions.service.common import SUBSCRIPTION_ANNOUNCED
 from billow.worker.dispatch import hook
 
@@ -96,8 +96,16 @@ def customer_saved(
     for integration in synced_integrations(session, organization.id, customer.id, accounting_or_crm):
         enqueue(session, integration, "sync_customer", "customer", customer.id)
     payment = payment_integration(session, customer)
-    if payment is not None and customer.sync_with_provider:
+    if payment is not None and customer.sync_with_provider and syncs_customers(payment):
         enqueue(session, payment, "sync_customer", "customer", customer.id)
+
+
+def syncs_customers(integration: Integration) -> bool:
+    """Whether the provider has customers to create (PayPal has none: its vault customer appears with the
+    first saved method). A provider without ``sync_customer`` gets no job, which could only fail and
+    announce ``customer.payment_provider_error``; one not installed still gets it (and its error)."""
+    provider = provider_of(integration)
+    return provider is None or type(provider).sync_customer is not Provider.sync_customer
 
 
 @hook(FINALIZED_HOOK)

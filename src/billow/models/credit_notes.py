@@ -8,8 +8,8 @@ A credit note's total (items + taxes) is split between
 * ``credit_amount_cents``: customer credit; ``balance_amount_cents`` is what is left of it, consumed by
   the customer's next invoices after taxes (oldest credit note first), each consumption recorded in
   :class:`InvoiceCreditNote`; ``credit_status`` is ``available`` until the balance is 0 (``consumed``);
-* ``refund_amount_cents``: to be refunded (``refund_status`` ``pending``; Billow has no payment
-  provider, so it stays ``pending`` until an update says otherwise);
+* ``refund_amount_cents``: to be refunded (``refund_status`` ``pending`` until an update says otherwise,
+  or the customer's payment provider answers the refund: ``credit_notes.service.refund_settled``);
 * ``offset_amount_cents``: deducted from what is still due on the source invoice.
 """
 

@@ -54,7 +54,8 @@ class PaymentOut(Output):
     payment_status: str
     #: ``manual`` or ``provider``.
     type: str
-    reference: str | None = None
+    #: Empty for a provider payment (a string always: Lago's document and lago-python-client require one).
+    reference: str
     payment_provider_code: str | None = None
     payment_provider_type: str | None = None
     external_payment_id: str | None = None

@@ -65,7 +65,8 @@ def render_payments(
                 status=payment.provider_status or payment.status,
                 payment_status=payment.status,
                 type=payment.payment_type,
-                reference=payment.reference,
+                # Lago's document and lago-python-client require a string: a provider payment has none.
+                reference=payment.reference or "",
                 payment_provider_code=payment.integration_code,
                 payment_provider_type=payment.provider,
                 external_payment_id=payment.provider_payment_id,

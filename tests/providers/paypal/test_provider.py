@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -92,6 +93,24 @@ class TestCreatePayment:
         assert caught.value.code == "no_payment_method"
         assert not caught.value.retryable
         assert paypal.requests == []
+
+    def test_without_a_method_the_vault_s_first_token_is_charged(
+        self, paypal: FakePayPal, ctx: ProviderContext
+    ) -> None:
+        card = paypal.add_payment_token("VAULTCUST1", "card")
+        paypal.add_payment_token("OTHERCUST", "paypal")  # another customer's: never used
+        vaulted = replace(payable(methods=()), customer=customer(provider_customer_id="VAULTCUST1"))
+        result = provider.create_payment(ctx, vaulted, "idem-1")
+        assert result.status is PaymentStatus.SUCCEEDED
+        (order,) = paypal.orders.values()
+        assert order["payment_source"] == {"card": {"vault_id": card["id"]}}
+
+    def test_an_empty_vault_is_no_payment_method(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
+        vaulted = replace(payable(methods=()), customer=customer(provider_customer_id="VAULTCUST1"))
+        with pytest.raises(ProviderError) as caught:
+            provider.create_payment(ctx, vaulted, "idem-1")
+        assert (caught.value.code, caught.value.retryable) == ("no_payment_method", False)
+        assert paypal.orders == {}
 
     def test_a_zero_decimal_currency(self, paypal: FakePayPal, ctx: ProviderContext) -> None:
         result = provider.create_payment(ctx, payable(amount_cents=1500, currency="JPY"), "idem-1")

@@ -2,7 +2,8 @@
 
 * ``create_payment``: PayPal has no off-session charge without a saved method: with one
   (``payable.payment_method_ids``: a vaulted PayPal wallet, a ``card:`` vaulted card or a ``B-`` billing
-  agreement) an order ``intent=CAPTURE`` is created with that ``payment_source`` and captured; without one,
+  agreement, else the first token in the customer's vault) an order ``intent=CAPTURE`` is created with that
+  ``payment_source`` and captured; without one,
   a non-retryable ``no_payment_method`` (the invoice is then paid through :meth:`payment_url`).
 * ``payment_url``: an order whose ``payer-action`` link the customer follows. Once the buyer approved
   it, PayPal sends ``CHECKOUT.ORDER.APPROVED``: :meth:`parse_webhook` captures the order then (PayPal-
@@ -107,15 +108,10 @@ class PayPalProvider(PaymentProvider):
     def create_payment(
         self, ctx: ProviderContext, payable: PayableData, idempotency_key: str
     ) -> PaymentResult:
-        if not payable.payment_method_ids:
-            raise ProviderError(
-                "PayPal cannot charge a customer without a saved payment method: use the payment URL",
-                code="no_payment_method",
-            )
-        method_id = payable.payment_method_ids[0]
+        client = PayPalClient(ctx)
+        method_id = self._method_to_charge(client, payable)
         body = mapping.order_body(ctx.organization_id, payable, return_url=None)
         body["payment_source"] = mapping.payment_source(method_id)
-        client = PayPalClient(ctx)
         order = client.create_order(body, _request_id(idempotency_key))
         status = order.get("status")
         if status == "APPROVED":
@@ -131,6 +127,21 @@ class PayPalProvider(PaymentProvider):
                 next_action_url=mapping.approve_link(order),
             )
         return self._capture_result(capture, {"type": "paypal", "payment_method_id": method_id})
+
+    def _method_to_charge(self, client: PayPalClient, payable: PayableData) -> str:
+        """The first of the payable's methods, else the first token in the customer's vault (Billow keeps
+        no method ids: without this, a vaulted customer could never be charged off-session)."""
+        if payable.payment_method_ids:
+            return payable.payment_method_ids[0]
+        vault_customer = payable.customer.provider_customer_id
+        if vault_customer:
+            tokens = client.list_payment_tokens(vault_customer).get("payment_tokens") or ()
+            if tokens:
+                return mapping.payment_method(tokens[0]).provider_method_id
+        raise ProviderError(
+            "PayPal cannot charge a customer without a saved payment method: use the payment URL",
+            code="no_payment_method",
+        )
 
     def payment_url(self, ctx: ProviderContext, payable: PayableData) -> str:
         return_url = str(ctx.settings.get("return_url") or ctx.public_url)

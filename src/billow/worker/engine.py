@@ -313,8 +313,14 @@ def serve_worker(
     # procrastinate logs every job at INFO: only from debug on.
     quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
     logging.getLogger("procrastinate").setLevel(quiet)
+    server = None
     if metrics_at is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_at[1], addr=metrics_at[0], registry=metrics.REGISTRY)
-    asyncio.run(run_worker(database_url, concurrency=concurrency, queues=queues, name=name, wait=wait))
+        server, _ = start_http_server(metrics_at[1], addr=metrics_at[0], registry=metrics.REGISTRY)
+    try:
+        asyncio.run(run_worker(database_url, concurrency=concurrency, queues=queues, name=name, wait=wait))
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -6,7 +6,10 @@ and stream, a measurable cost on the event ingestion path), outermost first:
 :class:`TransportMiddleware`
     * **Request id.** ``X-Request-Id`` is the client's when it sent a sane one (up to 128 letters,
       digits and ``._:@+=/-``), else 32 new random hex digits; it is set on every response, successes
-      included, and kept in ``scope["state"]["request_id"]``.
+      included, and kept in ``scope["state"]["request_id"]`` and, for the log lines written while the
+      request is served, in :data:`billow.kit.logs.request_id`.
+    * **Latency.** Every response is timed into ``billow_http_request_duration_seconds``
+      (:mod:`billow.kit.metrics`) by method, route template (:class:`RouteTemplates`) and status class.
     * **Body-size limit** (``BILLOW_MAX_BODY_BYTES``). A declared ``Content-Length`` above the limit
       answers 413 at once. A body without ``Content-Length`` (chunked) is counted while the application
       reads it: the read that passes the limit raises :class:`RequestTooLarge` (an ``HTTPException``,

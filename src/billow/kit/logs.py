@@ -21,7 +21,12 @@ FORMATS = ("text", "json")
 request_id: ContextVar[str | None] = ContextVar("billow_request_id", default=None)
 
 #: The attributes every LogRecord has: anything else was given through ``extra=``.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+#: (uvicorn's ``color_message``: its message with terminal colours.)
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

@@ -61,21 +61,40 @@ class TestReadiness:
         assert response.status_code == 200
         assert response.json() == {"status": "ok", "version": __version__, "database": "ok"}
 
-    def test_not_ready_while_migrations_are_pending(self, migrated: TestClient) -> None:
-        engine = migrated.app.state.engine  # type: ignore[attr-defined]
+    def test_the_suites_database_is_ready(self, client: TestClient) -> None:
+        # Made from the models and stamped at head (tests/conftest.py).
+        response = client.get("/health/ready")
+        assert response.status_code == 200
+        assert response.json()["database"] == "ok"
+
+    def test_not_ready_while_migrations_are_pending(self, client: TestClient) -> None:
+        engine = client.app.state.engine  # type: ignore[attr-defined]
         with engine.begin() as connection:
+            [head] = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
             connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0001'")
-        response = migrated.get("/health/ready")
+        try:
+            response = client.get("/health/ready")
+        finally:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{head}'")
         assert response.status_code == 503
         assert response.json() == {
             "status": "unavailable",
             "version": __version__,
             "database": "migrations_pending",
         }
+        assert client.get("/health/ready").status_code == 200
 
     def test_a_database_never_migrated_is_not_ready(self, client: TestClient) -> None:
-        # The suite's databases are made with create_all: no Alembic revision at all.
-        response = client.get("/health/ready")
+        engine = client.app.state.engine  # type: ignore[attr-defined]
+        with engine.begin() as connection:
+            [head] = connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalars().all()
+            connection.exec_driver_sql("DELETE FROM alembic_version")
+        try:
+            response = client.get("/health/ready")
+        finally:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"INSERT INTO alembic_version (version_num) VALUES ('{head}')")
         assert response.status_code == 503
         assert response.json()["database"] == "migrations_pending"
 

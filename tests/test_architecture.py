@@ -54,7 +54,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("dunning",),
     ("integrations",),
     ("organizations",),
-    ("transport", "param_guard", "api_docs"),
+    ("transport", "param_guard", "api_docs", "operations"),
     ("app",),
     ("cli",),
 ]

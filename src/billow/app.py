@@ -15,10 +15,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from billow import __version__
 from billow.api_docs import install_docs
@@ -27,7 +29,12 @@ from billow.config import Settings, current_settings, get_settings
 from billow.db import make_engine, make_sessionmaker
 from billow.errors import ERROR_RESPONSES, BillowError
 from billow.kit import strict_json
-from billow.transport import AuthenticationMiddleware, TransportMiddleware, payload_too_large_body
+from billow.transport import (
+    AuthenticationMiddleware,
+    RouteTemplates,
+    TransportMiddleware,
+    payload_too_large_body,
+)
 
 log = logging.getLogger("billow")
 
@@ -185,9 +192,19 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
             return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
+    from billow.operations import router as operations
+
+    app.include_router(operations)  # /health/live, /health/ready, /metrics: no API key (outside /api/v1)
     _install_param_guard(app, routers)  # inside the authentication (added first = innermost)
     _install_error_handlers(app)
-    _install_transport(app, settings)
+    top_level = [(route, route.path) for route in app.router.routes if isinstance(route, APIRoute | Route)]
+    in_routers = [
+        (route, (API_PREFIX if router in routers else "") + route.path)
+        for router in [*routers, signed_documents, provider_webhooks, operations]
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+    _install_transport(app, settings, RouteTemplates([*top_level, *in_routers]))
     return app
 
 
@@ -207,7 +224,7 @@ def _install_param_guard(app: FastAPI, routers: list[APIRouter]) -> None:
     app.add_middleware(ParamGuardMiddleware, routes=routes)
 
 
-def _install_transport(app: FastAPI, settings: Settings) -> None:
+def _install_transport(app: FastAPI, settings: Settings, templates: RouteTemplates) -> None:
     """Request ids, the body-size limit, unexpected errors and authentication (:mod:`billow.transport`).
     Added last = outermost: the transport middleware sees every response, the 401s included."""
     assert app.openapi_url is not None
@@ -221,7 +238,7 @@ def _install_transport(app: FastAPI, settings: Settings) -> None:
             {("POST", f"{API_PREFIX}/events"), ("POST", f"{API_PREFIX}/events/batch")}
         ),
     )
-    app.add_middleware(TransportMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(TransportMiddleware, limit=settings.max_body_bytes, templates=templates)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -361,11 +378,9 @@ def serve_app() -> FastAPI:
 
 
 def _log_to_stderr() -> None:
-    """Billow's own log lines (scheduler mode and leadership, failed tasks...) next to uvicorn's."""
-    logger = logging.getLogger("billow")
-    if logger.handlers:
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)-9s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    logger.setLevel(current_settings().log_level.upper())
+    """Billow's own log lines (scheduler mode and leadership, failed tasks...) next to uvicorn's, in
+    ``BILLOW_LOG_FORMAT`` (:mod:`billow.kit.logs`)."""
+    from billow.kit import logs
+
+    settings = current_settings()
+    logs.configure(settings.resolved_log_format, settings.log_level)

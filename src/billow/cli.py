@@ -168,13 +168,11 @@ def serve(
         # passes it on to every accepted connection (Linux).
         listener = _listening_socket(host, port)
         where_to_listen = {"fd": listener.fileno()}
-    uvicorn.run(
-        "billow.app:serve_app",
-        factory=True,
-        workers=workers,
-        log_level=current_settings().log_level,
-        **where_to_listen,
-    )
+    from billow.kit.logs import uvicorn_options
+
+    now = current_settings()
+    options = {**where_to_listen, **uvicorn_options(now.resolved_log_format, now.log_level)}
+    uvicorn.run("billow.app:serve_app", factory=True, workers=workers, **options)
 
 
 @app.command()
@@ -502,12 +500,13 @@ def worker(
     once: Annotated[
         bool, typer.Option("--once", help="Stop when the queues are empty instead of waiting for jobs.")
     ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port (/metrics).")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
 ) -> None:
     """Run the job engine (PostgreSQL): periodic scans (billing, rollup journal pruning, ...) and their
     jobs. Start any number of workers, on any number of machines."""
-    import asyncio
-    import logging
-
     settings = get_settings()
     if settings.is_embedded:
         typer.echo(
@@ -516,16 +515,15 @@ def worker(
             err=True,
         )
         raise typer.Exit(code=2)
-    from billow.worker.engine import run_worker
+    from billow.worker.engine import serve_worker
 
     url = _prepare_database()
-    level = getattr(logging, current_settings().log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # procrastinate logs every job at INFO: only from debug on.
-    quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
-    logging.getLogger("procrastinate").setLevel(quiet)
     typer.echo(f"Billow worker on {_redact(url)} (concurrency {concurrency})", err=True)
-    asyncio.run(run_worker(url, concurrency=concurrency, queues=queue, name=name, wait=not once))
+    metrics_at = (metrics_host, metrics_port) if metrics_port is not None else None
+    if metrics_at is not None:
+        typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
+    settings = current_settings()
+    serve_worker(url, concurrency, queue, name, wait=not once, metrics_at=metrics_at, settings=settings)
 
 
 def _listening_socket(host: str, port: int) -> socket.socket:

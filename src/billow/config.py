@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     leader_retry: float | None = Field(default=None, gt=0)
     #: Level of Billow's own log lines and of uvicorn's (``debug``, ``info``, ``warning``...).
     log_level: str = "info"
+    #: ``text`` (people) or ``json`` (one object per line, with the request id: :mod:`billow.kit.logs`).
+    #: Unset: text in development, json in production (``BILLOW_ENV``).
+    log_format: Literal["text", "json"] | None = None
+    #: A bearer token ``GET /metrics`` then requires (``Authorization: Bearer <token>``). Unset: open.
+    metrics_token: str | None = None
     #: Answer usage queries from usage rollups on PostgreSQL (:mod:`billow.metering.rollups`); off
     #: (``0``, ``false``, ``off``, ``no``): always the plain aggregation.
     usage_rollups: bool = True
@@ -170,6 +175,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def resolved_log_format(self) -> str:
+        """``BILLOW_LOG_FORMAT``, else text in development and json in production."""
+        if self.log_format is not None:
+            return self.log_format
+        return "text" if self.is_development else "json"
 
     @property
     def is_development(self) -> bool:

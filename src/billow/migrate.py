@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import Connection
 
 
 def alembic_config(url: str) -> Config:
@@ -18,6 +21,21 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+@lru_cache(maxsize=1)
+def head_revisions() -> frozenset[str]:
+    """The revision(s) this Billow's migrations end at."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
+
+
+def at_head(connection: Connection) -> bool:
+    """Whether the database on ``connection`` has every migration of this Billow applied (readiness)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return frozenset(MigrationContext.configure(connection).get_current_heads()) == head_revisions()
 
 
 def check(url: str) -> None:

@@ -6,7 +6,10 @@ and stream, a measurable cost on the event ingestion path), outermost first:
 :class:`TransportMiddleware`
     * **Request id.** ``X-Request-Id`` is the client's when it sent a sane one (up to 128 letters,
       digits and ``._:@+=/-``), else 32 new random hex digits; it is set on every response, successes
-      included, and kept in ``scope["state"]["request_id"]``.
+      included, and kept in ``scope["state"]["request_id"]`` and, for the log lines written while the
+      request is served, in :data:`billow.kit.logs.request_id`.
+    * **Latency.** Every response is timed into ``billow_http_request_duration_seconds``
+      (:mod:`billow.kit.metrics`) by method, route template (:class:`RouteTemplates`) and status class.
     * **Body-size limit** (``BILLOW_MAX_BODY_BYTES``). A declared ``Content-Length`` above the limit
       answers 413 at once. A body without ``Content-Length`` (chunked) is counted while the application
       reads it: the read that passes the limit raises :class:`RequestTooLarge` (an ``HTTPException``,
@@ -40,16 +43,20 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from billow.auth import ORGANIZATION, bearer_key_of
 from billow.errors import PayloadTooLarge, Unauthorized
+from billow.kit import logs, metrics
 
 log = logging.getLogger("billow")
 
@@ -78,9 +85,10 @@ def payload_too_large_body() -> dict[str, Any]:
 class TransportMiddleware:
     """Request id, body-size limit and unexpected errors (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, templates: RouteTemplates | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.templates = templates or RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -98,14 +106,33 @@ class TransportMiddleware:
         scope.setdefault("state", {})[REQUEST_ID] = request_id
         id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         started = False
+        status = 500
+        began = time.perf_counter()
+        context = logs.request_id.set(request_id)
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        try:
+            await self._serve(scope, receive, send_with_id, declared, request_id, lambda: started)
+        finally:
+            logs.request_id.reset(context)
+            _observe(self.templates, scope, status, time.perf_counter() - began)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send_with_id: Send,
+        declared: int | None,
+        request_id: str,
+        started: Callable[[], bool],
+    ) -> None:
         limit = self.limit
         if declared is not None and declared > limit:
             await JSONResponse(payload_too_large_body(), status_code=413)(scope, receive, send_with_id)
@@ -131,7 +158,7 @@ class TransportMiddleware:
         try:
             await self.app(scope, app_receive, send_with_id)
         except Exception as exc:
-            if started:
+            if started():
                 log.error(
                     "error after the response started (request_id=%s)",
                     request_id,
@@ -152,6 +179,34 @@ class TransportMiddleware:
                 )
                 response = JSONResponse(INTERNAL_ERROR_BODY, status_code=500)
             await response(scope, receive, send_with_id)
+
+
+class RouteTemplates:
+    """The route template of a request (``/api/v1/customers/{external_id}``), the label of its latency:
+    a raw path would make one series per id. ``routes``: each route object with its full template, in
+    the order they are matched; a request answered before routing (401) or by no route (404) gets the
+    template of the first route whose path matches, else ``unmatched``."""
+
+    def __init__(self, routes: Sequence[tuple[object, str]] = ()) -> None:
+        self._of_route = {id(route): template for route, template in routes}
+        self._patterns = [(compile_path(template)[0], template) for _, template in routes]
+
+    def of(self, scope: Scope) -> str:
+        route = scope.get("route")
+        if route is not None:
+            return self._of_route.get(id(route)) or getattr(route, "path", None) or "unmatched"
+        path = scope["path"]
+        for pattern, template in self._patterns:
+            if pattern.match(path):
+                return template
+        return "unmatched"
+
+
+def _observe(templates: RouteTemplates, scope: Scope, status: int, seconds: float) -> None:
+    series = metrics.HTTP_REQUEST_DURATION.labels(
+        scope["method"], templates.of(scope), metrics.status_class(status)
+    )
+    series.observe(seconds)
 
 
 def _unauthorized() -> JSONResponse:

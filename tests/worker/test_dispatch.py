@@ -203,3 +203,40 @@ def test_mode_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dispatch_mode() == "sync"
     with pytest.raises(ValueError, match="BILLOW_DISPATCH"):
         dispatch_mode("later")
+
+
+class TestMetrics:
+    """``billow_tasks_{queued,succeeded,failed}_total`` per task name (:mod:`billow.kit.metrics`)."""
+
+    @staticmethod
+    def counts(name: str) -> tuple[float, float, float]:
+        from billow.kit.metrics import REGISTRY
+
+        return tuple(  # type: ignore[return-value]
+            REGISTRY.get_sample_value(f"billow_tasks_{kind}_total", {"task": name}) or 0.0
+            for kind in ("queued", "succeeded", "failed")
+        )
+
+    @pytest.mark.parametrize("mode", ["sync", "thread"])
+    def test_queued_succeeded_and_failed_per_task(self, engine: Engine, session: Session, mode: str) -> None:
+        before = {name: self.counts(name) for name in ("tests.record", "tests.fail")}
+        factory, dispatcher = _bound(engine, mode)
+        with factory.begin() as request:
+            request.execute(text("SELECT 1"))
+            after_commit(request, "tests.record", "a")
+            after_commit(request, "tests.record", "b")
+            after_commit(request, "tests.fail", "x")
+        dispatcher.drain()
+        dispatcher.shutdown()
+        moved = {
+            name: tuple(now - then for now, then in zip(self.counts(name), before[name], strict=True))
+            for name in before
+        }
+        assert moved == {"tests.record": (2, 2, 0), "tests.fail": (1, 0, 1)}
+
+    def test_off_queues_nothing(self, engine: Engine, session: Session) -> None:
+        before = self.counts("tests.record")
+        factory, _ = _bound(engine, "off")
+        with factory.begin() as request:
+            after_commit(request, "tests.record", "a")
+        assert self.counts("tests.record") == before

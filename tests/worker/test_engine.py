@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from billow.billing import tasks as billing_tasks
+from billow.kit.metrics import REGISTRY
 from billow.metering import tasks as metering_tasks
 from billow.models.subscriptions import Subscription
 from billow.worker import engine as job_engine
@@ -110,6 +111,14 @@ def _jobs(url: str) -> list[tuple[str, str, str, int]]:
         ]
 
 
+def billing_jobs() -> list[float]:
+    """``billow_jobs_{deferred,succeeded,failed}_total`` of the billing scan (/metrics)."""
+    return [
+        REGISTRY.get_sample_value(f"billow_jobs_{kind}_total", {"scan": "billing"}) or 0.0
+        for kind in ("deferred", "succeeded", "failed")
+    ]
+
+
 @pytest.fixture
 def jobs(job_database: str, factory):
     engine = make_engine(job_database, scans=[BILLING, PRUNE], periodic=False)
@@ -169,10 +178,14 @@ class TestBillingScan:
         while len(expected()) < 2:
             subscriptions.append(backdated_subscription(session, f"sub_{len(subscriptions)}"))
         expected_batches = expected()
+        before = billing_jobs()
         _run(jobs, ("billing", AS_OF.isoformat()))
         assert invoice_totals(factory) == sorted(EXPECTED * len(subscriptions))
         items = [job for job in _jobs(job_database) if job[0] == "billow.scan_item"]
         assert len(items) == len(expected_batches) > 1
+        # /metrics: one job deferred and succeeded per batch.
+        moved = [after - then for after, then in zip(billing_jobs(), before, strict=True)]
+        assert moved == [len(items), len(items), 0]
         assert sorted(lock for _, _, lock, _ in items) == sorted(f"billing:{b.key}" for b in expected_batches)
         assert all(status == "succeeded" and lock.startswith("billing:") for _, status, lock, _ in items)
 

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from billow.billing import charge_fees, failures, locks, statistics, termination_credits
 from billow.billing.assembly import write_subscription_invoice
+from billow.billing.observed import observed_run
 from billow.billing.repository import billing_repository, subscription_facts
 from billow.billing.run_context import BillingRun
 from billow.billing.schedule import (
@@ -115,6 +116,7 @@ class DueGroup:
     dues: tuple[DueInvoice, ...]
 
 
+@observed_run("scan")
 def bill_due(
     session_factory: Callable[[], Session], as_of: datetime, *, organization_id: uuid.UUID | None = None
 ) -> BillingSummary:
@@ -227,6 +229,7 @@ def bill_subscription(
     return bill_subscriptions(session_factory, [subscription_id], as_of)
 
 
+@observed_run("subscriptions")
 def bill_subscriptions(
     session_factory: Callable[[], Session], subscription_ids: Sequence[uuid.UUID], as_of: datetime
 ) -> BillingSummary:

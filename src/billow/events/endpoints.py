@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from billow.auth import CurrentOrganization, RecentKeys, bearer_key, digest_key
 from billow.db import DbSession, utcnow
@@ -46,6 +47,7 @@ from billow.events.schemas import (
 )
 from billow.events.service import FILTERABLE_REASONS, PERIOD_ALREADY_INVOICED
 from billow.events.service import event_service as service
+from billow.kit.metrics import EVENTS_INGESTED, EVENTS_REJECTED
 from billow.kit.pagination import Pagination, paginate
 from billow.kit.strict_json import StrictJSONRoute
 
@@ -114,6 +116,29 @@ def _codes(events: list[NewEvent]) -> set[str]:
     return {event.code for event in events}
 
 
+async def _counted(request: Request, parser: Parser, *, batch: bool) -> Response:
+    """:func:`_ingest`, counted: the events stored, or the request refused and why (``/metrics``)."""
+    try:
+        return await _ingest(request, parser, batch=batch)
+    except (BillowError, HTTPException) as refusal:
+        EVENTS_REJECTED.labels(rejection_reason(refusal)).inc()
+        raise
+
+
+def rejection_reason(refusal: Exception) -> str:
+    """The first error code of a refused ingestion (``value_already_exist``...), ``unauthorized``..."""
+    if isinstance(refusal, Unauthorized):
+        return "unauthorized"
+    if isinstance(refusal, HTTPException):
+        return "payload_too_large" if refusal.status_code == 413 else f"http_{refusal.status_code}"
+    details: Any = getattr(refusal, "error_details", None)
+    while isinstance(details, dict | list) and details:
+        details = next(iter(details.values())) if isinstance(details, dict) else details[0]
+    if isinstance(details, str):
+        return details
+    return getattr(refusal, "code", None) or "invalid"
+
+
 async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
     digest = digest_key(bearer_key(request))
     engine: Engine = request.app.state.engine
@@ -150,6 +175,7 @@ async def _ingest(request: Request, parser: Parser, *, batch: bool) -> Response:
     follow_up = _follow_up(request)
     if follow_up is not None:
         await follow_up.queue_async(organization_id, events)
+    EVENTS_INGESTED.inc(len(created))
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 
@@ -191,6 +217,7 @@ def _ingest_in_thread(
         created = service.conclude(events, inserted, batch=batch)
     if follow_up is not None:  # committed (see _ingest)
         follow_up.queue(organization_id, events)
+    EVENTS_INGESTED.inc(len(created))
     return _json_response({"events": created} if batch else {"event": created[0]})
 
 
@@ -279,7 +306,7 @@ def _batch_parser(max_events: int) -> Parser:
     summary="Ingest one event",
 )
 async def create(request: Request) -> Response:
-    return await _ingest(request, _parse_one, batch=False)
+    return await _counted(request, _parse_one, batch=False)
 
 
 @router.post(
@@ -290,7 +317,7 @@ async def create(request: Request) -> Response:
 )
 async def batch(request: Request) -> Response:
     parser = _batch_parser(request.app.state.settings.max_batch_events)
-    return await _ingest(request, parser, batch=True)
+    return await _counted(request, parser, batch=True)
 
 
 def _datetime_filter(value: str | None, field: str) -> datetime | None:

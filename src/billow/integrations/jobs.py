@@ -28,6 +28,7 @@ from billow.config import Settings, current_settings
 from billow.db import utcnow
 from billow.integrations import results, snapshots
 from billow.integrations.service import context_of, open_secrets, provider_of, store_secrets
+from billow.kit import metrics
 from billow.models.integrations import Integration, IntegrationJob, IntegrationJobAttempt, JobStatus
 from billow.providers.interface import (
     AccountingProvider,
@@ -307,6 +308,7 @@ def _record(
         session.flush()
         if attempt_outcome == "failed" and error is not None:
             results.failed(session, integration, job, prepared.data if prepared else None, error)
+        metrics.INTEGRATION_JOBS.labels(integration.type, job.operation, attempt_outcome).inc()
         return job.status
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from billow.config import Settings, current_settings
 from billow.db import utcnow
+from billow.kit import metrics
 from billow.models.organizations import Organization
 from billow.models.webhook_endpoints import WebhookEndpoint
 from billow.models.webhooks import OPEN_STATUSES, Webhook, WebhookAttempt, WebhookEvent, WebhookStatus
@@ -301,6 +302,7 @@ def _record(
                 error=outcome.error,
             )
         )
+        metrics.WEBHOOK_DELIVERIES.labels(str(webhook.status)).inc()
         return (outcome.succeeded or webhook.status == WebhookStatus.FAILED) and still_leased
 
 

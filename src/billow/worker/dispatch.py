@@ -39,6 +39,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from billow.config import current_settings
+from billow.kit import metrics
 from billow.worker.scans import SessionFactory
 
 log = logging.getLogger("billow.dispatch")
@@ -208,6 +209,7 @@ class Dispatcher:
         if self.mode == "off":
             return False
         if self.mode == "sync":
+            metrics.TASKS_QUEUED.labels(name).inc()
             self._run(name, payload)
             return True
         key = (name, payload)
@@ -230,6 +232,7 @@ class Dispatcher:
             with self._lock:
                 self._waiting.discard(key)
             return False
+        metrics.TASKS_QUEUED.labels(name).inc()
         return True
 
     def _run_queued(self, key: tuple[str, str]) -> None:
@@ -243,8 +246,11 @@ class Dispatcher:
             TASKS[name].run(self.session_factory, payload, self.clock())
         except Exception:
             log.exception("task %s (%s) failed; the periodic scans will retry its work", name, payload)
+            metrics.TASKS_FAILED.labels(name).inc()
             with self._lock:
                 self.failures[name] = self.failures.get(name, 0) + 1
+        else:
+            metrics.TASKS_SUCCEEDED.labels(name).inc()
         finally:
             with self._lock:
                 self.runs[name] = self.runs.get(name, 0) + 1

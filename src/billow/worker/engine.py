@@ -35,6 +35,8 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from billow.config import Settings
+from billow.kit import metrics
 from billow.worker.scans import Scan, item_key, load_all
 
 log = logging.getLogger("billow.worker")
@@ -202,7 +204,13 @@ def make_engine(
         """One item of a fan-out scan, e.g. bill one subscription. Raises (so is retried) on failure."""
         definition = lookup(scan)
         assert definition.each is not None
-        return definition.each(factory, item, datetime.fromisoformat(now))
+        try:
+            result = definition.each(factory, item, datetime.fromisoformat(now))
+        except Exception:
+            metrics.JOBS_FAILED.labels(scan).inc()
+            raise
+        metrics.JOBS_SUCCEEDED.labels(scan).inc()
+        return result
 
     @app.task(name="billow.scan", queue=SCANS_QUEUE, retry=SCAN_RETRY)
     async def run_scan(*, scan: str, timestamp: int | None = None, now: str | None = None) -> Any:
@@ -222,6 +230,7 @@ def make_engine(
                     scan=scan, item=str(item), now=instant.isoformat()
                 )
                 deferred += 1
+                metrics.JOBS_DEFERRED.labels(scan).inc()
             except procrastinate_exceptions.AlreadyEnqueued:
                 waiting += 1  # the same item waits in the queue already
         log.info("scan %s at %s: %d job(s) deferred, %d already queued", scan, instant, deferred, waiting)
@@ -283,3 +292,35 @@ async def run_worker(
             )
     finally:
         engine.dispose()
+
+
+def serve_worker(
+    database_url: str,
+    concurrency: int,
+    queues: list[str] | None,
+    name: str | None,
+    *,
+    wait: bool,
+    metrics_at: tuple[str, int] | None,
+    settings: Settings,
+) -> None:
+    """``billow worker``: its log lines (``BILLOW_LOG_FORMAT``), its metrics server when asked (the
+    process' :data:`billow.kit.metrics.REGISTRY` on ``http://host:port/metrics``), then the worker."""
+    from billow.kit import logs
+
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logs.configure(settings.resolved_log_format, logging.getLevelName(level), loggers=("",))
+    # procrastinate logs every job at INFO: only from debug on.
+    quiet = level if level <= logging.DEBUG else max(level, logging.WARNING)
+    logging.getLogger("procrastinate").setLevel(quiet)
+    server = None
+    if metrics_at is not None:
+        from prometheus_client import start_http_server
+
+        server, _ = start_http_server(metrics_at[1], addr=metrics_at[0], registry=metrics.REGISTRY)
+    try:
+        asyncio.run(run_worker(database_url, concurrency=concurrency, queues=queues, name=name, wait=wait))
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.service import refund_settled
+from billow.credit_notes.refunds import refund_settled
 from billow.db import utcnow
 from billow.integrations.repository import integration_repository as repository
 from billow.models.customers import Customer
@@ -116,7 +116,18 @@ def apply(
     elif isinstance(result, RefundResult):
         remember(session, integration, "refund", job.object_id, result.provider_refund_id)
         if job.object_type == "credit_note":
-            refund_settled(session, integration.organization_id, job.object_id, result.status)
+            refund_settled(
+                session,
+                integration.organization_id,
+                job.object_id,
+                result.status,
+                provider=integration.type,
+                provider_code=integration.code,
+                error={
+                    "message": "the provider refused the refund",
+                    "provider_refund_id": result.provider_refund_id,
+                },
+            )
     return to_json(result)
 
 

@@ -229,6 +229,25 @@ def batch_payment(data: PaymentData, split: list[tuple[str, str, int]]) -> Batch
     )
 
 
+def refund_payment(data: CreditNoteData, credit_note_id: str) -> Payment | None:
+    """The credit note's refunded part paid back to the customer: a payment against the ACCRECCREDIT
+    (Xero's refund of a credit note) from the ``account`` mapping; ``None`` without a refund."""
+    if data.refund_amount_cents <= 0:
+        return None
+    account = data.mappings.get("account")
+    if account is None:
+        raise ProviderError(
+            "no account mapping for refunds", code="missing_mapping", details={"line": "account"}
+        )
+    return Payment(
+        credit_note=CreditNote(credit_note_id=credit_note_id),
+        account=Account(code=account.external_account_code or account.external_id),
+        amount=ledger.money(data.refund_amount_cents, data.currency),
+        date=data.issuing_date,
+        reference=f"Billow refund {data.number}"[:255],
+    )
+
+
 def payment(data: PaymentData, invoice_id: str) -> Payment:
     return Payment(
         invoice=Invoice(invoice_id=invoice_id),

@@ -315,6 +315,14 @@ class XeroProvider(AccountingProvider):
             )
             _check(allocated.allocations[0], "allocation")
             details["allocated_amount"] = str(mapping.amount(allocated.allocations[0].amount))
+        refund = mapping.refund_payment(credit_note, credit_note_id)
+        if refund is not None and not saved.payments:  # once: a note synced again keeps its refund
+            refund_key = self._key(conn, "refund", credit_note.id, refund)
+            paid = conn.call(
+                lambda api: api.create_payment(conn.tenant_id, refund, idempotency_key=refund_key)
+            ).payments[0]
+            _check(paid, "refund")
+            details["refund_payment_id"] = str(paid.payment_id)
         return SyncResult(external_id=credit_note_id, details=details)
 
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:

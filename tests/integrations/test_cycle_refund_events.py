@@ -183,3 +183,24 @@ class TestGoCardless:
         [error] = objects(receiver, "credit_note.refund_failure")
         assert (error["lago_credit_note_id"], error["payment_provider"]) == (note_id, "gocardless")
         assert error["payment_provider_code"] == gc.CODE
+
+
+class TestRefusedRefund:
+    def test_a_refund_the_provider_refuses_fails_the_note(
+        self, api: Api, stripe_api: FakeStripe, receiver: Receiver
+    ) -> None:
+        stripe_id = st.setup(api, stripe_api)
+        stripe_api.attach_card(stripe_id, default=True)
+        bill = one_off(api, 5000)
+        stripe_api.fail_next(status=400)  # the refund's creation is refused (not retried)
+        note_id = refund_note(api, bill, 1200)
+        assert refund_status(api, note_id) == "failed"
+        assert stripe_api.refunds == {}
+        [error] = objects(receiver, "credit_note.refund_failure")
+        assert (error["lago_credit_note_id"], error["payment_provider"]) == (note_id, "stripe")
+        assert error["provider_error"]["http_status"] == 400
+        assert [t for t, _ in objects_types(receiver)].count("integration.provider_error") == 1
+
+
+def objects_types(receiver: Receiver) -> list[tuple[str, str]]:
+    return [(r.json["webhook_type"], r.json["object_type"]) for r in receiver.received]

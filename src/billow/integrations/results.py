@@ -174,6 +174,17 @@ def failed(
             payable=data,
             error=error,
         )
+    if job.operation == "refund" and job.object_type == "credit_note":
+        # The provider refused the refund for good: the note's refund failed (credit_note.refund_failure).
+        refund_settled(
+            session,
+            integration.organization_id,
+            job.object_id,
+            "failed",
+            provider=integration.type,
+            provider_code=integration.code,
+            error={"message": error.message, "error_code": error.code, "http_status": error.http_status},
+        )
     if job.operation == "sync_customer":
         webhook_type, object_type = CUSTOMER_ERROR_WEBHOOKS[ProviderKind(integration.kind)]
     else:

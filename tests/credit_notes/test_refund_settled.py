@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from billow.credit_notes.service import refund_settled
+from billow.credit_notes.refunds import refund_settled
 from tests.conftest import Api
 from tests.payments.helpers import get_invoice, invoice, paid
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from billow.credit_notes.schemas import CreditNoteFilters
 from billow.models.credit_notes import CreditNote, CreditNoteAppliedTax, CreditNoteItem, CreditStatus
 from billow.models.customers import Customer
+from billow.models.integrations import Integration, IntegrationResource
 from billow.models.invoices import AppliedTax, Fee, FeeType, Invoice, InvoiceStatus
 from billow.models.subscriptions import Subscription
 from billow.models.taxes import Tax
@@ -135,6 +136,28 @@ class CreditNoteRepository:
 
     def by_id(self, session: Session, organization_id: uuid.UUID, lago_id: uuid.UUID) -> CreditNote | None:
         return self.finalized_by_id(session, organization_id, lago_id)
+
+    def note_of_refund(
+        self,
+        session: Session,
+        organization_id: uuid.UUID,
+        integration_code: str | None,
+        provider_refund_id: str,
+    ) -> uuid.UUID | None:
+        """The credit note whose refund the integration ``integration_code`` recorded under the provider's
+        refund id (its ``refund`` resource, written when the refund job succeeded)."""
+        return session.scalars(
+            select(IntegrationResource.object_id)
+            .join(Integration, Integration.id == IntegrationResource.integration_id)
+            .where(
+                IntegrationResource.organization_id == organization_id,
+                Integration.organization_id == organization_id,
+                Integration.code == integration_code,
+                Integration.deleted_at.is_(None),
+                IntegrationResource.object_type == "refund",
+                IntegrationResource.external_id == provider_refund_id,
+            )
+        ).first()
 
     # ---------------------------------------------------------------------------- consumption
 

@@ -21,7 +21,6 @@ from billow.credit_notes import amounts as cn
 from billow.credit_notes.repository import credit_note_repository as repository
 from billow.credit_notes.schemas import CreditNoteFilters
 from billow.customers.repository import customer_repository
-from billow.db import utcnow
 from billow.errors import NotFound
 from billow.kit.ids import parse_lago_id
 from billow.kit.time import local_date
@@ -312,21 +311,3 @@ def announce_created(session: Session, note: CreditNote) -> None:
     ``credit_note.created`` webhook and the :data:`CREATED_HOOK` (its e-mail)."""
     emit(session, note.organization_id, "credit_note.created", "credit_note", note.id)
     run_hooks(session, CREATED_HOOK, credit_note=note)
-
-
-def refund_settled(
-    session: Session, organization_id: uuid.UUID, credit_note_id: uuid.UUID, status: str
-) -> None:
-    """A payment provider refunded (``succeeded``) or refused (``failed``) a credit note's refund amount:
-    its ``refund_status`` follows (``refunded_at`` set once succeeded). A ``pending`` refund or a note of
-    another organization changes nothing; a succeeded refund stays so."""
-    if status not in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
-        return
-    note = session.get(CreditNote, credit_note_id)
-    if note is None or note.organization_id != organization_id or note.refund_status is None:
-        return
-    if note.refund_status == RefundStatus.SUCCEEDED:
-        return
-    note.refund_status = status
-    if status == RefundStatus.SUCCEEDED:
-        note.refunded_at = utcnow()

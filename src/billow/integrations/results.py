@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from billow.credit_notes.service import refund_settled
+from billow.credit_notes.refunds import refund_settled
 from billow.db import utcnow
 from billow.integrations.repository import integration_repository as repository
 from billow.models.customers import Customer
@@ -116,7 +116,18 @@ def apply(
     elif isinstance(result, RefundResult):
         remember(session, integration, "refund", job.object_id, result.provider_refund_id)
         if job.object_type == "credit_note":
-            refund_settled(session, integration.organization_id, job.object_id, result.status)
+            refund_settled(
+                session,
+                integration.organization_id,
+                job.object_id,
+                result.status,
+                provider=integration.type,
+                provider_code=integration.code,
+                error={
+                    "message": "the provider refused the refund",
+                    "provider_refund_id": result.provider_refund_id,
+                },
+            )
     return to_json(result)
 
 
@@ -162,6 +173,17 @@ def failed(
             provider=integration.type,
             payable=data,
             error=error,
+        )
+    if job.operation == "refund" and job.object_type == "credit_note":
+        # The provider refused the refund for good: the note's refund failed (credit_note.refund_failure).
+        refund_settled(
+            session,
+            integration.organization_id,
+            job.object_id,
+            "failed",
+            provider=integration.type,
+            provider_code=integration.code,
+            error={"message": error.message, "error_code": error.code, "http_status": error.http_status},
         )
     if job.operation == "sync_customer":
         webhook_type, object_type = CUSTOMER_ERROR_WEBHOOKS[ProviderKind(integration.kind)]

@@ -363,6 +363,7 @@ def payment_from_json(session: Session, integration: Integration, data: Mapping[
         invoices={str(i): (known[i].external_id if i in known else None) for i in invoice_ids},
         provider_payment_id=synced.external_id if synced is not None else None,
         mappings=defaults,
+        invoice_amounts={str(i): int(c) for i, c in (data.get("invoice_amounts") or {}).items()},
     )
 
 

@@ -5,7 +5,7 @@ terminated."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -189,9 +189,15 @@ def payable_created(
 
 @hook(PAYMENT_RECORDED)
 def payment_recorded(
-    session: Session, *, payment: Payment, invoice_ids: Sequence[uuid.UUID], **_: Any
+    session: Session,
+    *,
+    payment: Payment,
+    invoice_ids: Sequence[uuid.UUID],
+    invoice_amounts: Mapping[uuid.UUID, int] | None = None,
+    **_: Any,
 ) -> None:
-    """A succeeded payment is recorded in the customer's accounting tools."""
+    """A succeeded payment is recorded in the customer's accounting tools, with what it applied to each
+    invoice (``invoice_amounts``, a payment request's payment being spread over its invoices)."""
     integrations = synced_integrations(
         session, payment.organization_id, payment.customer_id, (ProviderKind.ACCOUNTING,)
     )
@@ -205,6 +211,9 @@ def payment_recorded(
         "reference": payment.reference,
         "customer_id": str(payment.customer_id),
         "invoice_ids": [str(invoice_id) for invoice_id in invoice_ids],
+        "invoice_amounts": {
+            str(invoice_id): int(cents) for invoice_id, cents in (invoice_amounts or {}).items()
+        },
     }
     for integration in integrations:
         enqueue(session, integration, "sync_payment", "payment", payment.id, snapshot)

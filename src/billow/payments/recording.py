@@ -41,8 +41,9 @@ from billow.worker.dispatch import run_hooks
 
 log = logging.getLogger(__name__)
 
-#: ``run_hooks(session, PAYMENT_RECORDED, payment=, invoice_ids=)``: a payment just succeeded (manual or
-#: through a provider) and paid ``invoice_ids`` (e.g. accounting tools record it: :mod:`billow.integrations`).
+#: ``run_hooks(session, PAYMENT_RECORDED, payment=, invoice_ids=, invoice_amounts=)``: a payment just
+#: succeeded (manual or through a provider) and paid ``invoice_ids``, ``invoice_amounts[id]`` cents each
+#: (e.g. accounting tools record it: :mod:`billow.integrations`).
 PAYMENT_RECORDED = "payments.recorded"
 
 
@@ -125,6 +126,7 @@ def succeeded(session: Session, payment: Payment, *, strict: bool) -> None:
         if amount > 0:
             credit_invoice(session, invoice, amount)
         paid_invoice_ids = [invoice.id]
+        applied = {invoice.id: amount}
     else:
         request = lock_row(session, PaymentRequest, payment.payable_id)
         invoices = payment_repository.request_invoices(session, request.organization_id, [request.id])[
@@ -139,13 +141,17 @@ def succeeded(session: Session, payment: Payment, *, strict: bool) -> None:
             amount = min(amount, sum(item.due_cents for item in owed))
         by_id = {invoice.id: invoice for invoice in invoices}
         paid_invoice_ids = []
+        applied = {}
         for invoice_id, share in spread(amount, owed):
             credit_invoice(session, by_id[invoice_id], share)
             paid_invoice_ids.append(invoice_id)
+            applied[invoice_id] = share
         settle_request_if_paid(session, request)
     receipt_service.create(session, payment)
     emit(session, payment.organization_id, "payment.succeeded", "payment", payment.id)
-    run_hooks(session, PAYMENT_RECORDED, payment=payment, invoice_ids=paid_invoice_ids)
+    run_hooks(
+        session, PAYMENT_RECORDED, payment=payment, invoice_ids=paid_invoice_ids, invoice_amounts=applied
+    )
 
 
 @dataclass(frozen=True)

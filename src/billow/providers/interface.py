@@ -246,6 +246,9 @@ class PaymentData:
     invoices: Mapping[str, str | None]
     provider_payment_id: str | None = None  #: this integration's id of the payment, when synced before
     mappings: Mapping[str, ItemMapping] = field(default_factory=dict)
+    #: What it applied to each invoice: Billow's invoice id → cents (a payment request's payment is spread
+    #: over its invoices; empty when unknown, e.g. a job queued before this was recorded).
+    invoice_amounts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

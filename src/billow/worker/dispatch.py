@@ -76,6 +76,7 @@ TASK_MODULES: list[str] = [
     "billow.billing.usage_alerts",
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.credit_notes.refunds",
     "billow.documents.tasks",
     "billow.webhooks.delivery",
     "billow.mail.deliveries",
@@ -117,6 +118,7 @@ HOOKS: dict[str, list[HookFunction]] = {}
 HOOK_MODULES: list[str] = [
     "billow.invoices.grace",
     "billow.credit_notes.manual",
+    "billow.credit_notes.refunds",
     "billow.wallets.settlement",
     "billow.alerts.evaluation",
     "billow.documents.tasks",

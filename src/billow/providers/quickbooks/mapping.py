@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -183,8 +184,23 @@ def credit_application_payload(
     }
 
 
-def payment_payload(payment: PaymentData, customer_ref: str, invoice_ref: str | None) -> dict[str, Any]:
-    """The payment's total, linked to the one invoice it pays (when synced); else unapplied."""
+def payment_links(payment: PaymentData, refs: Mapping[str, str]) -> list[tuple[str, int]]:
+    """(QuickBooks' invoice id, cents applied) per invoice the payment pays, in its order: one invoice
+    takes the whole payment; several take what Billow applied to each (``invoice_amounts``; an invoice
+    given nothing gets no line). Empty when the split is unknown (the payment stays unapplied)."""
+    if len(payment.invoices) == 1:
+        [invoice_id] = payment.invoices
+        return [(refs[invoice_id], payment.amount_cents)]
+    if not payment.invoice_amounts or set(payment.invoice_amounts) != set(payment.invoices):
+        return []
+    return [(refs[i], payment.invoice_amounts[i]) for i in payment.invoices if payment.invoice_amounts[i] > 0]
+
+
+def payment_payload(
+    payment: PaymentData, customer_ref: str, links: Sequence[tuple[str, int]]
+) -> dict[str, Any]:
+    """The payment's total, with a line per invoice it is applied to (``LinkedTxn``); without links,
+    unapplied."""
     amount = ledger.money(payment.amount_cents, payment.currency)
     payload: dict[str, Any] = {
         "TotalAmt": amount,
@@ -194,8 +210,14 @@ def payment_payload(payment: PaymentData, customer_ref: str, invoice_ref: str | 
     }
     if payment.reference:
         payload["PaymentRefNum"] = payment.reference[:21]
-    if invoice_ref is not None:
-        payload["Line"] = [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice_ref, "TxnType": "Invoice"}]}]
+    if links:
+        payload["Line"] = [
+            {
+                "Amount": ledger.money(cents, payment.currency),
+                "LinkedTxn": [{"TxnId": ref, "TxnType": "Invoice"}],
+            }
+            for ref, cents in links
+        ]
     return payload
 
 

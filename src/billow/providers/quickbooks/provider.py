@@ -272,20 +272,20 @@ class QuickBooksProvider(AccountingProvider):
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:
         conn = _Connection(ctx)
         details: dict[str, Any] = {}
-        invoice_ref: str | None = None
-        if len(payment.invoices) == 1:
-            [(invoice_id, invoice_ref)] = payment.invoices.items()
-            if invoice_ref is None:
+        split_known = len(payment.invoices) == 1 or set(payment.invoice_amounts) == set(payment.invoices)
+        refs: dict[str, str] = {}
+        for invoice_id, invoice_ref in payment.invoices.items():
+            if invoice_ref is None and split_known:
                 raise ProviderError(
                     f"the invoice {invoice_id} is not synced to QuickBooks yet",
                     code="invoice_not_synced",
                     retryable=True,
                 )
-        else:
-            details["unapplied"] = True  # several invoices: the split is unknown, the payment is unapplied
-        payload = mapping.payment_payload(
-            payment, self._customer_ref(conn, payment.customer, details), invoice_ref
-        )
+            refs[invoice_id] = invoice_ref or ""
+        links = mapping.payment_links(payment, refs) if split_known else []
+        if not links:
+            details["unapplied"] = True  # the split over its invoices is unknown: the payment is unapplied
+        payload = mapping.payment_payload(payment, self._customer_ref(conn, payment.customer, details), links)
         return self._save(conn, "Payment", payment.id, payment.provider_payment_id, payload, details)
 
     # ---------------------------------------------------------------------------------- helpers

@@ -11,6 +11,8 @@ from xero_python.accounting import (
     Account,
     Address,
     Allocation,
+    BatchPayment,
+    BatchPayments,
     Contact,
     CreditNote,
     CurrencyCode,
@@ -191,15 +193,65 @@ def allocation(data: CreditNoteData) -> Allocation | None:
     )
 
 
-def payment(data: PaymentData, invoice_id: str) -> Payment:
+def _payment_account(data: PaymentData) -> Account:
     account = data.mappings.get("account")
     if account is None:
         raise ProviderError(
             "no account mapping for payments", code="missing_mapping", details={"line": "account"}
         )
+    return Account(code=account.external_account_code or account.external_id)
+
+
+def batch_split(data: PaymentData) -> list[tuple[str, int]] | None:
+    """(Billow's invoice id, cents) per invoice a payment of several invoices was applied to (an invoice
+    given nothing is left out); ``None`` when the split is unknown (no ``invoice_amounts`` for every
+    invoice)."""
+    if not data.invoice_amounts or set(data.invoice_amounts) != set(data.invoices):
+        return None
+    return [(i, data.invoice_amounts[i]) for i in data.invoices if data.invoice_amounts[i] > 0]
+
+
+def batch_payment(data: PaymentData, split: list[tuple[str, str, int]]) -> BatchPayments:
+    """One receivables batch payment (one bank deposit) with a payment per invoice: ``split`` is
+    (Billow's invoice id, Xero's invoice id, cents)."""
+    return BatchPayments(
+        batch_payments=[
+            BatchPayment(
+                account=_payment_account(data),
+                date=data.paid_at.date(),
+                reference=(data.reference or f"Billow {data.id}")[:255],
+                payments=[
+                    Payment(invoice=Invoice(invoice_id=xero_id), amount=ledger.money(cents, data.currency))
+                    for _, xero_id, cents in split
+                ],
+            )
+        ]
+    )
+
+
+def refund_payment(data: CreditNoteData, credit_note_id: str) -> Payment | None:
+    """The credit note's refunded part paid back to the customer: a payment against the ACCRECCREDIT
+    (Xero's refund of a credit note) from the ``account`` mapping; ``None`` without a refund."""
+    if data.refund_amount_cents <= 0:
+        return None
+    account = data.mappings.get("account")
+    if account is None:
+        raise ProviderError(
+            "no account mapping for refunds", code="missing_mapping", details={"line": "account"}
+        )
+    return Payment(
+        credit_note=CreditNote(credit_note_id=credit_note_id),
+        account=Account(code=account.external_account_code or account.external_id),
+        amount=ledger.money(data.refund_amount_cents, data.currency),
+        date=data.issuing_date,
+        reference=f"Billow refund {data.number}"[:255],
+    )
+
+
+def payment(data: PaymentData, invoice_id: str) -> Payment:
     return Payment(
         invoice=Invoice(invoice_id=invoice_id),
-        account=Account(code=account.external_account_code or account.external_id),
+        account=_payment_account(data),
         amount=ledger.money(data.amount_cents, data.currency),
         date=data.paid_at.date(),
         reference=data.reference or f"Billow {data.id}",

@@ -315,19 +315,26 @@ class XeroProvider(AccountingProvider):
             )
             _check(allocated.allocations[0], "allocation")
             details["allocated_amount"] = str(mapping.amount(allocated.allocations[0].amount))
+        refund = mapping.refund_payment(credit_note, credit_note_id)
+        if refund is not None and not saved.payments:  # once: a note synced again keeps its refund
+            refund_key = self._key(conn, "refund", credit_note.id, refund)
+            paid = conn.call(
+                lambda api: api.create_payment(conn.tenant_id, refund, idempotency_key=refund_key)
+            ).payments[0]
+            _check(paid, "refund")
+            details["refund_payment_id"] = str(paid.payment_id)
         return SyncResult(external_id=credit_note_id, details=details)
 
     def sync_payment(self, ctx: ProviderContext, payment: PaymentData) -> SyncResult:
         conn = _Connection(ctx)
+        if payment.provider_payment_id and len(payment.invoices) != 1:  # a batch payment stands too
+            return SyncResult(external_id=payment.provider_payment_id, details={"batch": True})
         if payment.provider_payment_id:  # Xero payments are not edited: the known one stands
             known = payment.provider_payment_id
             found = conn.call(lambda api: api.get_payment(conn.tenant_id, known)).payments[0]
             return SyncResult(external_id=str(found.payment_id))
         if len(payment.invoices) != 1:
-            raise ProviderError(
-                "a Xero payment pays one invoice; the split of this payment is unknown",
-                code="payment_split_unknown",
-            )
+            return self._batch_payment(conn, payment)
         [(invoice_id, xero_invoice_id)] = payment.invoices.items()
         if xero_invoice_id is None:
             raise ProviderError(
@@ -342,6 +349,39 @@ class XeroProvider(AccountingProvider):
         _check(saved, "payment")
         return SyncResult(
             external_id=str(saved.payment_id), details={"amount": str(mapping.amount(saved.amount))}
+        )
+
+    def _batch_payment(self, conn: _Connection, payment: PaymentData) -> SyncResult:
+        """A payment of several invoices (a payment request's): one batch payment, a payment per invoice
+        of what Billow applied to it."""
+        split = mapping.batch_split(payment)
+        if split is None:
+            raise ProviderError(
+                "a payment of several invoices needs what it applied to each; it is unknown",
+                code="payment_split_unknown",
+            )
+        resolved: list[tuple[str, str, int]] = []
+        for invoice_id, cents in split:
+            xero_invoice_id = payment.invoices[invoice_id]
+            if xero_invoice_id is None:
+                raise ProviderError(
+                    f"the invoice {invoice_id} is not synced to Xero yet",
+                    code="invoice_not_synced",
+                    retryable=True,
+                )
+            resolved.append((invoice_id, xero_invoice_id, cents))
+        model = mapping.batch_payment(payment, resolved)
+        key = self._key(conn, "batch_payment", payment.id, model)
+        result = conn.call(
+            lambda api: api.create_batch_payment(
+                conn.tenant_id, model, summarize_errors=False, idempotency_key=key
+            )
+        )
+        saved = result.batch_payments[0]
+        _check(saved, "batch payment")
+        return SyncResult(
+            external_id=str(saved.batch_payment_id),
+            details={"batch": True, "amount": str(mapping.amount(saved.total_amount))},
         )
 
 

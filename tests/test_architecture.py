@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("payment_methods",),
     ("payments",),
     ("dunning",),
+    ("analytics",),
     ("integrations",),
     ("organizations",),
     ("transport", "param_guard", "api_docs", "operations"),

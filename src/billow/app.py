@@ -59,6 +59,7 @@ class HealthOut(BaseModel):
 def _api_routers() -> list[APIRouter]:
     from billow.add_ons.endpoints import router as add_ons
     from billow.alerts.endpoints import router as alerts
+    from billow.analytics.endpoints import router as analytics
     from billow.applied_coupons.endpoints import router as applied_coupons
     from billow.billable_metrics.endpoints import router as billable_metrics
     from billow.billing.endpoints import invoice_router as billing_invoices
@@ -121,6 +122,7 @@ def _api_routers() -> list[APIRouter]:
         integrations,  # /integrations[/{code}[/mappings|/jobs]], /integration_jobs/{id}[/retry]
         # /invoices/{id}/payment_url|retry_payment, /customers/{id}/checkout_url|payment_methods
         provider_calls,
+        analytics,  # GET /analytics/gross_revenue|invoice_collection|invoiced_usage|mrr|overdue_balance
     ]
 
 

@@ -1,0 +1,1 @@
+"""Analytics (Lago's ``/analytics/*``): monthly figures read from invoices, fees and subscriptions."""

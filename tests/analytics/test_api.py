@@ -215,3 +215,83 @@ class TestMrr:
 
     def test_empty(self, api: Api) -> None:
         assert rows(api, "mrr", "mrrs") == []
+
+
+class TestUsage:
+    @pytest.fixture
+    def usage(self, api: Api, other_api: Api, invoices: dict[str, str]) -> None:
+        world = World(api)
+        calls, storage = world.metric_charge("api_calls"), world.metric_charge("storage")
+        monthly = world.subscription("monthly", "sub_a", customer="cus_2")
+        world.fee(invoices["a"], "charge", 4000, charge_id=calls, units=Decimal("10.5"))
+        world.fee(
+            invoices["b"],
+            "charge",
+            1000,
+            charge_id=calls,
+            units=Decimal(3),
+            customer="cus_2",
+            subscription_id=monthly,
+        )
+        world.fee(invoices["a"], "charge", 700, charge_id=storage, units=Decimal("0.25"))
+        world.fee(invoices["c"], "charge", 2000, charge_id=calls, units=Decimal(5))
+        world.fee(invoices["draft"], "charge", 9999, charge_id=calls, units=Decimal(99))
+
+    def row(self, api: Api, start: str, end: str, code: str, units: str, cents: int) -> dict:
+        return {
+            "organization_id": str(api.organization.id),
+            "start_of_period_dt": start,
+            "end_of_period_dt": end,
+            "amount_currency": "EUR",
+            "amount_cents": cents,
+            "billable_metric_code": code,
+            "units": units,
+            "is_billable_metric_deleted": False,
+        }
+
+    def test_monthly_by_default(self, api: Api, other_api: Api, usage: None) -> None:
+        assert rows(api, "usage", "usages") == [
+            # a (2024-01-10) and b (2024-01-20): 10.5 + 3 = 13.5 units, 4000 + 1000 cents
+            self.row(api, "2024-01-01", "2024-01-31", "api_calls", "13.5", 5000),
+            self.row(api, "2024-01-01", "2024-01-31", "storage", "0.25", 700),
+            self.row(api, "2024-02-01", "2024-02-29", "api_calls", "5.0", 2000),
+        ]
+        assert rows(other_api, "usage", "usages") == []
+
+    def test_granularity_and_filters(self, api: Api, usage: None) -> None:
+        assert rows(
+            api,
+            "usage",
+            "usages",
+            time_granularity="daily",
+            billable_metric_code="api_calls",
+            to_date="2024-01-31",
+        ) == [
+            self.row(api, "2024-01-10", "2024-01-10", "api_calls", "10.5", 4000),
+            self.row(api, "2024-01-20", "2024-01-20", "api_calls", "3.0", 1000),
+        ]
+        # 2024-01-10 (a Wednesday): week of Monday 2024-01-08; 2024-01-20 (a Saturday): week of 2024-01-15
+        assert rows(
+            api,
+            "usage",
+            "usages",
+            time_granularity="weekly",
+            billable_metric_code="api_calls",
+            from_date="2024-01-01",
+            to_date="2024-01-31",
+        ) == [
+            self.row(api, "2024-01-08", "2024-01-14", "api_calls", "10.5", 4000),
+            self.row(api, "2024-01-15", "2024-01-21", "api_calls", "3.0", 1000),
+        ]
+        expected = [self.row(api, "2024-01-01", "2024-01-31", "api_calls", "3.0", 1000)]
+        assert rows(api, "usage", "usages", external_customer_id="cus_2") == expected
+        assert rows(api, "usage", "usages", external_subscription_id="sub_a") == expected
+        assert rows(api, "usage", "usages", currency="USD") == []
+        assert rows(api, "usage", "usages", is_billable_metric_recurring="true") == []
+        assert rows(api, "usage", "usages", customer_type="company") == []
+        assert rows(api, "usage", "usages", plan_code="nope") == []
+
+    def test_bad_granularity(self, api: Api) -> None:
+        response = api.get("/analytics/usage", params={"time_granularity": "yearly"})
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation_errors"

@@ -7,7 +7,16 @@ from decimal import Decimal
 
 import pytest
 
-from billow.analytics.months import add_months, month_label, spread, to_cents, weekly_mrr, window_start
+from billow.analytics.months import (
+    add_months,
+    month_label,
+    period,
+    spread,
+    to_cents,
+    units_text,
+    weekly_mrr,
+    window_start,
+)
 
 
 class TestAddMonths:
@@ -79,3 +88,23 @@ def test_to_cents_rounds_half_up() -> None:
     # 12.5 -> 13; 12.49 -> 12
     assert to_cents(Decimal("12.5")) == 13
     assert to_cents(Decimal("12.49")) == 12
+
+
+class TestPeriod:
+    def test_daily(self) -> None:
+        assert period(date(2024, 2, 29), "daily") == (date(2024, 2, 29), date(2024, 2, 29))
+
+    def test_weekly_monday_to_sunday(self) -> None:
+        # 2024-03-01 is a Friday (weekday 4): Monday 2024-02-26, Sunday 2024-03-03
+        assert period(date(2024, 3, 1), "weekly") == (date(2024, 2, 26), date(2024, 3, 3))
+
+    def test_monthly_leap_and_december(self) -> None:
+        # February 2024 has 29 days; December ends on the 31st (next month is January 2025)
+        assert period(date(2024, 2, 10), "monthly") == (date(2024, 2, 1), date(2024, 2, 29))
+        assert period(date(2024, 12, 31), "monthly") == (date(2024, 12, 1), date(2024, 12, 31))
+
+
+def test_units_text() -> None:
+    assert units_text(Decimal("3")) == "3.0"
+    assert units_text(Decimal("2.500")) == "2.5"
+    assert units_text(Decimal("1E+2")) == "100.0"

@@ -1,5 +1,6 @@
 """Revenue analytics through ``lago-python-client`` (``gross_revenues``, ``mrrs``, ``invoice_collections``,
-``invoiced_usages``, ``overdue_balances``) on a new organization, so other tests' invoices stay out."""
+``invoiced_usages``, ``overdue_balances``, ``usages``) on a new organization, so other tests' invoices
+stay out."""
 
 from __future__ import annotations
 
@@ -75,6 +76,7 @@ def test_gross_revenue_and_mrr(server: Server, suffix: str) -> None:
     ]
     assert lago.invoiced_usages.find_all()["invoiced_usages"] == []
     assert lago.overdue_balances.find_all()["overdue_balances"] == []
+    assert lago.usages.find_all(options={"time_granularity": "daily"})["usages"] == []
 
     with pytest.raises(LagoApiError) as refused:
         lago.mrrs.find_all(options={"currency": "EURO"})

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from billow.analytics.repository import UsageFilters
 from billow.analytics.schemas import (
     GrossRevenueList,
     InvoiceCollectionList,
     InvoicedUsageList,
     MrrList,
     OverdueBalanceList,
+    UsageList,
 )
 from billow.analytics.service import analytics_service, filters
 from billow.auth import CurrentOrganization
@@ -72,3 +75,37 @@ def overdue_balance(
 ) -> OverdueBalanceList:
     wanted = filters(organization.id, currency, months, external_customer_id)
     return OverdueBalanceList(overdue_balances=analytics_service.overdue_balances(session, wanted))
+
+
+Code = Annotated[str | None, Query(max_length=255)]
+
+
+@router.get("/analytics/usage", response_model=UsageList)
+def usage(
+    session: DbSession,
+    organization: CurrentOrganization,
+    time_granularity: Annotated[Literal["daily", "weekly", "monthly"], Query()] = "monthly",
+    currency: Currency = None,
+    from_date: Annotated[date | None, Query()] = None,
+    to_date: Annotated[date | None, Query()] = None,
+    customer_type: Annotated[Literal["individual", "company"] | None, Query()] = None,
+    external_customer_id: ExternalCustomerId = None,
+    customer_country: Annotated[str | None, Query(max_length=2)] = None,
+    external_subscription_id: Code = None,
+    is_billable_metric_recurring: Annotated[bool | None, Query()] = None,
+    plan_code: Code = None,
+    billable_metric_code: Code = None,
+) -> UsageList:
+    wanted = filters(organization.id, currency, None)
+    narrowed = UsageFilters(
+        from_date=from_date,
+        to_date=to_date,
+        customer_type=customer_type,
+        external_customer_id=external_customer_id,
+        customer_country=customer_country,
+        external_subscription_id=external_subscription_id,
+        is_billable_metric_recurring=is_billable_metric_recurring,
+        plan_code=plan_code,
+        billable_metric_code=billable_metric_code,
+    )
+    return UsageList(usages=analytics_service.usages(session, wanted, narrowed, time_granularity))

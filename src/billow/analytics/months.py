@@ -53,3 +53,21 @@ def weekly_mrr(fees: Iterable[Decimal]) -> Decimal:
 def to_cents(amount: Decimal) -> int:
     """A month's figure at the edge: integer minor units, half-up."""
     return round_minor_units(amount)
+
+
+def period(day: date, granularity: str) -> tuple[date, date]:
+    """First and last days of the ``daily``, ``weekly`` (Monday-Sunday) or ``monthly`` period of ``day``."""
+    if granularity == "daily":
+        return day, day
+    if granularity == "weekly":
+        monday = date.fromordinal(day.toordinal() - day.weekday())
+        return monday, date.fromordinal(monday.toordinal() + 6)
+    first = date(day.year, day.month, 1)
+    year, month = add_months((day.year, day.month), 1)
+    return first, date.fromordinal(date(year, month, 1).toordinal() - 1)
+
+
+def units_text(units: Decimal) -> str:
+    """Units as Lago writes them: a decimal string with at least one decimal (``3`` -> ``3.0``)."""
+    text = format(units.normalize(), "f")
+    return text if "." in text else f"{text}.0"

@@ -166,3 +166,65 @@ def subscription_fees(session: Session, filters: Filters) -> list[SubscriptionFe
         )
         for row in session.execute(stmt.order_by(Invoice.issuing_date, Fee.id))
     ]
+
+
+@dataclass(frozen=True)
+class UsageFilters:
+    """``GET /analytics/usage``'s filters beyond the currency (every one optional)."""
+
+    from_date: date | None = None
+    to_date: date | None = None
+    customer_type: str | None = None
+    external_customer_id: str | None = None
+    customer_country: str | None = None
+    external_subscription_id: str | None = None
+    is_billable_metric_recurring: bool | None = None
+    plan_code: str | None = None
+    billable_metric_code: str | None = None
+
+
+def usages(session: Session, filters: Filters, usage: UsageFilters) -> list[Any]:
+    """Charge fees of finalized invoices (one row each: units are exact decimals, stored as text on
+    SQLite, so the service sums them)."""
+    deleted = BillableMetric.deleted_at.is_not(None)
+    stmt = (
+        select(
+            Invoice.issuing_date,
+            BillableMetric.code,
+            deleted.label("deleted"),
+            Invoice.currency,
+            Fee.units,
+            Fee.amount_cents,
+        )
+        .select_from(Fee)
+        .join(Invoice, Invoice.id == Fee.invoice_id)
+        .join(Charge, Charge.id == Fee.charge_id)
+        .join(BillableMetric, BillableMetric.id == Charge.billable_metric_id)
+        .join(Customer, Customer.id == Fee.customer_id)
+        .where(Fee.organization_id == filters.organization_id, Fee.fee_type == FeeType.CHARGE)
+    )
+    stmt = _finalized(stmt, Filters(filters.organization_id, filters.currency), None)
+    conditions: list[ColumnElement[bool]] = []
+    if usage.from_date is not None:
+        conditions.append(Invoice.issuing_date >= usage.from_date)
+    if usage.to_date is not None:
+        conditions.append(Invoice.issuing_date <= usage.to_date)
+    if usage.customer_type is not None:
+        conditions.append(Customer.customer_type == usage.customer_type)
+    if usage.external_customer_id is not None:
+        conditions.append(Customer.external_id == usage.external_customer_id)
+    if usage.customer_country is not None:
+        conditions.append(Customer.country == usage.customer_country)
+    if usage.is_billable_metric_recurring is not None:
+        conditions.append(BillableMetric.recurring.is_(usage.is_billable_metric_recurring))
+    if usage.billable_metric_code is not None:
+        conditions.append(BillableMetric.code == usage.billable_metric_code)
+    if usage.external_subscription_id is not None or usage.plan_code is not None:
+        stmt = stmt.join(Subscription, Subscription.id == Fee.subscription_id)
+        if usage.external_subscription_id is not None:
+            conditions.append(Subscription.external_id == usage.external_subscription_id)
+        if usage.plan_code is not None:
+            stmt = stmt.join(Plan, Plan.id == Subscription.plan_id)
+            conditions.append(Plan.code == usage.plan_code)
+    keys = (Invoice.issuing_date, Invoice.currency, BillableMetric.code, Fee.id)
+    return list(session.execute(stmt.where(*conditions).order_by(*keys)))

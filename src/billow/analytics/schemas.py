@@ -58,3 +58,18 @@ class OverdueBalanceOut(Output):
 
 class OverdueBalanceList(Output):
     overdue_balances: list[OverdueBalanceOut]
+
+
+class UsageOut(Output):
+    organization_id: str
+    start_of_period_dt: str
+    end_of_period_dt: str
+    amount_currency: str
+    amount_cents: int
+    billable_metric_code: str
+    units: str
+    is_billable_metric_deleted: bool
+
+
+class UsageList(Output):
+    usages: list[UsageOut]

@@ -10,14 +10,24 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from billow.analytics import repository
-from billow.analytics.months import Month, month_label, spread, to_cents, weekly_mrr, window_start
-from billow.analytics.repository import Filters
+from billow.analytics.months import (
+    Month,
+    month_label,
+    period,
+    spread,
+    to_cents,
+    units_text,
+    weekly_mrr,
+    window_start,
+)
+from billow.analytics.repository import Filters, UsageFilters
 from billow.analytics.schemas import (
     GrossRevenueOut,
     InvoiceCollectionOut,
     InvoicedUsageOut,
     MrrOut,
     OverdueBalanceOut,
+    UsageOut,
 )
 from billow.errors import ValidationFailed
 from billow.kit.currency import is_currency
@@ -109,6 +119,29 @@ class AnalyticsService:
             MrrOut(month=month_label(month), amount_cents=to_cents(amount), currency=currency)
             for (month, currency), amount in sorted(totals.items())
             if month <= current and (since is None or month >= (since.year, since.month))
+        ]
+
+    def usages(
+        self, session: Session, wanted: Filters, usage: UsageFilters, granularity: str
+    ) -> list[UsageOut]:
+        groups: dict[tuple[date, date, str, str, bool], tuple[Decimal, int]] = {}
+        for row in repository.usages(session, wanted, usage):
+            start, end = period(row.issuing_date, granularity)
+            key = (start, end, row.currency, row.code, bool(row.deleted))
+            units, cents = groups.get(key, (Decimal(0), 0))
+            groups[key] = (units + row.units, cents + int(row.amount_cents))
+        return [
+            UsageOut(
+                organization_id=str(wanted.organization_id),
+                start_of_period_dt=start.isoformat(),
+                end_of_period_dt=end.isoformat(),
+                amount_currency=currency,
+                amount_cents=cents,
+                billable_metric_code=code,
+                units=units_text(units),
+                is_billable_metric_deleted=deleted,
+            )
+            for (start, end, currency, code, deleted), (units, cents) in sorted(groups.items())
         ]
 
 

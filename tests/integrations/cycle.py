@@ -17,6 +17,7 @@ from billow.integrations import jobs
 from billow.kit.secrets import open_sealed
 from billow.models.integrations import Integration
 from tests.conftest import Api
+from tests.fixtures.standin import StandIn
 from tests.integrations.test_jobs import job, job_list, run_due_later, webhooks_of
 
 __all__ = ["job", "job_list", "run_due_later", "webhooks_of"]
@@ -230,3 +231,22 @@ def resync(app: FastAPI, api: Api, code: str, operation: str, object_type: str, 
         assert integration is not None
         jobs.enqueue(session, integration, operation, object_type, uuid.UUID(object_id))
     run_due_later(app, 0)
+
+
+def subscription_sync_survives_outages(app: FastAPI, api: Api, standin: StandIn, code: str) -> None:
+    """A subscription's CRM sync meets a 500 then a timeout: the job waits, is retried with backoff and
+    succeeds on its third attempt, each attempt recorded."""
+    body = {"external_customer_id": CUSTOMER, "plan_code": "pro", "external_id": "sub_1"}
+    standin.fail_next(1, status=500)
+    ok(api.post("/subscriptions", {"subscription": body}))
+    [waiting] = job_list(api, code, operation="sync_subscription")
+    assert (waiting["status"], waiting["last_error"]["http_status"]) == ("pending", 500)
+    standin.fail_next(1, status=None, delay=1.0)  # the client gives up after 0.5 s
+    run_due_later(app)
+    detail = job(api, waiting["lago_id"])
+    assert (detail["status"], detail["last_error"]["code"]) == ("pending", "timeout")
+    run_due_later(app, 7200)
+    detail = job(api, waiting["lago_id"])
+    assert detail["status"] == "succeeded", detail
+    assert [a["outcome"] for a in detail["attempts"]] == ["retrying", "retrying", "succeeded"]
+    assert [a["http_status"] for a in detail["attempts"]] == [500, None, None]

@@ -16,7 +16,6 @@ from tests.conftest import Api
 from tests.fixtures.receiver import Receiver
 from tests.fixtures.standins.hubspot import FakeHubSpot
 from tests.integrations.cycle import (
-    CUSTOMER,
     Catalog,
     add_integration,
     bill_on_termination,
@@ -28,7 +27,7 @@ from tests.integrations.cycle import (
     ok,
     pay,
     resync,
-    run_due_later,
+    subscription_sync_survives_outages,
     webhooks_of,
 )
 
@@ -102,20 +101,7 @@ def test_a_whole_cycle(app: FastAPI, api: Api, hubspot: FakeHubSpot) -> None:
 def test_outages_are_retried_without_duplicates(app: FastAPI, api: Api, hubspot: FakeHubSpot) -> None:
     connect(api, hubspot)
     linked_customer(api, "hubspot", CODE)
-    body = {"external_customer_id": CUSTOMER, "plan_code": "pro", "external_id": "sub_1"}
-    hubspot.fail_next(1, status=500)
-    ok(api.post("/subscriptions", {"subscription": body}))
-    [waiting] = job_list(api, CODE, operation="sync_subscription")
-    assert (waiting["status"], waiting["last_error"]["http_status"]) == ("pending", 500)
-    hubspot.fail_next(1, status=None, delay=1.0)  # the client gives up after 0.5 s
-    run_due_later(app)
-    detail = job(api, waiting["lago_id"])
-    assert (detail["status"], detail["last_error"]["code"]) == ("pending", "timeout")
-    run_due_later(app, 7200)
-    detail = job(api, waiting["lago_id"])
-    assert detail["status"] == "succeeded", detail
-    assert [a["outcome"] for a in detail["attempts"]] == ["retrying", "retrying", "succeeded"]
-    assert [a["http_status"] for a in detail["attempts"]] == [500, None, None]
+    subscription_sync_survives_outages(app, api, hubspot, CODE)
     assert len(hubspot.objects[SUBSCRIPTIONS]) == 1
 
 

@@ -28,8 +28,8 @@ from tests.integrations.cycle import (
     ok,
     pay,
     resync,
-    run_due_later,
     stored_secrets,
+    subscription_sync_survives_outages,
     webhooks_of,
 )
 
@@ -122,20 +122,7 @@ def test_a_whole_cycle(app: FastAPI, api: Api, salesforce: FakeSalesforce) -> No
 def test_outages_are_retried_without_duplicates(app: FastAPI, api: Api, salesforce: FakeSalesforce) -> None:
     connect(api, salesforce)
     linked_customer(api, "salesforce", CODE)
-    body = {"external_customer_id": CUSTOMER, "plan_code": "pro", "external_id": "sub_1"}
-    salesforce.fail_next(1, status=500)
-    ok(api.post("/subscriptions", {"subscription": body}))
-    [waiting] = job_list(api, CODE, operation="sync_subscription")
-    assert (waiting["status"], waiting["last_error"]["http_status"]) == ("pending", 500)
-    salesforce.fail_next(1, status=None, delay=1.0)  # the client gives up after 0.5 s
-    run_due_later(app)
-    detail = job(api, waiting["lago_id"])
-    assert (detail["status"], detail["last_error"]["code"]) == ("pending", "timeout")
-    run_due_later(app, 7200)
-    detail = job(api, waiting["lago_id"])
-    assert detail["status"] == "succeeded", detail
-    assert [a["outcome"] for a in detail["attempts"]] == ["retrying", "retrying", "succeeded"]
-    assert [a["http_status"] for a in detail["attempts"]] == [500, None, None]
+    subscription_sync_survives_outages(app, api, salesforce, CODE)
     assert len(salesforce.records[SUBSCRIPTION]) == 1
 
 

@@ -197,6 +197,9 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     from billow.operations import router as operations
 
     app.include_router(operations)  # /health/live, /health/ready, /metrics: no API key (outside /api/v1)
+    from billow.web.install import install as install_pages
+
+    install_pages(app)  # / -> /app (dashboard), /portal, /static: outside /api/v1, no API key
     _install_param_guard(app, routers)  # inside the authentication (added first = innermost)
     _install_error_handlers(app)
     top_level = [(route, route.path) for route in app.router.routes if isinstance(route, APIRoute | Route)]

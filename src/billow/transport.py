@@ -57,6 +57,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from billow.auth import ORGANIZATION, bearer_key_of
 from billow.errors import PayloadTooLarge, Unauthorized
 from billow.kit import logs, metrics
+from billow.kit.actor import Actor, set_actor
 
 log = logging.getLogger("billow")
 
@@ -275,11 +276,13 @@ class AuthenticationMiddleware:
 
         session = self.sessions()
         try:
-            organization = organization_service.authenticate(session, key)
+            found = organization_service.authenticate_key(session, key)
         except BaseException:
             session.close()
             raise
-        if organization is None:
+        if found is None:
             session.close()
             return None
+        key_id, organization = found
+        set_actor(session, Actor(source="api", api_key_id=key_id))
         return session, organization

@@ -13,12 +13,18 @@ from billow.models.organizations import ApiKey, Organization
 
 class OrganizationRepository:
     def by_key_digest(self, session: Session, digest: str) -> Organization | None:
+        found = self.key_and_organization(session, digest)
+        return found[1] if found else None
+
+    def key_and_organization(self, session: Session, digest: str) -> tuple[uuid.UUID, Organization] | None:
+        """The id of the live key of this digest and its organization (one query)."""
         stmt = (
-            select(Organization)
+            select(ApiKey.id, Organization)
             .join(ApiKey, ApiKey.organization_id == Organization.id)
             .where(ApiKey.value_digest == digest, ApiKey.revoked_at.is_(None))
         )
-        return session.scalars(stmt).first()
+        row = session.execute(stmt).first()
+        return (row[0], row[1]) if row else None
 
     def key_by_digest(self, session: Session, digest: str) -> ApiKey | None:
         """The key of this digest, revoked or not."""

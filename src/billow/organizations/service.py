@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -199,6 +200,10 @@ class OrganizationService:
 
     def authenticate(self, session: Session, raw_key: str) -> Organization | None:
         return repository.by_key_digest(session, digest_key(raw_key))
+
+    def authenticate_key(self, session: Session, raw_key: str) -> tuple[uuid.UUID, Organization] | None:
+        """The live key's id and its organization, or ``None``."""
+        return repository.key_and_organization(session, digest_key(raw_key))
 
     def update(self, session: Session, organization: Organization, data: OrganizationUpdate) -> Organization:
         errors = Errors()

@@ -1,0 +1,1 @@
+"""The audit log: every change made through the API or the dashboard (Lago's activity logs), and API request logs."""

@@ -34,6 +34,7 @@ from billow.migrate import alembic_config
 from billow.models import metadata
 from billow.models.organizations import Organization
 from billow.organizations.service import organization_service
+from tests.fixtures.pages import Pages, sign_in
 
 # Before any settings are read (get_settings() is cached).
 os.environ.setdefault("BILLOW_ROLLUP_ERRORS", "raise")
@@ -206,6 +207,17 @@ def other_api(app: FastAPI, client: TestClient) -> Api:
     """A second organization, to prove tenants cannot see each other."""
     organization, key = make_organization(app, "Globex")
     return Api(client, key, organization)
+
+
+@pytest.fixture
+def pages_as(app: FastAPI, client: TestClient, api: Api) -> Iterator[Callable[..., Pages]]:
+    """Dashboard pages signed in as a member with a role (``tests/fixtures/pages.py``)."""
+
+    def sign(role: str = "admin", organization: Organization | None = None) -> Pages:
+        return sign_in(app, client, organization or api.organization, role)
+
+    yield sign
+    app.dependency_overrides.clear()
 
 
 @pytest.fixture

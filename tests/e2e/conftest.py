@@ -58,11 +58,20 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session", params=_backends())
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
+    yield from start_server(request.param, tmp_path_factory)
+
+
+def start_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """Start ``billow serve`` on ``backend`` (a throwaway PostgreSQL database, or the embedded SQLite in
+    a data directory), yield it once healthy, stop it."""
+    tmp = tmp_path_factory.mktemp(f"serve-{backend}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("BILLOW_")}
     env["BILLOW_DATA_DIR"] = str(tmp / "data")
+    env.update(extra_env or {})
     drop = None
-    if request.param == "postgresql":
+    if backend == "postgresql":
         database, drop = create_throwaway_database("postgresql", tmp)
         env["BILLOW_DATABASE_URL"] = database.url
         # PostgreSQL is production: its processes share a sealing key (docs/decisions/0007).
@@ -79,7 +88,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         )
     try:
         _wait_healthy(base_url, process, log_path)
-        yield Server(request.param, base_url, api_key, env, process.pid)
+        yield Server(backend, base_url, api_key, env, process.pid)
     finally:
         process.terminate()
         try:

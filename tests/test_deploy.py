@@ -151,8 +151,17 @@ def docker_compose() -> list[str] | None:
         and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
     ):
         return [docker, "compose"]
+    # A standalone docker-compose of version 2 speaks the Compose Specification; 1.x (Debian bookworm's
+    # 1.29) does not (no top-level `name`) and is not a check of this file.
     legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
+    if legacy is None:
+        return None
+    version = subprocess.run([legacy, "version", "--short"], capture_output=True, text=True).stdout.strip()
+    return (
+        [legacy]
+        if version.lstrip("v").split(".")[0].isdigit() and int(version.lstrip("v").split(".")[0]) >= 2
+        else None
+    )
 
 
 def docker_daemon() -> str | None:

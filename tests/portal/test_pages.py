@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -78,6 +81,23 @@ class TestUsage:
         assert "<html" not in response.text
         assert cells(response.text, "API calls") == ["8.0", "2.00 EUR"]
         assert cells(response.text, "Total") == ["", "7.25 EUR"]
+
+    def test_period_in_the_organizations_time_zone(self, api: Api) -> None:
+        ok(api.put("/organizations", {"organization": {"timezone": "America/New_York"}}))
+        metered(api)
+        html = api.client.get(portal_path(api)).text
+        usage = ok(api.get(f"/customers/{CUSTOMER}/current_usage?external_subscription_id=sub_portal"))
+        shown = usage["customer_usage"]
+        zone = ZoneInfo("America/New_York")
+        start, end = (
+            datetime.fromisoformat(shown[key].replace("Z", "+00:00")).astimezone(zone).date().isoformat()
+            for key in ("from_datetime", "to_datetime")
+        )
+        # The period ends at 23:59:59 in New York: 04:59:59 (or 03:59:59) UTC the next day.
+        assert shown["to_datetime"][:10] != end
+        assert f'Billing period: <time datetime="{start}">{start}</time> to <time datetime="{end}">' in html
+        assert "Dates are in the America/New_York time zone." in html
+        assert cells(html, "Total") == ["", "7.00 EUR"]
 
     def test_no_subscription(self, api: Api) -> None:
         customer(api)
@@ -203,8 +223,6 @@ class TestRefusals:
         assert "Ada Lovelace" in mine and "Grace Hopper" not in mine and "99.00 EUR" not in mine
         other = api.client.get(portal_path(other_api)).text
         assert "Grace Hopper" in other and "Ada Lovelace" not in other and "99.00 EUR" in other
-        import uuid
-
         mixed = make_token(current_settings(), api.organization.id, uuid.UUID(theirs["lago_id"]), 2**40)
         response = api.client.get(f"/portal/{mixed}")
         assert response.status_code == 403

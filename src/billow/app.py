@@ -79,6 +79,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.payments.endpoints import router as payments
     from billow.plans.endpoints import router as plans
     from billow.plans.fixed_charges_endpoints import router as plan_fixed_charges
+    from billow.portal.endpoints import router as portal
     from billow.subscription_charges.endpoints import router as subscription_charges
     from billow.subscriptions.endpoints import router as subscriptions
     from billow.subscriptions.fixed_charges_endpoints import router as subscription_fixed_charges
@@ -123,6 +124,7 @@ def _api_routers() -> list[APIRouter]:
         # /invoices/{id}/payment_url|retry_payment, /customers/{id}/checkout_url|payment_methods
         provider_calls,
         analytics,  # GET /analytics/gross_revenue|invoice_collection|invoiced_usage|mrr|overdue_balance
+        portal,  # GET /customers/{id}/portal_url: no clash with /customers/{id}
     ]
 
 

@@ -137,6 +137,8 @@ class Settings(BaseSettings):
     documents_dir: Path | None = None
     #: Seconds a document link stays valid (signed local links, S3 presigned URLs).
     documents_url_ttl: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
+    #: Hours a customer portal link (``GET /customers/{id}/portal_url``, :mod:`billow.portal`) stays valid.
+    portal_link_ttl_hours: int = Field(default=24, ge=1, le=24 * 31)
     s3_bucket: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str | None = None

@@ -109,3 +109,21 @@ class BillingWorld:
         self.event("t1", "2024-03-02T10:00:00Z", tokens=1000)
         self.event("t2", "2024-03-05T10:00:00Z", tokens=250)
         return {"metric": metric, "customer": customer, "subscription": subscription}
+
+    def one_off_invoice(self, customer: str = "acme-1", amount_cents: int = 10000) -> dict[str, Any]:
+        """A finalized one-off invoice of one add-on fee (``setup``)."""
+        add_on = {"name": "Setup", "code": "setup", "amount_cents": amount_cents, "amount_currency": "EUR"}
+        if self.api.get("/add_ons/setup").status_code != 200:
+            self.ok(self.api.post("/add_ons", json={"add_on": add_on}))
+        body = {"external_customer_id": customer, "currency": "EUR", "fees": [{"add_on_code": "setup"}]}
+        return self.ok(self.api.post("/invoices", json={"invoice": body}))["invoice"]
+
+    def credit_note(self, invoice: dict[str, Any], amount_cents: int) -> dict[str, Any]:
+        [fee] = invoice["fees"]
+        body = {
+            "invoice_id": invoice["lago_id"],
+            "reason": "other",
+            "credit_amount_cents": amount_cents,
+            "items": [{"fee_id": fee["lago_id"], "amount_cents": amount_cents}],
+        }
+        return self.ok(self.api.post("/credit_notes", json={"credit_note": body}))["credit_note"]

@@ -30,6 +30,7 @@ from billow.errors import BillowError
 from billow.kit.pagination import paginate
 from billow.models.customers import Customer
 from billow.models.subscriptions import Subscription, SubscriptionStatus
+from billow.subscriptions.repository import subscription_repository
 from billow.subscriptions.schemas import SubscriptionFilters, SubscriptionInput
 from billow.subscriptions.service import subscription_service
 from billow.subscriptions.views import render_subscriptions, subscription_envelope
@@ -186,12 +187,11 @@ async def change_plan(
     except BillowError as error:
         return refused(request, session, "subscriptions/change_plan.html", context, error_codes(error))
     if changed.id == subscription.id:
-        return redirect(f"/app/subscriptions/{subscription.id}", "Plan unchanged.")
-    message = (
-        "Plan changed."
-        if changed.status == SubscriptionStatus.ACTIVE
-        else "Downgrade scheduled at the period's end."
-    )
+        # A downgrade: the subscription runs to its period's end, the next one waits (pending).
+        pending = subscription_repository.pending_plan_change_of(session, subscription.id)
+        message = "Downgrade scheduled at the period's end." if pending is not None else "Plan unchanged."
+    else:
+        message = "Plan changed."
     return redirect(f"/app/subscriptions/{changed.id}", message)
 
 

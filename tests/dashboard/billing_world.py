@@ -115,7 +115,11 @@ class BillingWorld:
         add_on = {"name": "Setup", "code": "setup", "amount_cents": amount_cents, "amount_currency": "EUR"}
         if self.api.get("/add_ons/setup").status_code != 200:
             self.ok(self.api.post("/add_ons", json={"add_on": add_on}))
-        body = {"external_customer_id": customer, "currency": "EUR", "fees": [{"add_on_code": "setup", "unit_amount_cents": amount_cents}]}
+        body = {
+            "external_customer_id": customer,
+            "currency": "EUR",
+            "fees": [{"add_on_code": "setup", "unit_amount_cents": amount_cents}],
+        }
         return self.ok(self.api.post("/invoices", json={"invoice": body}))["invoice"]
 
     def credit_note(self, invoice: dict[str, Any], amount_cents: int) -> dict[str, Any]:

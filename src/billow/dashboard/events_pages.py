@@ -11,6 +11,7 @@ member; the page shows the ``curl`` command instead.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -66,7 +67,11 @@ def explain(event: dict[str, Any], metric: MetricInfo | None) -> str:
 def _present(session: Session, viewer: Viewer, events: list[Event]) -> list[dict[str, Any]]:
     presented = event_service.present(session, viewer.organization_id, events)
     metrics = event_repository.metrics_for_codes(session, viewer.organization_id, {e.code for e in events})
+    customer_ids = {uuid.UUID(row["lago_customer_id"]) for row in presented if row["lago_customer_id"]}
+    customers = queries.customer_external_ids(session, viewer.organization_id, customer_ids)
     for row, event in zip(presented, events, strict=True):
+        customer_id = row["lago_customer_id"]
+        row["external_customer_id"] = customers.get(uuid.UUID(customer_id)) if customer_id else None
         row["explanation"] = explain(row, metrics.get(event.code))
         row["timestamp_text"] = event.timestamp.strftime("%Y-%m-%d %H:%M:%S") + " UTC"
         row["created_text"] = event.created_at.strftime("%Y-%m-%d %H:%M:%S") + " UTC"

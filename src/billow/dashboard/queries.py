@@ -72,6 +72,19 @@ def wallets_of(session: Session, customer: Customer) -> list[Wallet]:
     )
 
 
+def customer_external_ids(
+    session: Session, organization_id: uuid.UUID, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Customer.id, Customer.external_id).where(
+            Customer.organization_id == organization_id, Customer.id.in_(ids)
+        )
+    )
+    return {customer_id: external_id for customer_id, external_id in rows}
+
+
 def event_by_id(session: Session, organization_id: uuid.UUID, lago_id: str) -> Event | None:
     wanted = parse_uuid(lago_id)
     if wanted is None:

@@ -338,3 +338,12 @@ def test_dates_are_in_the_form(world: BillingWorld, pages_as: Sign) -> None:
         "net_payment_term",
         "invoice_grace_period",
     } <= inputs
+
+
+def test_a_nested_field_error_is_shown_next_to_its_input(pages_as: Sign, session: Session, api: Api) -> None:
+    response = pages_as("admin").post(
+        "/app/customers/new", {"external_id": "x", "invoice_grace_period": "soon"}
+    )
+    assert response.status_code == 422
+    assert 'id="e-invoice_grace_period">value_is_invalid<' in response.text
+    assert customer_count(session, api) == 0

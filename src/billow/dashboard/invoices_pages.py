@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from billow.billing import drafts
 from billow.config import current_settings
+from billow.dashboard.customer_usage import units_text
 from billow.dashboard.pages import (
     FormInvalid,
     error_codes,
@@ -128,6 +129,7 @@ def detail(
         "generate_documents": current_settings().generate_documents,
         "errors": errors or {},
         "payment_values": payment_values or {},
+        "units": units_text,
     }
     return render(request, "invoices/show.html", context, status_code=status_code)
 

@@ -112,7 +112,10 @@ def form_input(model: type[M], data: dict[str, Any]) -> M:
     except ValidationError as error:
         errors: dict[str, list[str]] = {}
         for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"] if not isinstance(part, int)) or "base"
+            # The form's field is the innermost name (``billing_configuration.invoice_grace_period``
+            # is the form's ``invoice_grace_period``).
+            names = [str(part) for part in item["loc"] if not isinstance(part, int)]
+            field = names[-1] if names else "base"
             code = "value_is_out_of_range" if "than" in item["type"] else "value_is_invalid"
             if "too_long" in item["type"]:
                 code = "value_is_too_long"

@@ -57,7 +57,7 @@ class TestList:
         pages = pages_as("viewer")
         first = pages.get("/app/customers").text
         assert "Page 1 of 2 · 27 in all" in first
-        assert "page=2" in first
+        assert '<a href="/app/customers?page=2">Next page</a>' in first
         second = pages.get("/app/customers", params={"page": 2}).text
         assert "Page 2 of 2" in second
         assert second.count('<a href="/app/customers/') == 2  # 25 on page 1, then 2

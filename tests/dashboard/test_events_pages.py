@@ -73,6 +73,14 @@ class TestList:
         assert count(external_customer_id="nobody") == 0
 
 
+def test_the_rows_pages_link_to_the_page_not_the_partial(world: BillingWorld, pages_as: Sign) -> None:
+    world.customer()
+    for index in range(26):
+        world.event(f"e{index}", "2024-03-06T10:00:00Z", subscription="sub-x")
+    partial = pages_as("viewer").get("/app/events/rows", params={"code": "tokens"}).text
+    assert '<a href="/app/events?code=tokens&amp;page=2">Next page</a>' in partial
+
+
 class TestWhy:
     def test_each_reason_in_a_sentence(self, world: BillingWorld, pages_as: Sign) -> None:
         world.standard()

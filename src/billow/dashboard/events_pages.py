@@ -88,7 +88,7 @@ def _rows(request: Request, session: Session, viewer: Viewer) -> dict[str, Any]:
         "events": _present(session, viewer, events),
         "filters": filters,
         "meta": meta,
-        "links": page_links(request, meta),
+        "links": page_links(request, meta, "/app/events"),
         "paused": paused or meta.current_page > 1,
         "filter_query": query,
         "poll_seconds": POLL_SECONDS,

@@ -59,13 +59,16 @@ def page_params(request: Request) -> PageParams:
     return PageParams(page=page, per_page=PER_PAGE)
 
 
-def page_links(request: Request, meta: PageMeta) -> dict[str, str | None]:
-    """The previous and next pages' URLs, keeping the other query parameters."""
+def page_links(request: Request, meta: PageMeta, path: str | None = None) -> dict[str, str | None]:
+    """The previous and next pages' URLs (relative, on ``path`` or the request's), keeping the other
+    query parameters."""
+    from urllib.parse import urlencode
 
     def url(page: int | None) -> str | None:
         if page is None:
             return None
-        return str(request.url.include_query_params(page=page).remove_query_params([]))
+        params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+        return f"{path or request.url.path}?{urlencode([*params, ('page', str(page))])}"
 
     return {"prev": url(meta.prev_page), "next": url(meta.next_page)}
 

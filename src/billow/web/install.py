@@ -12,7 +12,14 @@ from billow.web.auth import Forbidden, LoginRequired
 from billow.web.templating import STATIC, STATIC_PREFIX, render
 
 #: Modules with a ``router`` of pages, included in this order.
-PAGE_MODULES: list[str] = ["billow.portal.pages"]
+PAGE_MODULES: list[str] = [
+    "billow.dashboard.customers_pages",
+    "billow.dashboard.subscriptions_pages",
+    "billow.dashboard.invoices_pages",
+    "billow.dashboard.credit_notes_pages",
+    "billow.dashboard.events_pages",
+    "billow.portal.pages",
+]
 
 DASHBOARD = "/app"
 

@@ -56,6 +56,8 @@ class Area:
     delete_permission: str = "delete"
     create_permission: str = "create"
     view_permission: str = "view"
+    #: object -> links shown on its page ((href, text)), e.g. a webhook endpoint's deliveries
+    links: Callable[[Any], list[tuple[str, str]]] | None = None
 
     def can(self, viewer: Viewer, action: str) -> bool:
         return viewer.can(f"{self.permission}:{action}")
@@ -89,6 +91,7 @@ def mount(router: APIRouter, area: Area) -> None:
             "fields": area.fields(session, organization),
             "values": values,
             "errors": {},
+            "links": [],
         }
 
     @router.get(area.path, name=f"{area.permission}_index")
@@ -134,6 +137,7 @@ def mount(router: APIRouter, area: Area) -> None:
             return not_found(request, area.singular)
         values = area.values(session, obj)
         context = form_page(request, session, organization, viewer, key=area.key(obj), values=values)
+        context["links"] = area.links(obj) if area.links else []
         return render(request, "catalog/form.html", context)
 
     @router.post(f"{area.path}/{{key}}", name=f"{area.permission}_update")

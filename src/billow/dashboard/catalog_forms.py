@@ -9,6 +9,7 @@ field Pydantic refuses (not a number, too long) as ``value_is_invalid`` under it
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -111,3 +112,11 @@ def redirect(path: str, flash: str | None = None) -> RedirectResponse:
 def segment(value: str) -> str:
     """A code as one URL path segment."""
     return quote(value, safe="")
+
+
+def decimal_text(value: Decimal) -> str:
+    """A stored decimal as people type it: ``20.000000`` (a PostgreSQL scale) -> ``20``."""
+    shown = f"{value:f}"
+    if "." in shown:
+        shown = shown.rstrip("0").rstrip(".")
+    return shown

@@ -17,7 +17,7 @@ from billow.coupons.repository import coupon_repository
 from billow.coupons.schemas import CouponInput
 from billow.coupons.service import coupon_service
 from billow.dashboard.catalog_area import Area, Field, mount
-from billow.dashboard.catalog_forms import checked, number, text
+from billow.dashboard.catalog_forms import checked, decimal_text, number, text
 from billow.models.add_ons import AddOn
 from billow.models.billable_metrics import BillableMetric
 from billow.models.coupons import COUPON_TYPES, EXPIRATIONS, FREQUENCIES, Coupon
@@ -34,7 +34,7 @@ router = APIRouter()
 
 def tax_options(session: Session, organization_id: Any) -> list[tuple[str, str]]:
     taxes = session.scalars(tax_repository.list_stmt(organization_id))
-    return [(tax.code, f"{tax.name} ({tax.code}, {tax.rate:f} %)") for tax in taxes]
+    return [(tax.code, f"{tax.name} ({tax.code}, {decimal_text(tax.rate)} %)") for tax in taxes]
 
 
 def F(name: str, label: str, kind: str = "input", **options: Any) -> Field:
@@ -74,7 +74,7 @@ def _tax_values(session: Session, tax: Tax) -> dict[str, Any]:
     return {
         "name": tax.name,
         "code": tax.code,
-        "rate": f"{tax.rate:f}",
+        "rate": decimal_text(tax.rate),
         "description": tax.description,
         "applied_to_organization": tax.applied_to_organization,
     }
@@ -97,7 +97,7 @@ mount(
         cells=lambda session, tax: [
             tax.code,
             tax.name,
-            f"{tax.rate:f}",
+            decimal_text(tax.rate),
             "yes" if tax.applied_to_organization else "no",
         ],
         key=lambda tax: tax.code,
@@ -300,7 +300,7 @@ def _coupon_values(session: Session, coupon: Coupon) -> dict[str, Any]:
         "coupon_type": coupon.coupon_type,
         "amount_cents": None if coupon.amount_cents is None else str(coupon.amount_cents),
         "amount_currency": coupon.amount_currency,
-        "percentage_rate": None if coupon.percentage_rate is None else f"{coupon.percentage_rate:f}",
+        "percentage_rate": None if coupon.percentage_rate is None else decimal_text(coupon.percentage_rate),
         "frequency": coupon.frequency,
         "frequency_duration": None if coupon.frequency_duration is None else str(coupon.frequency_duration),
         "expiration": coupon.expiration,
@@ -313,7 +313,7 @@ def _coupon_values(session: Session, coupon: Coupon) -> dict[str, Any]:
 
 def _coupon_amount(coupon: Coupon) -> str:
     if coupon.coupon_type == "percentage" and coupon.percentage_rate is not None:
-        return f"{coupon.percentage_rate:f} %"
+        return f"{decimal_text(coupon.percentage_rate)} %"
     return money(coupon.amount_cents, coupon.amount_currency)
 
 

@@ -15,6 +15,7 @@ from billow.web.templating import STATIC, STATIC_PREFIX, render
 PAGE_MODULES: list[str] = [
     "billow.dashboard.overview",
     "billow.dashboard.metrics_pages",
+    "billow.dashboard.plans_pages",
     "billow.dashboard.catalog_pages",
     "billow.dashboard.webhooks_pages",
 ]

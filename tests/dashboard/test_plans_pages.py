@@ -188,7 +188,8 @@ class TestCalculator:
         assert answer.status_code == 200
         assert "<strong>150 units cost 125.00 EUR</strong>" in answer.text
         rows = re.findall(r'<tr><th scope="row">([^<]*)</th><td class="num">([^<]*)</td>', answer.text)
-        assert rows == [("0 to 100", "100.0"), ("101 to no limit", "50.0")]  # amount_details, as Lago writes them
+        # units per tier as amount_details writes them
+        assert rows == [("0 to 100", "100.0"), ("101 to no limit", "50.0")]
 
     def test_volume(self, pages_as: PagesAs) -> None:
         fields = dict(GRADUATED, charge_model="volume")

@@ -253,3 +253,23 @@ class TestAccess:
         # A's metric is not offered to B's charges, and the calculator does not read it
         assert metric_id not in other.get("/app/plans/new").text
         assert api.get("/plans/startup").json()["plan"]["name"] == "Startup"
+
+
+class TestLinks:
+    def test_a_plan_by_lago_id_redirects_to_its_page(
+        self, api: Api, other_api: Api, pages_as: PagesAs, metric_id: str
+    ) -> None:
+        assert pages_as("admin").post("/app/plans", plan_form(metric_id)).status_code == 303
+        lago_id = api.get("/plans/startup").json()["plan"]["lago_id"]
+        response = pages_as("viewer").get(f"/app/plans/{lago_id}")
+        assert response.status_code == 303
+        assert response.headers["location"] == "/app/plans/startup"
+        assert pages_as("admin", other_api.organization).get(f"/app/plans/{lago_id}").status_code == 404
+
+    def test_a_viewer_sees_no_save_button(self, pages_as: PagesAs, metric_id: str) -> None:
+        assert pages_as("admin").post("/app/plans", plan_form(metric_id)).status_code == 303
+        page = pages_as("viewer").get("/app/plans/startup").text
+        assert "Save plan" not in page
+        assert "Add a charge" not in page
+        assert "Delete plan" not in page
+        assert "Calculate" in page  # the calculator changes nothing

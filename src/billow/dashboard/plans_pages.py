@@ -38,6 +38,7 @@ from billow.dashboard.plan_charges import ChargeForm
 from billow.db import DbSession
 from billow.errors import BillowError, NotFound
 from billow.kit.currency import is_currency
+from billow.kit.ids import parse_uuid
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from billow.models.plans import Interval, Plan
@@ -273,7 +274,12 @@ def show(
     try:
         plan = plan_service.get(session, organization, code)
     except NotFound:
-        return not_found(request, "plan")
+        # A link by lago_id (the API's id) leads to the plan's page by code.
+        plan_id = parse_uuid(code)
+        found = plan_repository.by_id(session, organization.id, plan_id) if plan_id else None
+        if found is None or found.deleted_at is not None or found.parent_id is not None:
+            return not_found(request, "plan")
+        return redirect(f"{PATH}/{segment(found.code)}")
     context = _page(session, organization, viewer, _stored(session, plan), plan.code)
     return render(request, "plans/form.html", context)
 

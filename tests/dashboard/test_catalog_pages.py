@@ -201,3 +201,35 @@ class TestCoupons:
         assert pages_as("viewer").post("/app/coupons/once/delete").status_code == 403
         assert pages_as("admin").post("/app/coupons/once/delete").status_code == 303
         assert api.get("/coupons/once").status_code == 404
+
+
+class TestCouponTargets:
+    def test_plans_and_metrics_together_are_refused(self, api: Api, pages_as: PagesAs) -> None:
+        plan = {"name": "Basic", "code": "basic", "interval": "monthly", "amount_cents": 0}
+        plan["amount_currency"] = "EUR"
+        assert api.post("/plans", {"plan": plan}).status_code == 200
+        metric = {"name": "Calls", "code": "calls", "aggregation_type": "count_agg"}
+        assert api.post("/billable_metrics", {"billable_metric": metric}).status_code == 200
+        form = {
+            "name": "Both",
+            "code": "both",
+            "coupon_type": "fixed_amount",
+            "amount_cents": "500",
+            "amount_currency": "EUR",
+            "frequency": "once",
+            "expiration": "no_expiration",
+            "plan_codes": ["basic"],
+            "billable_metric_codes": ["calls"],
+        }
+        response = pages_as("admin").post("/app/coupons", form)
+        assert response.status_code == 422
+        assert "<code>only_one_limitation_type_per_coupon_allowed</code>" in response.text
+        assert api.get("/coupons").json()["coupons"] == []
+        del form["plan_codes"]
+        assert pages_as("admin").post("/app/coupons", form).status_code == 303
+        body = api.get("/coupons/both").json()["coupon"]
+        assert (body["plan_codes"], body["billable_metric_codes"]) == ([], ["calls"])
+        # Edited without targets: they are cleared
+        del form["billable_metric_codes"]
+        assert pages_as("admin").post("/app/coupons/both", form).status_code == 303
+        assert api.get("/coupons/both").json()["coupon"]["limited_billable_metrics"] is False

@@ -180,6 +180,15 @@ class TestTierRows:
         assert 'id="charge-2"' in page.text
         assert api.get("/plans").json()["plans"] == []  # nothing saved
 
+    def test_a_new_charge_in_place_gets_an_index_of_its_own(self, pages_as: PagesAs) -> None:
+        pages = pages_as("admin")
+        first = pages.post("/app/plans/charge_fragment", {"op": "new"}).text
+        second = pages.post("/app/plans/charge_fragment", {"op": "new"}).text
+        [a] = re.findall(r'<fieldset class="charge" id="charge-(\d+)">', first)
+        [b] = re.findall(r'<fieldset class="charge" id="charge-(\d+)">', second)
+        assert int(a) >= 1_000_000 and int(b) >= 1_000_000
+        assert a != b  # random among a million: equal once in a million runs
+
 
 class TestCalculator:
     def test_graduated(self, pages_as: PagesAs) -> None:

@@ -278,16 +278,9 @@ def _coupon_build(values: dict[str, Any]) -> CouponInput:
     payload["amount_cents"] = number(values["amount_cents"])
     payload["frequency_duration"] = number(values["frequency_duration"])
     payload["reusable"] = values["reusable"]
-    payload["applies_to"] = {
-        "plan_codes": values["plan_codes"],
-        "billable_metric_codes": values["billable_metric_codes"],
-    }
-    if values["plan_codes"] and not values["billable_metric_codes"]:
-        payload["applies_to"] = {"plan_codes": values["plan_codes"]}
-    elif values["billable_metric_codes"] and not values["plan_codes"]:
-        payload["applies_to"] = {"billable_metric_codes": values["billable_metric_codes"]}
-    elif not values["plan_codes"]:
-        payload["applies_to"] = {"plan_codes": []}
+    # The kinds of targets chosen (Lago allows one; both is the service's 405); none clears them.
+    targets = {name: values[name] for name in ("plan_codes", "billable_metric_codes") if values[name]}
+    payload["applies_to"] = targets or {"plan_codes": []}
     return CouponInput.model_validate(payload)
 
 

@@ -10,6 +10,7 @@ with the change and nothing saved.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -51,6 +52,8 @@ from billow.web.templating import money, render
 router = APIRouter()
 
 PATH = "/app/plans"
+#: Charges added in place get an index from here up (those of the page count from 0).
+NEW_INDEX_BASE = 1_000_000
 _TEXT = ("name", "code", "description", "interval", "amount_cents", "amount_currency", "trial_period")
 
 
@@ -209,8 +212,8 @@ def charge_fragment(
     op = text(form, "op") or ""
     index = number(text(form, "index") or "0")
     index = index if isinstance(index, int) else 0
-    if op == "new":
-        charge = plan_charges.new_charge(index)
+    if op == "new":  # a number no charge of the form has (the page does not say which it uses)
+        charge = plan_charges.new_charge(NEW_INDEX_BASE + secrets.randbelow(NEW_INDEX_BASE))
     else:
         charge = plan_charges.read_charge(form, index)
         if op == "model":

@@ -90,6 +90,9 @@ class TestOverview:
         assert table(page, "usage")["2024-03"] == "10.00 EUR"
         assert table(page, "overdue")["2024-02"] == "50.00 EUR"
         assert table(page, "mrr")["2024-03"] == "30.00 EUR"
+        # the charts' scale is in currency units: January's 205.00 EUR tops an axis of 250
+        assert '<desc id="chart-gross-desc">' in page
+        assert ">250</text>" in page
         for key in ("mrr", "gross", "collected", "usage", "overdue"):
             assert f'aria-labelledby="chart-{key}-title chart-{key}-desc"' in page
         assert page.count("<h1>") == 1

@@ -12,7 +12,6 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -23,6 +22,7 @@ from billow.analytics import service as analytics
 from billow.analytics.months import Month, add_months, month_label
 from billow.dashboard.catalog_forms import organization_of
 from billow.db import DbSession
+from billow.kit.money import from_minor_units
 from billow.models.invoices import Invoice
 from billow.web.auth import CurrentViewer
 from billow.web.charts import Bar, bar_chart
@@ -116,7 +116,10 @@ def overview(
     series, cards = overview_series(session, organization.id, chosen)
     charts = []
     for item in series:
-        bars = [Bar(short_month(month), Decimal(cents), money(cents, chosen)) for month, cents in item.values]
+        bars = [
+            Bar(short_month(month), from_minor_units(cents, chosen), money(cents, chosen))
+            for month, cents in item.values
+        ]
         charts.append(
             {
                 "key": item.key,

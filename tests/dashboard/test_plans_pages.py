@@ -76,12 +76,14 @@ class TestPlanForm:
         self, api: Api, pages_as: PagesAs, metric_id: str
     ) -> None:
         pages = pages_as("manager")
-        response = pages.post("/app/plans", plan_form(metric_id, pay_in_advance="on"))
+        assert api.post("/taxes", {"tax": {"name": "VAT", "code": "vat", "rate": "20"}}).status_code == 200
+        response = pages.post("/app/plans", plan_form(metric_id, pay_in_advance="on", tax_codes=["vat"]))
         assert response.status_code == 303, response.text
         assert response.headers["location"] == "/app/plans/startup?flash=Plan+created."
         plan = api.get("/plans/startup").json()["plan"]
         assert (plan["amount_cents"], plan["amount_currency"], plan["trial_period"]) == (4900, "EUR", 14.0)
         assert plan["pay_in_advance"] is True
+        assert [tax["code"] for tax in plan["taxes"]] == ["vat"]
         graduated, package = plan["charges"]
         assert graduated["charge_model"] == "graduated"
         assert graduated["properties"]["graduated_ranges"] == [
@@ -139,9 +141,19 @@ class TestPlanForm:
         assert '<p class="error" id="interval-error"><code>value_is_invalid</code></p>' in response.text
         assert api.get("/plans").json()["plans"] == []
 
-    def test_delete(self, api: Api, pages_as: PagesAs, metric_id: str) -> None:
+    def test_delete_refused_while_subscribed_then_done(
+        self, api: Api, pages_as: PagesAs, metric_id: str
+    ) -> None:
         pages = pages_as("admin")
         assert pages.post("/app/plans", plan_form(metric_id)).status_code == 303
+        assert api.post("/customers", {"customer": {"external_id": "cus_1"}}).status_code == 200
+        subscription = {"external_customer_id": "cus_1", "plan_code": "startup", "external_id": "sub_1"}
+        assert api.post("/subscriptions", {"subscription": subscription}).status_code == 200
+        refused = pages.post("/app/plans/startup/delete")
+        assert refused.status_code == 422
+        assert "<li>base: <code>plan_has_active_subscriptions</code></li>" in refused.text
+        assert api.get("/plans/startup").status_code == 200
+        assert api.delete("/subscriptions/sub_1").status_code == 200
         response = pages.post("/app/plans/startup/delete")
         assert response.status_code == 303
         assert api.get("/plans/startup").status_code == 404

@@ -323,4 +323,8 @@ def delete(
         plan_service.delete(session, organization, code)
     except NotFound:
         return not_found(request, "plan")
+    except BillowError as exc:  # 405 plan_has_active_subscriptions: terminate them first
+        plan = plan_service.get(session, organization, code)
+        context = _page(session, organization, viewer, _stored(session, plan), plan.code)
+        return invalid(session, request, "plans/form.html", context, exc)
     return redirect(PATH, "Plan deleted.")

@@ -13,6 +13,11 @@ from billow.web.templating import STATIC, STATIC_PREFIX, render
 
 #: Modules with a ``router`` of pages, included in this order.
 PAGE_MODULES: list[str] = [
+    "billow.dashboard.overview",
+    "billow.dashboard.metrics_pages",
+    "billow.dashboard.plans_pages",
+    "billow.dashboard.catalog_pages",
+    "billow.dashboard.webhooks_pages",
     "billow.dashboard.customers_pages",
     "billow.dashboard.subscriptions_pages",
     "billow.dashboard.invoices_pages",

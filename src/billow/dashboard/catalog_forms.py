@@ -1,0 +1,122 @@
+"""What the overview, catalog and webhooks pages share: the form as a dict, the organization of the
+viewer, validation errors as ``{field: [code]}``, the 404 page and Post/Redirect/Get.
+
+A page builds the same Pydantic ``Input`` the API builds, from form fields, and calls the same service.
+Errors come back as Lago's codes: a :class:`~billow.errors.ValidationFailed`'s ``error_details``; another
+:class:`~billow.errors.BillowError` (``tax_not_found``, ``billable_metric_in_use``...) under ``base``; a
+field Pydantic refuses (not a number, too long) as ``value_is_invalid`` under its name.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
+
+from billow.errors import BillowError, NotFound, ValidationFailed
+from billow.models.organizations import Organization
+from billow.web.auth import Viewer
+from billow.web.templating import render
+
+
+async def read_form(request: Request) -> FormData:
+    return await request.form()
+
+
+#: The request's form (read once, before a synchronous route runs in the thread pool).
+Form = Annotated[FormData, Depends(read_form)]
+
+
+def organization_of(session: Session, viewer: Viewer) -> Organization:
+    organization = session.get(Organization, viewer.organization_id)
+    if organization is None:  # a member of a deleted organization
+        raise NotFound("organization")
+    return organization
+
+
+def text(form: FormData, name: str) -> str | None:
+    """The field's text, stripped; ``None`` when absent or blank (absent for the ``Input``)."""
+    value = form.get(name)
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    return value or None
+
+
+def checked(form: FormData, name: str) -> bool:
+    return form.get(name) in ("on", "true", "1")
+
+
+def number(value: str | None) -> Any:
+    """A whole number as ``int`` (what the API's JSON carries); anything else as given, for the
+    ``Input`` or the service to refuse with its code."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def errors_of(exc: Exception) -> dict[str, list[str]]:
+    """``{field: [code, ...]}`` for the form (``base`` for what belongs to no field)."""
+    if isinstance(exc, ValidationFailed):
+        details = exc.error_details or {}
+        return {str(field): _codes(codes) for field, codes in details.items()}
+    if isinstance(exc, BillowError):
+        return {"base": [exc.code or exc.error]}
+    if isinstance(exc, ValidationError):
+        found: dict[str, list[str]] = {}
+        for error in exc.errors():
+            location = [str(part) for part in error["loc"] if not isinstance(part, int)]
+            field = location[-1] if location else "base"
+            code = "value_is_too_long" if error["type"] == "string_too_long" else "value_is_invalid"
+            found.setdefault(field, [])
+            if code not in found[field]:
+                found[field].append(code)
+        return found
+    raise exc
+
+
+def _codes(codes: Any) -> list[str]:
+    if isinstance(codes, list):
+        return [str(code) for code in codes]
+    if isinstance(codes, dict):  # nested (a charge of a plan): flatten
+        return [f"{key}: {code}" for key, value in codes.items() for code in _codes(value)]
+    return [str(codes)]
+
+
+def invalid(
+    session: Session, request: Request, template: str, context: dict[str, Any], exc: Exception
+) -> HTMLResponse:
+    """The form again, with the errors next to their fields, as a 422; nothing written."""
+    session.rollback()
+    return render(request, template, {**context, "errors": errors_of(exc)}, status_code=422)
+
+
+def not_found(request: Request, what: str) -> HTMLResponse:
+    return render(request, "catalog/not_found.html", {"what": what}, status_code=404)
+
+
+def redirect(path: str, flash: str | None = None) -> RedirectResponse:
+    target = f"{path}?{urlencode({'flash': flash})}" if flash else path
+    return RedirectResponse(target, status_code=303)
+
+
+def segment(value: str) -> str:
+    """A code as one URL path segment."""
+    return quote(value, safe="")
+
+
+def decimal_text(value: Decimal) -> str:
+    """A stored decimal as people type it: ``20.000000`` (a PostgreSQL scale) -> ``20``."""
+    shown = f"{value:f}"
+    if "." in shown:
+        shown = shown.rstrip("0").rstrip(".")
+    return shown

@@ -1,0 +1,142 @@
+"""The dashboard's home, ``/app/``: the revenue overview of ``billow.analytics`` (the functions behind
+Lago's ``/analytics/*``), in one currency at a time.
+
+Cards: MRR this month, invoiced this month (gross revenue), collected this month (invoices paid,
+by issuing month), overdue balance (what overdue invoices still owe, every month). Charts per month over
+the last 12 months (the current one included), each with its figures in a table. A member without
+``analytics:view`` gets a short welcome with links to what their role opens.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billow.analytics import service as analytics
+from billow.analytics.months import Month, add_months, month_label
+from billow.dashboard.catalog_forms import organization_of
+from billow.db import DbSession
+from billow.kit.money import from_minor_units
+from billow.models.invoices import Invoice
+from billow.web.auth import CurrentViewer
+from billow.web.charts import Bar, bar_chart
+from billow.web.templating import money, render
+
+router = APIRouter()
+
+#: Months shown in the charts, the current one included.
+MONTHS = 12
+#: Lago's payment status of a collected invoice.
+COLLECTED = "succeeded"
+
+
+@dataclass(frozen=True)
+class Series:
+    key: str
+    title: str
+    #: cents per month, oldest first (every month of the window, 0 when nothing)
+    values: list[tuple[Month, int]]
+
+
+def _per_month(rows: list[tuple[str, int]], months: list[Month]) -> list[tuple[Month, int]]:
+    totals: dict[str, int] = defaultdict(int)
+    for label, cents in rows:
+        totals[label] += cents
+    return [(month, totals.get(month_label(month), 0)) for month in months]
+
+
+def currencies_of(session: Session, organization_id: uuid.UUID, default: str) -> list[str]:
+    """The organization's currencies: its default one and every currency it invoiced in."""
+    found = session.scalars(
+        select(Invoice.currency).where(Invoice.organization_id == organization_id).distinct()
+    )
+    return sorted({default, *found})
+
+
+def overview_series(
+    session: Session, organization_id: uuid.UUID, currency: str
+) -> tuple[list[Series], dict[str, int]]:
+    """(the charts' series, the cards' figures) in ``currency`` (cents)."""
+    wanted = analytics.filters(organization_id, currency, MONTHS)
+    today = analytics.today()
+    current: Month = (today.year, today.month)
+    months = [add_months(current, offset) for offset in range(-(MONTHS - 1), 1)]
+    service = analytics.analytics_service
+    mrr = _per_month([(r.month, r.amount_cents) for r in service.mrrs(session, wanted)], months)
+    gross = _per_month([(r.month, r.amount_cents) for r in service.gross_revenues(session, wanted)], months)
+    collected = _per_month(
+        [
+            (r.month, r.amount_cents)
+            for r in service.invoice_collections(session, wanted)
+            if r.payment_status == COLLECTED
+        ],
+        months,
+    )
+    usage = _per_month([(r.month, r.amount_cents) for r in service.invoiced_usages(session, wanted)], months)
+    overdue = _per_month(
+        [(r.month, r.amount_cents) for r in service.overdue_balances(session, wanted)], months
+    )
+    every_month = analytics.filters(organization_id, currency, None)
+    overdue_total = sum(r.amount_cents for r in service.overdue_balances(session, every_month))
+    series = [
+        Series("mrr", "MRR per month", mrr),
+        Series("gross", "Invoiced per month", gross),
+        Series("collected", "Collected per month", collected),
+        Series("usage", "Invoiced usage per month", usage),
+        Series("overdue", "Overdue balance per month (by due month)", overdue),
+    ]
+    cards = {
+        "mrr": mrr[-1][1],
+        "gross": gross[-1][1],
+        "collected": collected[-1][1],
+        "overdue": overdue_total,
+    }
+    return series, cards
+
+
+def short_month(month: Month) -> str:
+    return f"{month[0]:04d}-{month[1]:02d}"
+
+
+@router.get("/app/", name="overview")
+def overview(
+    request: Request, session: DbSession, viewer: CurrentViewer, currency: str | None = None
+) -> Response:
+    if not viewer.can("analytics:view"):
+        return render(request, "overview/welcome.html")
+    organization = organization_of(session, viewer)
+    currencies = currencies_of(session, organization.id, organization.default_currency)
+    chosen = currency if currency in currencies else organization.default_currency
+    series, cards = overview_series(session, organization.id, chosen)
+    charts = []
+    for item in series:
+        bars = [
+            Bar(short_month(month), from_minor_units(cents, chosen), money(cents, chosen))
+            for month, cents in item.values
+        ]
+        charts.append(
+            {
+                "key": item.key,
+                "title": item.title,
+                "svg": bar_chart(bars, title=f"{item.title} ({chosen})", key=f"chart-{item.key}"),
+                "rows": [(short_month(month), money(cents, chosen)) for month, cents in item.values],
+            }
+        )
+    context = {
+        "currencies": currencies,
+        "currency": chosen,
+        "cards": [
+            ("MRR this month", money(cards["mrr"], chosen), "card-mrr"),
+            ("Invoiced this month", money(cards["gross"], chosen), "card-gross"),
+            ("Collected this month", money(cards["collected"], chosen), "card-collected"),
+            ("Overdue balance", money(cards["overdue"], chosen), "card-overdue"),
+        ],
+        "charts": charts,
+    }
+    return render(request, "overview/overview.html", context)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from billow import __version__
+from billow.access.commands import bootstrap_admins, echo_new_admins, members_app
 from billow.config import Settings, current_settings, default_data_dir, get_settings
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ organizations_app = typer.Typer(help="Manage organizations.", no_args_is_help=Tr
 app.add_typer(organizations_app, name="organizations")
 api_keys_app = typer.Typer(help="Manage API keys (create, list, revoke).", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
+app.add_typer(members_app(lambda: _transaction()), name="members")
 
 logger = logging.getLogger("billow.cli")
 
@@ -131,6 +133,7 @@ def serve(
     url = _prepare_database(create=True, announce=False)
     if settings.api_key:
         _bootstrap_key(url, settings.api_key, settings.organization_name)
+    bootstrap_admins(url, f"http://{host}:{port}/app/")  # a dashboard admin per organization without any
     if settings.is_embedded and workers > 1:
         typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
         workers = 1
@@ -229,13 +232,14 @@ def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 @organizations_app.command("create")
 def create_organization(name: Annotated[str, typer.Option(help="Organization name.")]) -> None:
-    """Create an organization and print its API key (shown once)."""
+    """Create an organization and print its API key and dashboard admin (shown once)."""
     from billow.organizations.service import organization_service
 
     with _transaction() as session:
         organization, key = organization_service.create(session, name=name)
         typer.echo(f"organization: {organization.id}")
         typer.echo(f"api key (shown once, store it now): {key}")
+        echo_new_admins(session, "the dashboard (`billow serve`, /app/)")
 
 
 @organizations_app.command("list")

@@ -25,7 +25,6 @@ organizations_app = typer.Typer(help="Manage organizations.", no_args_is_help=Tr
 app.add_typer(organizations_app, name="organizations")
 api_keys_app = typer.Typer(help="Manage API keys (create, list, revoke).", no_args_is_help=True)
 app.add_typer(api_keys_app, name="api-keys")
-app.add_typer(members_app(lambda: _transaction()), name="members")
 
 logger = logging.getLogger("billow.cli")
 
@@ -43,7 +42,7 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print Billow's version and exit."),
     ] = False,
 ) -> None:
-    pass
+    """Billow: usage-based billing with Lago's v1 API."""
 
 
 def _prepare_database(create: bool = False, announce: bool = True) -> str:
@@ -543,8 +542,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _check_bootstrap_key(raw_key: str, settings: Settings) -> None:
-    """Refuse a ``BILLOW_API_KEY`` too short to be secret outside development; accept it loudly in
-    development."""
+    """Refuse a ``BILLOW_API_KEY`` too short to be secret outside development; accept it loudly there."""
     from billow.organizations.service import MIN_BOOTSTRAP_KEY_LENGTH, bootstrap_key_problem
 
     problem = bootstrap_key_problem(raw_key, development=settings.is_development)
@@ -595,6 +593,8 @@ def _redact(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+app.add_typer(members_app(_transaction), name="members")  # billow.access.commands
 
 if __name__ == "__main__":
     app()

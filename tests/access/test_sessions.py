@@ -46,7 +46,9 @@ def browser(app: FastAPI, base_url: str = "https://testserver") -> TestClient:
 
 
 def login(client: TestClient, email: str, password: str, **data: str) -> Any:
-    return client.post("/app/login", data={"email": email, "password": password, **data}, follow_redirects=False)
+    return client.post(
+        "/app/login", data={"email": email, "password": password, **data}, follow_redirects=False
+    )
 
 
 class TestLogin:
@@ -134,7 +136,9 @@ class TestCookie:
         cookie = login(browser(app, "http://billing.example.com"), email, PASSWORD).headers["set-cookie"]
         assert "; secure" in cookie.lower()
 
-    def test_billow_cookie_secure_false(self, app: FastAPI, api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_billow_cookie_secure_false(
+        self, app: FastAPI, api: Api, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         monkeypatch.setattr(app.state.settings, "cookie_secure", False)
         email = create_member(app, api.organization, "viewer")
         cookie = login(browser(app), email, PASSWORD).headers["set-cookie"]
@@ -178,7 +182,9 @@ class TestSessionLifetime:
         now.move(hours=8, seconds=1)  # ...yet over 7 days (168 h) after signing in
         assert pages.get("/app/account").status_code == 303
 
-    def test_last_seen_is_written_at_most_once_a_minute(self, app: FastAPI, now: Clock, pages_as: Any) -> None:
+    def test_last_seen_is_written_at_most_once_a_minute(
+        self, app: FastAPI, now: Clock, pages_as: Any
+    ) -> None:
         pages: Pages = pages_as("viewer")
 
         def seen() -> datetime:
@@ -226,7 +232,9 @@ class TestCsrf:
         pages: Pages = pages_as("admin")
         assert pages.post("/app/api_keys", {"name": "ci"}, csrf=False).status_code == 403
         assert pages.post("/app/api_keys", {"name": "ci", "csrf_token": "wrong"}).status_code == 403
-        assert pages.post("/app/api_keys", {"name": "ci"}, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+        assert (
+            pages.post("/app/api_keys", {"name": "ci"}, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+        )
 
     def test_the_right_form_token_passes_and_the_form_is_still_read(self, pages_as: Any) -> None:
         pages: Pages = pages_as("admin")

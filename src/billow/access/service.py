@@ -344,6 +344,10 @@ class AccessService:
             created.append(NewAdmin(organization, address, secret))
         return created
 
+    def members_by_email(self, session: Session, email: str) -> list[Member]:
+        """Every organization's member of this e-mail."""
+        return list(repository.members_by_email(session, normalize_email(email)))
+
     def find_member(self, session: Session, organization_id: uuid.UUID, email: str) -> Member | None:
         return repository.member_by_email(session, organization_id, normalize_email(email))
 

@@ -12,7 +12,6 @@ from alembic import op
 
 import billow.kit.db_types
 
-
 revision = "0027"
 down_revision = "0026"
 branch_labels = None

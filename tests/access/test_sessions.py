@@ -71,6 +71,11 @@ class TestLogin:
         # The e-mail typed comes back in the form, nothing else differs.
         assert wrong.text.replace(email, "X") == unknown.text.replace("nobody@example.com", "X")
 
+    def test_overlong_fields_get_the_login_page(self, app: FastAPI, api: Api) -> None:
+        answer = login(browser(app), "a" * 300 + "@example.com", "p" * 5000, next="/" + "x" * 3000)
+        assert answer.status_code == 401
+        assert FAILED in answer.text
+
     def test_the_email_is_not_case_sensitive(self, app: FastAPI, api: Api) -> None:
         create_member(app, api.organization, "viewer", email="Ann@Example.com")
         assert login(browser(app), "ANN@example.COM", PASSWORD).status_code == 303

@@ -27,6 +27,7 @@ def safe_next(target: str | None) -> str:
     """Where to go after signing in: a path of this site only (never ``//host`` or ``https://...``)."""
     if (
         not target
+        or len(target) > 2048
         or not target.startswith("/")
         or target.startswith("//")
         or "\\" in target
@@ -45,9 +46,10 @@ def login_form(request: Request, next: str | None = None) -> HTMLResponse:
 def login(
     request: Request,
     session: DbSession,
-    email: Annotated[str, Form(max_length=255)] = "",
-    password: Annotated[str, Form(max_length=4096)] = "",
-    next: Annotated[str, Form(max_length=2048)] = HOME,
+    # No length limits here: whatever is typed gets the login page (session_service bounds them).
+    email: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = HOME,
 ) -> Response:
     result = session_service.sign_in(
         session,
@@ -61,7 +63,7 @@ def login(
         return render(
             request,
             "access/login.html",
-            {"next": safe_next(next), "email": email, "error": THROTTLED if throttled else FAILED},
+            {"next": safe_next(next), "email": email[:255], "error": THROTTLED if throttled else FAILED},
             status_code=429 if throttled else 401,
         )
     response = RedirectResponse(safe_next(next), status_code=303)

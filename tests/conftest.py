@@ -217,7 +217,6 @@ def pages_as(app: FastAPI, client: TestClient, api: Api) -> Iterator[Callable[..
         return sign_in(app, client, organization or api.organization, role)
 
     yield sign
-    app.dependency_overrides.clear()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from billow import __version__
+from billow.access.commands import bootstrap_admins, echo_new_admins, members_app
 from billow.config import Settings, current_settings, default_data_dir, get_settings
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print Billow's version and exit."),
     ] = False,
 ) -> None:
-    pass
+    """Billow: usage-based billing with Lago's v1 API."""
 
 
 def _prepare_database(create: bool = False, announce: bool = True) -> str:
@@ -131,6 +132,7 @@ def serve(
     url = _prepare_database(create=True, announce=False)
     if settings.api_key:
         _bootstrap_key(url, settings.api_key, settings.organization_name)
+    bootstrap_admins(url, f"http://{host}:{port}/app/")  # a dashboard admin per organization without any
     if settings.is_embedded and workers > 1:
         typer.echo("the embedded SQLite database runs one server process; ignoring --workers", err=True)
         workers = 1
@@ -229,13 +231,14 @@ def _echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 @organizations_app.command("create")
 def create_organization(name: Annotated[str, typer.Option(help="Organization name.")]) -> None:
-    """Create an organization and print its API key (shown once)."""
+    """Create an organization and print its API key and dashboard admin (shown once)."""
     from billow.organizations.service import organization_service
 
     with _transaction() as session:
         organization, key = organization_service.create(session, name=name)
         typer.echo(f"organization: {organization.id}")
         typer.echo(f"api key (shown once, store it now): {key}")
+        echo_new_admins(session, "the dashboard (`billow serve`, /app/)")
 
 
 @organizations_app.command("list")
@@ -539,8 +542,7 @@ def _listening_socket(host: str, port: int) -> socket.socket:
 
 
 def _check_bootstrap_key(raw_key: str, settings: Settings) -> None:
-    """Refuse a ``BILLOW_API_KEY`` too short to be secret outside development; accept it loudly in
-    development."""
+    """Refuse a ``BILLOW_API_KEY`` too short to be secret outside development; accept it loudly there."""
     from billow.organizations.service import MIN_BOOTSTRAP_KEY_LENGTH, bootstrap_key_problem
 
     problem = bootstrap_key_problem(raw_key, development=settings.is_development)
@@ -591,6 +593,8 @@ def _redact(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+app.add_typer(members_app(_transaction), name="members")  # billow.access.commands
 
 if __name__ == "__main__":
     app()

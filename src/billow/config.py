@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     api_key: str | None = None
     #: Name given to the organization created for ``api_key``.
     organization_name: str = "Default"
+    #: The first dashboard administrator of an organization without members (``serve``, ``organizations
+    #: create``): this e-mail (default ``admin@<organization slug>.local``) and password (default: random,
+    #: printed once).
+    admin_email: str | None = None
+    admin_password: str | None = None
+    #: The dashboard's session cookie is ``Secure`` unless this is false or the request is plain
+    #: ``http://localhost`` / ``http://127.0.0.1`` (a reverse proxy terminating TLS keeps it true).
+    cookie_secure: bool = True
     #: ``development`` accepts a ``BILLOW_API_KEY`` too short to be secret (with a warning);
     #: ``production`` refuses it. Unset: development on SQLite, production on PostgreSQL.
     env: Literal["development", "production"] | None = None

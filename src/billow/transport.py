@@ -283,6 +283,17 @@ class AuthenticationMiddleware:
         if found is None:
             session.close()
             return None
-        key_id, organization = found
+        key_id, organization, used_long_ago = found
+        if used_long_ago:
+            # last_used_at, at most once a minute per key (the query above read it: no statement at
+            # all within the minute). In a transaction of its own, committed at once: the request
+            # holds no lock on the key's row (nor SQLite's write lock) for its duration.
+            try:
+                session.commit()
+                organization_service.touch_key(session, key_id)
+                session.commit()
+            except BaseException:
+                session.close()
+                raise
         set_actor(session, Actor(source="api", api_key_id=key_id))
         return session, organization

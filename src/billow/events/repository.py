@@ -22,12 +22,12 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, Protocol
 
 import psycopg
 from psycopg.pq import TransactionStatus
-from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, exists, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, exists, func, or_, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
@@ -77,7 +77,7 @@ SELECT k.organization_id, m.code, m.aggregation_type, m.field_name, m.expression
 FROM api_keys AS k
 LEFT JOIN billable_metrics AS m
   ON m.organization_id = k.organization_id AND m.code = ANY(%(codes)s::varchar[]) AND m.deleted_at IS NULL
-WHERE k.value_digest = %(digest)s AND k.revoked_at IS NULL
+WHERE k.value_digest = %(digest)s AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
 """
 
 _PG_INSERT = """
@@ -97,7 +97,8 @@ RETURNING id::text
 # expressions and inserts with _PG_INSERT.
 _PG_AUTHENTICATE_AND_INSERT = """
 WITH k AS (
-  SELECT organization_id FROM api_keys WHERE value_digest = %(digest)s AND revoked_at IS NULL
+  SELECT organization_id FROM api_keys
+  WHERE value_digest = %(digest)s AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
 ), x AS (
   SELECT 1 FROM billable_metrics AS m JOIN k ON m.organization_id = k.organization_id
   WHERE m.code = ANY(%(codes)s::varchar[]) AND m.deleted_at IS NULL
@@ -277,7 +278,11 @@ class CoreIngestionStore:
         rows = self.connection.execute(
             select(k.organization_id, m.code, m.aggregation_type, m.field_name, m.expression)
             .select_from(joined)
-            .where(k.value_digest == key_digest, k.revoked_at.is_(None))
+            .where(
+                k.value_digest == key_digest,
+                k.revoked_at.is_(None),
+                or_(k.expires_at.is_(None), k.expires_at > datetime.now(UTC)),
+            )
         ).all()
         return _metrics_of(rows)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from billow.db import Base
 from billow.models import (  # noqa: F401
+    access,
     add_ons,
     alerts,
     billable_metrics,

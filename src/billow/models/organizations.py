@@ -6,7 +6,8 @@ tokens, so a fast hash is enough: there is nothing to brute-force, and a slow pa
 request would cap the API at tens of requests per second. Only the keys Billow issues keep a display
 prefix (``blw_`` and 4 characters of their 43-character token); a key chosen by the operator
 (``BILLOW_API_KEY``) keeps nothing but its digest. A revoked key (``revoked_at``) no longer
-authenticates, from the next request on (no process caches keys).
+authenticates, from the next request on (no process caches keys); nor does an expired one
+(``expires_at``, set when the key is rotated).
 """
 
 from __future__ import annotations
@@ -65,3 +66,7 @@ class ApiKey(RecordMixin, Base):
     #: What the key is for (``billow api-keys create --name``); ``None`` for the first key of an organization.
     name: Mapped[str | None] = mapped_column(String(255))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A rotated key's end (``None``: no end); from then on it no longer authenticates.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The last authenticated request, refreshed at most once a minute (``None``: never used).
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

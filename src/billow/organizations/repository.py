@@ -2,13 +2,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Row, Table, delete, func, select
+from sqlalchemy import ColumnElement, Row, Table, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from billow.db import utcnow
 from billow.models.customers import Customer
 from billow.models.organizations import ApiKey, Organization
+
+
+def live_key(now: datetime | None = None) -> ColumnElement[bool]:
+    """A key that authenticates: not revoked, not past its ``expires_at``."""
+    return ApiKey.revoked_at.is_(None) & or_(
+        ApiKey.expires_at.is_(None), ApiKey.expires_at > (now or utcnow())
+    )
 
 
 class OrganizationRepository:
@@ -16,15 +24,17 @@ class OrganizationRepository:
         found = self.key_and_organization(session, digest)
         return found[1] if found else None
 
-    def key_and_organization(self, session: Session, digest: str) -> tuple[uuid.UUID, Organization] | None:
-        """The id of the live key of this digest and its organization (one query)."""
+    def key_and_organization(
+        self, session: Session, digest: str
+    ) -> tuple[uuid.UUID, Organization, datetime | None] | None:
+        """The id of the live key of this digest, its organization and its ``last_used_at`` (one query)."""
         stmt = (
-            select(ApiKey.id, Organization)
+            select(ApiKey.id, Organization, ApiKey.last_used_at)
             .join(ApiKey, ApiKey.organization_id == Organization.id)
-            .where(ApiKey.value_digest == digest, ApiKey.revoked_at.is_(None))
+            .where(ApiKey.value_digest == digest, live_key())
         )
         row = session.execute(stmt).first()
-        return (row[0], row[1]) if row else None
+        return (row[0], row[1], row[2]) if row else None
 
     def key_by_digest(self, session: Session, digest: str) -> ApiKey | None:
         """The key of this digest, revoked or not."""
@@ -50,7 +60,7 @@ class OrganizationRepository:
         """Every organization with its number of active keys and of (non-deleted) customers."""
         active_keys = (
             select(func.count())
-            .where(ApiKey.organization_id == Organization.id, ApiKey.revoked_at.is_(None))
+            .where(ApiKey.organization_id == Organization.id, live_key())
             .correlate(Organization)
             .scalar_subquery()
         )
@@ -90,13 +100,41 @@ class OrganizationRepository:
 
     def active_key_count(self, session: Session, organization_id: uuid.UUID) -> int:
         return (
-            session.scalar(
-                select(func.count()).where(
-                    ApiKey.organization_id == organization_id, ApiKey.revoked_at.is_(None)
-                )
-            )
+            session.scalar(select(func.count()).where(ApiKey.organization_id == organization_id, live_key()))
             or 0
         )
+
+    def organization_keys(self, session: Session, organization_id: uuid.UUID) -> Sequence[ApiKey]:
+        """The organization's keys, newest first (revoked and expired ones included)."""
+        return session.scalars(
+            select(ApiKey)
+            .where(ApiKey.organization_id == organization_id)
+            .order_by(ApiKey.created_at.desc(), ApiKey.id)
+        ).all()
+
+    def organization_key(
+        self, session: Session, organization_id: uuid.UUID, key_id: uuid.UUID
+    ) -> ApiKey | None:
+        return session.scalars(
+            select(ApiKey).where(ApiKey.organization_id == organization_id, ApiKey.id == key_id)
+        ).first()
+
+    def touch_key(self, session: Session, key_id: uuid.UUID, now: datetime, every_seconds: int) -> bool:
+        """Set the key's ``last_used_at`` unless it was set less than ``every_seconds`` ago (one
+        statement); whether a row changed."""
+        result = session.execute(
+            update(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                or_(
+                    ApiKey.last_used_at.is_(None),
+                    ApiKey.last_used_at < now - timedelta(seconds=every_seconds),
+                ),
+            )
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def revoke_key(self, session: Session, key: ApiKey, at: datetime) -> None:
         key.revoked_at = at

@@ -5,14 +5,14 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from billow.auth import digest_key
 from billow.config import bill_backdated_default
-from billow.errors import Errors
+from billow.errors import Errors, ValidationFailed
 from billow.kit.currency import is_currency
 from billow.kit.ids import parse_uuid
 from billow.kit.time import is_timezone
@@ -29,6 +29,8 @@ _ISSUED_KEY = re.compile(r"blw_[A-Za-z0-9_-]{43}")
 DISPLAY_CHARACTERS = 4
 #: Shortest ``BILLOW_API_KEY`` accepted outside development: shorter keys are guessable.
 MIN_BOOTSTRAP_KEY_LENGTH = 32
+#: ``last_used_at`` is refreshed at most this often per key.
+KEY_USE_RESOLUTION_SECONDS = 60
 
 
 def generate_key() -> str:
@@ -63,8 +65,14 @@ class KeyRevoked(Exception):
     """``BILLOW_API_KEY`` names a revoked key: it can neither open its organization nor a new one."""
 
     def __init__(self, key: ApiKey):
-        super().__init__(f"this key ({key.id}) was revoked at {key.revoked_at:%Y-%m-%dT%H:%M:%SZ}")
+        ended = key.revoked_at or key.expires_at
+        verb = "was revoked" if key.revoked_at else "expired"
+        super().__init__(f"this key ({key.id}) {verb} at {ended:%Y-%m-%dT%H:%M:%SZ}")
         self.key = key
+
+
+class LastLiveKey(Exception):
+    """The organization's last live key cannot be revoked from the dashboard (it would lock the API out)."""
 
 
 class LookupFailed(Exception):
@@ -175,6 +183,57 @@ class OrganizationService:
             logger.warning("API key %s of organization %s revoked", key.id, key.organization_id)
         return key, already, repository.active_key_count(session, key.organization_id)
 
+    # -- the dashboard's API keys page --------------------------------------------------------------
+
+    def organization_keys(self, session: Session, organization_id: uuid.UUID) -> list[ApiKey]:
+        return list(repository.organization_keys(session, organization_id))
+
+    def rotate_key(
+        self, session: Session, organization: Organization, key_id: uuid.UUID, expires_in_hours: int
+    ) -> tuple[ApiKey, str]:
+        """A new key with the old one's name; the old one keeps working for ``expires_in_hours`` (0: it
+        is revoked now). Raises :class:`LookupFailed` for a key not of ``organization`` or not live."""
+        old = repository.organization_key(session, organization.id, key_id)
+        now = datetime.now(UTC)
+        if (
+            old is None
+            or old.revoked_at is not None
+            or (old.expires_at is not None and old.expires_at <= now)
+        ):
+            raise LookupFailed(f"no live API key has the id {key_id}")
+        new, raw_key = self.create_key(session, organization, old.name)
+        if expires_in_hours <= 0:
+            repository.revoke_key(session, old, now)
+        else:
+            ends = now + timedelta(hours=expires_in_hours)
+            old.expires_at = min(old.expires_at, ends) if old.expires_at else ends
+            session.flush()
+        logger.warning("API key %s of organization %s rotated to %s", old.id, organization.id, new.id)
+        return new, raw_key
+
+    def revoke_organization_key(
+        self, session: Session, organization: Organization, key_id: uuid.UUID
+    ) -> ApiKey:
+        """Revoke one of ``organization``'s keys, unless it is its last live one (:class:`LastLiveKey`)."""
+        key = repository.organization_key(session, organization.id, key_id)
+        if key is None:
+            raise LookupFailed(f"no API key has the id {key_id}")
+        if key.revoked_at is None:
+            if repository.active_key_count(session, organization.id) <= 1 and self._is_live(key):
+                raise LastLiveKey(str(key_id))
+            repository.revoke_key(session, key, datetime.now(UTC))
+            logger.warning("API key %s of organization %s revoked", key.id, key.organization_id)
+        return key
+
+    @staticmethod
+    def _is_live(key: ApiKey) -> bool:
+        return key.revoked_at is None and (key.expires_at is None or key.expires_at > datetime.now(UTC))
+
+    def touch_key(self, session: Session, key_id: uuid.UUID) -> bool:
+        """Record that the key was just used: one UPDATE, which changes nothing if another request did
+        within the minute."""
+        return repository.touch_key(session, key_id, datetime.now(UTC), KEY_USE_RESOLUTION_SECONDS)
+
     def owned_rows(self, session: Session, organization: Organization) -> dict[str, int]:
         """How many rows of each table the organization owns (tables with none left out)."""
         counts = repository.count_owned(session, _owned_tables(), organization.id)
@@ -201,9 +260,28 @@ class OrganizationService:
     def authenticate(self, session: Session, raw_key: str) -> Organization | None:
         return repository.by_key_digest(session, digest_key(raw_key))
 
-    def authenticate_key(self, session: Session, raw_key: str) -> tuple[uuid.UUID, Organization] | None:
-        """The live key's id and its organization, or ``None``."""
-        return repository.key_and_organization(session, digest_key(raw_key))
+    def authenticate_key(self, session: Session, raw_key: str) -> tuple[uuid.UUID, Organization, bool] | None:
+        """The live key's id, its organization and whether its ``last_used_at`` is due for a refresh
+        (:meth:`touch_key`; at most once a minute), or ``None``."""
+        found = repository.key_and_organization(session, digest_key(raw_key))
+        if found is None:
+            return None
+        key_id, organization, last_used_at = found
+        due = last_used_at is None or last_used_at < datetime.now(UTC) - timedelta(
+            seconds=KEY_USE_RESOLUTION_SECONDS
+        )
+        return key_id, organization, due
+
+    def rename(self, session: Session, organization: Organization, name: str) -> Organization:
+        """A new display name (the dashboard's settings; Lago's API does not change it)."""
+        name = name.strip()
+        if not name:
+            raise ValidationFailed.one("name", "value_is_mandatory")
+        if len(name) > 255:
+            raise ValidationFailed.one("name", "value_is_too_long")
+        organization.name = name
+        session.flush()
+        return organization
 
     def update(self, session: Session, organization: Organization, data: OrganizationUpdate) -> Organization:
         errors = Errors()

@@ -13,6 +13,9 @@ from billow.web.templating import STATIC, STATIC_PREFIX, render
 
 #: Modules with a ``router`` of pages, included in this order.
 PAGE_MODULES: list[str] = [
+    "billow.dashboard.access_pages",
+    "billow.dashboard.team_pages",
+    "billow.dashboard.organization_pages",
     "billow.dashboard.overview",
     "billow.dashboard.metrics_pages",
     "billow.dashboard.plans_pages",

@@ -41,7 +41,9 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print Billow's version and exit."),
     ] = False,
 ) -> None:
-    pass
+    from billow.audit.capture import install
+
+    install()  # the activity logs of what the commands change (source ``system``)
 
 
 def _prepare_database(create: bool = False, announce: bool = True) -> str:

@@ -14,6 +14,7 @@ from billow.db import Base
 from billow.models import (  # noqa: F401
     add_ons,
     alerts,
+    audit,
     billable_metrics,
     billing,
     coupons,

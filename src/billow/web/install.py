@@ -12,7 +12,9 @@ from billow.web.auth import Forbidden, LoginRequired
 from billow.web.templating import STATIC, STATIC_PREFIX, render
 
 #: Modules with a ``router`` of pages, included in this order.
-PAGE_MODULES: list[str] = []
+PAGE_MODULES: list[str] = [
+    "billow.dashboard.audit_pages",
+]
 
 DASHBOARD = "/app"
 

@@ -83,6 +83,7 @@ TASK_MODULES: list[str] = [
     "billow.payments.receipts",
     "billow.integrations.jobs",
     "billow.dunning.run",
+    "billow.audit.hooks",
 ]
 
 

@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm.util import identity_key
 
 from billow.kit.actor import actor_of
 from billow.kit.schemas import decimal_str
@@ -390,6 +391,14 @@ def write_entries(session: Session, entries: list[_Entry]) -> None:
     session.execute(insert(ActivityLog.__table__), rows)
 
 
+def _external_customer_id_in_session(session: Session, entry: _Entry) -> None:
+    """The external id of the entry's customer when the session holds it loaded (no query)."""
+    if entry.customer_id and not entry.external_customer_id:
+        loaded = session.identity_map.get(identity_key(Customer, entry.customer_id))
+        external_id = inspect(loaded).dict.get("external_id") if loaded is not None else None
+        entry.external_customer_id = external_id if isinstance(external_id, str) else None
+
+
 def _resolve_external_ids(session: Session, entries: Iterable[_Entry]) -> None:
     entries = list(entries)
     subscription_ids = {
@@ -407,6 +416,8 @@ def _resolve_external_ids(session: Session, entries: Iterable[_Entry]) -> None:
             if row is not None:
                 e.external_subscription_id = row.external_id
                 e.customer_id = e.customer_id or row.customer_id
+    for e in entries:
+        _external_customer_id_in_session(session, e)
     customer_ids = {e.customer_id for e in entries if e.customer_id and not e.external_customer_id}
     if customer_ids:
         found_names = session.execute(
@@ -433,6 +444,9 @@ def log_created(session: Session, objects: Iterable[Any]) -> None:
         mapped = _mapping_of(type(obj))
         entry = _entry(session, obj, mapped, "created", transaction) if mapped is not None else None
         if mapped is not None and entry is not None:
+            # Now, while the caller still holds the customer (the billing run's, locked with its
+            # external id): no query at the commit.
+            _external_customer_id_in_session(session, entry)
             pending[(id(transaction), mapped.tracked.object_type, entry.resource_id)] = entry
 
 

@@ -83,7 +83,6 @@ TASK_MODULES: list[str] = [
     "billow.payments.receipts",
     "billow.integrations.jobs",
     "billow.dunning.run",
-    "billow.audit.hooks",
 ]
 
 
@@ -129,6 +128,7 @@ HOOK_MODULES: list[str] = [
     "billow.payments.receipts",
     "billow.integrations.triggers",
     "billow.dunning.run",
+    "billow.audit.hooks",
 ]
 
 

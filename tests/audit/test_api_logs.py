@@ -41,6 +41,7 @@ class TestRecorded:
             "request_body": {
                 "tax": TAX,
                 "password": "[FILTERED]",
+                "webhook_secret": "[FILTERED]",
                 "nested": {"secret_key": "[FILTERED]", "my_token": "[FILTERED]", "api_key": "[FILTERED]"},
             },
             "request_response": response.json(),
@@ -88,6 +89,13 @@ class TestRecorded:
         (log,) = api_logs(api)
         assert log["request_body"]["truncated"] is True
         assert len(log["request_body"]["excerpt"]) == 1024
+        assert log["request_body"]["excerpt"].startswith('{"tax"')
+
+    def test_long_bodies_with_secrets_keep_no_excerpt(self, api: Api) -> None:
+        body = {"tax": TAX, "pad": "y" * 70_000, "password": "hunter2"}
+        api.post("/taxes", json=body)
+        (log,) = api_logs(api)
+        assert log["request_body"] == {"truncated": True}
 
     def test_a_failure_to_log_never_breaks_the_request(self, api: Api, monkeypatch: Any) -> None:
         from billow.audit import requests

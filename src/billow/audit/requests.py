@@ -12,9 +12,9 @@ and the request's own transaction has committed or rolled back by then. A reques
 authentication (401) has no organization and is not logged.
 
 Bodies are JSON objects with the values of secret-looking keys replaced by :data:`FILTERED`
-(:func:`redact`); a body that is not JSON, or is longer than the bound, is kept as
-``{"truncated": true, "excerpt": "..."}`` (its first characters, redacted keys included: only a JSON
-body is redacted, so an excerpt is kept of a JSON body only after redaction).
+(:func:`redact`); a body that is not JSON, or is longer than its bound, is kept as
+``{"truncated": true, "excerpt": "..."}`` (its first :data:`EXCERPT_CHARS` characters), without the
+excerpt when a secret-looking word appears in it (an unparsed body cannot be redacted).
 """
 
 from __future__ import annotations
@@ -46,12 +46,16 @@ EXCERPT_CHARS = 1024
 FILTERED = "[FILTERED]"
 API_VERSION = "v1"
 
-_SECRET_KEY = re.compile(r"^secret|password|^api_key$|token|private_key", re.IGNORECASE)
+#: Keys whose values are never logged: ``*secret*``, ``*password*``, ``*token*``, ``*private_key*``,
+#: ``api_key`` / ``*_api_key``.
+_SECRET_KEY = re.compile(r"secret|password|passphrase|token|private_key|(^|_)api_key$", re.IGNORECASE)
+#: The same words anywhere in an unparsed body.
+_SECRET_WORD = re.compile(r"secret|password|passphrase|token|private_key|api_key", re.IGNORECASE)
 
 
 def redact(value: Any) -> Any:
-    """``value`` with every secret-looking key's value (``secret*``, ``*password*``, ``api_key``,
-    ``*token*``, ``*private_key*``) replaced by :data:`FILTERED`, at any depth."""
+    """``value`` with every secret-looking key's value (:data:`_SECRET_KEY`) replaced by
+    :data:`FILTERED`, at any depth."""
     if isinstance(value, dict):
         return {k: FILTERED if _SECRET_KEY.search(str(k)) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -72,7 +76,7 @@ def _as_json(data: bytes, overflow: bool, limit: int) -> dict[str, Any]:
             return redacted if isinstance(redacted, dict) else {"body": redacted}
     # Too long to keep whole (or not JSON): an excerpt, never with a secret-looking field in it.
     text = data[:limit].decode("utf-8", "replace")
-    if _SECRET_KEY.search(text):
+    if _SECRET_WORD.search(text):
         return {"truncated": True}
     return {"truncated": True, "excerpt": text[:EXCERPT_CHARS]}
 

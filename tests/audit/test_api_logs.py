@@ -21,6 +21,7 @@ class TestRecorded:
         body = {
             "tax": TAX,
             "password": "hunter2",
+            "webhook_secret": "w",
             "nested": {"secret_key": "s", "my_token": "t", "api_key": "k"},
         }
         response = api.client.post(
@@ -92,7 +93,7 @@ class TestRecorded:
         assert log["request_body"]["excerpt"].startswith('{"tax"')
 
     def test_long_bodies_with_secrets_keep_no_excerpt(self, api: Api) -> None:
-        body = {"tax": TAX, "pad": "y" * 70_000, "password": "hunter2"}
+        body = {"password": "hunter2", "tax": TAX, "pad": "y" * 70_000}
         api.post("/taxes", json=body)
         (log,) = api_logs(api)
         assert log["request_body"] == {"truncated": True}

@@ -61,6 +61,7 @@ def _api_routers() -> list[APIRouter]:
     from billow.alerts.endpoints import router as alerts
     from billow.analytics.endpoints import router as analytics
     from billow.applied_coupons.endpoints import router as applied_coupons
+    from billow.audit.endpoints import router as audit_logs
     from billow.billable_metrics.endpoints import router as billable_metrics
     from billow.billing.endpoints import invoice_router as billing_invoices
     from billow.billing.endpoints import router as lifetime_usage
@@ -125,6 +126,7 @@ def _api_routers() -> list[APIRouter]:
         provider_calls,
         analytics,  # GET /analytics/gross_revenue|invoice_collection|invoiced_usage|mrr|overdue_balance
         portal,  # GET /customers/{id}/portal_url: no clash with /customers/{id}
+        audit_logs,  # GET /activity_logs[/{id}], /api_logs[/{request_id}]
     ]
 
 
@@ -143,10 +145,12 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
     (:mod:`billow.worker.dispatch`): ``thread`` (a small pool in this process), ``sync`` (in the request's
     thread right after the commit: deterministic tests) or ``off`` (left to the periodic scans); default
     ``BILLOW_DISPATCH``, else ``thread``."""
+    from billow.audit.capture import install as capture_activity_logs
     from billow.billing.immediate import IngestionFollowUp
     from billow.worker.dispatch import Dispatcher, bind, dispatch_mode
 
     settings = settings or get_settings()
+    capture_activity_logs()  # every session's changes of tracked objects (billow.audit.capture)
     app = FastAPI(
         title="Billow",
         version=__version__,
@@ -211,6 +215,7 @@ def create_app(settings: Settings | None = None, *, dispatch: str | None = None)
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
+    _install_api_logs(app)  # inside the authentication: the organization is known
     _install_transport(app, settings, RouteTemplates([*top_level, *in_routers]))
     return app
 
@@ -231,6 +236,25 @@ def _install_param_guard(app: FastAPI, routers: list[APIRouter]) -> None:
     app.add_middleware(ParamGuardMiddleware, routes=routes)
 
 
+#: Event ingestion: authenticated by itself, and never in the API logs (the hot path).
+INGESTION = frozenset({("POST", f"{API_PREFIX}/events"), ("POST", f"{API_PREFIX}/events/batch")})
+
+
+def _install_api_logs(app: FastAPI) -> None:
+    """The API logs of mutating requests (:mod:`billow.audit.requests`), event ingestion excepted."""
+    from billow.audit.requests import ApiLogMiddleware
+    from billow.transport import REQUEST_ID, SESSION
+
+    app.add_middleware(
+        ApiLogMiddleware,
+        sessions=app.state.sessionmaker,
+        prefix=API_PREFIX,
+        excluded=INGESTION,
+        session_key=SESSION,
+        request_id_key=REQUEST_ID,
+    )
+
+
 def _install_transport(app: FastAPI, settings: Settings, templates: RouteTemplates) -> None:
     """Request ids, the body-size limit, unexpected errors and authentication (:mod:`billow.transport`).
     Added last = outermost: the transport middleware sees every response, the 401s included."""
@@ -241,9 +265,7 @@ def _install_transport(app: FastAPI, settings: Settings, templates: RouteTemplat
         sessions=app.state.sessionmaker,
         public=(app.openapi_url, DOCS_URL, f"{DOCS_URL}/"),
         # Event ingestion authenticates by itself (billow.events.endpoints).
-        self_authenticating=frozenset(
-            {("POST", f"{API_PREFIX}/events"), ("POST", f"{API_PREFIX}/events/batch")}
-        ),
+        self_authenticating=INGESTION,
     )
     app.add_middleware(TransportMiddleware, limit=settings.max_body_bytes, templates=templates)
 

@@ -15,7 +15,7 @@ import typer
 
 from billow import __version__
 from billow.access.commands import bootstrap_admins, echo_new_admins, members_app
-from billow.config import Settings, current_settings, default_data_dir, get_settings
+from billow.config import Settings, current_settings, default_data_dir, get_settings, redacted_url
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -42,7 +42,9 @@ def _main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print Billow's version and exit."),
     ] = False,
 ) -> None:
-    """Billow: usage-based billing with Lago's v1 API."""
+    from billow.audit.capture import install
+
+    install()  # the activity logs of what the commands change (source ``system``)
 
 
 def _prepare_database(create: bool = False, announce: bool = True) -> str:
@@ -90,7 +92,7 @@ def _describe_database(url: str) -> str:
     if not get_settings().database_url:
         return f"embedded SQLite at {_sqlite_file(url)}"
     path = _sqlite_file(url)
-    return f"SQLite at {path}" if path is not None else _redact(url)
+    return f"SQLite at {path}" if path is not None else redacted_url(url)
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -521,7 +523,7 @@ def worker(
     from billow.worker.engine import serve_worker
 
     url = _prepare_database()
-    typer.echo(f"Billow worker on {_redact(url)} (concurrency {concurrency})", err=True)
+    typer.echo(f"Billow worker on {redacted_url(url)} (concurrency {concurrency})", err=True)
     metrics_at = (metrics_host, metrics_port) if metrics_port is not None else None
     if metrics_at is not None:
         typer.echo(f"metrics on http://{metrics_host}:{metrics_port}/metrics", err=True)
@@ -586,12 +588,6 @@ def _bootstrap_key(url: str, raw_key: str, name: str) -> None:
             f"delete {result.organization.id} --yes`."
         )
     typer.echo(f"created organization {name!r} for BILLOW_API_KEY", err=True)
-
-
-def _redact(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
 
 
 app.add_typer(members_app(_transaction), name="members")  # billow.access.commands

@@ -152,6 +152,10 @@ class Settings(BaseSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    #: Days the audit log keeps its rows (:mod:`billow.audit`, scan ``audit.prune``): activity logs
+    #: (``BILLOW_AUDIT_RETENTION_DAYS``) and API logs (``BILLOW_AUDIT_API_LOG_RETENTION_DAYS``).
+    audit_retention_days: int = Field(default=365, ge=1)
+    audit_api_log_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("usage_rollups", mode="before")
     @classmethod
@@ -205,6 +209,13 @@ def current_settings() -> Settings:
     """The settings as the environment says now (not cached: for switches read at the moment they act,
     which tests and ``billow serve`` processes set per process)."""
     return Settings()
+
+
+def redacted_url(url: str) -> str:
+    """A database URL as printed: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def normalize_database_url(url: str) -> str:

@@ -74,11 +74,12 @@ def credit_note(session: Session, w: World, balance: int, number: str = "OLD-001
 
 
 def row_counts(factory: sessionmaker[Session]) -> dict[str, int]:
-    """Rows of every table."""
+    """Rows of every table but ``api_logs`` (a preview is a ``POST``: its request is logged, as Lago's)."""
     with factory() as session:
         return {
             table.name: session.scalar(select(func.count()).select_from(table)) or 0
             for table in metadata.sorted_tables
+            if table.name != "api_logs"
         }
 
 

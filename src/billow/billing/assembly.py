@@ -52,6 +52,7 @@ from billow.models.invoices import (
 from billow.models.subscriptions import Subscription
 from billow.subscriptions.calendar import trial_end
 from billow.subscriptions.service import subscription_service
+from billow.worker.dispatch import run_hooks
 
 
 def subscription_fee_draft(ctx: InvoiceContext) -> tuple[FeeDraft | None, datetime | None, datetime | None]:
@@ -179,6 +180,12 @@ def _contexts(
     return contexts
 
 
+#: Announced in its transaction for every invoice the billing run writes with Core inserts (no ORM
+#: event sees them): ``invoice``, the transient object holding the values written. The audit log
+#: (:mod:`billow.audit.hooks`) logs its creation there.
+INVOICE_WRITTEN_HOOK = "billing.invoice_written"
+
+
 def write_subscription_invoice(
     session: Session,
     members: Sequence[tuple[Subscription, DueInvoice]],
@@ -286,6 +293,7 @@ def write_subscription_invoice(
         invoice.organization_sequential_id = number.organization_sequential_id
         finalization.announce_finalized(session, invoice, organization)
     finalization.announce(session, invoice)
+    run_hooks(session, INVOICE_WRITTEN_HOOK, invoice=invoice)
     return invoice
 
 

@@ -48,6 +48,7 @@ _SUBSCRIPTION_COLUMNS = (
 _CUSTOMER_COLUMNS = (
     Customer.id,
     Customer.organization_id,
+    Customer.external_id,  # the audit log's external_customer_id of the invoice (billow.audit.hooks)
     Customer.sequential_id,
     Customer.timezone,
     Customer.invoice_grace_period,

@@ -15,6 +15,7 @@ from billow.models import (  # noqa: F401
     access,
     add_ons,
     alerts,
+    audit,
     billable_metrics,
     billing,
     coupons,

@@ -27,6 +27,7 @@ PAGE_MODULES: list[str] = [
     "billow.dashboard.credit_notes_pages",
     "billow.dashboard.events_pages",
     "billow.portal.pages",
+    "billow.dashboard.audit_pages",
 ]
 
 DASHBOARD = "/app"

@@ -128,6 +128,7 @@ HOOK_MODULES: list[str] = [
     "billow.payments.receipts",
     "billow.integrations.triggers",
     "billow.dunning.run",
+    "billow.audit.hooks",
 ]
 
 

@@ -97,6 +97,7 @@ SCAN_MODULES: list[str] = [
     "billow.payments.receipts",
     "billow.integrations.jobs",
     "billow.dunning.run",
+    "billow.audit.tasks",
 ]
 
 

@@ -105,6 +105,30 @@ class TestOverview:
         unknown = pages_as("admin").get("/app/", params={"currency": "XYZ"}).text
         assert '<option value="EUR" selected>EUR</option>' in unknown  # falls back to the default
 
+    def test_the_default_is_the_currency_with_the_most_finalized_invoices(
+        self, world: World, api: Api, pages_as: PagesAs
+    ) -> None:
+        # EUR has 5 finalized invoices (and a draft), USD 1; 4 more USD: a tie goes to the default, EUR
+        for day in range(1, 5):
+            world.invoice(f"2024-03-{day:02d}", 100, currency="USD")
+        for day in range(1, 4):
+            world.invoice(f"2024-03-{day:02d}", 100, currency="USD", status="draft")  # drafts don't count
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="EUR" selected>EUR</option>' in page
+        world.invoice("2024-03-06", 100, currency="USD")  # 6 finalized USD invoices against 5
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="USD" selected>USD</option>' in page
+        assert card(page, "card-gross") == "5.00 USD"  # March: 5 x 1.00 USD
+        chosen = pages_as("admin").get("/app/", params={"currency": "EUR"}).text
+        assert '<option value="EUR" selected>EUR</option>' in chosen
+
+    def test_without_invoices_the_default_currency(self, api: Api, pages_as: PagesAs) -> None:
+        body = {"organization": {"default_currency": "CHF"}}
+        assert api.put("/organizations", body).status_code == 200
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="CHF" selected>CHF</option>' in page
+        assert card(page, "card-gross") == "0.00 CHF"
+
     def test_other_organization_sees_only_its_own(
         self, world: World, other_api: Api, pages_as: PagesAs
     ) -> None:

@@ -1,5 +1,6 @@
 """The dashboard's home, ``/app/``: the revenue overview of ``billow.analytics`` (the functions behind
-Lago's ``/analytics/*``), in one currency at a time.
+Lago's ``/analytics/*``), in one currency at a time
+(the one the organization invoices most in, unless another is chosen).
 
 Cards: MRR this month, invoiced this month (gross revenue), collected this month (invoices paid,
 by issuing month), overdue balance (what overdue invoices still owe, every month). Charts per month over
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billow.analytics import service as analytics
@@ -23,7 +24,7 @@ from billow.analytics.months import Month, add_months, month_label
 from billow.dashboard.catalog_forms import organization_of
 from billow.db import DbSession
 from billow.kit.money import from_minor_units
-from billow.models.invoices import Invoice
+from billow.models.invoices import Invoice, InvoiceStatus
 from billow.web.auth import CurrentViewer
 from billow.web.charts import Bar, bar_chart
 from billow.web.templating import money, render
@@ -57,6 +58,20 @@ def currencies_of(session: Session, organization_id: uuid.UUID, default: str) ->
         select(Invoice.currency).where(Invoice.organization_id == organization_id).distinct()
     )
     return sorted({default, *found})
+
+
+def busiest_currency(session: Session, organization_id: uuid.UUID, default: str) -> str:
+    """The currency the organization invoices most in: the one with the most finalized invoices (a tie
+    goes to the default currency, then alphabetically); the default currency when none is finalized."""
+    count = func.count(Invoice.id)
+    found = session.execute(
+        select(Invoice.currency, count)
+        .where(Invoice.organization_id == organization_id, Invoice.status == InvoiceStatus.FINALIZED)
+        .group_by(Invoice.currency)
+    ).all()
+    if not found:
+        return default
+    return min(found, key=lambda row: (-int(row[1]), row[0] != default, row[0]))[0]
 
 
 def overview_series(
@@ -112,7 +127,10 @@ def overview(
         return render(request, "overview/welcome.html")
     organization = organization_of(session, viewer)
     currencies = currencies_of(session, organization.id, organization.default_currency)
-    chosen = currency if currency in currencies else organization.default_currency
+    if currency is not None and currency in currencies:
+        chosen = currency
+    else:
+        chosen = busiest_currency(session, organization.id, organization.default_currency)
     series, cards = overview_series(session, organization.id, chosen)
     charts = []
     for item in series:

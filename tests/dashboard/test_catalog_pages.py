@@ -100,7 +100,7 @@ class TestAddOns:
         form = {
             "name": "Setup",
             "code": "setup",
-            "amount_cents": "10050",
+            "amount_cents": "100.50",
             "amount_currency": "EUR",
             "tax_codes": ["vat"],
         }
@@ -112,6 +112,32 @@ class TestAddOns:
         assert '<td class="num">100.50 EUR</td>' in listed
         edit = pages.get("/app/add_ons/setup").text
         assert '<option value="vat" selected>' in edit
+        assert 'name="amount_cents" type="text" value="100.50"' in edit
+
+    @pytest.mark.parametrize(
+        ("typed", "currency", "cents", "shown"),
+        [("1000", "JPY", 1000, "1000"), ("1.25", "KWD", 1250, "1.250"), ("0.5", "USD", 50, "0.50")],
+    )
+    def test_amount_in_the_currency_unit(
+        self, api: Api, pages_as: PagesAs, typed: str, currency: str, cents: int, shown: str
+    ) -> None:
+        pages = pages_as("admin")
+        form = {"name": "Setup", "code": "setup", "amount_cents": typed, "amount_currency": currency}
+        assert pages.post("/app/add_ons", form).status_code == 303
+        assert api.get("/add_ons/setup").json()["add_on"]["amount_cents"] == cents
+        edit = pages.get("/app/add_ons/setup").text
+        assert f'name="amount_cents" type="text" value="{shown}"' in edit
+
+    @pytest.mark.parametrize(("typed", "currency"), [("10.5", "JPY"), ("1.005", "EUR"), ("ten", "EUR")])
+    def test_more_decimals_than_the_currency_has_is_refused(
+        self, api: Api, pages_as: PagesAs, typed: str, currency: str
+    ) -> None:
+        form = {"name": "Setup", "code": "setup", "amount_cents": typed, "amount_currency": currency}
+        response = pages_as("admin").post("/app/add_ons", form)
+        assert response.status_code == 422
+        assert '<p class="error" id="amount_cents-error"><code>value_is_invalid</code></p>' in response.text
+        assert f'value="{typed}"' in response.text
+        assert api.get("/add_ons").json()["add_ons"] == []
 
     def test_unknown_currency_and_missing_amount(self, api: Api, pages_as: PagesAs) -> None:
         response = pages_as("admin").post(
@@ -173,7 +199,7 @@ class TestCoupons:
             "name": "Spring",
             "code": "spring",
             "coupon_type": "fixed_amount",
-            "amount_cents": "500",
+            "amount_cents": "5.00",
             "amount_currency": "EUR",
             "frequency": "recurring",
             "expiration": "no_expiration",
@@ -214,7 +240,7 @@ class TestCouponTargets:
             "name": "Both",
             "code": "both",
             "coupon_type": "fixed_amount",
-            "amount_cents": "500",
+            "amount_cents": "5.00",
             "amount_currency": "EUR",
             "frequency": "once",
             "expiration": "no_expiration",
@@ -229,6 +255,9 @@ class TestCouponTargets:
         assert pages_as("admin").post("/app/coupons", form).status_code == 303
         body = api.get("/coupons/both").json()["coupon"]
         assert (body["plan_codes"], body["billable_metric_codes"]) == ([], ["calls"])
+        assert (body["amount_cents"], body["amount_currency"]) == (500, "EUR")  # typed "5.00"
+        edit = pages_as("admin").get("/app/coupons/both").text
+        assert 'name="amount_cents" type="text" value="5.00"' in edit
         # Edited without targets: they are cleared
         del form["billable_metric_codes"]
         assert pages_as("admin").post("/app/coupons/both", form).status_code == 303

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from html import unescape
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -130,3 +131,111 @@ class TestAccess:
         assert pages.get(f"/app/events/{event['lago_id']}").status_code == 404
         html = pages.get("/app/events").text
         assert "0 events" in html and "tokens" not in rows(html)
+
+
+def current_usage(api: Api) -> tuple[str, int]:
+    """The units and amount of ``tokens`` in sub-1's current usage (the API's answer)."""
+    response = api.get("/customers/acme-1/current_usage", params={"external_subscription_id": "sub-1"})
+    assert response.status_code == 200, response.text
+    [charge] = response.json()["customer_usage"]["charges_usage"]
+    return charge["units"], charge["amount_cents"]
+
+
+def event_form(**fields: str) -> dict[str, str]:
+    form = {
+        "event_external_subscription_id": "sub-1",
+        "event_code": "tokens",
+        "event_transaction_id": "dash-1",
+        "event_timestamp": "",
+        "event_properties": "tokens: 30\nsource: dashboard",
+    }
+    form.update(fields)
+    return form
+
+
+class TestSendTestEvent:
+    def test_recorded_shown_in_the_debugger_and_counted(
+        self, world: BillingWorld, api: Api, pages_as: Sign
+    ) -> None:
+        world.standard()
+        assert current_usage(api) == ("1250.0", 125000)
+        pages = pages_as("manager")
+        page = pages.get("/app/events").text
+        assert '<option value="sub-1">sub-1</option>' in page
+        assert '<option value="tokens">tokens (field: tokens)</option>' in page
+        response = pages.post("/app/events", event_form())
+        assert response.status_code == 303, response.text
+        assert response.headers["location"] == (
+            "/app/events?external_subscription_id=sub-1&paused=1&flash=Test+event+dash-1+recorded."
+        )
+        [stored] = api.get("/events", params={"external_subscription_id": "sub-1"}).json()["events"][:1]
+        assert (stored["transaction_id"], stored["properties"]) == (
+            "dash-1",
+            {"tokens": "30", "source": "dashboard"},
+        )
+        assert stored["timestamp"] == "2024-03-10T12:00:00.000Z"  # the request time
+        html = pages.get(f"/app/events/{stored['lago_id']}").text
+        assert "Counts towards the usage of subscription sub-1." in html
+        listed = pages.get("/app/events", params={"external_subscription_id": "sub-1"}).text
+        assert "3 events" in listed
+        assert current_usage(api) == ("1280.0", 128000)
+
+    def test_a_duplicate_or_bad_input_is_422_and_nothing_written(
+        self, world: BillingWorld, api: Api, pages_as: Sign
+    ) -> None:
+        world.standard()
+        pages = pages_as("admin")
+        duplicate = pages.post("/app/events", event_form(event_transaction_id="t1"))  # world's first event
+        assert duplicate.status_code == 422
+        assert '<p class="error" id="e-event_transaction_id">value_already_exist</p>' in duplicate.text
+        assert 'value="t1"' in duplicate.text  # what was typed is kept
+        bad = pages.post("/app/events", event_form(event_properties="tokens 30"))
+        assert bad.status_code == 422
+        assert '<p class="error" id="e-event_properties">value_is_invalid</p>' in bad.text
+        missing = pages.post("/app/events", event_form(event_code="", event_timestamp="yesterday"))
+        assert missing.status_code == 422
+        assert '<p class="error" id="e-event_code">value_is_mandatory</p>' in missing.text
+        assert 'id="e-event_timestamp"' in missing.text
+        assert len(api.get("/events").json()["events"]) == 2
+        assert current_usage(api) == ("1250.0", 125000)
+
+    def test_viewer_gets_403_and_no_form(self, world: BillingWorld, api: Api, pages_as: Sign) -> None:
+        world.standard()
+        viewer = pages_as("viewer")
+        assert viewer.post("/app/events", event_form()).status_code == 403
+        assert "Send a test event" not in viewer.get("/app/events").text
+        assert pages_as("finance").post("/app/events", event_form()).status_code == 403  # events: view only
+        assert len(api.get("/events").json()["events"]) == 2
+
+    def test_another_organization_records_in_its_own(
+        self, world: BillingWorld, api: Api, other_api: Api, pages_as: Sign
+    ) -> None:
+        world.standard()
+        other = pages_as("admin", other_api.organization)
+        assert '<option value="sub-1">' not in other.get("/app/events").text
+        assert other.post("/app/events", event_form()).status_code == 303
+        [theirs] = other_api.get("/events").json()["events"]
+        assert theirs["transaction_id"] == "dash-1"
+        assert len(api.get("/events").json()["events"]) == 2
+        assert current_usage(api) == ("1250.0", 125000)
+
+    def test_the_api_follow_up_is_queued_after_the_commit(
+        self, world: BillingWorld, app: FastAPI, api: Api, pages_as: Sign, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        world.standard()
+        queued: list[tuple[str, list[str]]] = []
+
+        class Recorder:
+            def queue(self, organization_id: object, events: list[Any]) -> None:
+                # Called once committed: the event is already visible to another connection.
+                assert api.get("/events", params={"transaction_id": events[0].transaction_id}).json()[
+                    "events"
+                ]
+                queued.append((str(organization_id), [e.transaction_id for e in events]))
+
+        monkeypatch.setattr(app.state, "ingestion_follow_up", Recorder())
+        pages = pages_as("admin")
+        assert pages.post("/app/events", event_form(event_transaction_id="t1")).status_code == 422
+        assert queued == []
+        assert pages.post("/app/events", event_form()).status_code == 303
+        assert queued == [(str(api.organization.id), ["dash-1"])]

@@ -119,7 +119,13 @@ class TestPayments:
         pages = pages_as("finance")
         url = f"/app/invoices/{invoice['lago_id']}"
         assert "Up to 1,250.00 EUR" in pages.get(url).text
-        partial = pages.post(f"{url}/payments", {"amount": "1,000.00", "reference": "wire-1"})
+        # "1,000.00" or "49,50" is refused (a comma is a decimal point in much of Europe), not guessed.
+        grouped = pages.post(f"{url}/payments", {"amount": "1,000.00", "reference": "wire-1"})
+        assert grouped.status_code == 422
+        assert 'id="e-amount">value_is_invalid<' in grouped.text
+        three = pages.post(f"{url}/payments", {"amount": "1000.001", "reference": "wire-1"})
+        assert 'id="e-amount">value_is_invalid<' in three.text
+        partial = pages.post(f"{url}/payments", {"amount": "1000.00", "reference": "wire-1"})
         assert partial.status_code == 303
         after = invoice_of(world.api, invoice["lago_id"])
         assert (after["total_paid_amount_cents"], after["total_due_amount_cents"]) == (100000, 25000)

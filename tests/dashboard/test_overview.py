@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
@@ -104,6 +105,70 @@ class TestOverview:
         assert '<option value="USD" selected>USD</option>' in page
         unknown = pages_as("admin").get("/app/", params={"currency": "XYZ"}).text
         assert '<option value="EUR" selected>EUR</option>' in unknown  # falls back to the default
+
+    def test_the_default_is_the_currency_with_the_most_finalized_invoices(
+        self, world: World, api: Api, pages_as: PagesAs
+    ) -> None:
+        # EUR has 5 finalized invoices (and a draft), USD 1; 4 more USD: a tie goes to the default, EUR
+        for day in range(1, 5):
+            world.invoice(f"2024-03-{day:02d}", 100, currency="USD")
+        for day in range(1, 4):
+            world.invoice(f"2024-03-{day:02d}", 100, currency="USD", status="draft")  # drafts don't count
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="EUR" selected>EUR</option>' in page
+        world.invoice("2024-03-06", 100, currency="USD")  # 6 finalized USD invoices against 5
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="USD" selected>USD</option>' in page
+        assert card(page, "card-gross") == "5.00 USD"  # March: 5 x 1.00 USD
+        chosen = pages_as("admin").get("/app/", params={"currency": "EUR"}).text
+        assert '<option value="EUR" selected>EUR</option>' in chosen
+
+    def test_without_invoices_the_default_currency(self, api: Api, pages_as: PagesAs) -> None:
+        body = {"organization": {"default_currency": "CHF"}}
+        assert api.put("/organizations", body).status_code == 200
+        page = pages_as("admin").get("/app/").text
+        assert '<option value="CHF" selected>CHF</option>' in page
+        assert card(page, "card-gross") == "0.00 CHF"
+
+    def test_usage_per_metric(self, world: World, other_api: Api, pages_as: PagesAs) -> None:
+        calls = world.metric_charge("calls")
+        storage = world.metric_charge("storage")
+        january = world.invoice("2024-01-25", 1750)
+        world.fee(january, "charge", 500, charge_id=calls, units=Decimal("100"))
+        world.fee(january, "charge", 1250, charge_id=storage, units=Decimal("12.5"))
+        march = world.invoice("2024-03-03", 700)
+        world.fee(march, "charge", 300, charge_id=calls, units=Decimal("60"))
+        world.fee(march, "charge", 400, charge_id=calls, units=Decimal("40"))
+        world.fee(march, "subscription", 9000)  # not usage
+        draft = world.invoice("2024-03-04", 900, status="draft")
+        world.fee(draft, "charge", 900, charge_id=calls, units=Decimal("90"))  # not finalized
+        old = world.invoice("2023-03-31", 800)  # before the 12 months shown
+        world.fee(old, "charge", 800, charge_id=calls, units=Decimal("80"))
+        dollars = world.invoice("2024-03-05", 600, currency="USD")
+        world.fee(dollars, "charge", 600, charge_id=calls, units=Decimal("6"))
+        page = pages_as("viewer").get("/app/").text
+        found = re.search(r'<table id="table-metric-usage">(.*?)</table>', page, re.S)
+        assert found
+        rows = re.findall(
+            r'<tr><th scope="row">([^<]*)</th><td>([^<]*)</td><td class="num">([^<]*)</td>'
+            r'<td class="num">([^<]*)</td></tr>',
+            found.group(1),
+        )
+        assert rows == [
+            ("2024-01", "calls", "100.0", "5.00 EUR"),
+            ("2024-01", "storage", "12.5", "12.50 EUR"),
+            ("2024-03", "api_calls", "0.0", "10.00 EUR"),  # the world's March charge fee
+            ("2024-03", "calls", "100.0", "7.00 EUR"),
+        ]
+        total = r'<th scope="row" colspan="3">Total ([^<]*)</th><td class="num">([^<]*)</td>'
+        totals = re.findall(total, page)
+        assert totals == [("api_calls", "10.00 EUR"), ("calls", "12.00 EUR"), ("storage", "12.50 EUR")]
+        assert 'aria-labelledby="chart-metric-usage-title chart-metric-usage-desc"' in page
+        usd = pages_as("viewer").get("/app/", params={"currency": "USD"}).text
+        assert '<th scope="row">2024-03</th><td>calls</td><td class="num">6.0</td>' in usd
+        assert "storage" not in usd
+        other = pages_as("admin", other_api.organization).get("/app/").text
+        assert "No usage invoiced yet." in other and "storage" not in other
 
     def test_other_organization_sees_only_its_own(
         self, world: World, other_api: Api, pages_as: PagesAs

@@ -29,7 +29,7 @@ def plan_form(metric_id: str, **changes: Any) -> dict[str, Any]:
         "name": "Startup",
         "code": "startup",
         "interval": "monthly",
-        "amount_cents": "4900",
+        "amount_cents": "49.00",
         "amount_currency": "EUR",
         "trial_period": "14",
         "charges-0-billable_metric_id": metric_id,
@@ -103,6 +103,7 @@ class TestPlanForm:
         page = pages.get("/app/plans/startup").text
         assert 'name="charges-0-tiers-1-per_unit_amount" type="text" value="0.50"' in page
         assert 'name="charges-1-package_size" type="text" value="10"' in page
+        assert 'name="amount_cents" type="text" value="49.00"' in page  # stored 4900, shown in EUR
         charge_ids = re.findall(r'name="charges-(\d)-id" value="([0-9a-f-]+)"', page)
         assert len(charge_ids) == 2
         form = plan_form(metric_id, name="Startup 2")

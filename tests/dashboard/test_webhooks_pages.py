@@ -58,6 +58,34 @@ class TestEndpoints:
         assert pages.post(f"/app/webhooks/{lago_id}/delete").status_code == 303
         assert api.get("/webhook_endpoints").json()["webhook_endpoints"] == []
 
+    def test_event_types_are_chosen_shown_and_cleared(self, api: Api, pages_as: PagesAs) -> None:
+        pages = pages_as("admin")
+        form = {
+            "webhook_url": "https://example.com/hooks",
+            "signature_algo": "jwt",
+            "event_types": ["invoice.created", "customer.created"],
+        }
+        assert pages.post("/app/webhooks", form).status_code == 303
+        lago_id = endpoint_id(api)
+        body = api.get(f"/webhook_endpoints/{lago_id}").json()["webhook_endpoint"]
+        assert body["event_types"] == ["invoice.created", "customer.created"]
+        shown = pages.get(f"/app/webhooks/{lago_id}").text
+        assert '<option value="invoice.created" selected>' in shown
+        assert '<option value="customer.created" selected>' in shown
+        assert '<option value="invoice.voided">' in shown
+        assert "<td>invoice.created, customer.created</td>" in pages.get("/app/webhooks").text
+        # None selected: every type again (Lago's ["*"], stored as null)
+        cleared = {"webhook_url": "https://example.com/hooks", "signature_algo": "jwt"}
+        assert pages.post(f"/app/webhooks/{lago_id}", cleared).status_code == 303
+        assert api.get(f"/webhook_endpoints/{lago_id}").json()["webhook_endpoint"]["event_types"] is None
+        assert "<td>all</td>" in pages.get("/app/webhooks").text
+        forged = pages.post(f"/app/webhooks/{lago_id}", {**cleared, "event_types": ["invoice.nope"]})
+        assert forged.status_code == 422
+        assert 'id="event_types-error"' in forged.text and "invoice.nope" in forged.text
+        assert api.get(f"/webhook_endpoints/{lago_id}").json()["webhook_endpoint"]["event_types"] is None
+        viewer = pages_as("viewer")
+        assert viewer.post(f"/app/webhooks/{lago_id}", form).status_code == 403
+
     def test_invalid_url_is_422_and_nothing_written(self, api: Api, pages_as: PagesAs) -> None:
         response = pages_as("admin").post(
             "/app/webhooks", {"webhook_url": "ftp://x", "signature_algo": "rsa"}

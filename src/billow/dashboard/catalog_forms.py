@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from billow.errors import BillowError, NotFound, ValidationFailed
+from billow.kit.currency import is_currency
 from billow.models.organizations import Organization
+from billow.web.amounts import to_major_units, to_minor_units
 from billow.web.auth import Viewer
 from billow.web.templating import render
 
@@ -62,6 +64,31 @@ def number(value: str | None) -> Any:
         return int(value)
     except ValueError:
         return value
+
+
+def amount_field(
+    values: dict[str, Any], name: str = "amount_cents", currency: str = "amount_currency"
+) -> Any:
+    """The form's amount ``values[name]``, typed in the currency's major unit ("49.50"), as the minor
+    units the ``Input`` takes (``4950``; :func:`billow.web.amounts.to_minor_units`, refusing more decimals
+    than the currency has with ``value_is_invalid``). Without a valid currency it is passed on as typed
+    for the ``Input`` to refuse the currency."""
+    raw = values.get(name)
+    code = values.get(currency)
+    if raw is None:
+        return None
+    if not is_currency(code):
+        return number(raw)
+    return to_minor_units(raw, str(code), field=name)
+
+
+def amount_text(cents: int | None, currency: str | None) -> str | None:
+    """A stored amount as the form shows it: ``4950`` EUR -> ``"49.50"``."""
+    if cents is None:
+        return None
+    if not is_currency(currency):
+        return str(cents)
+    return to_major_units(cents, str(currency))
 
 
 def errors_of(exc: Exception) -> dict[str, list[str]]:

@@ -17,7 +17,7 @@ from billow.coupons.repository import coupon_repository
 from billow.coupons.schemas import CouponInput
 from billow.coupons.service import coupon_service
 from billow.dashboard.catalog_area import Area, Field, mount
-from billow.dashboard.catalog_forms import checked, decimal_text, number, text
+from billow.dashboard.catalog_forms import amount_field, amount_text, checked, decimal_text, number, text
 from billow.models.add_ons import AddOn
 from billow.models.billable_metrics import BillableMetric
 from billow.models.coupons import COUPON_TYPES, EXPIRATIONS, FREQUENCIES, Coupon
@@ -123,9 +123,9 @@ def _add_on_fields(session: Session, organization: Organization) -> list[Field]:
         {"name": "invoice_display_name", "label": "Name on invoices"},
         {
             "name": "amount_cents",
-            "label": "Amount in cents",
+            "label": "Amount",
             "required": True,
-            "hint": "minor units: 1050 = 10.50",
+            "hint": "in the currency's unit, e.g. 10.50 (EUR), 1000 (JPY)",
         },
         {"name": "amount_currency", "label": "Currency", "required": True, "hint": "ISO 4217, e.g. EUR"},
         {"name": "description", "label": "Description", "kind": "textarea"},
@@ -147,7 +147,7 @@ def _add_on_typed(form: FormData) -> dict[str, Any]:
 
 
 def _add_on_build(values: dict[str, Any]) -> AddOnInput:
-    return AddOnInput.model_validate({**values, "amount_cents": number(values["amount_cents"])})
+    return AddOnInput.model_validate({**values, "amount_cents": amount_field(values)})
 
 
 def _add_on_values(session: Session, add_on: AddOn) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def _add_on_values(session: Session, add_on: AddOn) -> dict[str, Any]:
         "name": add_on.name,
         "code": add_on.code,
         "invoice_display_name": add_on.invoice_display_name,
-        "amount_cents": str(add_on.amount_cents),
+        "amount_cents": amount_text(add_on.amount_cents, add_on.amount_currency),
         "amount_currency": add_on.amount_currency,
         "description": add_on.description,
         "tax_codes": [tax.code for tax in taxes],
@@ -211,8 +211,8 @@ def _coupon_fields(session: Session, organization: Organization) -> list[Field]:
         {"name": "coupon_type", "label": "Type", "kind": "select", "options": [(t, t) for t in COUPON_TYPES]},
         {
             "name": "amount_cents",
-            "label": "Amount in cents (fixed amount)",
-            "hint": "minor units: 1050 = 10.50",
+            "label": "Amount (fixed amount)",
+            "hint": "in the currency's unit, e.g. 10.50 (EUR), 1000 (JPY)",
         },
         {"name": "amount_currency", "label": "Currency (fixed amount)"},
         {"name": "percentage_rate", "label": "Rate in % (percentage)"},
@@ -275,7 +275,7 @@ def _coupon_typed(form: FormData) -> dict[str, Any]:
 
 def _coupon_build(values: dict[str, Any]) -> CouponInput:
     payload = {key: values[key] for key in _COUPON_TEXT}
-    payload["amount_cents"] = number(values["amount_cents"])
+    payload["amount_cents"] = amount_field(values)
     payload["frequency_duration"] = number(values["frequency_duration"])
     payload["reusable"] = values["reusable"]
     # The kinds of targets chosen (Lago allows one; both is the service's 405); none clears them.
@@ -291,7 +291,7 @@ def _coupon_values(session: Session, coupon: Coupon) -> dict[str, Any]:
         "code": coupon.code,
         "description": coupon.description,
         "coupon_type": coupon.coupon_type,
-        "amount_cents": None if coupon.amount_cents is None else str(coupon.amount_cents),
+        "amount_cents": amount_text(coupon.amount_cents, coupon.amount_currency),
         "amount_currency": coupon.amount_currency,
         "percentage_rate": None if coupon.percentage_rate is None else decimal_text(coupon.percentage_rate),
         "frequency": coupon.frequency,

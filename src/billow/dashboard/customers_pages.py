@@ -230,6 +230,12 @@ def detail_context(
         ],
         "credit_notes": render_listed_credit_notes(session, organization, notes),
         "coupon_errors": {},
+        # The wallet forms (billow.dashboard.customer_wallets): values and errors of a refused one.
+        "wallet_form": {
+            "values": {"currency": customer.currency or organization.default_currency, "rate_amount": "1"},
+            "errors": {},
+        },
+        "top_up_form": {"wallet_id": None, "values": {}, "errors": {}},
     }
 
 

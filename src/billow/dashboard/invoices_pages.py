@@ -25,11 +25,10 @@ from billow.dashboard.pages import (
     page_links,
     page_params,
     redirect,
-    to_minor_units,
 )
 from billow.db import DbSession
 from billow.documents.service import document_service
-from billow.errors import BillowError, NotFound
+from billow.errors import BillowError, NotFound, ValidationFailed
 from billow.invoices.repository import InvoiceFilters, invoice_repository
 from billow.invoices.schemas import InvoiceVoidInput
 from billow.invoices.service import FILTERABLE_STATUSES, INVOICE_PAYMENT_STATUSES, invoice_service
@@ -41,6 +40,7 @@ from billow.payments.repository import PaymentFilters, payment_repository
 from billow.payments.schemas import PaymentInput
 from billow.payments.service import payment_service
 from billow.payments.views import render_payments
+from billow.web.amounts import to_minor_units
 from billow.web.auth import Viewer, require
 from billow.web.templating import render
 
@@ -226,10 +226,10 @@ async def record_payment(lago_id: str, request: Request, session: DbSession, vie
         data["paid_at"] = values["paid_at"]
     errors: dict[str, list[str]] = {}
     if values["amount"]:
-        cents = to_minor_units(values["amount"], invoice.currency)
-        if cents is None:
-            errors["amount_cents"] = ["value_is_invalid"]
-        data["amount_cents"] = cents
+        try:
+            data["amount_cents"] = to_minor_units(values["amount"], invoice.currency)
+        except ValidationFailed as error:
+            errors = error_codes(error)
     try:
         if errors:
             raise FormInvalid(errors)

@@ -1,9 +1,11 @@
 """The dashboard's home, ``/app/``: the revenue overview of ``billow.analytics`` (the functions behind
-Lago's ``/analytics/*``), in one currency at a time.
+Lago's ``/analytics/*``), in one currency at a time
+(the one the organization invoices most in, unless another is chosen).
 
 Cards: MRR this month, invoiced this month (gross revenue), collected this month (invoices paid,
 by issuing month), overdue balance (what overdue invoices still owe, every month). Charts per month over
-the last 12 months (the current one included), each with its figures in a table. A member without
+the last 12 months (the current one included), each with its figures in a table; usage per billable
+metric (``/analytics/usage``: units and amount per metric and month). A member without
 ``analytics:view`` gets a short welcome with links to what their role opens.
 """
 
@@ -15,15 +17,17 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from markupsafe import Markup
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billow.analytics import service as analytics
-from billow.analytics.months import Month, add_months, month_label
+from billow.analytics.months import Month, add_months, month_label, window_start
+from billow.analytics.repository import UsageFilters
 from billow.dashboard.catalog_forms import organization_of
 from billow.db import DbSession
 from billow.kit.money import from_minor_units
-from billow.models.invoices import Invoice
+from billow.models.invoices import Invoice, InvoiceStatus
 from billow.web.auth import CurrentViewer
 from billow.web.charts import Bar, bar_chart
 from billow.web.templating import money, render
@@ -57,6 +61,20 @@ def currencies_of(session: Session, organization_id: uuid.UUID, default: str) ->
         select(Invoice.currency).where(Invoice.organization_id == organization_id).distinct()
     )
     return sorted({default, *found})
+
+
+def busiest_currency(session: Session, organization_id: uuid.UUID, default: str) -> str:
+    """The currency the organization invoices most in: the one with the most finalized invoices (a tie
+    goes to the default currency, then alphabetically); the default currency when none is finalized."""
+    count = func.count(Invoice.id)
+    found = session.execute(
+        select(Invoice.currency, count)
+        .where(Invoice.organization_id == organization_id, Invoice.status == InvoiceStatus.FINALIZED)
+        .group_by(Invoice.currency)
+    ).all()
+    if not found:
+        return default
+    return min(found, key=lambda row: (-int(row[1]), row[0] != default, row[0]))[0]
 
 
 def overview_series(
@@ -100,6 +118,46 @@ def overview_series(
     return series, cards
 
 
+@dataclass(frozen=True)
+class MetricUsage:
+    month: str  # "2024-03"
+    code: str
+    deleted: bool
+    units: str
+    amount_cents: int
+
+
+def usage_per_metric(session: Session, organization_id: uuid.UUID, currency: str) -> list[MetricUsage]:
+    """``GET /analytics/usage``'s monthly figures in ``currency`` over the overview's months: units and
+    amount per billable metric per month (charge fees of finalized invoices, by issuing month), oldest
+    first, then by code."""
+    wanted = analytics.filters(organization_id, currency, None)
+    since = window_start(analytics.today(), MONTHS)
+    rows = analytics.analytics_service.usages(session, wanted, UsageFilters(from_date=since), "monthly")
+    return [
+        MetricUsage(
+            month=row.start_of_period_dt[:7],
+            code=row.billable_metric_code,
+            deleted=row.is_billable_metric_deleted,
+            units=row.units,
+            amount_cents=row.amount_cents,
+        )
+        for row in rows
+    ]
+
+
+def usage_chart(rows: list[MetricUsage], currency: str) -> tuple[Markup, list[tuple[str, str]]]:
+    """A bar per billable metric: its amount over the months shown (and those totals as rows)."""
+    totals: dict[str, int] = defaultdict(int)
+    for row in rows:
+        totals[row.code] += row.amount_cents
+    ordered = sorted(totals.items())
+    bars = [Bar(code, from_minor_units(cents, currency), money(cents, currency)) for code, cents in ordered]
+    title = f"Usage amount per billable metric, last {MONTHS} months ({currency})"
+    chart = bar_chart(bars, title=title, key="chart-metric-usage", empty="No usage invoiced yet.")
+    return chart, [(code, money(cents, currency)) for code, cents in ordered]
+
+
 def short_month(month: Month) -> str:
     return f"{month[0]:04d}-{month[1]:02d}"
 
@@ -112,7 +170,10 @@ def overview(
         return render(request, "overview/welcome.html")
     organization = organization_of(session, viewer)
     currencies = currencies_of(session, organization.id, organization.default_currency)
-    chosen = currency if currency in currencies else organization.default_currency
+    if currency is not None and currency in currencies:
+        chosen = currency
+    else:
+        chosen = busiest_currency(session, organization.id, organization.default_currency)
     series, cards = overview_series(session, organization.id, chosen)
     charts = []
     for item in series:
@@ -128,7 +189,10 @@ def overview(
                 "rows": [(short_month(month), money(cents, chosen)) for month, cents in item.values],
             }
         )
+    metric_rows = usage_per_metric(session, organization.id, chosen)
+    metric_chart, metric_totals = usage_chart(metric_rows, chosen)
     context = {
+        "metric_usage": {"svg": metric_chart, "rows": metric_rows, "totals": metric_totals},
         "currencies": currencies,
         "currency": chosen,
         "cards": [

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
@@ -20,7 +19,6 @@ from sqlalchemy.orm import Session
 
 from billow.db import DbSession
 from billow.errors import BillowError
-from billow.kit.currency import exponent, is_currency
 from billow.kit.pagination import PageMeta, PageParams
 from billow.models.organizations import Organization
 from billow.subscriptions.dependencies import request_time
@@ -136,23 +134,6 @@ def blank_to_none(form: Mapping[str, Any], *names: str) -> dict[str, Any]:
         if value not in (None, ""):
             values[name] = value
     return values
-
-
-def to_minor_units(amount: str, currency: str) -> int | None:
-    """``"12.50"`` in ``currency`` -> ``1250``; ``None`` when not a number with at most the currency's
-    decimals."""
-    if not is_currency(currency):
-        return None
-    try:
-        value = Decimal(amount.replace(",", "").strip())
-    except InvalidOperation:
-        return None
-    if not value.is_finite():
-        return None
-    cents = value.scaleb(exponent(currency))
-    if cents != cents.to_integral_value():
-        return None
-    return int(cents)
 
 
 def refused(

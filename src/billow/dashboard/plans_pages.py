@@ -24,6 +24,8 @@ from starlette.datastructures import FormData
 from billow.dashboard import plan_charges
 from billow.dashboard.catalog_forms import (
     Form,
+    amount_field,
+    amount_text,
     checked,
     decimal_text,
     invalid,
@@ -72,7 +74,12 @@ def _plan_fields(session: Session, organization: Organization) -> list[dict[str,
         F("code", "Code", required=True),
         F("description", "Description", "textarea"),
         F("interval", "Interval", "select", options=[(i.value, i.value) for i in Interval]),
-        F("amount_cents", "Subscription fee in cents", required=True, hint="minor units: 4900 = 49.00"),
+        F(
+            "amount_cents",
+            "Subscription fee",
+            required=True,
+            hint="in the currency's unit, e.g. 49.00 (EUR), 1000 (JPY)",
+        ),
         F("amount_currency", "Currency", required=True, hint="ISO 4217, e.g. EUR"),
         F("pay_in_advance", "Subscription fee paid in advance", "checkbox"),
         F("trial_period", "Trial (days)"),
@@ -90,7 +97,7 @@ def _typed(form: FormData) -> dict[str, Any]:
 
 def _build(values: dict[str, Any]) -> PlanInput:
     payload = {name: values[name] for name in _TEXT}
-    payload["amount_cents"] = number(values["amount_cents"])
+    payload["amount_cents"] = amount_field(values)
     payload["pay_in_advance"] = values["pay_in_advance"]
     payload["tax_codes"] = values["tax_codes"]
     payload["charges"] = [charge.as_input() for charge in values["charges"] if not charge.remove]
@@ -104,7 +111,7 @@ def _stored(session: Session, plan: Plan) -> dict[str, Any]:
         "code": plan.code,
         "description": plan.description,
         "interval": plan.interval,
-        "amount_cents": str(plan.amount_cents),
+        "amount_cents": amount_text(plan.amount_cents, plan.amount_currency),
         "amount_currency": plan.amount_currency,
         "pay_in_advance": plan.pay_in_advance,
         "trial_period": None if plan.trial_period is None else decimal_text(plan.trial_period),

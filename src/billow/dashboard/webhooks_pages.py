@@ -19,7 +19,7 @@ from billow.dashboard.catalog_pages import F
 from billow.db import DbSession
 from billow.errors import BillowError, NotFound
 from billow.models.organizations import Organization
-from billow.models.webhook_endpoints import WebhookEndpoint
+from billow.models.webhook_endpoints import WEBHOOK_EVENT_TYPES, WebhookEndpoint
 from billow.models.webhooks import Webhook, WebhookStatus
 from billow.web.auth import Viewer, require
 from billow.web.templating import render
@@ -43,11 +43,24 @@ def _fields(session: Session, organization: Organization) -> list[Field]:
         F("webhook_url", "URL", required=True, hint="https://..."),
         F("name", "Name"),
         F("signature_algo", "Signature", "select", options=[(algo, algo) for algo in SIGNATURE_ALGOS]),
+        F(
+            "event_types",
+            "Event types sent (none selected: every type)",
+            "multiselect",
+            options=[(kind, kind) for kind in sorted(WEBHOOK_EVENT_TYPES)],
+        ),
     ]
 
 
 def _typed(form: FormData) -> dict[str, Any]:
-    return {name: text(form, name) for name in ("webhook_url", "name", "signature_algo")}
+    values: dict[str, Any] = {name: text(form, name) for name in ("webhook_url", "name", "signature_algo")}
+    values["event_types"] = [kind for kind in form.getlist("event_types") if isinstance(kind, str)]
+    return values
+
+
+def _build(values: dict[str, Any]) -> WebhookEndpointInput:
+    """The API's input; no type selected is Lago's ``["*"]`` (every type, stored as ``null``)."""
+    return WebhookEndpointInput.model_validate({**values, "event_types": values["event_types"] or ["*"]})
 
 
 def _values(session: Session, endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -55,7 +68,14 @@ def _values(session: Session, endpoint: WebhookEndpoint) -> dict[str, Any]:
         "webhook_url": endpoint.webhook_url,
         "name": endpoint.name,
         "signature_algo": endpoint.signature_algo,
+        "event_types": list(endpoint.event_types or []),
     }
+
+
+def _event_types_cell(endpoint: WebhookEndpoint) -> str:
+    if endpoint.event_types is None:
+        return "all"
+    return ", ".join(endpoint.event_types) or "none"
 
 
 mount(
@@ -65,14 +85,19 @@ mount(
         permission="webhooks",
         title="Webhook endpoints",
         singular="webhook endpoint",
-        columns=[{"label": "URL"}, {"label": "Name"}, {"label": "Signature"}],
+        columns=[{"label": "URL"}, {"label": "Name"}, {"label": "Signature"}, {"label": "Event types"}],
         objects=lambda session, org: list(session.scalars(webhook_endpoint_repository.list_stmt(org.id))),
-        cells=lambda session, endpoint: [endpoint.webhook_url, endpoint.name or "", endpoint.signature_algo],
+        cells=lambda session, endpoint: [
+            endpoint.webhook_url,
+            endpoint.name or "",
+            endpoint.signature_algo,
+            _event_types_cell(endpoint),
+        ],
         key=lambda endpoint: str(endpoint.id),
         fields=_fields,
         values=_values,
         typed=_typed,
-        build=lambda values: WebhookEndpointInput.model_validate(values),
+        build=_build,
         get=webhook_endpoint_service.get,
         create=webhook_endpoint_service.create,
         update=webhook_endpoint_service.update,

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Protocol
 import psycopg
 from psycopg.pq import TransactionStatus
 from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, and_, exists, func, or_, select
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from billow.models.billable_metrics import BillableMetric
@@ -259,10 +259,14 @@ class IngestionPool:
 # --------------------------------------------------------------------------------------------------
 
 _SQLITE_INSERT = sqlite.insert(_events).on_conflict_do_nothing().returning(_events.c.id)
+#: The same on PostgreSQL, for the Core store on a session's connection (the dashboard's test event);
+#: the API's ingestion on PostgreSQL goes through :class:`PostgresIngestionStore`.
+_POSTGRES_INSERT = postgresql.insert(_events).on_conflict_do_nothing().returning(_events.c.id)
 
 
 class CoreIngestionStore:
-    """Ingestion through SQLAlchemy Core on a ``Connection`` (SQLite), inside its transaction."""
+    """Ingestion through SQLAlchemy Core on a ``Connection`` (the API's on SQLite; the dashboard's on a
+    request session's connection, either database), inside its transaction."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -303,7 +307,8 @@ class CoreIngestionStore:
             }
             for event in events
         ]
-        return {str(new_id) for new_id in self.connection.execute(_SQLITE_INSERT, rows).scalars()}
+        statement = _POSTGRES_INSERT if self.connection.dialect.name == "postgresql" else _SQLITE_INSERT
+        return {str(new_id) for new_id in self.connection.execute(statement, rows).scalars()}
 
 
 @contextmanager

@@ -24,13 +24,14 @@ from sqlalchemy.orm import Session
 
 from billow.db import utcnow
 from billow.errors import NotFound, ValidationFailed
-from billow.events.repository import MetricInfo
+from billow.events.repository import CoreIngestionStore, MetricInfo
 from billow.events.repository import event_repository as repository
 from billow.events.schemas import (
     NewEvent,
     TimestampError,
     iso_millis_utc,
     new_ids,
+    parse_event,
     parse_timestamp,
     unix_seconds,
 )
@@ -190,6 +191,25 @@ class EventService:
             event.id = new_id
             event.created_at = created_at
         return created_at
+
+    def record(
+        self, session: Session, organization_id: uuid.UUID, raw: Mapping[str, Any], now: datetime
+    ) -> NewEvent:
+        """Store one event of ``organization_id`` (``raw`` as ``POST /events``' ``event`` object) in the
+        session's transaction: the API's parsing (:func:`~billow.events.schemas.parse_event`), metric
+        expressions, ids and duplicate rule (422 ``value_already_exist`` on ``transaction_id``), for a
+        caller that knows the organization without an API key (the dashboard's test event). Once the
+        session commits, the caller queues the follow-up work as the API does
+        (``billow.billing.immediate.after_ingestion``)."""
+        parsed = parse_event(dict(raw), now, True)
+        if isinstance(parsed, dict):
+            raise ValidationFailed(parsed)
+        events = [parsed]
+        metrics = repository.metrics_for_codes(session, organization_id, {parsed.code})
+        created_at = self.prepare(events, metrics)
+        inserted = CoreIngestionStore(session.connection()).insert(organization_id, events, created_at)
+        self.conclude(events, inserted, batch=False)
+        return parsed
 
     def conclude(self, events: list[NewEvent], inserted: set[str], *, batch: bool) -> list[dict[str, Any]]:
         """The JSON of the stored events, or 422 ``value_already_exist`` (keyed by index for a batch)

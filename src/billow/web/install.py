@@ -22,6 +22,7 @@ PAGE_MODULES: list[str] = [
     "billow.dashboard.catalog_pages",
     "billow.dashboard.webhooks_pages",
     "billow.dashboard.customers_pages",
+    "billow.dashboard.customer_wallets",
     "billow.dashboard.subscriptions_pages",
     "billow.dashboard.invoices_pages",
     "billow.dashboard.credit_notes_pages",

@@ -1,5 +1,6 @@
 """What the overview, catalog and webhooks pages share: the form as a dict, the organization of the
-viewer, validation errors as ``{field: [code]}``, the 404 page and Post/Redirect/Get.
+viewer, validation errors as ``{field: [code]}``; the organization, the 404 page and Post/Redirect/Get
+are :mod:`billow.dashboard.pages`' (re-exported here).
 
 A page builds the same Pydantic ``Input`` the API builds, from form fields, and calls the same service.
 Errors come back as Lago's codes: a :class:`~billow.errors.ValidationFailed`'s ``error_details``; another
@@ -11,19 +12,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
-from billow.errors import BillowError, NotFound, ValidationFailed
+from billow.dashboard.pages import not_found, organization_of, redirect
+from billow.errors import BillowError, ValidationFailed
 from billow.kit.currency import is_currency
-from billow.models.organizations import Organization
 from billow.web.amounts import to_major_units, to_minor_units
-from billow.web.auth import Viewer
 from billow.web.templating import render
 
 
@@ -33,13 +33,6 @@ async def read_form(request: Request) -> FormData:
 
 #: The request's form (read once, before a synchronous route runs in the thread pool).
 Form = Annotated[FormData, Depends(read_form)]
-
-
-def organization_of(session: Session, viewer: Viewer) -> Organization:
-    organization = session.get(Organization, viewer.organization_id)
-    if organization is None:  # a member of a deleted organization
-        raise NotFound("organization")
-    return organization
 
 
 def text(form: FormData, name: str) -> str | None:
@@ -127,13 +120,7 @@ def invalid(
     return render(request, template, {**context, "errors": errors_of(exc)}, status_code=422)
 
 
-def not_found(request: Request, what: str) -> HTMLResponse:
-    return render(request, "catalog/not_found.html", {"what": what}, status_code=404)
-
-
-def redirect(path: str, flash: str | None = None) -> RedirectResponse:
-    target = f"{path}?{urlencode({'flash': flash})}" if flash else path
-    return RedirectResponse(target, status_code=303)
+__all__ = ["not_found", "organization_of", "redirect"]
 
 
 def segment(value: str) -> str:

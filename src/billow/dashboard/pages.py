@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from billow.db import DbSession
-from billow.errors import BillowError
+from billow.errors import BillowError, NotFound
 from billow.kit.pagination import PageMeta, PageParams
 from billow.models.organizations import Organization
 from billow.subscriptions.dependencies import request_time
@@ -34,7 +34,7 @@ M = TypeVar("M", bound=BaseModel)
 def organization_of(session: Session, viewer: Viewer) -> Organization:
     organization = session.get(Organization, viewer.organization_id)
     if organization is None:  # the member's organization was deleted under the session
-        raise LookupError("organization")
+        raise NotFound("organization")
     return organization
 
 

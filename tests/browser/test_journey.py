@@ -87,8 +87,13 @@ def test_a_new_user_bills_usage_and_invites_a_viewer(page: Any, browser: Any, si
     charge.get_by_role("button", name="Calculate").click()
     expect(charge.locator(".calc-result")).to_contain_text(f"{UNITS} units cost {AMOUNT}")
     tiers = charge.get_by_role("table").filter(has_text="no limit")
-    expect(tiers.get_by_role("row", name="0 to 100")).to_contain_text("100")
-    expect(tiers.get_by_role("row", name="101 to no limit")).to_contain_text("50")
+    # per tier: units, price per unit, flat amount, total
+    expect(tiers.get_by_role("row", name="0 to 100").get_by_role("cell")).to_have_text(
+        ["100", "1", "0.00 EUR", "100.00 EUR"]
+    )
+    expect(tiers.get_by_role("row", name="101 to no limit").get_by_role("cell")).to_have_text(
+        ["50", "0.5", "0.00 EUR", "25.00 EUR"]
+    )
     page.get_by_role("button", name="Save plan").click()
     expect(page.get_by_role("status")).to_have_text("Plan created.")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Plan {plan_code}")

@@ -68,12 +68,14 @@ def test_a_new_user_bills_usage_and_invites_a_viewer(page: Any, browser: Any, si
     # A plan with a graduated charge on it, priced with the form's calculator before saving.
     page.goto("/app/plans")
     page.get_by_role("link", name="New plan").click()
+    page.wait_for_load_state("load")  # htmx (deferred) drives the charge's buttons below
     page.get_by_label("Name", exact=True).fill("Graduated tokens")
     page.get_by_label("Code", exact=True).fill(plan_code)
     page.get_by_label("Subscription fee in cents").fill("0")
     page.get_by_label("Currency").fill("EUR")
     page.get_by_role("button", name="Add a charge").click()
     charge = page.get_by_role("group", name=re.compile("^Charge"))
+    expect(charge).to_have_count(1)
     charge.get_by_label("Billable metric").select_option(label=f"Tokens ({metric_code}, sum_agg)")
     charge.get_by_label("Charge model").select_option("graduated")
     expect(charge.get_by_label("Tier 1 from value")).to_be_visible()
@@ -117,7 +119,7 @@ def test_a_new_user_bills_usage_and_invites_a_viewer(page: Any, browser: Any, si
     expect(page.get_by_role("status")).to_have_text("Subscription created.")
 
     # The customer's page before any usage.
-    page.goto(customer_url)
+    page.goto(customer_url)  # waits for "load": htmx polls from now on
     usage = page.locator("#usage")
     expect(usage.get_by_role("row", name=re.compile(metric_code))).to_contain_text("0.00 EUR")
     chart = usage.get_by_role("img")

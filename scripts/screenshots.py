@@ -60,6 +60,27 @@ def start(tmp: Path, port: int, api_key: str) -> subprocess.Popen[bytes]:
     raise SystemExit(f"billow serve did not start:\n{(tmp / 'serve.log').read_text()}")
 
 
+def wait_for_invoices(base: str, headers: dict[str, str], customer: str) -> list[dict[str, object]]:
+    """The customer's invoices, once the first one (the subscription fee paid in advance, billed after
+    the subscription's commit) exists."""
+    deadline = time.monotonic() + 30
+    while True:
+        answer = httpx.get(
+            f"{base}/api/v1/invoices", params={"external_customer_id": customer}, headers=headers
+        )
+        invoices: list[dict[str, object]] = answer.json()["invoices"]
+        if invoices or time.monotonic() > deadline:
+            if not invoices:
+                raise SystemExit("the demo customer's first invoice never came")
+            return invoices
+        time.sleep(0.3)
+
+
+def shoot(page: object, path: Path, *, full_page: bool) -> None:
+    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
+    page.screenshot(path=str(path), full_page=full_page)  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -80,22 +101,25 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {api_key}"}
             portal = httpx.get(f"{base}/api/v1/customers/{demo.customer_id}/portal_url", headers=headers)
             portal_url = portal.json()["customer"]["portal_url"]
-            invoices = httpx.get(f"{base}/api/v1/invoices", headers=headers).json()["invoices"]
-            plan = httpx.get(f"{base}/api/v1/plans/{demo.plan_code}", headers=headers).json()["plan"]
+            invoices = wait_for_invoices(base, headers, demo.customer_id)
+            # Its PDF, which the periodic scan would otherwise make a few minutes later.
+            pdf = httpx.post(f"{base}/api/v1/invoices/{invoices[0]['lago_id']}/download", headers=headers)
+            pdf.raise_for_status()
             pages = {
-                "overview": "/app/",
+                "overview": "/app/?currency=EUR",  # the demo bills in EUR (the default: USD)
                 "customers": "/app/customers",
                 "customer": f"/app/customers/{demo.customer_lago_id}",
                 "subscriptions": "/app/subscriptions",
                 "plans": "/app/plans",
-                "plan": f"/app/plans/{plan['lago_id']}",
+                "plan": f"/app/plans/{demo.plan_code}",
                 "billable-metrics": "/app/billable_metrics",
                 "invoices": "/app/invoices",
-                "invoice": f"/app/invoices/{invoices[0]['lago_id']}" if invoices else "/app/invoices",
+                "invoice": f"/app/invoices/{invoices[0]['lago_id']}",
                 "events": "/app/events",
                 "webhooks": "/app/webhooks",
                 "members": "/app/members",
                 "api-keys": "/app/api_keys",
+                "settings": "/app/settings",
                 "audit-log": "/app/audit_logs",
             }
             with sync_playwright() as playwright:
@@ -107,12 +131,26 @@ def main() -> None:
                 page.get_by_role("button", name="Sign in").click()
                 page.wait_for_url(f"{base}/app/")
                 for name, path in pages.items():
-                    page.goto(path)
-                    page.screenshot(path=str(args.out / f"{name}.png"), full_page=True)
+                    response = page.goto(path)
+                    if response is None or response.status != 200:
+                        # A page of a later build (the audit log): no picture of an error page.
+                        print(f"{name}: {path} answered {response and response.status}, skipped")
+                        continue
+                    if name == "plan":  # the price calculator at work on the graduated charge
+                        page.get_by_label("Price calculator: units").first.fill("150")
+                        page.get_by_role("button", name="Calculate").first.click()
+                        page.get_by_text("150 units cost").wait_for()
+                    # The events page lists the latest events: its first screen says it all (and a
+                    # full page of 140 rows is a large PNG).
+                    shoot(page, args.out / f"{name}.png", full_page=name != "events")
                     print(f"{name}: {path}")
                 page.goto(portal_url)
-                page.screenshot(path=str(args.out / "portal.png"), full_page=True)
+                shoot(page, args.out / "portal.png", full_page=True)
                 print("portal: (signed link)")
+                page.context.clear_cookies()
+                page.goto("/app/login")
+                shoot(page, args.out / "login.png", full_page=False)
+                print("login: /app/login")
                 browser.close()
         finally:
             process.terminate()

@@ -17,6 +17,8 @@ from tests.conftest import _backends
 from tests.e2e.conftest import Server, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
+#: ``expect(...)`` waits this long (ms) for a page to get there: the suite shares 2 cores with others.
+EXPECT_TIMEOUT = 10_000
 ADMIN_EMAIL = "admin@billow.test"
 ADMIN_PASSWORD = "correct horse battery staple"
 
@@ -25,7 +27,9 @@ ADMIN_PASSWORD = "correct horse battery staple"
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium; .ci/run does)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=EXPECT_TIMEOUT)
 
     with sync_playwright() as playwright:
         # Running as root (containers, CI) needs --no-sandbox.

@@ -104,6 +104,13 @@ class TestPlanForm:
         assert 'name="charges-0-tiers-1-per_unit_amount" type="text" value="0.50"' in page
         assert 'name="charges-1-package_size" type="text" value="10"' in page
         assert 'name="amount_cents" type="text" value="49.00"' in page  # stored 4900, shown in EUR
+        # each tier's inputs are labelled with that tier's number (screen readers, get_by_label)
+        labels = re.findall(r'<label class="sr-only" for="charges-0-tiers-(\d)-(\w+)">([^<]*)</label>', page)
+        assert [text for _, _, text in labels] == [
+            f"Tier {tier} {name}"
+            for tier in (1, 2)
+            for name in ("from value", "to value", "per unit amount", "flat amount")
+        ]
         charge_ids = re.findall(r'name="charges-(\d)-id" value="([0-9a-f-]+)"', page)
         assert len(charge_ids) == 2
         form = plan_form(metric_id, name="Startup 2")
@@ -209,9 +216,13 @@ class TestCalculator:
         answer = calculate(pages_as("viewer"), GRADUATED, "150")
         assert answer.status_code == 200
         assert "<strong>150 units cost 125.00 EUR</strong>" in answer.text
-        rows = re.findall(r'<tr><th scope="row">([^<]*)</th><td class="num">([^<]*)</td>', answer.text)
-        # units per tier as amount_details writes them
-        assert rows == [("0 to 100", "100.0"), ("101 to no limit", "50.0")]
+        cells = r'<td class="num">([^<]*)</td>'
+        rows = re.findall(r'<tr><th scope="row">([^<]*)</th>' + cells * 4, answer.text)
+        # units, price per unit, flat amount and total per tier (amount_details' "100.0" shown plain)
+        assert rows == [
+            ("0 to 100", "100", "1", "0.00 EUR", "100.00 EUR"),
+            ("101 to no limit", "50", "0.5", "0.00 EUR", "25.00 EUR"),
+        ]
 
     def test_volume(self, pages_as: PagesAs) -> None:
         fields = dict(GRADUATED, charge_model="volume")

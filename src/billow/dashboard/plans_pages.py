@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -37,11 +38,13 @@ from billow.dashboard.catalog_forms import (
     text,
 )
 from billow.dashboard.catalog_pages import F, tax_options
+from billow.dashboard.customer_usage import units_text
 from billow.dashboard.plan_charges import ChargeForm
 from billow.db import DbSession
 from billow.errors import BillowError, NotFound
 from billow.kit.currency import is_currency
 from billow.kit.ids import parse_uuid
+from billow.kit.money import to_minor_units
 from billow.models.billable_metrics import BillableMetric
 from billow.models.organizations import Organization
 from billow.models.plans import Interval, Plan
@@ -253,7 +256,15 @@ def calculator(
         aggregation = metric.aggregation_type if metric is not None else "sum_agg"
         units = text(form, f"{charge.prefix}calc_units") or ""
         quote = plan_charges.calculate(charge, aggregation, units, currency)
-    context = {"charge": charge, "quote": quote, "currency": currency}
+    context = {
+        "charge": charge,
+        "quote": quote,
+        "currency": currency,
+        # the tiers' figures are Lago's decimal strings ("100.0", "10.0"): units and prices shown plain,
+        # amounts as money
+        "plain": units_text,
+        "amount": lambda value: money(to_minor_units(Decimal(str(value)), currency), currency),
+    }
     return render(request, "plans/calculator.html", context, status_code=200 if quote else 422)
 
 

@@ -61,6 +61,22 @@ class TestGenerationAfterFinalization:
         assert [kind for kind, _, _ in documents(app, created["lago_id"])] == ["invoice_pdf", "invoice_xml"]
         assert announced == [("invoice.generated", "invoice", uuid.UUID(created["lago_id"]))]
 
+    def test_an_invoice_a_task_finalizes_gets_its_documents_right_after(
+        self, app: FastAPI, api: Api, announced: list[Any]
+    ) -> None:
+        """Terminating a subscription bills it in a task (after the API call's commit): the final invoice's
+        documents follow that task's commit, not the safety-net scan minutes later."""
+        create_catalog(api)
+        plan = {"code": "p", "name": "P", "interval": "monthly", "amount_cents": 1000, "amount_currency": "EUR"}
+        assert api.post("/plans", {"plan": plan}).status_code == 200
+        subscription = {"external_customer_id": "cus_doc", "plan_code": "p", "external_id": "sub_doc"}
+        assert api.post("/subscriptions", {"subscription": subscription}).status_code == 200
+        assert api.delete("/subscriptions/sub_doc").status_code == 200
+        [final] = api.get("/invoices", params={"external_customer_id": "cus_doc"}).json()["invoices"]
+        assert final["status"] == "finalized"
+        assert [kind for kind, _, _ in documents(app, final["lago_id"])] == ["invoice_pdf", "invoice_xml"]
+        assert ("invoice.generated", "invoice", uuid.UUID(final["lago_id"])) in announced
+
     def test_a_credit_note_gets_its_documents(self, app: FastAPI, api: Api, announced: list[Any]) -> None:
         create_catalog(api)
         created = one_off(api, "audit")

@@ -74,13 +74,14 @@ def find_missing(session_factory: SessionFactory, now: datetime) -> list[str]:
 
 @hook(FINALIZED_HOOK)
 def on_invoice_finalized(session: Session, *, invoice: Invoice, **_: Any) -> None:
-    """Render the documents of an invoice once the transaction that finalized it commits."""
-    after_commit(session, TASK, payload("invoice", invoice.id))
+    """Render the documents of an invoice once the transaction that finalized it commits, also when a task
+    finalized it (a billing run, a termination): rendering queues no more work but its webhook."""
+    after_commit(session, TASK, payload("invoice", invoice.id), from_tasks=True)
 
 
 @hook(CREATED_HOOK)
 def on_credit_note_created(session: Session, *, credit_note: CreditNote, **_: Any) -> None:
-    after_commit(session, TASK, payload("credit_note", credit_note.id))
+    after_commit(session, TASK, payload("credit_note", credit_note.id), from_tasks=True)
 
 
 @hook(DOCUMENT_LINKS)

@@ -103,7 +103,10 @@ def record(
     )
     session.add(delivery)
     if skip is None:
-        after_commit(session, SEND_TASK, ids_payload(str(organization_id), [str(delivery.id)]))
+        # Also from a task's session (an invoice a billing run finalizes): sending queues no more work.
+        after_commit(
+            session, SEND_TASK, ids_payload(str(organization_id), [str(delivery.id)]), from_tasks=True
+        )
     return delivery
 
 

@@ -67,7 +67,13 @@ class TestGenerationAfterFinalization:
         """Terminating a subscription bills it in a task (after the API call's commit): the final invoice's
         documents follow that task's commit, not the safety-net scan minutes later."""
         create_catalog(api)
-        plan = {"code": "p", "name": "P", "interval": "monthly", "amount_cents": 1000, "amount_currency": "EUR"}
+        plan = {
+            "code": "p",
+            "name": "P",
+            "interval": "monthly",
+            "amount_cents": 1000,
+            "amount_currency": "EUR",
+        }
         assert api.post("/plans", {"plan": plan}).status_code == 200
         subscription = {"external_customer_id": "cus_doc", "plan_code": "p", "external_id": "sub_doc"}
         assert api.post("/subscriptions", {"subscription": subscription}).status_code == 200

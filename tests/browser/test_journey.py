@@ -71,7 +71,7 @@ def test_a_new_user_bills_usage_and_invites_a_viewer(page: Any, browser: Any, si
     page.wait_for_load_state("load")  # htmx (deferred) drives the charge's buttons below
     page.get_by_label("Name", exact=True).fill("Graduated tokens")
     page.get_by_label("Code", exact=True).fill(plan_code)
-    page.get_by_label("Subscription fee in cents").fill("0")
+    page.get_by_label("Subscription fee", exact=True).fill("0")
     page.get_by_label("Currency").fill("EUR")
     page.get_by_role("button", name="Add a charge").click()
     charge = page.get_by_role("group", name=re.compile("^Charge"))

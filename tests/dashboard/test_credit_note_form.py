@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from billow.models.credit_notes import CreditNote
 from tests.conftest import Api
 from tests.dashboard.billing_world import BillingWorld
+from tests.dashboard.test_billing_pages_markup import check
 from tests.fixtures.pages import Pages
 
 Sign = Callable[..., Pages]
@@ -142,6 +143,7 @@ class TestRefusals:
         assert answer.status_code == 422
         assert "higher_than_remaining_fee_amount" in answer.text
         assert 'value="100.01"' in answer.text  # the form keeps what was typed
+        check(answer.text, "refused credit note")
         estimate = pages.post(f"/app/invoices/{invoice['lago_id']}/credit_notes/estimate", form)
         assert estimate.status_code == 422
         assert "higher_than_remaining_fee_amount" in estimate.text

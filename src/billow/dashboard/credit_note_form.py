@@ -73,7 +73,7 @@ def _values(form: FormData) -> dict[str, str]:
     """The form's text fields and its ``fee_<id>`` amounts, in the form's order (the service checks the
     fees are the invoice's)."""
     names = [*TEXT_FIELDS, *(key for key in form if key.startswith("fee_"))]
-    return {name: str(form.get(name) or "").strip()[:255] for name in names}
+    return {name: str(form.get(name) or "").strip() for name in names}
 
 
 def _items(values: dict[str, str], currency: str, errors: dict[str, list[str]]) -> list[CreditNoteItemInput]:
@@ -113,7 +113,8 @@ def new(lago_id: str, request: Request, session: DbSession, viewer: Create) -> R
 
 @router.post("/{lago_id}/credit_notes/estimate")
 async def estimate(lago_id: str, request: Request, session: DbSession, viewer: Create) -> Response:
-    """The estimate's totals (a fragment for htmx): ``POST /credit_notes/estimate``'s computation."""
+    """The estimate's totals (a fragment for htmx): ``POST /credit_notes/estimate``'s computation; a
+    refusal is the fragment with Lago's codes (status 200, so that htmx shows it)."""
     organization = organization_of(session, viewer)
     invoice = _invoice(session, organization, lago_id)
     if invoice is None:
@@ -137,8 +138,8 @@ async def estimate(lago_id: str, request: Request, session: DbSession, viewer: C
                 "max_refundable_amount_cents": bounds.max_refundable_amount_cents,
             }
     session.rollback()  # an estimate writes nothing (it only locked the invoice)
-    status_code = 422 if context["errors"] else 200
-    return render(request, "credit_notes/_estimate.html", context, status_code=status_code)
+    # 200 even when refused: htmx 2 swaps no 4xx answer, and the codes must show in the form.
+    return render(request, "credit_notes/_estimate.html", context)
 
 
 @router.post("/{lago_id}/credit_notes")

@@ -66,6 +66,7 @@ def test_every_page(world: BillingWorld, pages_as: Sign) -> None:
         f"/app/subscriptions/{subscription}",
         "/app/invoices",
         f"/app/invoices/{invoice['lago_id']}",
+        f"/app/invoices/{invoice['lago_id']}/credit_notes/new",
         "/app/credit_notes",
         f"/app/credit_notes/{note['lago_id']}",
         "/app/events",

@@ -43,13 +43,13 @@ class TestUsage:
         assert html.count("<h1>") == 1
         assert re.search(r'<span class="brand">Acme</span>\s*<span class="org">Ada Lovelace</span>', html)
         assert 'data-subscription="sub_portal"' in html
-        assert cells(html, "API calls") == ["7.0", "1.75 EUR"]
+        assert cells(html, "API calls") == ["7", "1.75 EUR"]
         assert cells(html, "Storage") == ["3.5", "5.25 EUR"]
         assert cells(html, "Subtotal") == ["", "7.00 EUR"]
         assert cells(html, "Total") == ["", "7.00 EUR"]
         # The bars: an image with its text alternative (every figure).
         assert 'role="img"' in html
-        assert "API calls: 7.0 units; Storage: 3.5 units" in html
+        assert "API calls: 7 units; Storage: 3.5 units" in html
         # The same figures as GET /customers/{id}/current_usage.
         usage = ok(api.get(f"/customers/{CUSTOMER}/current_usage?external_subscription_id=sub_portal"))
         assert usage["customer_usage"]["total_amount_cents"] == 700
@@ -79,7 +79,7 @@ class TestUsage:
         secured(response)
         assert response.text.startswith('<section id="usage"')
         assert "<html" not in response.text
-        assert cells(response.text, "API calls") == ["8.0", "2.00 EUR"]
+        assert cells(response.text, "API calls") == ["8", "2.00 EUR"]
         assert cells(response.text, "Total") == ["", "7.25 EUR"]
 
     def test_period_in_the_organizations_time_zone(self, api: Api) -> None:
@@ -178,7 +178,7 @@ class TestWallets:
         }
         ok(api.post("/wallets", {"wallet": wallet}))
         html = api.client.get(portal_path(api)).text
-        assert cells(html, "Prepaid") == ["10.0", "20.00 EUR", "10.0", "20.00 EUR", "Never"]
+        assert cells(html, "Prepaid") == ["10", "20.00 EUR", "10", "20.00 EUR", "Never"]
 
 
 class TestRefusals:

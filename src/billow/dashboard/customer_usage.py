@@ -30,6 +30,7 @@ from billow.models.subscriptions import Subscription
 from billow.usage.schemas import CustomerUsageOut, customer_usage_out
 from billow.usage.service import customer_usage_service
 from billow.web.charts import Bar, bar_chart
+from billow.web.templating import units_text
 
 #: At most this many day bars per chart (a yearly period shows its last days).
 MAX_DAYS = 62
@@ -50,14 +51,6 @@ class SubscriptionUsage:
     #: Why there is no usage (the error code), e.g. ``no_active_subscription``.
     error: str | None
     charts: list[MetricChart]
-
-
-def units_text(value: Decimal | str) -> str:
-    """``1250`` -> ``"1,250"``; ``"12.50"`` -> ``"12.5"`` (no exponent, no trailing zeros)."""
-    normalized = Decimal(value).normalize()
-    if normalized == normalized.to_integral_value():
-        return f"{normalized.to_integral_value():,f}"
-    return f"{normalized:,f}"
 
 
 def day_windows(start: datetime, end: datetime, timezone: str) -> list[tuple[datetime, datetime]]:

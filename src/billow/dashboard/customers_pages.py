@@ -24,7 +24,7 @@ from billow.customers.schemas import CustomerFilters, CustomerInput
 from billow.customers.service import customer_service
 from billow.customers.views import render_customers
 from billow.dashboard import queries
-from billow.dashboard.customer_usage import SubscriptionUsage, subscription_usage, units_text
+from billow.dashboard.customer_usage import SubscriptionUsage, subscription_usage
 from billow.dashboard.pages import (
     FormInvalid,
     PageNow,
@@ -49,7 +49,7 @@ from billow.models.subscriptions import SubscriptionStatus
 from billow.subscriptions.views import render_subscriptions
 from billow.wallets.views import render_wallets
 from billow.web.auth import Viewer, require
-from billow.web.templating import render
+from billow.web.templating import render, units_text
 
 router = APIRouter(prefix="/app/customers")
 

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from billow.billing import drafts
 from billow.config import current_settings
-from billow.dashboard.customer_usage import units_text
 from billow.dashboard.pages import (
     FormInvalid,
     error_codes,
@@ -42,7 +41,7 @@ from billow.payments.service import payment_service
 from billow.payments.views import render_payments
 from billow.web.amounts import to_minor_units
 from billow.web.auth import Viewer, require
-from billow.web.templating import render
+from billow.web.templating import render, units_text
 
 router = APIRouter(prefix="/app/invoices")
 

@@ -38,7 +38,6 @@ from billow.dashboard.catalog_forms import (
     text,
 )
 from billow.dashboard.catalog_pages import F, tax_options
-from billow.dashboard.customer_usage import units_text
 from billow.dashboard.plan_charges import ChargeForm
 from billow.db import DbSession
 from billow.errors import BillowError, NotFound
@@ -52,7 +51,7 @@ from billow.plans.repository import plan_repository
 from billow.plans.schemas import PlanInput
 from billow.plans.service import plan_service
 from billow.web.auth import Viewer, require
-from billow.web.templating import money, render
+from billow.web.templating import money, render, units_text
 
 router = APIRouter()
 

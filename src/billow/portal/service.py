@@ -44,6 +44,7 @@ from billow.usage.schemas import ChargeUsageOut, customer_usage_out
 from billow.usage.service import customer_usage_service
 from billow.wallets.repository import wallet_repository
 from billow.web.charts import Bar, bar_chart
+from billow.web.templating import units_text
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class PortalService:
                 Bar(
                     label=charge.billable_metric.name,
                     value=_units(charge.units),
-                    shown=f"{charge.units} units",
+                    shown=f"{units_text(_units(charge.units))} units",
                 )
                 for charge in shown.charges_usage
             ]

@@ -26,6 +26,7 @@ PAGE_MODULES: list[str] = [
     "billow.dashboard.subscriptions_pages",
     "billow.dashboard.invoices_pages",
     "billow.dashboard.credit_notes_pages",
+    "billow.dashboard.credit_note_form",
     "billow.dashboard.events_pages",
     "billow.portal.pages",
     "billow.dashboard.audit_pages",

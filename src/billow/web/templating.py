@@ -44,6 +44,15 @@ def money(amount_cents: int | None, currency: str | None) -> str:
     return f"{value:,.{digits}f} {currency}"
 
 
+def units_text(value: Decimal | str) -> str:
+    """A quantity (units, wallet credits) as the pages show it: ``1250`` -> ``"1,250"``; ``"12.50"`` ->
+    ``"12.5"`` (grouped thousands, no exponent, no trailing zeros). The ``units`` filter."""
+    normalized = Decimal(value).normalize()
+    if normalized == normalized.to_integral_value():
+        return f"{normalized.to_integral_value():,f}"
+    return f"{normalized:,f}"
+
+
 @cache
 def environment() -> Environment:
     env = Environment(
@@ -56,6 +65,7 @@ def environment() -> Environment:
     env.globals["static"] = static_url
     env.globals["version"] = __version__
     env.filters["money"] = money
+    env.filters["units"] = units_text
     return env
 
 

@@ -23,8 +23,11 @@ ADMIN_EMAIL = "admin@billow.test"
 ADMIN_PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an event loop
+    running in this thread until it stops, and a later test of the same worker calling ``asyncio.run``
+    would fail."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium; .ci/run does)")
     from playwright.sync_api import expect, sync_playwright
